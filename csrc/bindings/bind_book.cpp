@@ -1,0 +1,336 @@
+// OrderBook, the command/event record dtypes and the constants.
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include "common.hpp"
+
+using namespace perpex::core;
+
+namespace perpex::bindings {
+
+namespace {
+
+// A Python-facing book: the core plus the per-call command counter and a guard that keeps other
+// threads out while a batch runs without the GIL.
+struct NativeBook {
+  explicit NativeBook(bool hold, std::size_t capacity) : core(hold, capacity) {}
+  OrderBook core;
+  std::uint32_t calls = 0;
+  bool busy = false;
+};
+
+void ensure_idle(const NativeBook& b) {
+  if (b.busy) raise_error("EngineError", "the book is running a batch in another thread");
+}
+
+// Out-of-range small enums map to 255, which every validator rejects.
+std::uint8_t u8(long long v) { return (v < 0 || v > 254) ? 255 : static_cast<std::uint8_t>(v); }
+
+Qty run(NativeBook& b, const Command& c) {
+  ensure_idle(b);
+  Reason r = b.core.apply(c, b.calls);
+  if (r != Reason::NONE) raise_for(r, c);
+  ++b.calls;
+  return b.core.result();
+}
+
+py::array_t<Event> take_events(std::vector<Event>& ev, std::size_t from) {
+  py::array_t<Event> out(static_cast<py::ssize_t>(ev.size() - from));
+  if (ev.size() > from) std::memcpy(out.mutable_data(), ev.data() + from, (ev.size() - from) * sizeof(Event));
+  ev.resize(from);
+  return out;
+}
+
+py::list levels_to_list(const std::vector<std::pair<Ticks, Qty>>& v) {
+  py::list out;
+  for (const auto& [p, q] : v) out.append(py::make_tuple(p, q));
+  return out;
+}
+
+}  // namespace
+
+void bind_constants(py::module_& m) {
+  // Registers the record layouts with NumPy (runtime registration, hence inside a function).
+  PYBIND11_NUMPY_DTYPE_EX(Command, op, "op", side, "side", ord_type, "ord_type", tif, "tif", flags,
+                          "flags", trigger, "trigger", mask, "mask", pad0, "_pad0", account, "account",
+                          pad1, "_pad1", order_id, "order_id", price, "price", qty, "qty", display_qty,
+                          "display_qty", stop_px, "stop_px", peg_offset, "peg_offset");
+  PYBIND11_NUMPY_DTYPE(Event, type, side, reason, cmd, order_id, maker_id, account, maker_account,
+                       price, qty, leaves, maker_leaves);
+  m.attr("BUY") = int(BUY);
+  m.attr("SELL") = int(SELL);
+  m.attr("LIMIT") = int(LIMIT);
+  m.attr("MARKET") = int(MARKET);
+  m.attr("STOP") = int(STOP);
+  m.attr("STOP_LIMIT") = int(STOP_LIMIT);
+  m.attr("MARKET_IF_TOUCHED") = int(MARKET_IF_TOUCHED);
+  m.attr("LIMIT_IF_TOUCHED") = int(LIMIT_IF_TOUCHED);
+  m.attr("GTC") = int(GTC);
+  m.attr("IOC") = int(IOC);
+  m.attr("FOK") = int(FOK);
+  m.attr("FLAG_POST_ONLY") = int(FLAG_POST_ONLY);
+  m.attr("FLAG_REDUCE_ONLY") = int(FLAG_REDUCE_ONLY);
+  m.attr("FLAG_CLOSE") = int(FLAG_CLOSE);
+  m.attr("FLAG_TRAILING") = int(FLAG_TRAILING);
+  m.attr("FEED_LAST") = int(FEED_LAST);
+  m.attr("FEED_MARK") = int(FEED_MARK);
+  m.attr("FEED_INDEX") = int(FEED_INDEX);
+  m.attr("OP_ADD") = int(OP_ADD);
+  m.attr("OP_CANCEL") = int(OP_CANCEL);
+  m.attr("OP_AMEND") = int(OP_AMEND);
+  m.attr("OP_CANCEL_ALL") = int(OP_CANCEL_ALL);
+  m.attr("OP_SET_PRICE") = int(OP_SET_PRICE);
+  m.attr("OP_ACTIVATE") = int(OP_ACTIVATE);
+  m.attr("MASK_QTY") = int(MASK_QTY);
+  m.attr("MASK_PRICE") = int(MASK_PRICE);
+  m.attr("MASK_STOP_PX") = int(MASK_STOP_PX);
+  m.attr("MASK_PEG_OFFSET") = int(MASK_PEG_OFFSET);
+  m.attr("MASK_ACCOUNT") = int(MASK_ACCOUNT);
+  m.attr("EV_ACCEPTED") = int(EV_ACCEPTED);
+  m.attr("EV_FILL") = int(EV_FILL);
+  m.attr("EV_CANCELED") = int(EV_CANCELED);
+  m.attr("EV_AMENDED") = int(EV_AMENDED);
+  m.attr("EV_TRIGGERED") = int(EV_TRIGGERED);
+  m.attr("EV_REJECTED") = int(EV_REJECTED);
+  const std::pair<const char*, Reason> reasons[] = {
+      {"NONE", Reason::NONE}, {"UNTRIGGERED", Reason::UNTRIGGERED},
+      {"INVALID_OP", Reason::INVALID_OP}, {"INVALID_SIDE", Reason::INVALID_SIDE},
+      {"INVALID_ORD_TYPE", Reason::INVALID_ORD_TYPE}, {"INVALID_TIF", Reason::INVALID_TIF},
+      {"INVALID_PRICE", Reason::INVALID_PRICE}, {"INVALID_QTY", Reason::INVALID_QTY},
+      {"INVALID_DISPLAY_QTY", Reason::INVALID_DISPLAY_QTY},
+      {"DUPLICATE_ORDER_ID", Reason::DUPLICATE_ORDER_ID}, {"UNKNOWN_ORDER", Reason::UNKNOWN_ORDER},
+      {"OVERFLOW", Reason::OVERFLOW}, {"INVALID_FLAGS", Reason::INVALID_FLAGS},
+      {"INVALID_FEED", Reason::INVALID_FEED}, {"INVALID_STOP_PX", Reason::INVALID_STOP_PX},
+      {"INVALID_PEG_OFFSET", Reason::INVALID_PEG_OFFSET}, {"NOT_AMENDABLE", Reason::NOT_AMENDABLE},
+      {"NOTHING_TO_AMEND", Reason::NOTHING_TO_AMEND}, {"NOT_HELD", Reason::NOT_HELD},
+      {"USER_CANCEL", Reason::USER_CANCEL}, {"FOK", Reason::FOK}, {"POST_ONLY", Reason::POST_ONLY},
+      {"IOC", Reason::IOC}, {"NO_LIQUIDITY", Reason::NO_LIQUIDITY},
+      {"PROTECTION_PRICE", Reason::PROTECTION_PRICE}, {"CANCEL_ALL", Reason::CANCEL_ALL},
+      {"NO_REFERENCE_PRICE", Reason::NO_REFERENCE_PRICE},
+  };
+  for (const auto& [name, r] : reasons)
+    m.attr((std::string("REASON_") + name).c_str()) = static_cast<int>(r);
+  m.attr("MAX_TICKS") = kMaxTicks;
+  m.attr("MAX_QTY") = kMaxQty;
+  m.attr("NODE_BYTES") = sizeof(Order);
+  m.attr("CMD_DTYPE") = py::dtype::of<Command>();
+  m.attr("EVENT_DTYPE") = py::dtype::of<Event>();
+  // The floor of per-call cost: a bound call with the same argument shape as add_limit.
+  m.def("noop", [](std::uint64_t, std::uint32_t, int, std::int64_t, std::int64_t) { return 0; });
+}
+
+void bind_book(py::module_& m) {
+  py::class_<NativeBook>(m, "OrderBook")
+      .def(py::init<bool, std::size_t>(), py::arg("hold_triggered") = false, py::arg("capacity") = 1024)
+      .def("add",
+           [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, Ticks price, Qty qty,
+              long long ord_type, long long tif, long long flags, Qty display_qty, Ticks stop_px,
+              Ticks peg_offset, long long trigger) {
+             Command c = make_command(OP_ADD);
+             c.order_id = id;
+             c.account = account;
+             c.side = u8(side);
+             c.price = price;
+             c.qty = qty;
+             c.ord_type = u8(ord_type);
+             c.tif = u8(tif);
+             c.flags = u8(flags);
+             c.display_qty = display_qty;
+             c.stop_px = stop_px;
+             c.peg_offset = peg_offset;
+             c.trigger = u8(trigger);
+             return run(b, c);
+           },
+           py::arg("order_id"), py::arg("account"), py::arg("side"), py::arg("price"), py::arg("qty"),
+           py::arg("ord_type") = int(LIMIT), py::arg("tif") = int(GTC), py::arg("flags") = 0,
+           py::arg("display_qty") = -1, py::arg("stop_px") = 0, py::arg("peg_offset") = 0,
+           py::arg("trigger") = int(FEED_MARK))
+      .def("add_limit",
+           [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, Ticks price, Qty qty) {
+             Command c = make_command(OP_ADD);
+             c.order_id = id;
+             c.account = account;
+             c.side = u8(side);
+             c.price = price;
+             c.qty = qty;
+             return run(b, c);
+           })
+      .def("add_market",
+           [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, Qty qty, Ticks protect) {
+             Command c = make_command(OP_ADD);
+             c.order_id = id;
+             c.account = account;
+             c.side = u8(side);
+             c.ord_type = MARKET;
+             c.price = protect;
+             c.qty = qty;
+             return run(b, c);
+           },
+           py::arg("order_id"), py::arg("account"), py::arg("side"), py::arg("qty"), py::arg("protect_price") = 0)
+      .def("cancel",
+           [](NativeBook& b, std::uint64_t id, std::optional<std::uint32_t> account) {
+             Command c = make_command(OP_CANCEL);
+             c.order_id = id;
+             if (account) {
+               c.account = *account;
+               c.mask = MASK_ACCOUNT;
+             }
+             return run(b, c);
+           },
+           py::arg("order_id"), py::arg("account") = py::none())
+      .def("amend",
+           [](NativeBook& b, std::uint64_t id, std::optional<Qty> qty, std::optional<Ticks> price,
+              std::optional<Ticks> stop_px, std::optional<Ticks> peg_offset, std::optional<std::uint32_t> account) {
+             Command c = make_command(OP_AMEND);
+             c.order_id = id;
+             if (qty) { c.qty = *qty; c.mask |= MASK_QTY; }
+             if (price) { c.price = *price; c.mask |= MASK_PRICE; }
+             if (stop_px) { c.stop_px = *stop_px; c.mask |= MASK_STOP_PX; }
+             if (peg_offset) { c.peg_offset = *peg_offset; c.mask |= MASK_PEG_OFFSET; }
+             if (account) { c.account = *account; c.mask |= MASK_ACCOUNT; }
+             return run(b, c);
+           },
+           py::arg("order_id"), py::arg("qty") = py::none(), py::arg("price") = py::none(),
+           py::arg("stop_px") = py::none(), py::arg("peg_offset") = py::none(), py::arg("account") = py::none())
+      .def("cancel_all",
+           [](NativeBook& b, std::uint32_t account) {
+             Command c = make_command(OP_CANCEL_ALL);
+             c.account = account;
+             return run(b, c);
+           },
+           py::arg("account"))
+      .def("set_trigger_price",
+           [](NativeBook& b, long long feed, Ticks price, std::optional<Ticks> price_ceil) {
+             Command c = make_command(OP_SET_PRICE);
+             c.trigger = u8(feed);
+             c.price = price;
+             c.stop_px = price_ceil.value_or(0);
+             run(b, c);
+           },
+           py::arg("feed"), py::arg("price"), py::arg("price_ceil") = py::none(),
+           "Sets a feed's price and fires its triggers. A price between two ticks is given as its "
+           "floor `price` and its ceiling `price_ceil`.")
+      .def("activate",
+           [](NativeBook& b, std::uint64_t id, Qty qty) {
+             Command c = make_command(OP_ACTIVATE);
+             c.order_id = id;
+             c.qty = qty;
+             return run(b, c);
+           },
+           py::arg("order_id"), py::arg("qty"))
+      .def("noop", [](NativeBook&, std::uint64_t, std::uint32_t, long long, Ticks, Qty) { return 0; })
+      .def("submit_batch",
+           [](NativeBook& b, const py::object& obj) {
+             ensure_idle(b);
+             if (!py::isinstance<py::array>(obj)) raise_error("InvalidInputError", "cmds must be a numpy array of CMD_DTYPE");
+             py::array arr = obj.cast<py::array>();
+             if (!arr.dtype().equal(py::dtype::of<Command>())) {
+               PyErr_SetString(PyExc_TypeError, ("cmds.dtype must be CMD_DTYPE, got " +
+                                                 py::str(arr.dtype()).cast<std::string>()).c_str());
+               throw py::error_already_set();
+             }
+             if (arr.ndim() != 1) raise_error("InvalidInputError", "cmds must be 1-D, got ndim=" + std::to_string(arr.ndim()));
+             if (!(arr.flags() & py::array::c_style)) raise_error("InvalidInputError", "cmds must be C-contiguous");
+             if (arr.shape(0) > 0xFFFFFFFFLL) raise_error("InvalidInputError", "cmds has more than 2**32 rows");
+             const auto n = static_cast<std::size_t>(arr.shape(0));
+             py::array_t<std::uint16_t> status(static_cast<py::ssize_t>(n));
+             const auto* src = static_cast<const Command*>(arr.data());
+             std::uint16_t* st = status.mutable_data();
+             auto& ev = b.core.events();
+             const std::size_t start = ev.size();
+             b.busy = true;
+             {
+               py::gil_scoped_release nogil;
+               for (std::size_t i = 0; i < n; ++i) {
+                 Reason r = b.core.apply(src[i], static_cast<std::uint32_t>(i));
+                 st[i] = static_cast<std::uint16_t>(r);
+               }
+             }
+             b.busy = false;
+             return py::make_tuple(take_events(ev, start), status);
+           },
+           py::arg("cmds"))
+      .def("drain_events", [](NativeBook& b) { ensure_idle(b); return take_events(b.core.events(), 0); })
+      .def_property_readonly("pending_events", [](const NativeBook& b) { return const_cast<NativeBook&>(b).core.events().size(); })
+      .def("best_bid", [](const NativeBook& b) { return b.core.best_bid(); })
+      .def("best_ask", [](const NativeBook& b) { return b.core.best_ask(); })
+      .def("last_price",
+           [](const NativeBook& b, long long feed) {
+             if (feed < 0 || feed >= kFeedCount) raise_error("InvalidInputError", "feed=" + std::to_string(feed) + " must be 0, 1 or 2");
+             return b.core.last_price(static_cast<int>(feed));
+           })
+      .def("depth",
+           [](const NativeBook& b, long long n) {
+             if (n < 0) raise_error("InvalidInputError", "n=" + std::to_string(n) + " must be >= 0");
+             std::vector<std::pair<Ticks, Qty>> bids, asks;
+             b.core.depth(static_cast<std::size_t>(n), bids, asks);
+             return py::make_tuple(levels_to_list(bids), levels_to_list(asks));
+           },
+           py::arg("n"))
+      .def("level_orders",
+           [](const NativeBook& b, long long side, Ticks price) {
+             py::list out;
+             for (const Order& o : b.core.level_orders(static_cast<int>(side), price))
+               out.append(py::make_tuple(o.id, o.account, o.leaves, o.visible));
+             return out;
+           },
+           py::arg("side"), py::arg("price"))
+      .def("order",
+           [](const NativeBook& b, std::uint64_t id) -> py::object {
+             OrderInfo i{};
+             if (!b.core.order_info(id, i)) return py::none();
+             py::dict d;
+             d["order_id"] = i.id;
+             d["account"] = i.account;
+             d["side"] = int(i.side);
+             d["ord_type"] = int(i.ord_type);
+             d["tif"] = int(i.tif);
+             d["flags"] = int(i.flags);
+             d["price"] = i.price;
+             d["leaves"] = i.leaves;
+             d["visible"] = i.visible;
+             d["display_qty"] = i.display;
+             d["conditional"] = i.conditional;
+             d["held"] = i.held;
+             d["stop_px"] = i.stop_px;
+             d["peg_offset"] = i.peg_offset;
+             d["trigger"] = int(i.feed);
+             return std::move(d);
+           },
+           py::arg("order_id"))
+      .def("account_orders", [](const NativeBook& b, std::uint32_t a) { return b.core.account_orders(a); })
+      .def_property_readonly("order_count", [](const NativeBook& b) { return b.core.order_count(); })
+      .def_property_readonly("conditional_count", [](const NativeBook& b) { return b.core.conditional_count(); })
+      .def_property_readonly("hold_triggered", [](const NativeBook& b) { return b.core.hold_triggered(); })
+      .def("level_count", [](const NativeBook& b, long long side) {
+             if (side != BUY && side != SELL) raise_error("InvalidInputError", "side must be BUY (0) or SELL (1)");
+             return b.core.level_count(static_cast<int>(side));
+           })
+      .def("account_order_count", [](const NativeBook& b, std::uint32_t a) { return b.core.account_order_count(a); })
+      .def("state_hash", [](const NativeBook& b) { ensure_idle(b); return b.core.state_hash(); })
+      .def("dump", [](const NativeBook& b) { ensure_idle(b); return py::bytes(b.core.dump()); })
+      .def_static("load",
+                  [](const py::bytes& data) {
+                    auto out = std::make_unique<NativeBook>(false, 16);
+                    std::string error;
+                    if (!OrderBook::load(std::string(data), out->core, error)) raise_error("CorruptSnapshotError", error);
+                    return out;
+                  },
+                  py::arg("data"))
+      .def("check_invariants",
+           [](const NativeBook& b) {
+             ensure_idle(b);
+             std::string broken = b.core.check_invariants();
+             if (!broken.empty()) raise_error("InvariantViolation", broken);
+           })
+      .def(py::pickle([](const NativeBook& b) { return py::bytes(b.core.dump()); },
+                      [](const py::bytes& data) {
+                        auto out = std::make_unique<NativeBook>(false, 16);
+                        std::string error;
+                        if (!OrderBook::load(std::string(data), out->core, error)) raise_error("CorruptSnapshotError", error);
+                        return out;
+                      }));
+}
+
+}  // namespace perpex::bindings

@@ -1,0 +1,8 @@
+// perpex._native: the compiled core. This file is the index of what it exposes.
+#include "common.hpp"
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "perpex native core: the order book and matching engine on integer ticks.";
+  perpex::bindings::bind_constants(m);  // enums, reasons, CMD_DTYPE, EVENT_DTYPE
+  perpex::bindings::bind_book(m);       // OrderBook
+}
