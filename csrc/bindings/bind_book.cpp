@@ -20,6 +20,12 @@ struct NativeBook {
   bool busy = false;
 };
 
+struct BusyGuard {
+  explicit BusyGuard(bool& flag) : flag_(flag) { flag_ = true; }
+  ~BusyGuard() { flag_ = false; }
+  bool& flag_;
+};
+
 void ensure_idle(const NativeBook& b) {
   if (b.busy) raise_error("EngineError", "the book is running a batch in another thread");
 }
@@ -40,6 +46,13 @@ py::array_t<Event> take_events(std::vector<Event>& ev, std::size_t from) {
   if (ev.size() > from) std::memcpy(out.mutable_data(), ev.data() + from, (ev.size() - from) * sizeof(Event));
   ev.resize(from);
   return out;
+}
+
+py::array_t<Event> adopt_events(std::unique_ptr<std::vector<Event>> ev) {
+  const auto count = static_cast<py::ssize_t>(ev->size());
+  Event* data = ev->data();
+  py::capsule owner(ev.release(), [](void* p) { delete static_cast<std::vector<Event>*>(p); });
+  return py::array_t<Event>({count}, {static_cast<py::ssize_t>(sizeof(Event))}, data, owner);
 }
 
 py::list levels_to_list(const std::vector<std::pair<Ticks, Qty>>& v) {
@@ -237,18 +250,21 @@ void bind_book(py::module_& m) {
              py::array_t<std::uint16_t> status(static_cast<py::ssize_t>(n));
              const auto* src = static_cast<const Command*>(arr.data());
              std::uint16_t* st = status.mutable_data();
-             auto& ev = b.core.events();
-             const std::size_t start = ev.size();
-             b.busy = true;
+             // The batch writes into a buffer of its own, reserved up front, which NumPy then
+             // adopts without a copy; events pending from per-call use stay where they are.
+             auto batch = std::make_unique<std::vector<Event>>();
+             batch->reserve(n + n / 2 + 16);
+             std::swap(*batch, b.core.events());
              {
+               BusyGuard guard(b.busy);
                py::gil_scoped_release nogil;
                for (std::size_t i = 0; i < n; ++i) {
                  Reason r = b.core.apply(src[i], static_cast<std::uint32_t>(i));
                  st[i] = static_cast<std::uint16_t>(r);
                }
              }
-             b.busy = false;
-             return py::make_tuple(take_events(ev, start), status);
+             std::swap(*batch, b.core.events());
+             return py::make_tuple(adopt_events(std::move(batch)), status);
            },
            py::arg("cmds"))
       .def("drain_events", [](NativeBook& b) { ensure_idle(b); return take_events(b.core.events(), 0); })
