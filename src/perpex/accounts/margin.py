@@ -1,0 +1,197 @@
+"""Margin requirements as pure functions (MECHANICS §2.1, §2.2, §3.2).
+
+Every requirement is rounded **up** (``Rounding.CEIL``) so the exchange is never short by a
+fraction of a unit; every amount is integer minor settle units. Nothing here mutates state.
+
+Terms (BitMEX, recommended rule of §3.2):
+
+- order margin    IM on the opening part of open orders (bids and offers netted), plus the
+                  fair-price premium of orders priced through the mark, plus a taker-fee reserve;
+                  reduce-only orders and the part of an order that closes the position carry none.
+- posInit         isolated: ``|cost| / leverage + extra_margin``; cross: ``|cost| x IM%(steps)``.
+- posComm         commission to close at the bankruptcy price (taker rate).
+- maintenance     ``MM%(steps) x |cost| + posComm + funding reserve`` (MM on entry value, as
+                  BitMEX's isolated-margin example WE-20 shows).
+- liquidate when  ``posInit + posComm + UPnL(mark) <= maintenance``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from perpex.errors import InvalidInputError, InvalidLeverageError, InvalidPriceError
+from perpex.instruments import Instrument
+from perpex.rounding import Rounding, apply_rate, div_by_rate, exact_rate
+
+__all__ = [
+    "OpenOrder",
+    "OrderMargin",
+    "PositionMargin",
+    "available_balance",
+    "commission_to_close",
+    "funding_reserve",
+    "is_liquidatable",
+    "maintenance_margin",
+    "order_margin",
+    "position_init_margin",
+]
+
+
+class OpenOrder(NamedTuple):
+    """A resting order as the margin calculation sees it: signed leaves qty (buy > 0)."""
+
+    qty: int
+    price_ticks: int
+    reduce_only: bool = False
+
+
+class OrderMargin(NamedTuple):
+    initial: int
+    premium: int
+    fee_reserve: int
+
+    @property
+    def total(self) -> int:
+        return self.initial + self.premium + self.fee_reserve
+
+
+class PositionMargin(NamedTuple):
+    init: int
+    commission: int
+
+    @property
+    def total(self) -> int:
+        return self.init + self.commission
+
+
+def _check_rate(name: str, rate: float) -> float:
+    num, _ = exact_rate(rate, name)
+    if num < 0:
+        raise InvalidInputError(f"{name}={rate} must be >= 0")
+    return rate
+
+
+def _opening_legs(orders: list[OpenOrder], capacity: int, side: int) -> list[tuple[int, int]]:
+    """(contracts, price_ticks) of each order's opening part. The first ``capacity`` contracts,
+    taken from the most aggressive orders (they fill first), close the position instead."""
+    ranked = sorted(range(len(orders)), key=lambda i: (-side * orders[i].price_ticks, i))
+    legs = []
+    for i in ranked:
+        n = abs(orders[i].qty)
+        closing = min(capacity, n)
+        capacity -= closing
+        if n > closing:
+            legs.append((n - closing, orders[i].price_ticks))
+    return legs
+
+
+def order_margin(instrument: Instrument, position_qty: int, orders: Iterable[OpenOrder],
+                 init_rate: float, *, mark_e8: int | None = None,
+                 best_bid_ticks: int | None = None, fee_rate: float | None = None) -> OrderMargin:
+    """Margin held for open orders (§2.1).
+
+    Netting: with opening bids B and opening offers S (contracts), IM is charged on the smaller
+    side in full and on ``|B - S|`` contracts of the larger side, taking that side's
+    highest-valued contracts first (S7: bid 20 @ 100 and offer 15 @ 150 -> IM on 5 bids and
+    15 offers). Offers are valued at ``max(limit, best bid)``. The premium (100% of the loss
+    against the mark of a buy above / sell below the mark) applies to every opening contract.
+    The fee reserve is ``fee_rate`` (default: taker fee, never below 0) on the charged value.
+    """
+    _check_rate("init_rate", init_rate)
+    if type(position_qty) is not int:
+        raise TypeError(f"position_qty must be an int, got {type(position_qty).__name__}")
+    buys: list[OpenOrder] = []
+    sells: list[OpenOrder] = []
+    for order in orders:
+        if type(order.qty) is not int or order.qty == 0:
+            raise InvalidInputError(f"order qty={order.qty!r} must be a non-zero int")
+        if type(order.price_ticks) is not int or order.price_ticks <= 0:
+            raise InvalidPriceError(f"order price_ticks={order.price_ticks!r} must be an int > 0")
+        if not order.reduce_only:
+            (buys if order.qty > 0 else sells).append(order)
+    if mark_e8 is not None and (type(mark_e8) is not int or mark_e8 <= 0):
+        raise InvalidPriceError(f"mark_e8={mark_e8!r} must be an int > 0")
+    buy_legs = _opening_legs(buys, max(0, -position_qty), +1)
+    sell_legs = _opening_legs(sells, max(0, position_qty), -1)
+    if best_bid_ticks is not None:
+        sell_legs = [(n, max(p, best_bid_ticks)) for n, p in sell_legs]
+
+    value = instrument.value
+    n_buy = sum(n for n, _ in buy_legs)
+    n_sell = sum(n for n, _ in sell_legs)
+    small, large, excess = (sell_legs, buy_legs, n_buy - n_sell) if n_buy >= n_sell else (
+        buy_legs, sell_legs, n_sell - n_buy)
+    charged = sum(abs(value(n, p)) for n, p in small)
+    for n, p in sorted(large, key=lambda leg: -instrument.unit_value(leg[1])):
+        if excess <= 0:
+            break
+        take = min(n, excess)
+        charged += abs(value(take, p))
+        excess -= take
+
+    premium = 0
+    if mark_e8 is not None:
+        for sign, legs in ((1, buy_legs), (-1, sell_legs)):
+            for n, p in legs:
+                price_e8 = instrument.ticks_to_e8(p)
+                if sign * (price_e8 - mark_e8) > 0:  # buy above / sell below the mark
+                    premium += abs(value(n, p) - instrument.mark_value(n, mark_e8))
+
+    rate = instrument.taker_fee if fee_rate is None else fee_rate
+    fee_num, _ = exact_rate(rate, "fee_rate")
+    fee_reserve = apply_rate(charged, rate, Rounding.CEIL) if fee_num > 0 else 0
+    return OrderMargin(apply_rate(charged, init_rate, Rounding.CEIL), premium, fee_reserve)
+
+
+def position_init_margin(cost: int, *, leverage: float, init_rate: float,
+                         extra_margin: int = 0) -> int:
+    """posInit: isolated (``leverage > 0``) ``ceil(|cost| / leverage) + extra_margin``;
+    cross (``leverage == 0``) ``ceil(|cost| x init_rate)``."""
+    if leverage == 0:
+        return apply_rate(abs(cost), _check_rate("init_rate", init_rate), Rounding.CEIL)
+    num, _ = exact_rate(leverage, "leverage")
+    if num < 0:
+        raise InvalidLeverageError(f"leverage={leverage} must be 0 (cross) or > 0")
+    return div_by_rate(abs(cost), leverage, Rounding.CEIL) + extra_margin
+
+
+def commission_to_close(instrument: Instrument, qty: int, bankruptcy_ticks: int | None,
+                        fee_rate: float | None = None) -> int:
+    """posComm: the taker fee on the position's value at its bankruptcy price (0 when the
+    bankruptcy price is unreachable, e.g. a 1x inverse short, whose value there is 0)."""
+    if qty == 0 or bankruptcy_ticks is None:
+        return 0
+    rate = instrument.taker_fee if fee_rate is None else fee_rate
+    return max(0, instrument.fee(instrument.value(qty, bankruptcy_ticks), rate))
+
+
+def funding_reserve(instrument: Instrument, qty: int, mark_e8: int, funding_rate: float) -> int:
+    """The next funding payment, reserved only for the paying side (long when F > 0, short
+    when F < 0), on the mark value, rounded up."""
+    num, _ = exact_rate(funding_rate, "funding_rate")
+    if qty == 0 or num == 0 or (num > 0) != (qty > 0):
+        return 0
+    return apply_rate(abs(instrument.mark_value(qty, mark_e8)), abs(funding_rate), Rounding.CEIL)
+
+
+def maintenance_margin(cost: int, maint_rate: float, *, commission: int = 0,
+                       funding: int = 0) -> int:
+    """``ceil(MM% x |cost|) + posComm + funding reserve``; ``maint_rate`` is MM%(steps) from
+    :meth:`Instrument.maint_rate` for the authorised risk limit."""
+    return apply_rate(abs(cost), _check_rate("maint_rate", maint_rate), Rounding.CEIL) \
+        + commission + funding
+
+
+def is_liquidatable(position_margin: int, unrealised_pnl: int, maintenance: int) -> bool:
+    """BitMEX trigger: margin plus unrealised PnL at the mark at or below maintenance."""
+    return position_margin + unrealised_pnl <= maintenance
+
+
+def available_balance(wallet_balance: int, *, position_margin: int, order_margin: int,
+                      cross_unrealised: Iterable[int] = ()) -> int:
+    """Wallet minus every position's margin (isolated and cross) and all order margin, minus
+    the unrealised losses of cross positions. Unrealised profit never counts (no portfolio
+    margining, §2.1); an isolated position's losses are bounded by its own margin."""
+    return (wallet_balance - position_margin - order_margin
+            + sum(min(0, u) for u in cross_unrealised))

@@ -1,0 +1,155 @@
+"""Positions and the fill math: opening adds cost, closing realises a proportional share.
+
+A position holds a signed quantity (long > 0) and a signed cost in the BitMEX convention of
+:mod:`perpex.instruments` (long inverse cost < 0, long linear cost > 0), so the unrealised PnL is
+``value_at_mark - cost`` on either side.
+
+Partial close (MECHANICS §1.2, BitMEX): ``new_cost = cost * new_qty / old_qty``, rounded half away
+from zero; the released share ``cost - new_cost`` is exact, so the rounding remainder stays in the
+position's cost and nothing is lost. A fill that crosses zero is a close of the whole position
+followed by an open of the rest, with the fill's exec cost split pro rata (exact for inverse
+contracts, whose exec cost is a per-contract amount times qty).
+
+Every fill satisfies ``cost_after == cost_before + exec_cost + realised``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from perpex.accounts.ledger import FEES, Ledger, cost, funding, wallet
+from perpex.errors import InvalidInputError, InvalidLeverageError, InvalidQuantityError
+from perpex.rounding import div_round_half_away
+
+__all__ = ["Position", "apply_fill", "book_fee", "book_fill", "book_funding"]
+
+
+@dataclass(slots=True)
+class Position:
+    """One account's position in one contract.
+
+    ``leverage``: 0 means cross margin (BitMEX's convention); > 0 is isolated at that leverage.
+    ``extra_margin``: margin added to an isolated position on top of cost / leverage.
+    ``risk_limit``: the authorised risk limit in minor settle units (margin follows it, §2.2).
+    ``realised_pnl``: trading PnL plus fees (paid < 0, rebates > 0) plus funding, lifetime.
+    """
+
+    account: int
+    symbol: str
+    risk_limit: int
+    qty: int = 0
+    cost: int = 0
+    realised_pnl: int = 0
+    leverage: float = 0.0
+    extra_margin: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("account", "risk_limit", "qty", "cost", "realised_pnl", "extra_margin"):
+            value = getattr(self, name)
+            if type(value) is not int:
+                raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        if self.account < 0:
+            raise InvalidInputError(f"account={self.account} must be >= 0")
+        if not isinstance(self.symbol, str) or not self.symbol:
+            raise TypeError(f"symbol must be a non-empty str, got {self.symbol!r}")
+        if self.risk_limit <= 0:
+            raise InvalidInputError(f"risk_limit={self.risk_limit} must be > 0")
+        if self.extra_margin < 0:
+            raise InvalidInputError(f"extra_margin={self.extra_margin} must be >= 0")
+        if self.qty == 0 and self.cost != 0:
+            raise InvalidInputError(f"a flat position must have cost 0, got cost={self.cost}")
+        if isinstance(self.leverage, bool) or not isinstance(self.leverage, (int, float)):
+            raise TypeError(f"leverage must be a float, got {type(self.leverage).__name__}")
+        if not math.isfinite(self.leverage) or self.leverage < 0:
+            raise InvalidLeverageError(f"leverage={self.leverage} must be 0 (cross) or > 0")
+
+    @property
+    def is_cross(self) -> bool:
+        return self.leverage == 0
+
+    @property
+    def is_flat(self) -> bool:
+        return self.qty == 0
+
+
+def _check_fill(qty: int, exec_cost: int) -> None:
+    if type(qty) is not int:
+        raise TypeError(f"qty must be an int, got {type(qty).__name__} {qty!r}")
+    if qty == 0:
+        raise InvalidQuantityError("qty=0 must be non-zero")
+    if type(exec_cost) is not int:
+        raise TypeError(f"exec_cost must be an int, got {type(exec_cost).__name__} {exec_cost!r}")
+
+
+def apply_fill(position: Position, qty: int, exec_cost: int) -> int:
+    """Apply a fill of signed ``qty`` (buy > 0) with signed ``exec_cost`` to ``position`` and
+    return the trading PnL it realises (0 for a pure increase). Adds it to ``realised_pnl``."""
+    _check_fill(qty, exec_cost)
+    old_qty = position.qty
+    if old_qty == 0 or (old_qty > 0) == (qty > 0):
+        position.qty = old_qty + qty
+        position.cost += exec_cost
+        return 0
+    if abs(qty) <= abs(old_qty):
+        close_qty, close_cost, open_qty, open_cost = qty, exec_cost, 0, 0
+    else:
+        close_qty, open_qty = -old_qty, qty + old_qty
+        # The opening share is rounded; the closing share takes the exact remainder.
+        open_cost = div_round_half_away(exec_cost * open_qty, qty)
+        close_cost = exec_cost - open_cost
+    kept_qty = old_qty + close_qty
+    kept_cost = div_round_half_away(position.cost * kept_qty, old_qty)
+    released = position.cost - kept_cost
+    realised = -close_cost - released
+    position.qty = kept_qty + open_qty
+    position.cost = kept_cost + open_cost
+    position.realised_pnl += realised
+    return realised
+
+
+def book_fill(ledger: Ledger, currency: str, buyer: Position, seller: Position, qty: int,
+              exec_cost: int) -> tuple[int, int]:
+    """Book one fill of ``qty`` > 0 contracts between two positions in the same contract.
+
+    ``exec_cost`` is the buyer's (``instrument.exec_cost(qty, price)``); the seller's is its
+    negative. Moves the exec cost between the two cost ledgers, applies both sides with
+    :func:`apply_fill`, and moves each side's realised PnL from its cost ledger to its wallet.
+    Returns ``(buyer_realised, seller_realised)``. A self-trade (same position) nets to zero
+    cost and realises nothing new beyond the round trip.
+    """
+    _check_fill(qty, exec_cost)
+    if qty < 0:
+        raise InvalidQuantityError(f"qty={qty} must be > 0 (the buyer's side)")
+    if buyer.symbol != seller.symbol:
+        raise InvalidInputError(f"buyer symbol {buyer.symbol!r} != seller symbol {seller.symbol!r}")
+    symbol = buyer.symbol
+    buyer_cost, seller_cost = cost(buyer.account, symbol), cost(seller.account, symbol)
+    if buyer is not seller:
+        if buyer_cost == seller_cost:
+            raise InvalidInputError(f"two Position objects for account {buyer.account} {symbol}")
+        ledger.transfer(currency, buyer_cost, seller_cost, exec_cost, "fill")
+    realised_buy = apply_fill(buyer, qty, exec_cost)
+    realised_sell = apply_fill(seller, -qty, -exec_cost)
+    if realised_buy:
+        ledger.transfer(currency, buyer_cost, wallet(buyer.account), realised_buy, "realised")
+    if realised_sell:
+        ledger.transfer(currency, seller_cost, wallet(seller.account), realised_sell, "realised")
+    return realised_buy, realised_sell
+
+
+def book_fee(ledger: Ledger, currency: str, position: Position, fee: int) -> None:
+    """Charge a commission (a maker rebate is a negative fee) into the fee ledger."""
+    if type(fee) is not int:
+        raise TypeError(f"fee must be an int, got {type(fee).__name__} {fee!r}")
+    ledger.transfer(currency, wallet(position.account), FEES, fee, "fee")
+    position.realised_pnl -= fee
+
+
+def book_funding(ledger: Ledger, currency: str, position: Position, payment: int) -> None:
+    """Settle one funding payment (> 0 paid by the position, < 0 received) against the
+    contract's funding clearing ledger."""
+    if type(payment) is not int:
+        raise TypeError(f"payment must be an int, got {type(payment).__name__} {payment!r}")
+    ledger.transfer(currency, wallet(position.account), funding(position.symbol), payment, "funding")
+    position.realised_pnl -= payment
