@@ -41,17 +41,17 @@ Qty run(NativeBook& b, const Command& c) {
   return b.core.result();
 }
 
-py::array_t<Event> take_events(std::vector<Event>& ev, std::size_t from) {
+py::array_t<Event> take_events(EventBuffer& ev, std::size_t from) {
   py::array_t<Event> out(static_cast<py::ssize_t>(ev.size() - from));
   if (ev.size() > from) std::memcpy(out.mutable_data(), ev.data() + from, (ev.size() - from) * sizeof(Event));
   ev.resize(from);
   return out;
 }
 
-py::array_t<Event> adopt_events(std::unique_ptr<std::vector<Event>> ev) {
+py::array_t<Event> adopt_events(std::unique_ptr<EventBuffer> ev) {
   const auto count = static_cast<py::ssize_t>(ev->size());
   Event* data = ev->data();
-  py::capsule owner(ev.release(), [](void* p) { delete static_cast<std::vector<Event>*>(p); });
+  py::capsule owner(ev.release(), [](void* p) { delete static_cast<EventBuffer*>(p); });
   return py::array_t<Event>({count}, {static_cast<py::ssize_t>(sizeof(Event))}, data, owner);
 }
 
@@ -252,7 +252,7 @@ void bind_book(py::module_& m) {
              std::uint16_t* st = status.mutable_data();
              // The batch writes into a buffer of its own, reserved up front, which NumPy then
              // adopts without a copy; events pending from per-call use stay where they are.
-             auto batch = std::make_unique<std::vector<Event>>();
+             auto batch = std::make_unique<EventBuffer>();
              batch->reserve(n + n / 2 + 16);
              std::swap(*batch, b.core.events());
              {

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "huge_alloc.hpp"
 #include "open_map.hpp"
 #include "types.hpp"
 
@@ -60,6 +61,8 @@ struct Conditional {
   bool rises;        // fires when the feed price >= stop_px (else when <= stop_px)
 };
 
+using EventBuffer = std::vector<Event, HugeAlloc<Event>>;
+
 struct AccountList {
   Index head = kNil, tail = kNil;
   std::uint32_t count = 0;
@@ -87,7 +90,7 @@ class OrderBook {
   // amend or activate; the canceled leaves for a cancel; the count for a cancel-all.
   Qty result() const { return result_; }
 
-  std::vector<Event>& events() { return events_; }
+  EventBuffer& events() { return events_; }
 
   // queries
   Ticks best_bid() const { return bids_.empty() ? 0 : levels_[bids_.back().second].price; }
@@ -176,7 +179,7 @@ class OrderBook {
   Ticks feed_hi_[kFeedCount] = {0, 0, 0};
   OrderId last_id_ = 0;
   std::size_t resting_ = 0;
-  std::vector<Event> events_;
+  EventBuffer events_;
   std::uint32_t cmd_ = 0;
   Qty result_ = 0;
   bool traded_ = false;  // a fill happened in the current command
