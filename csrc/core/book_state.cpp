@@ -214,7 +214,7 @@ bool OrderBook::load(const std::string& data, OrderBook& b, std::string& error) 
         Order o = read_order(r);
         if (o.side != side || o.leaves <= 0 || o.leaves > kMaxQty || o.visible < 0 ||
             o.visible > o.leaves || o.display < -1 || (o.flags & ~FLAG_PUBLIC_MASK) ||
-            o.id == 0 || o.id > b.last_id_ || b.ids_.find(o.id))
+            o.id == 0 || o.id == OpenMap<Index>::kEmpty || o.id > b.last_id_ || b.ids_.find(o.id))
           return error = "corrupt order in book dump", false;
         Index n = b.alloc_node();
         b.nodes_[n] = o;
@@ -241,7 +241,7 @@ bool OrderBook::load(const std::string& data, OrderBook& b, std::string& error) 
     cd.feed = r.u8();
     cd.rises = r.u8() != 0;
     if (!r.ok() || cd.feed >= kFeedCount || !(o.flags & FLAG_CONDITIONAL) || o.leaves <= 0 ||
-        o.id == 0 || o.id > b.last_id_ || b.ids_.find(o.id) || cd.stop_px <= 0)
+        o.id == 0 || o.id == OpenMap<Index>::kEmpty || o.id > b.last_id_ || b.ids_.find(o.id) || cd.stop_px <= 0)
       return error = "corrupt conditional order in book dump", false;
     Index n = b.alloc_node();
     b.nodes_[n] = o;

@@ -46,6 +46,7 @@ Reason OrderBook::validate(const Command& c) const {
       const Index* n = ids_.find(c.order_id);
       if (!n) return Reason::UNKNOWN_ORDER;
       if ((c.mask & MASK_ACCOUNT) && nodes_[*n].account != c.account) return Reason::UNKNOWN_ORDER;
+      subject_ = *n;
       return Reason::NONE;
     }
     case OP_AMEND:
@@ -73,7 +74,8 @@ Reason OrderBook::validate(const Command& c) const {
 }
 
 Reason OrderBook::validate_add(const Command& c) const {
-  if (c.order_id == 0 || c.order_id <= last_id_ || ids_.find(c.order_id))
+  // Ids only grow, so a new id can never be live: no index probe is needed.
+  if (c.order_id == 0 || c.order_id <= last_id_ || c.order_id == OpenMap<Index>::kEmpty)
     return Reason::DUPLICATE_ORDER_ID;
   if (c.side > SELL) return Reason::INVALID_SIDE;
   if (c.ord_type > LIMIT_IF_TOUCHED) return Reason::INVALID_ORD_TYPE;
@@ -165,6 +167,7 @@ Reason OrderBook::apply(const Command& c, std::uint32_t cmd_index) {
   cmd_ = cmd_index;
   traded_ = false;
   result_ = 0;
+  subject_id_ = c.order_id;
   switch (c.op) {
     case OP_ADD: do_add(c); break;
     case OP_CANCEL: do_cancel(c); break;
@@ -175,7 +178,14 @@ Reason OrderBook::apply(const Command& c, std::uint32_t cmd_index) {
     default: break;
   }
   // Trades move the last price; conditional orders on it fire after the command's matching.
-  if (traded_) run_triggers(FEED_LAST);
+  if (traded_) {
+    run_triggers(FEED_LAST);
+    // Orders fired by the trades may have traded with the command's own order.
+    if (c.op == OP_ADD || c.op == OP_AMEND || c.op == OP_ACTIVATE) {
+      const Index* m = ids_.find(c.order_id);
+      result_ = m ? nodes_[*m].leaves : 0;
+    }
+  }
   return Reason::NONE;
 }
 
@@ -197,7 +207,8 @@ void OrderBook::do_add(const Command& c) {
   account_link(n);
 
   if (!is_conditional_type(c.ord_type)) {
-    emit(EV_ACCEPTED, nodes_[n], Reason::NONE, c.price, c.qty);
+    // Events show a market order's price as 0; its protection price is not a limit.
+    emit(EV_ACCEPTED, nodes_[n], Reason::NONE, c.ord_type == MARKET ? 0 : c.price, c.qty);
     execute_incoming(n, c.price, c.ord_type == MARKET, c.price);
     return;
   }
@@ -222,8 +233,8 @@ void OrderBook::do_add(const Command& c) {
   if (const Index* m = ids_.find(c.order_id)) result_ = nodes_[*m].leaves; else result_ = 0;
 }
 
-void OrderBook::do_cancel(const Command& c) {
-  Index n = *ids_.find(c.order_id);
+void OrderBook::do_cancel(const Command&) {
+  const Index n = subject_;
   Order& o = nodes_[n];
   Qty leaves = o.leaves;
   Ticks price;
@@ -353,6 +364,7 @@ void OrderBook::execute_incoming(Index n, Ticks price, bool is_market, Ticks pro
   const LevelVec& opp = side_vec(side == BUY ? SELL : BUY);
   const bool limited = !is_market || protect > 0;
   const Ticks limit = is_market ? protect : price;
+  if (is_market) price = 0;  // as shown in events
   if (!is_market && (nodes_[n].flags & FLAG_POST_ONLY) && !opp.empty() &&
       crosses(side, levels_[opp.back().second].price, limit)) {
     Qty leaves = nodes_[n].leaves;
@@ -384,7 +396,8 @@ void OrderBook::execute_incoming(Index n, Ticks price, bool is_market, Ticks pro
     return;
   }
   rest(n, price);
-  result_ = nodes_[n].leaves;
+  // Triggered orders also pass through here; only the command's own order answers the call.
+  if (nodes_[n].id == subject_id_) result_ = nodes_[n].leaves;
 }
 
 void OrderBook::match(Index t, int side, Ticks limit, bool limited) {

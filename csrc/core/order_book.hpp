@@ -182,7 +182,9 @@ class OrderBook {
   EventBuffer events_;
   std::uint32_t cmd_ = 0;
   Qty result_ = 0;
+  OrderId subject_id_ = 0;  // the order the current command is about
   bool traded_ = false;  // a fill happened in the current command
+  mutable Index subject_ = kNil;  // the order a validated cancel found, so it is looked up once
 };
 
 }  // namespace perpex::core

@@ -1,0 +1,1 @@
+"""Simulations on top of the engine."""
