@@ -130,28 +130,28 @@ void bind_constants(py::module_& m) {
   m.attr("CMD_DTYPE") = py::dtype::of<Command>();
   m.attr("EVENT_DTYPE") = py::dtype::of<Event>();
   // The floor of per-call cost: a bound call with the same argument shape as add_limit.
-  m.def("noop", [](std::uint64_t, std::uint32_t, int, std::int64_t, std::int64_t) { return 0; });
+  m.def("noop", [](std::uint64_t, std::uint32_t, long long, StrictInt, StrictInt) { return 0; });
 }
 
 void bind_book(py::module_& m) {
   py::class_<NativeBook>(m, "OrderBook")
       .def(py::init<bool, std::size_t>(), py::arg("hold_triggered") = false, py::arg("capacity") = 1024)
       .def("add",
-           [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, Ticks price, Qty qty,
-              long long ord_type, long long tif, long long flags, Qty display_qty, Ticks stop_px,
-              Ticks peg_offset, long long trigger) {
+           [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, StrictInt price, StrictInt qty,
+              long long ord_type, long long tif, long long flags, StrictInt display_qty, StrictInt stop_px,
+              StrictInt peg_offset, long long trigger) {
              Command c = make_command(OP_ADD);
              c.order_id = id;
              c.account = account;
              c.side = u8(side);
-             c.price = price;
-             c.qty = qty;
+             c.price = price.value;
+             c.qty = qty.value;
              c.ord_type = u8(ord_type);
              c.tif = u8(tif);
              c.flags = u8(flags);
-             c.display_qty = display_qty;
-             c.stop_px = stop_px;
-             c.peg_offset = peg_offset;
+             c.display_qty = display_qty.value;
+             c.stop_px = stop_px.value;
+             c.peg_offset = peg_offset.value;
              c.trigger = u8(trigger);
              return run(b, c);
            },
@@ -160,24 +160,24 @@ void bind_book(py::module_& m) {
            py::arg("display_qty") = -1, py::arg("stop_px") = 0, py::arg("peg_offset") = 0,
            py::arg("trigger") = int(FEED_MARK))
       .def("add_limit",
-           [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, Ticks price, Qty qty) {
+           [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, StrictInt price, StrictInt qty) {
              Command c = make_command(OP_ADD);
              c.order_id = id;
              c.account = account;
              c.side = u8(side);
-             c.price = price;
-             c.qty = qty;
+             c.price = price.value;
+             c.qty = qty.value;
              return run(b, c);
            })
       .def("add_market",
-           [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, Qty qty, Ticks protect) {
+           [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, StrictInt qty, StrictInt protect) {
              Command c = make_command(OP_ADD);
              c.order_id = id;
              c.account = account;
              c.side = u8(side);
              c.ord_type = MARKET;
-             c.price = protect;
-             c.qty = qty;
+             c.price = protect.value;
+             c.qty = qty.value;
              return run(b, c);
            },
            py::arg("order_id"), py::arg("account"), py::arg("side"), py::arg("qty"), py::arg("protect_price") = 0)
@@ -193,14 +193,14 @@ void bind_book(py::module_& m) {
            },
            py::arg("order_id"), py::arg("account") = py::none())
       .def("amend",
-           [](NativeBook& b, std::uint64_t id, std::optional<Qty> qty, std::optional<Ticks> price,
-              std::optional<Ticks> stop_px, std::optional<Ticks> peg_offset, std::optional<std::uint32_t> account) {
+           [](NativeBook& b, std::uint64_t id, std::optional<StrictInt> qty, std::optional<StrictInt> price,
+              std::optional<StrictInt> stop_px, std::optional<StrictInt> peg_offset, std::optional<std::uint32_t> account) {
              Command c = make_command(OP_AMEND);
              c.order_id = id;
-             if (qty) { c.qty = *qty; c.mask |= MASK_QTY; }
-             if (price) { c.price = *price; c.mask |= MASK_PRICE; }
-             if (stop_px) { c.stop_px = *stop_px; c.mask |= MASK_STOP_PX; }
-             if (peg_offset) { c.peg_offset = *peg_offset; c.mask |= MASK_PEG_OFFSET; }
+             if (qty) { c.qty = qty->value; c.mask |= MASK_QTY; }
+             if (price) { c.price = price->value; c.mask |= MASK_PRICE; }
+             if (stop_px) { c.stop_px = stop_px->value; c.mask |= MASK_STOP_PX; }
+             if (peg_offset) { c.peg_offset = peg_offset->value; c.mask |= MASK_PEG_OFFSET; }
              if (account) { c.account = *account; c.mask |= MASK_ACCOUNT; }
              return run(b, c);
            },
@@ -214,25 +214,25 @@ void bind_book(py::module_& m) {
            },
            py::arg("account"))
       .def("set_trigger_price",
-           [](NativeBook& b, long long feed, Ticks price, std::optional<Ticks> price_ceil) {
+           [](NativeBook& b, long long feed, StrictInt price, std::optional<StrictInt> price_ceil) {
              Command c = make_command(OP_SET_PRICE);
              c.trigger = u8(feed);
-             c.price = price;
-             c.stop_px = price_ceil.value_or(0);
+             c.price = price.value;
+             c.stop_px = price_ceil ? price_ceil->value : 0;
              run(b, c);
            },
            py::arg("feed"), py::arg("price"), py::arg("price_ceil") = py::none(),
            "Sets a feed's price and fires its triggers. A price between two ticks is given as its "
            "floor `price` and its ceiling `price_ceil`.")
       .def("activate",
-           [](NativeBook& b, std::uint64_t id, Qty qty) {
+           [](NativeBook& b, std::uint64_t id, StrictInt qty) {
              Command c = make_command(OP_ACTIVATE);
              c.order_id = id;
-             c.qty = qty;
+             c.qty = qty.value;
              return run(b, c);
            },
            py::arg("order_id"), py::arg("qty"))
-      .def("noop", [](NativeBook&, std::uint64_t, std::uint32_t, long long, Ticks, Qty) { return 0; })
+      .def("noop", [](NativeBook&, std::uint64_t, std::uint32_t, long long, StrictInt, StrictInt) { return 0; })
       .def("submit_batch",
            [](NativeBook& b, const py::object& obj) {
              ensure_idle(b);
