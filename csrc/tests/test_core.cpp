@@ -1,14 +1,29 @@
 // Core tests without Python: scenarios through OrderBook::apply, a seeded random run with
 // invariant checks, and dump/load round trips. Built with -DPERPEX_BUILD_TESTS=ON, and under
 // AddressSanitizer/UBSan with -DPERPEX_SANITIZE=ON.
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <random>
 #include <string>
 
 #include "order_book.hpp"
 
 using namespace perpex::core;
+
+// Every heap allocation of the process is counted, so a test can prove the steady state of the
+// book allocates nothing.
+static std::atomic<long> g_allocations{0};
+static bool g_trap = false;
+void* operator new(std::size_t n) {
+  ++g_allocations;
+  if (g_trap) __builtin_trap();
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -117,9 +132,44 @@ void test_random_flow_keeps_invariants() {
   CHECK(!OrderBook::load(b.dump().substr(0, 100), copy, error));
 }
 
+void test_steady_state_add_cancel_and_fills_allocate_nothing() {
+  OrderBook b(false, 4096);
+  b.events().reserve(1 << 16);
+  std::mt19937_64 rng(7);
+  OrderId next = 1;
+  std::vector<OrderId> live;
+  live.reserve(1 << 16);
+  auto step = [&](int i) {
+    const auto r = rng() % 100;
+    // The live count is held under 3,000, as a real book's is: a steady state.
+    if ((r < 55 && live.size() < 3000) || live.size() < 500) {
+      int side = static_cast<int>(rng() % 2);
+      Ticks px = 1000 + (side == BUY ? -1 : 1) * (1 + static_cast<Ticks>(rng() % 20));
+      b.apply(add(next, side, px, 1 + static_cast<Qty>(rng() % 40)), i);
+      live.push_back(next++);
+    } else if (r < 96) {
+      std::size_t j = rng() % live.size();
+      b.apply(cancel(live[j]), i);
+      live[j] = live.back();
+      live.pop_back();
+    } else {
+      b.apply(add(next++, static_cast<int>(rng() % 2), 0, 25, MARKET), i);
+    }
+    if (b.events().size() > 60000) b.events().clear();
+  };
+  for (int i = 0; i < 100000; ++i) step(i);  // warm: pools, levels and the index reach size
+  const long before = g_allocations.load();
+  g_trap = std::getenv("PERPEX_TRAP_ALLOC") != nullptr;
+  for (int i = 0; i < 100000; ++i) step(i);
+  const long allocated = g_allocations.load() - before;
+  if (allocated != 0) std::fprintf(stderr, "steady state allocated %ld times\n", allocated);
+  CHECK(allocated == 0);
+}
+
 }  // namespace
 
 int main() {
+  test_steady_state_add_cancel_and_fills_allocate_nothing();
   test_iceberg_we43();
   test_fok_touches_nothing();
   test_input_errors_change_nothing();

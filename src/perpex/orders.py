@@ -1,0 +1,193 @@
+"""Order records and BitMEX-shaped execution events for :class:`perpex.exchange.Exchange`.
+
+An :class:`OrderRecord` is the Python-side view of one live order (the native book owns its
+place in the queue). Records hold only ints, strs and bools so the exchange state serialises as
+plain data. Events are dicts whose keys are BitMEX's execution fields (``execType``,
+``ordStatus``, ``orderID``, ``lastQty``, ``execCost`` ...), with prices as exact ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from perpex import _native
+from perpex.instruments import Instrument
+
+__all__ = [
+    "CANCEL_TEXTS",
+    "OrderRecord",
+    "Outcome",
+    "ORD_TYPE_NAMES",
+    "TIF_NAMES",
+    "exec_inst_text",
+    "execution",
+    "insufficient_text",
+]
+
+ORD_TYPE_NAMES = {
+    _native.LIMIT: "Limit", _native.MARKET: "Market", _native.STOP: "Stop",
+    _native.STOP_LIMIT: "StopLimit", _native.MARKET_IF_TOUCHED: "MarketIfTouched",
+    _native.LIMIT_IF_TOUCHED: "LimitIfTouched",
+}
+TIF_NAMES = {_native.GTC: "GoodTillCancel", _native.IOC: "ImmediateOrCancel",
+             _native.FOK: "FillOrKill"}
+FEED_NAMES = {_native.FEED_LAST: "LastPrice", _native.FEED_MARK: "MarkPrice",
+              _native.FEED_INDEX: "IndexPrice"}
+SIDE_NAMES = ("Buy", "Sell")
+CONDITIONAL_TYPES = frozenset({_native.STOP, _native.STOP_LIMIT, _native.MARKET_IF_TOUCHED,
+                               _native.LIMIT_IF_TOUCHED})
+MARKET_TYPES = frozenset({_native.MARKET, _native.STOP, _native.MARKET_IF_TOUCHED})
+
+CANCEL_TEXTS = {
+    _native.REASON_USER_CANCEL: "Canceled: Canceled via API.",
+    _native.REASON_CANCEL_ALL: "Canceled: Canceled via API (cancel all).",
+    _native.REASON_FOK: "Canceled: Order had timeInForce of FillOrKill and could not fill completely",
+    _native.REASON_POST_ONLY: "Canceled: Order had execInst of ParticipateDoNotInitiate",
+    _native.REASON_IOC: "Canceled: Order had timeInForce of ImmediateOrCancel",
+    _native.REASON_NO_LIQUIDITY: "Canceled: No liquidity for the market order remainder",
+    _native.REASON_PROTECTION_PRICE: "Canceled: Market order reached its protection price",
+    _native.REASON_NO_REFERENCE_PRICE: "Rejected: no reference price yet for the trailing stop",
+}
+REDUCE_ONLY_WOULD_INCREASE = "Order had execInst of ReduceOnly and would increase the position"
+CLOSE_NO_POSITION = "Order had execInst of Close and there is no position to close"
+REDUCE_ONLY_CLIPPED = "Amended: ReduceOnly order reduced to the position size"
+REDUCE_ONLY_CANCELED = "Canceled: ReduceOnly order exceeds the position"
+CLOSE_CANCELED_OTHER = "Canceled: open orders exceed the position being closed"
+
+
+def insufficient_text(required: int, currency: str) -> str:
+    return f"Account has insufficient Available Balance, {required} {currency} required"
+
+
+def exec_inst_text(flags: int, feed: int, conditional: bool) -> str:
+    parts = []
+    if flags & _native.FLAG_POST_ONLY:
+        parts.append("ParticipateDoNotInitiate")
+    if flags & _native.FLAG_CLOSE:
+        parts.append("Close")
+    elif flags & _native.FLAG_REDUCE_ONLY:
+        parts.append("ReduceOnly")
+    if conditional:
+        parts.append(FEED_NAMES[feed])
+    return ",".join(parts)
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    """One live order. Prices are ticks (0 = none); ``order_qty = cum_qty + leaves_qty``
+    except for a Close order without a quantity (``close_all``), sized when it executes."""
+
+    order_id: int
+    account: int
+    symbol: str
+    side: int
+    ord_type: int
+    tif: int
+    flags: int
+    feed: int
+    price: int
+    stop_px: int
+    peg_offset: int
+    display_qty: int
+    order_qty: int
+    leaves_qty: int
+    cum_qty: int = 0
+    px_qty: int = 0          # sum of fill price ticks x qty, for avgPx
+    cl_ord_id: str = ""
+    close_all: bool = False
+    conditional: bool = False  # untriggered, or triggered and not yet released
+    triggered: bool = False
+
+    @property
+    def reduce_only(self) -> bool:
+        return bool(self.flags & _native.FLAG_REDUCE_ONLY)
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.side == _native.BUY else -1
+
+    def as_tuple(self) -> tuple:
+        return (self.order_id, self.account, self.symbol, self.side, self.ord_type, self.tif,
+                self.flags, self.feed, self.price, self.stop_px, self.peg_offset,
+                self.display_qty, self.order_qty, self.leaves_qty, self.cum_qty, self.px_qty,
+                self.cl_ord_id, self.close_all, self.conditional, self.triggered)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one command did. ``accepted`` is False for a business reject (``text`` says why);
+    order commands fill in the order's state after the command."""
+
+    seq: int
+    accepted: bool = True
+    text: str = ""
+    order_id: int | None = None
+    ord_status: str | None = None
+    leaves_qty: int = 0
+    cum_qty: int = 0
+    count: int = 0
+    amount: int = 0
+
+    @property
+    def rejected(self) -> bool:
+        return not self.accepted
+
+
+def _px(instrument: Instrument, ticks: int) -> Decimal | None:
+    return instrument.ticks_to_price(ticks) if ticks else None
+
+
+def avg_px(instrument: Instrument, rec: OrderRecord) -> Decimal | None:
+    if not rec.cum_qty:
+        return None
+    value = Decimal(rec.px_qty) * instrument.tick_size / Decimal(rec.cum_qty)
+    return value.quantize(Decimal("1e-8"))
+
+
+def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_status: str, *,
+              seq: int, ts: int, text: str = "", last_qty: int = 0, last_px: int = 0,
+              exec_cost: int = 0, exec_comm: int = 0, liquidity: str = "",
+              stop_px: int | None = None) -> dict[str, Any]:
+    """One BitMEX-shaped execution report for ``rec`` as it stands now."""
+    return {
+        "seq": seq,
+        "transactTime": ts,
+        "execType": exec_type,
+        "ordStatus": ord_status,
+        "orderID": rec.order_id,
+        "clOrdID": rec.cl_ord_id,
+        "account": rec.account,
+        "symbol": rec.symbol,
+        "side": SIDE_NAMES[rec.side],
+        "ordType": ORD_TYPE_NAMES[rec.ord_type],
+        "timeInForce": TIF_NAMES[rec.tif],
+        "execInst": exec_inst_text(rec.flags, rec.feed, rec.ord_type in CONDITIONAL_TYPES),
+        "orderQty": rec.order_qty,
+        "price": _px(instrument, rec.price),
+        "stopPx": _px(instrument, rec.stop_px if stop_px is None else stop_px),
+        "displayQty": None if rec.display_qty < 0 else rec.display_qty,
+        "lastQty": last_qty,
+        "lastPx": _px(instrument, last_px),
+        "leavesQty": rec.leaves_qty,
+        "cumQty": rec.cum_qty,
+        "avgPx": avg_px(instrument, rec),
+        "execCost": exec_cost,
+        "execComm": exec_comm,
+        "lastLiquidityInd": liquidity,
+        "triggered": "StopOrderTriggered" if rec.triggered else (
+            "NotTriggered" if rec.ord_type in CONDITIONAL_TYPES else ""),
+        "currency": instrument.settle_currency,
+        "text": text,
+    }
+
+
+def order_view(instrument: Instrument, rec: OrderRecord, ord_status: str,
+               stop_px: int | None = None) -> dict[str, Any]:
+    """An open order as BitMEX's ``GET /order`` shows it."""
+    ev = execution(instrument, rec, "", ord_status, seq=0, ts=0, stop_px=stop_px)
+    for key in ("seq", "transactTime", "execType", "lastQty", "lastPx", "execCost", "execComm",
+                "lastLiquidityInd", "text"):
+        del ev[key]
+    return ev
