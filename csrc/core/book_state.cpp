@@ -105,7 +105,7 @@ std::vector<Order> OrderBook::level_orders(int side, Ticks price) const {
   if (side != BUY && side != SELL) return out;
   const LevelVec& v = side_vec(side);
   std::size_t i = lower_index(side, v.size(), level_key(side, price));
-  if (i >= v.size() || v[i].first != price) return out;
+  if (i >= v.size() || v[i].first != level_key(side, price)) return out;
   const Level& lv = levels_[v[i].second];
   for (Index n = lv.head; n != kNil; n = nodes_[n].next) out.push_back(nodes_[n]);
   for (Index n = lv.hhead; n != kNil; n = nodes_[n].next) out.push_back(nodes_[n]);
@@ -205,11 +205,11 @@ bool OrderBook::load(const std::string& data, OrderBook& b, std::string& error) 
         return error = "corrupt level in book dump", false;
       // Levels arrive best first; appending at the front keeps the best at the back.
       LevelVec& v = b.side_vec(side);
-      if (!v.empty() && level_key(side, price) >= level_key(side, v.front().first))
+      if (!v.empty() && level_key(side, price) >= v.front().first)
         return error = "levels out of order in book dump", false;
       Index li = static_cast<Index>(b.levels_.size());
       b.levels_.push_back(Level{price, 0, 0, kNil, kNil, kNil, kNil, 0});
-      v.insert(v.begin(), {price, li});
+      v.insert(v.begin(), {level_key(side, price), li});
       for (std::uint32_t k = 0; k < count && r.ok(); ++k) {
         Order o = read_order(r);
         if (o.side != side || o.leaves <= 0 || o.leaves > kMaxQty || o.visible < 0 ||
@@ -277,10 +277,10 @@ std::string OrderBook::check_invariants() const {
   for (int side = BUY; side <= SELL; ++side) {
     const LevelVec& v = side_vec(side);
     for (std::size_t i = 0; i < v.size(); ++i) {
-      if (i > 0 && level_key(side, v[i - 1].first) >= level_key(side, v[i].first))
+      if (i > 0 && v[i - 1].first >= v[i].first)
         return std::string(side == BUY ? "bids" : "asks") + " are not strictly ordered";
       const Level& lv = levels_[v[i].second];
-      if (lv.price != v[i].first) return "level index price differs from its level";
+      if (level_key(side, lv.price) != v[i].first) return "level index price differs from its level";
       if (lv.count == 0) return "empty level at price " + std::to_string(lv.price);
       Qty vis = 0, hid = 0;
       std::uint32_t count = 0;

@@ -509,17 +509,17 @@ void OrderBook::take_off_book(Index n) {
 
 Index OrderBook::find_or_add_level(int side, Ticks price) {
   LevelVec& v = side_vec(side);
-  // Keys ascend along the vector on both sides (asks are stored negated).
   const Ticks k = level_key(side, price);
+  // Most adds land a few levels from the touch: scan back from it, then bisect what is left.
   std::size_t i = v.size();
-  for (int steps = 0; i > 0 && level_key(side, v[i - 1].first) > k; --i) {
-    if (++steps == 8) {  // far from the touch: finish with a binary search
+  for (int steps = 0; i > 0 && v[i - 1].first > k; --i) {
+    if (++steps == 8) {
       i = lower_index(side, i, k);
       break;
     }
   }
-  if (i > 0 && v[i - 1].first == price) return v[i - 1].second;
-  if (i < v.size() && v[i].first == price) return v[i].second;
+  if (i > 0 && v[i - 1].first == k) return v[i - 1].second;
+  if (i < v.size() && v[i].first == k) return v[i].second;
   Index li;
   if (!free_levels_.empty()) {
     li = free_levels_.back();
@@ -529,17 +529,20 @@ Index OrderBook::find_or_add_level(int side, Ticks price) {
     levels_.push_back(Level{});
   }
   levels_[li] = Level{price, 0, 0, kNil, kNil, kNil, kNil, 0};
-  v.insert(v.begin() + static_cast<std::ptrdiff_t>(i), {price, li});
+  v.insert(v.begin() + static_cast<std::ptrdiff_t>(i), {k, li});
   return li;
 }
 
 std::size_t OrderBook::lower_index(int side, std::size_t end, Ticks key) const {
   const LevelVec& v = side_vec(side);
-  auto it = std::lower_bound(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(end), key,
-                             [side](const std::pair<Ticks, Index>& e, Ticks k) {
-                               return level_key(side, e.first) < k;
-                             });
-  return static_cast<std::size_t>(it - v.begin());
+  std::size_t lo = 0, n = end;
+  while (n > 0) {  // branch-light bisection over the keys
+    const std::size_t half = n / 2;
+    const bool right = v[lo + half].first < key;
+    lo = right ? lo + half + 1 : lo;
+    n = right ? n - half - 1 : half;
+  }
+  return lo;
 }
 
 void OrderBook::remove_level(int side, Index li) {
@@ -547,7 +550,14 @@ void OrderBook::remove_level(int side, Index li) {
   if (!v.empty() && v.back().second == li) {
     v.pop_back();
   } else {
-    std::size_t i = lower_index(side, v.size(), level_key(side, levels_[li].price));
+    const Ticks k = level_key(side, levels_[li].price);
+    std::size_t i = v.size() - 1;
+    for (int steps = 0; v[i].first != k; --i) {
+      if (++steps == 8) {
+        i = lower_index(side, i, k);
+        break;
+      }
+    }
     v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
   }
   free_levels_.push_back(li);

@@ -115,7 +115,9 @@ class OrderBook {
   std::string check_invariants() const;
 
  private:
-  using LevelVec = std::vector<std::pair<Ticks, Index>>;  // best level at the back
+  // (key, level) with key = price for bids and -price for asks: both sides ascend by key and the
+  // best level is at the back, so the busy end of the book moves by push/pop and short shifts.
+  using LevelVec = std::vector<std::pair<Ticks, Index>>;
 
   Reason validate(const Command& c) const;
   Reason validate_add(const Command& c) const;
