@@ -1,0 +1,149 @@
+"""Auto-deleveraging (MECHANICS §8.2, "Decisions" 11; RELIABILITY P3).
+
+Ranking, exactly as BitMEX documents it, with signed BitMEX values (§0)::
+
+    PNL%              = (MarkValue - AvgEntryValue) / |AvgEntryValue|
+    EffectiveLeverage = |MarkValue| / (MarkValue - BankruptValue)
+    score             = PNL% * EffectiveLeverage   if PNL% > 0
+                      = PNL% / EffectiveLeverage   if PNL% < 0   (0 when flat on PnL)
+
+``AvgEntryValue`` is the position's cost and ``BankruptValue = cost - collateral`` (the value
+at which ``collateral + UPnL`` is zero, as in :mod:`perpex.risk.prices`), so
+``MarkValue - BankruptValue`` is the position's equity. Every key is an exact
+:class:`~fractions.Fraction`, so ties are real ties and are broken by account id ascending.
+Longs and shorts form separate queues, highest score first. Deleveraged counterparties fill at
+the bankruptcy price of the liquidated position, in queue order, until it is exhausted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from fractions import Fraction
+from typing import NamedTuple
+
+from perpex.errors import InvalidInputError, InvalidPriceError
+from perpex.instruments import Instrument
+
+__all__ = [
+    "AdlCandidate",
+    "AdlFill",
+    "adl_queue",
+    "adl_score",
+    "deleverage_percentile",
+    "plan_adl",
+    "rank_scores",
+]
+
+
+class AdlCandidate(NamedTuple):
+    """An opposing position: account id, signed qty, signed cost, collateral (as prices.py)."""
+
+    account: int
+    qty: int
+    cost: int
+    collateral: int
+
+
+class AdlFill(NamedTuple):
+    """One deleverage execution: ``qty`` contracts of ``account`` closed at ``price_ticks``."""
+
+    account: int
+    qty: int
+    price_ticks: int
+
+
+def _check_int(name: str, value: object, minimum: int | None = None) -> int:
+    if type(value) is not int:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if minimum is not None and value < minimum:
+        raise InvalidInputError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def adl_score(instrument: Instrument, qty: int, cost: int, collateral: int, mark_e8: int) -> Fraction:
+    """The §8.2 ranking score of one position at ``mark_e8`` (exact)."""
+    for name, value in (("qty", qty), ("cost", cost), ("collateral", collateral), ("mark_e8", mark_e8)):
+        _check_int(name, value)
+    if qty == 0 or cost == 0:
+        raise InvalidInputError(f"qty={qty} and cost={cost} must describe an open position")
+    if mark_e8 <= 0:
+        raise InvalidPriceError(f"mark_e8={mark_e8} must be > 0")
+    mark_value = instrument.mark_value(qty, mark_e8)
+    equity = mark_value - (cost - collateral)
+    if equity <= 0:
+        raise InvalidInputError(
+            f"position qty={qty} has equity {equity} <= 0 at mark_e8={mark_e8}: it is bankrupt "
+            "and must be liquidated, not ranked as an ADL counterparty")
+    pnl_pct = Fraction(mark_value - cost, abs(cost))
+    leverage = Fraction(abs(mark_value), equity)
+    if pnl_pct > 0:
+        return pnl_pct * leverage
+    if pnl_pct < 0:
+        return pnl_pct / leverage
+    return Fraction(0)
+
+
+def rank_scores(scores: Mapping[int, Fraction | int]) -> list[int]:
+    """Account ids ordered highest score first; equal scores by account id ascending."""
+    for acc in scores:
+        _check_int("account", acc, 0)
+    return sorted(scores, key=lambda acc: (-Fraction(scores[acc]), acc))
+
+
+def adl_queue(instrument: Instrument, candidates: Iterable[AdlCandidate], mark_e8: int,
+              side: str) -> list[AdlCandidate]:
+    """The deleverage queue of one side (``"Long"`` or ``"Short"``), highest score first."""
+    if side not in ("Long", "Short"):
+        raise InvalidInputError(f"side={side!r} must be 'Long' or 'Short'")
+    sign = 1 if side == "Long" else -1
+    pool = [c for c in candidates if _check_int("qty", c.qty) * sign > 0]
+    accounts = [_check_int("account", c.account, 0) for c in pool]
+    if len(set(accounts)) != len(accounts):
+        raise InvalidInputError(f"duplicate account in ADL candidates: {sorted(accounts)}")
+    scores = {c.account: adl_score(instrument, c.qty, c.cost, c.collateral, mark_e8) for c in pool}
+    by_account = {c.account: c for c in pool}
+    return [by_account[a] for a in rank_scores(scores)]
+
+
+def deleverage_percentile(position: int, queue_length: int) -> int:
+    """The indicator quintile of the ``position``-th entry (1 = front) of a queue of
+    ``queue_length``, in percent: ``20 * ceil(5 * position / queue_length)``. 20 means the
+    front fifth of the queue (deleveraged first, five lights), 100 the back fifth."""
+    _check_int("queue_length", queue_length, 1)
+    _check_int("position", position, 1)
+    if position > queue_length:
+        raise InvalidInputError(f"position={position} must be <= queue_length={queue_length}")
+    return 20 * (-(-5 * position // queue_length))
+
+
+def plan_adl(liquidated_side: str, qty: int, bankruptcy_price: int,
+             candidates: Sequence[tuple[int, int]]) -> list[AdlFill]:
+    """Fills that close ``qty`` contracts of a liquidated ``"Long"``/``"Short"`` position
+    against ``candidates`` — ``(account, signed qty)`` of the opposing side, already in queue
+    order — each at ``bankruptcy_price`` ticks. Stops when ``qty`` is exhausted or the queue
+    is; the planned quantity is ``min(qty, total opposing qty)``."""
+    if liquidated_side not in ("Long", "Short"):
+        raise InvalidInputError(f"liquidated_side={liquidated_side!r} must be 'Long' or 'Short'")
+    _check_int("qty", qty, 1)
+    _check_int("bankruptcy_price", bankruptcy_price, 1)
+    opposing = -1 if liquidated_side == "Long" else 1
+    seen: set[int] = set()
+    for account, held in candidates:
+        _check_int("account", account, 0)
+        _check_int("candidate qty", held)
+        if held * opposing <= 0:
+            raise InvalidInputError(
+                f"account {account} holds {held}: ADL counterparties of a liquidated "
+                f"{liquidated_side} must be on the opposite side")
+        if account in seen:
+            raise InvalidInputError(f"account {account} appears twice in the ADL queue")
+        seen.add(account)
+    fills = []
+    left = qty
+    for account, held in candidates:
+        if left == 0:
+            break
+        take = min(left, abs(held))
+        fills.append(AdlFill(account, take, bankruptcy_price))
+        left -= take
+    return fills

@@ -1,0 +1,442 @@
+"""Liquidation policy as pure functions (MECHANICS §2.3, §2.4, §3, §7; "Decisions" 3 and 8).
+
+:func:`assess` looks at one position at one mark price and answers two questions: is it below
+maintenance, and which order should the liquidation engine send. It returns data; it never
+touches an exchange, a book or a ledger, so the same call is usable from the Exchange, from a
+reference model and from tests.
+
+Position data (:class:`RiskPosition`) follows :mod:`perpex.risk.prices`: signed ``qty`` (long >
+0), signed ``cost`` in the BitMEX convention, and ``collateral``, the money that absorbs losses
+before the position is bankrupt (isolated: posInit; cross: posInit + available balance).
+
+Modes (:class:`RiskMode`):
+
+- BITMEX: trigger when the mark crosses the liquidation price of the configured variant, rounded
+  to the tick towards the entry side (Decision 3), with MM%(authorised risk-limit steps), the
+  exit fee and the funding reserve of the paying side. At the lowest risk limit the engine takes
+  the whole position over at the bankruptcy price; above it, a FillOrKill reduces the position
+  to the highest lower risk limit whose maintenance rate clears the mark (§7.1); if no lower
+  limit does, the whole position is taken over.
+- OKEX: margin ratio ``(collateral + UPnL) / |value at mark|`` against ``MMR(tier) + fee``.
+  Tiers 1-2, or a ratio below tier 1's requirement, mean full takeover; otherwise the position
+  is cut two tiers down (``to_tier1``: straight to tier 1) and kept at that tier's maximum.
+- HUOBI: ``equity / used margin - adjustment factor <= 0``; tier 1 means full takeover, a higher
+  tier is cut to the net-position limit of the highest lower tier that clears the trigger.
+
+A pro-rata reduction keeps ``collateral / |cost|`` and therefore the margin ratio unchanged;
+what changes is the requirement of the lower tier. That is why the "repeat until the new tier's
+requirement is met" of §7.2 resolves in one plan: the plan walks down tier by tier (two at a
+time in OKEx mode) until the requirement is met, and the Exchange re-assesses after the fill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from fractions import Fraction
+from types import MappingProxyType
+
+from perpex.accounts.margin import commission_to_close, funding_reserve, maintenance_margin
+from perpex.errors import InvalidConfigError, InvalidInputError, InvalidLeverageError, InvalidPriceError
+from perpex.instruments import Instrument, TierTable
+from perpex.presets import HUOBI_BTC_ADJUSTMENT_FACTORS_2019, OKEX_BTC_SWAP_TIERS
+from perpex.risk.prices import LiquidationVariant, bankruptcy_price, risk_prices, round_toward_entry
+from perpex.rounding import div_round_half_away, exact_rate
+
+__all__ = [
+    "Action",
+    "Assessment",
+    "HuobiTier",
+    "LiquidationConfig",
+    "LiquidationOrder",
+    "RiskMode",
+    "RiskPosition",
+    "assess",
+]
+
+
+class RiskMode(Enum):
+    BITMEX = "bitmex"
+    OKEX = "okex"
+    HUOBI = "huobi"
+
+
+class Action(Enum):
+    NONE = "none"
+    PARTIAL = "partial"
+    FULL = "full"
+
+
+def _rate(name: str, value: float) -> Fraction:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a float rate, got bool {value!r}")
+    num, den = exact_rate(value, name)
+    return Fraction(num, den)
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if type(value) is not int:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise InvalidInputError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class HuobiTier:
+    """One Huobi tier: positions up to ``max_net_contracts`` net contracts (inclusive), with
+    the adjustment factor for each allowed leverage."""
+
+    max_net_contracts: int
+    factors: Mapping[int, float]
+
+    def __post_init__(self) -> None:
+        if type(self.max_net_contracts) is not int or self.max_net_contracts < 1:
+            raise InvalidConfigError(f"max_net_contracts={self.max_net_contracts!r} must be an int >= 1")
+        if not self.factors:
+            raise InvalidConfigError("factors must name at least one leverage")
+        frozen = {}
+        for lev, factor in sorted(self.factors.items()):
+            if type(lev) is not int or lev < 1:
+                raise InvalidConfigError(f"leverage={lev!r} in factors must be an int >= 1")
+            if not 0 < _rate("adjustment factor", factor) < 1:
+                raise InvalidConfigError(f"adjustment factor={factor!r} at {lev}x must be within (0, 1)")
+            frozen[lev] = factor
+        object.__setattr__(self, "factors", MappingProxyType(frozen))
+
+
+def _default_huobi() -> tuple[HuobiTier, ...]:
+    return (HuobiTier(10**12, HUOBI_BTC_ADJUSTMENT_FACTORS_2019),)
+
+
+@dataclass(frozen=True)
+class LiquidationConfig:
+    """Which liquidation policy runs, and its parameters.
+
+    ``variant``: the liquidation-price variant of :mod:`perpex.risk.prices` (BitMEX mode).
+    ``tiers`` / ``liquidation_fee_rate`` / ``to_tier1`` / ``clawback`` / ``price_offset_ticks``:
+    OKEx mode; partial-liquidation orders are priced ``price_offset_ticks`` better than the
+    bankruptcy price for the liquidated trader (perpex default 1 tick), takeovers at it.
+    ``huobi_tiers``: Huobi mode; ascending net-position limits with factors per leverage.
+    """
+
+    mode: RiskMode = RiskMode.BITMEX
+    variant: LiquidationVariant = LiquidationVariant.RECOMMENDED
+    tiers: TierTable = OKEX_BTC_SWAP_TIERS
+    liquidation_fee_rate: float = 0.00075
+    to_tier1: bool = False
+    clawback: bool = False
+    price_offset_ticks: int = 1
+    huobi_tiers: tuple[HuobiTier, ...] = field(default_factory=_default_huobi)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mode, RiskMode):
+            raise InvalidConfigError(f"mode={self.mode!r} must be a RiskMode")
+        if not isinstance(self.variant, LiquidationVariant):
+            raise InvalidConfigError(f"variant={self.variant!r} must be a LiquidationVariant")
+        if not isinstance(self.tiers, TierTable):
+            raise InvalidConfigError(f"tiers={self.tiers!r} must be a TierTable")
+        for name in ("to_tier1", "clawback"):
+            if type(getattr(self, name)) is not bool:
+                raise InvalidConfigError(f"{name}={getattr(self, name)!r} must be a bool")
+        if self.mode is not RiskMode.OKEX and (self.to_tier1 or self.clawback):
+            raise InvalidConfigError(
+                f"to_tier1={self.to_tier1} / clawback={self.clawback} apply only to mode=OKEX, "
+                f"not {self.mode.name}")
+        if self.mode is not RiskMode.BITMEX and self.variant is not LiquidationVariant.RECOMMENDED:
+            raise InvalidConfigError(
+                f"variant={self.variant.name} applies only to mode=BITMEX, not {self.mode.name}")
+        if not 0 <= _rate("liquidation_fee_rate", self.liquidation_fee_rate) < 1:
+            raise InvalidConfigError(f"liquidation_fee_rate={self.liquidation_fee_rate} must be within [0, 1)")
+        if type(self.price_offset_ticks) is not int or self.price_offset_ticks < 0:
+            raise InvalidConfigError(f"price_offset_ticks={self.price_offset_ticks!r} must be an int >= 0")
+        tiers = tuple(self.huobi_tiers)
+        if not tiers or not all(isinstance(t, HuobiTier) for t in tiers):
+            raise InvalidConfigError("huobi_tiers must be a non-empty sequence of HuobiTier")
+        for lower, upper in zip(tiers, tiers[1:]):
+            if upper.max_net_contracts <= lower.max_net_contracts:
+                raise InvalidConfigError(
+                    f"huobi_tiers limits must ascend: {upper.max_net_contracts} after {lower.max_net_contracts}")
+            if set(upper.factors) != set(lower.factors):
+                raise InvalidConfigError("every Huobi tier must list the same leverages")
+            for lev in lower.factors:
+                if upper.factors[lev] < lower.factors[lev]:
+                    raise InvalidConfigError(
+                        f"adjustment factor at {lev}x falls from {lower.factors[lev]} to "
+                        f"{upper.factors[lev]} in a higher tier: a larger position would be safer")
+        object.__setattr__(self, "huobi_tiers", tiers)
+
+
+@dataclass(frozen=True)
+class RiskPosition:
+    """The position as the liquidation policy sees it.
+
+    ``leverage``: 0 = cross, > 0 isolated (Huobi mode needs the chosen leverage, > 0).
+    ``risk_steps``: authorised risk-limit steps (BitMEX); never below what ``|cost|`` needs.
+    ``funding_rate``: the next funding rate, for the paying side's reserve (BitMEX).
+    ``tier_contracts``: contracts that choose the tier when it is not ``|qty|`` (OKEx cross: the
+    sum over expiries; Huobi: the net position summed over expiries).
+    """
+
+    instrument: Instrument
+    qty: int
+    cost: int
+    collateral: int
+    leverage: float = 0.0
+    risk_steps: int = 0
+    funding_rate: float = 0.0
+    tier_contracts: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.instrument, Instrument):
+            raise TypeError(f"instrument must be an Instrument, got {self.instrument!r}")
+        for name in ("qty", "cost"):
+            value = getattr(self, name)
+            if type(value) is not int or value == 0:
+                raise InvalidInputError(f"{name}={value!r} must be a non-zero int (an open position)")
+        if (self.cost > 0) != ((self.qty > 0) != self.instrument.is_inverse):
+            raise InvalidInputError(f"cost={self.cost} has the wrong sign for qty={self.qty}")
+        _check_int("collateral", self.collateral, 0)
+        _check_int("risk_steps", self.risk_steps, 0)
+        lev = _rate("leverage", self.leverage)
+        if lev < 0:
+            raise InvalidLeverageError(f"leverage={self.leverage} must be 0 (cross) or > 0")
+        _rate("funding_rate", self.funding_rate)
+        if self.tier_contracts is not None:
+            _check_int("tier_contracts", self.tier_contracts, abs(self.qty))
+
+
+@dataclass(frozen=True)
+class LiquidationOrder:
+    """The order the liquidation engine sends (BitMEX spellings). ``takeover``: the engine
+    takes the whole position at ``price_ticks`` (the bankruptcy price) and works it."""
+
+    side: str
+    qty: int
+    price_ticks: int
+    time_in_force: str
+    takeover: bool
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The verdict at one mark. ``margin_ratio`` / ``requirement`` are exact fractions in the
+    mode's own terms (BitMEX: none; OKEx: ratio vs MMR + fee; Huobi: ratio after the factor
+    vs 0). ``target_tier`` is risk-limit steps (BitMEX) or a tier number (OKEx, Huobi)."""
+
+    liquidate: bool
+    action: Action
+    order: LiquidationOrder | None
+    bankruptcy_ticks: int | None
+    liquidation_ticks: int | None
+    maintenance: int
+    equity: int
+    margin_ratio: Fraction | None
+    requirement: Fraction | None
+    current_tier: int
+    target_tier: int | None
+    keep_qty: int
+
+
+def _check_mark(mark_e8: int) -> None:
+    if type(mark_e8) is not int or mark_e8 <= 0:
+        raise InvalidPriceError(f"mark_e8={mark_e8!r} must be an int > 0")
+
+
+def _scaled(pos: RiskPosition, keep: int) -> RiskPosition:
+    """The position after a pro-rata close down to ``|keep|`` contracts: cost rounds like a
+    partial close (half away), collateral floors (the exchange never credits a fraction)."""
+    sign = 1 if pos.qty > 0 else -1
+    return RiskPosition(
+        pos.instrument, sign * keep, div_round_half_away(pos.cost * keep, abs(pos.qty)),
+        pos.collateral * keep // abs(pos.qty), pos.leverage, pos.risk_steps, pos.funding_rate,
+        None if pos.tier_contracts is None else pos.tier_contracts - (abs(pos.qty) - keep))
+
+
+def _bk_ticks(pos: RiskPosition, config: LiquidationConfig) -> int:
+    inst = pos.instrument
+    bk = round_toward_entry(inst, pos.qty, bankruptcy_price(
+        inst, pos.qty, pos.cost, pos.collateral, variant=config.variant))
+    # an unreachable bankruptcy price (1x inverse short) or one beyond the price grid is
+    # capped at the instrument's maximum price: the order must still be placeable
+    if bk is None:
+        return inst.max_price_ticks if pos.qty < 0 else 1
+    return max(1, min(bk, inst.max_price_ticks))
+
+
+def _close_side(qty: int) -> str:
+    return "Sell" if qty > 0 else "Buy"
+
+
+def _offset(pos: RiskPosition, ticks: int, offset: int) -> int:
+    # "better for the liquidated trader": a sell above, a buy below the bankruptcy price
+    inst = pos.instrument
+    return min(inst.max_price_ticks, ticks + offset) if pos.qty > 0 else max(1, ticks - offset)
+
+
+def _lot_floor(pos: RiskPosition, n: int) -> int:
+    return n - n % pos.instrument.lot_size
+
+
+# ---- BitMEX -------------------------------------------------------------------------------
+
+def _bitmex_trigger(pos: RiskPosition, mark_e8: int, steps: int,
+                    config: LiquidationConfig) -> tuple[bool, int | None, int | None]:
+    inst = pos.instrument
+    prices = risk_prices(inst, pos.qty, pos.cost, pos.collateral, inst.maint_rate(steps),
+                         funding_rate=pos.funding_rate, variant=config.variant)
+    liq = prices.liquidation_ticks
+    if liq is None:
+        return False, prices.bankruptcy_ticks, None
+    liq_e8 = inst.ticks_to_e8(liq)
+    below = mark_e8 <= liq_e8 if pos.qty > 0 else mark_e8 >= liq_e8
+    return below, prices.bankruptcy_ticks, liq
+
+
+def _keep_for_limit(pos: RiskPosition, limit: int) -> int:
+    """Largest lot multiple whose pro-rata |cost| fits under the risk limit ``limit``."""
+    n = abs(pos.qty)
+    keep = _lot_floor(pos, min(n, limit * n // abs(pos.cost)))
+    while keep > 0 and abs(div_round_half_away(pos.cost * keep, n)) > limit:
+        keep -= pos.instrument.lot_size
+    return keep
+
+
+def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> Assessment:
+    inst = pos.instrument
+    steps = max(pos.risk_steps, inst.risk_steps(pos.cost))
+    below, bk, liq = _bitmex_trigger(pos, mark_e8, steps, config)
+    comm = commission_to_close(inst, pos.qty, bk)
+    maint = maintenance_margin(pos.cost, inst.maint_rate(steps), commission=comm,
+                               funding=funding_reserve(inst, pos.qty, mark_e8, pos.funding_rate))
+    equity = pos.collateral + comm + inst.unrealised_pnl(pos.qty, pos.cost, mark_e8)
+    base = dict(bankruptcy_ticks=bk, liquidation_ticks=liq, maintenance=maint, equity=equity,
+                margin_ratio=None, requirement=None, current_tier=steps)
+    if not below:
+        return Assessment(False, Action.NONE, None, target_tier=None, keep_qty=abs(pos.qty), **base)
+    for target in range(steps - 1, -1, -1):
+        keep = _keep_for_limit(pos, inst.risk_limit_for_steps(target))
+        if keep <= 0:
+            break
+        if keep == abs(pos.qty):
+            continue
+        if not _bitmex_trigger(_scaled(pos, keep), mark_e8, target, config)[0]:
+            order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty) - keep,
+                                     _bk_ticks(pos, config), "FillOrKill", False)
+            return Assessment(True, Action.PARTIAL, order, target_tier=target, keep_qty=keep, **base)
+    order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty), _bk_ticks(pos, config),
+                             "GoodTillCancel", True)
+    return Assessment(True, Action.FULL, order, target_tier=0, keep_qty=0, **base)
+
+
+# ---- OKEx and Huobi -----------------------------------------------------------------------
+
+def _equity_and_value(pos: RiskPosition, mark_e8: int) -> tuple[int, int]:
+    inst = pos.instrument
+    value = abs(inst.mark_value(pos.qty, mark_e8))
+    return pos.collateral + inst.unrealised_pnl(pos.qty, pos.cost, mark_e8), value
+
+
+def _full(pos: RiskPosition, config: LiquidationConfig, **base: object) -> Assessment:
+    order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty), _bk_ticks(pos, config),
+                             "GoodTillCancel", True)
+    return Assessment(True, Action.FULL, order, target_tier=1, keep_qty=0, **base)  # type: ignore[arg-type]
+
+
+def _partial(pos: RiskPosition, config: LiquidationConfig, keep: int, target: int,
+             **base: object) -> Assessment:
+    offset = config.price_offset_ticks if config.mode is RiskMode.OKEX else 0
+    order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty) - keep,
+                             _offset(pos, _bk_ticks(pos, config), offset), "GoodTillCancel", False)
+    return Assessment(True, Action.PARTIAL, order, target_tier=target, keep_qty=keep, **base)  # type: ignore[arg-type]
+
+
+def _assess_okex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> Assessment:
+    table = config.tiers
+    fee = _rate("liquidation_fee_rate", config.liquidation_fee_rate)
+    contracts = abs(pos.qty) if pos.tier_contracts is None else pos.tier_contracts
+    tier = table.tier_for(contracts)
+    equity, value = _equity_and_value(pos, mark_e8)
+    ratio = Fraction(equity, value)
+
+    def requirement(number: int) -> Fraction:
+        return _rate("mmr", table.tier_for(_tier_max(table, number)).mmr) + fee
+
+    need = requirement(tier.number)
+    base = dict(bankruptcy_ticks=_bk_ticks(pos, config), liquidation_ticks=None, maintenance=0,
+                equity=equity, margin_ratio=ratio, requirement=need, current_tier=tier.number)
+    base["maintenance"] = -(-value * need.numerator // need.denominator)
+    if ratio >= need:
+        return Assessment(False, Action.NONE, None, target_tier=None, keep_qty=abs(pos.qty), **base)
+    if tier.number <= 2 or ratio < requirement(1):
+        return _full(pos, config, **base)
+    target = tier.number
+    while True:
+        target = 1 if config.to_tier1 else max(1, target - 2)
+        if ratio >= requirement(target):
+            break
+    # other expiries that share the tier stay open, so only this position's contracts shrink
+    others = contracts - abs(pos.qty)
+    keep = _lot_floor(pos, max(0, _tier_max(table, target) - others))
+    if keep <= 0:
+        return _full(pos, config, **base)
+    return _partial(pos, config, keep, target, **base)
+
+
+def _tier_max(table: TierTable, number: int) -> int:
+    if number <= len(table.tiers):
+        return table.tiers[number - 1].max_contracts
+    last = table.tiers[-1]
+    return last.max_contracts + (number - len(table.tiers)) * table.extension_contracts
+
+
+def _assess_huobi(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> Assessment:
+    lev_num, lev_den = exact_rate(pos.leverage, "leverage")
+    if lev_num == 0 or lev_den != 1:
+        raise InvalidLeverageError(f"leverage={pos.leverage} must be a whole leverage > 0 in Huobi mode")
+    lev = lev_num
+    tiers = config.huobi_tiers
+    if lev not in tiers[0].factors:
+        raise InvalidLeverageError(
+            f"leverage={lev} is not in the adjustment-factor table {sorted(tiers[0].factors)}")
+    net = abs(pos.qty) if pos.tier_contracts is None else pos.tier_contracts
+    index = next((i for i, t in enumerate(tiers) if net <= t.max_net_contracts), None)
+    if index is None:
+        raise InvalidInputError(f"net position {net} is above the last Huobi tier "
+                                f"limit {tiers[-1].max_net_contracts}")
+    equity, value = _equity_and_value(pos, mark_e8)
+    # used margin = position value / leverage, so equity / used margin = equity * L / value
+    level = Fraction(equity * lev, value)
+
+    def ratio(i: int) -> Fraction:
+        return level - _rate("factor", tiers[i].factors[lev])
+
+    base = dict(bankruptcy_ticks=_bk_ticks(pos, config), liquidation_ticks=None,
+                maintenance=-(-value * _rate("factor", tiers[index].factors[lev]) // lev),
+                equity=equity, margin_ratio=ratio(index), requirement=Fraction(0),
+                current_tier=index + 1)
+    if ratio(index) > 0:
+        return Assessment(False, Action.NONE, None, target_tier=None, keep_qty=abs(pos.qty), **base)
+    others = net - abs(pos.qty)
+    for i in range(index - 1, -1, -1):
+        if ratio(i) > 0:
+            keep = _lot_floor(pos, max(0, tiers[i].max_net_contracts - others))
+            if keep > 0:
+                return _partial(pos, config, keep, i + 1, **base)
+            break
+    return _full(pos, config, **base)
+
+
+def assess(position: RiskPosition, mark_e8: int, config: LiquidationConfig) -> Assessment:
+    """Whether ``position`` is below maintenance at ``mark_e8``, and the order that fixes it."""
+    if not isinstance(position, RiskPosition):
+        raise TypeError(f"position must be a RiskPosition, got {type(position).__name__}")
+    if not isinstance(config, LiquidationConfig):
+        raise TypeError(f"config must be a LiquidationConfig, got {type(config).__name__}")
+    _check_mark(mark_e8)
+    if config.mode is RiskMode.BITMEX:
+        return _assess_bitmex(position, mark_e8, config)
+    if config.mode is RiskMode.OKEX:
+        return _assess_okex(position, mark_e8, config)
+    return _assess_huobi(position, mark_e8, config)
