@@ -1,0 +1,107 @@
+"""The batch path of :class:`perpex.exchange.Exchange`: NumPy rows of simple commands through
+the same code path as the per-call API."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perpex import _native
+from perpex.errors import (
+    ArithmeticOverflowError, InvalidInputError, InvalidPriceError, InvalidQuantityError,
+    NonMonotonicTimeError, UnknownAccountError, UnknownSymbolError)
+from perpex.exchange_core import ExchangeCore
+from perpex.orders import OrderRecord, Outcome
+from perpex.risk.limits import RATE_LIMITED
+
+# Batch path: one row per simple command. op: 1 limit (price in ticks), 2 market, 3 cancel.
+OP_LIMIT, OP_MARKET, OP_CANCEL = 1, 2, 3
+ORDER_DTYPE = np.dtype([("ts", "<i8"), ("account", "<u4"), ("symbol", "u1"), ("op", "u1"),
+                        ("side", "u1"), ("_pad", "u1"), ("qty", "<i8"), ("price", "<i8"),
+                        ("order_id", "<u8")])
+STATUS_OK, STATUS_REJECTED, STATUS_UNKNOWN_ORDER = 0, 1, 2
+RESULT_DTYPE = np.dtype([("seq", "<u8"), ("order_id", "<u8"), ("status", "u1"),
+                         ("leaves", "<i8"), ("cum", "<i8")])
+MAX_BATCH = 1 << 24
+
+
+class BatchMixin(ExchangeCore):
+    """``submit_orders`` and its whole-batch validation."""
+
+    def submit_orders(self, cmds: np.ndarray, *, events: bool = False) -> np.ndarray:
+        """Applies ORDER_DTYPE rows (limit / market / cancel) in order through the same code
+        path as :meth:`place` and :meth:`cancel`, without building event dicts unless
+        ``events`` is True. The whole batch is validated first: a malformed row raises naming
+        its index and nothing is applied. Per-row results (RESULT_DTYPE): STATUS_OK,
+        STATUS_REJECTED (a business reject: it took a seq), or STATUS_UNKNOWN_ORDER (a cancel
+        of an order no longer live when its row ran: nothing changed, no seq)."""
+        self._check_live()
+        if not isinstance(cmds, np.ndarray) or cmds.dtype != ORDER_DTYPE:
+            raise TypeError(f"cmds must be a numpy array with dtype ORDER_DTYPE, got "
+                            f"{getattr(cmds, 'dtype', type(cmds).__name__)}")
+        if cmds.ndim != 1 or not cmds.flags.c_contiguous:
+            raise InvalidInputError(f"cmds must be 1-D and C-contiguous, got shape {cmds.shape}")
+        if len(cmds) > MAX_BATCH:
+            raise InvalidInputError(f"cmds has {len(cmds)} rows, above the batch limit {MAX_BATCH}")
+        self._validate_batch(cmds)
+        out = np.zeros(len(cmds), RESULT_DTYPE)
+        insts = [self._inst[s] for s in self._symbols]
+        saved, self._emit = self._emit, events
+        try:
+            for i, (ts, acct, si, op, side, _p, qty, price, oid) in enumerate(cmds.tolist()):
+                inst = insts[si]
+                if op == OP_CANCEL:
+                    rec = self._orders.get(oid)
+                    if rec is None or rec.account != acct:
+                        out[i] = (0, oid, STATUS_UNKNOWN_ORDER, 0, 0)
+                        continue
+                    res = self._commit(ts, lambda: self._cancel_now(rec))
+                else:
+                    ot = _native.LIMIT if op == OP_LIMIT else _native.MARKET
+                    rec = OrderRecord(0, acct, inst.symbol, side, ot, _native.GTC, 0,
+                                      _native.FEED_MARK, price if op == OP_LIMIT else 0, 0, 0,
+                                      -1, qty, qty)
+                    res = self._commit(ts, lambda: self._place(inst, rec))
+                out[i] = (res.seq, res.order_id or 0, STATUS_OK if res.accepted else STATUS_REJECTED,
+                          res.leaves_qty, res.cum_qty)
+        finally:
+            self._emit = saved
+        return out
+
+    def _cancel_now(self, rec: OrderRecord) -> Outcome:
+        if not self._take_token(rec.account):
+            return self._command_reject(self._inst[rec.symbol], rec.account, RATE_LIMITED, rec)
+        self._books[rec.symbol].cancel(rec.order_id, rec.account)
+        self._drive(rec.symbol)
+        return self._order_outcome(rec)
+
+    def _validate_batch(self, cmds: np.ndarray) -> None:
+        def bad(mask: np.ndarray, what: str, exc: type[Exception] = InvalidInputError) -> None:
+            if mask.any():
+                i = int(np.flatnonzero(mask)[0])
+                raise exc(f"cmds row {i}: {what} (row {cmds[i]})")
+        if not len(cmds):
+            return
+        ts, op, si = cmds["ts"], cmds["op"], cmds["symbol"]
+        bad(ts < self._ts, f"ts is earlier than the last command's ts={self._ts}", NonMonotonicTimeError)
+        bad(np.diff(ts, prepend=ts[0]) < 0, "ts must be non-decreasing", NonMonotonicTimeError)
+        bad((op < OP_LIMIT) | (op > OP_CANCEL), "op must be 1 (limit), 2 (market) or 3 (cancel)")
+        bad(si >= len(self._symbols), f"symbol index must be < {len(self._symbols)}", UnknownSymbolError)
+        for a in np.unique(cmds["account"]).tolist():
+            if a not in self._accounts:
+                bad(cmds["account"] == a, f"account={a} is unknown", UnknownAccountError)
+        orders = op != OP_CANCEL
+        bad(orders & (cmds["side"] > 1), "side must be 0 (Buy) or 1 (Sell)")
+        for k, sym in enumerate(self._symbols):
+            inst = self._inst[sym]
+            rows = orders & (si == k)
+            q, p = cmds["qty"], cmds["price"]
+            bad(rows & (q <= 0), "qty must be > 0", InvalidQuantityError)
+            bad(rows & (q % inst.lot_size != 0), f"qty must be a multiple of the lot size {inst.lot_size}",
+                InvalidQuantityError)
+            bad(rows & (q > inst.max_order_qty), f"qty above max_order_qty={inst.max_order_qty}: notional",
+                ArithmeticOverflowError)
+            lim = rows & (op == OP_LIMIT)
+            bad(lim & (p <= 0), "price must be > 0 ticks", InvalidPriceError)
+            bad(lim & (p > inst.max_price_ticks), f"price above the maximum {inst.max_price_ticks} ticks",
+                ArithmeticOverflowError)
+            bad(rows & (op == OP_MARKET) & (p != 0), "a market row takes price 0")
