@@ -18,6 +18,7 @@ struct NativeBook {
   OrderBook core;
   std::uint32_t calls = 0;
   bool busy = false;
+  EventBuffer scratch;  // reused by batches that write into a caller's `out` array
 };
 
 struct BusyGuard {
@@ -234,7 +235,7 @@ void bind_book(py::module_& m) {
            py::arg("order_id"), py::arg("qty"))
       .def("noop", [](NativeBook&, std::uint64_t, std::uint32_t, long long, StrictInt, StrictInt) { return 0; })
       .def("submit_batch",
-           [](NativeBook& b, const py::object& obj) {
+           [](NativeBook& b, const py::object& obj, const py::object& out_obj) -> py::tuple {
              ensure_idle(b);
              if (!py::isinstance<py::array>(obj)) raise_error("InvalidInputError", "cmds must be a numpy array of CMD_DTYPE");
              py::array arr = obj.cast<py::array>();
@@ -246,15 +247,34 @@ void bind_book(py::module_& m) {
              if (arr.ndim() != 1) raise_error("InvalidInputError", "cmds must be 1-D, got ndim=" + std::to_string(arr.ndim()));
              if (!(arr.flags() & py::array::c_style)) raise_error("InvalidInputError", "cmds must be C-contiguous");
              if (arr.shape(0) > 0xFFFFFFFFLL) raise_error("InvalidInputError", "cmds has more than 2**32 rows");
+             py::array out;
+             if (!out_obj.is_none()) {
+               if (!py::isinstance<py::array>(out_obj)) raise_error("InvalidInputError", "out must be a numpy array of EVENT_DTYPE");
+               out = out_obj.cast<py::array>();
+               if (!out.dtype().equal(py::dtype::of<Event>())) {
+                 PyErr_SetString(PyExc_TypeError, ("out.dtype must be EVENT_DTYPE, got " +
+                                                   py::str(out.dtype()).cast<std::string>()).c_str());
+                 throw py::error_already_set();
+               }
+               if (out.ndim() != 1 || !(out.flags() & py::array::c_style) || !out.writeable())
+                 raise_error("InvalidInputError", "out must be a writeable, 1-D, C-contiguous array");
+             }
              const auto n = static_cast<std::size_t>(arr.shape(0));
              py::array_t<std::uint16_t> status(static_cast<py::ssize_t>(n));
              const auto* src = static_cast<const Command*>(arr.data());
              std::uint16_t* st = status.mutable_data();
-             // The batch writes into a buffer of its own, reserved up front, which NumPy then
-             // adopts without a copy; events pending from per-call use stay where they are.
-             auto batch = std::make_unique<EventBuffer>();
-             batch->reserve(n + n / 2 + 16);
-             std::swap(*batch, b.core.events());
+             // Without `out` the batch fills a fresh buffer that NumPy adopts without a copy; with
+             // `out` it fills the book's reused scratch buffer (no fresh pages) and copies into
+             // the caller's array. Events pending from per-call use stay where they are.
+             std::unique_ptr<EventBuffer> fresh;
+             EventBuffer* buf = &b.scratch;
+             if (out_obj.is_none()) {
+               fresh = std::make_unique<EventBuffer>();
+               buf = fresh.get();
+             }
+             buf->clear();
+             buf->reserve(n + n / 2 + 16);
+             std::swap(*buf, b.core.events());
              {
                BusyGuard guard(b.busy);
                py::gil_scoped_release nogil;
@@ -263,10 +283,19 @@ void bind_book(py::module_& m) {
                  st[i] = static_cast<std::uint16_t>(r);
                }
              }
-             std::swap(*batch, b.core.events());
-             return py::make_tuple(adopt_events(std::move(batch)), status);
+             std::swap(*buf, b.core.events());
+             if (fresh) return py::make_tuple(adopt_events(std::move(fresh)), status);
+             if (buf->size() <= static_cast<std::size_t>(out.shape(0))) {
+               if (!buf->empty()) std::memcpy(out.mutable_data(), buf->data(), buf->size() * sizeof(Event));
+               py::object view = out[py::slice(0, static_cast<py::ssize_t>(buf->size()), 1)];
+               return py::make_tuple(view, status);
+             }
+             return py::make_tuple(take_events(*buf, 0), status);  // `out` too small: a new array
            },
-           py::arg("cmds"))
+           py::arg("cmds"), py::arg("out") = py::none(),
+           "Applies CMD_DTYPE rows in order with the GIL released. Returns (events, status). With "
+           "`out` (an EVENT_DTYPE array reused across calls) the events are a view of its first "
+           "rows when they fit, else a new array.")
       .def("drain_events", [](NativeBook& b) { ensure_idle(b); return take_events(b.core.events(), 0); })
       .def_property_readonly("pending_events", [](const NativeBook& b) { return const_cast<NativeBook&>(b).core.events().size(); })
       .def("best_bid", [](const NativeBook& b) { return b.core.best_bid(); })

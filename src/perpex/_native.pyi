@@ -116,9 +116,14 @@ class OrderBook:
     def set_trigger_price(self, feed: int, price: int) -> None: ...
     def activate(self, order_id: int, qty: int) -> int:
         """Releases a held triggered order with `qty` (<= its leaves) into matching."""
-    def submit_batch(self, cmds: npt.NDArray) -> tuple[npt.NDArray, npt.NDArray]:
+    def submit_batch(self, cmds: npt.NDArray,
+                     out: Optional[npt.NDArray] = None) -> tuple[npt.NDArray, npt.NDArray]:
         """Applies CMD_DTYPE rows in order, GIL released. Per-row status (uint16): 0 = applied,
-        else the 1xxx reason (that row changed nothing). Returns (events, status)."""
+        else the 1xxx reason (that row changed nothing). Returns (events, status).
+
+        With `out`, an EVENT_DTYPE array the caller reuses across batches, the events are
+        written into it and returned as a view of its first rows (a new array if they do not
+        fit): high-volume loops then touch no fresh memory."""
     def drain_events(self) -> npt.NDArray: ...
     # --- queries
     def best_bid(self) -> int: ...  # 0 when empty; includes hidden quantity
