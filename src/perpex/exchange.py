@@ -46,18 +46,20 @@ from perpex.exchange_batch import (
 from perpex.exchange_core import _BUY, _CLOSE, MAX_ACCOUNT, Audit, BookView, _choice, _int
 from perpex.exchange_prices import PricingMixin
 from perpex.exchange_queries import STATE_VERSION, QueriesMixin
+from perpex.exchange_risk import LIQUIDATION_ACCOUNT, OverloadConfig, RiskMixin
+from perpex.risk.liquidation import LiquidationConfig
 from perpex.instruments import Instrument
 from perpex.orders import (
     CONDITIONAL_TYPES, MARKET_TYPES, OrderRecord, Outcome, insufficient_text)
 from perpex.pricing import FundingConfig, Index, to_e8
 from perpex.risk.limits import RATE_LIMITED, RateLimiter
 
-__all__ = ["Audit", "BookView", "Exchange", "MAX_BATCH", "OP_CANCEL", "OP_LIMIT", "OP_MARKET",
+__all__ = ["Audit", "BookView", "Exchange", "LIQUIDATION_ACCOUNT", "MAX_BATCH", "OverloadConfig", "OP_CANCEL", "OP_LIMIT", "OP_MARKET",
            "ORDER_DTYPE", "RESULT_DTYPE", "STATE_VERSION", "STATUS_OK", "STATUS_REJECTED",
            "STATUS_UNKNOWN_ORDER"]
 
 
-class Exchange(PricingMixin, QueriesMixin, BatchMixin):
+class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
     """BitMEX-style exchange over one native book per instrument (see the module docstring)."""
 
     def __init__(self, instruments: Iterable[Instrument], *,
@@ -65,13 +67,19 @@ class Exchange(PricingMixin, QueriesMixin, BatchMixin):
                  max_stop_orders: int = 10, max_executions: int = 100_000,
                  index_constituents: Mapping[str, Index | Mapping[str, object]] | None = None,
                  funding: Mapping[str, FundingConfig] | None = None, interest_8h: float = 0.0001,
-                 impact_notional: Mapping[str, object] | None = None) -> None:
+                 impact_notional: Mapping[str, object] | None = None,
+                 risk_mode: str | LiquidationConfig = "BitMEX",
+                 insurance_fund: Mapping[str, int] | None = None,
+                 overload: OverloadConfig | None = None) -> None:
         """``index_constituents``: per symbol, constituent weights or an :class:`Index`
         (default: equal weights over Bitstamp, Coinbase and Kraken); ``funding``: per
         perpetual, a :class:`FundingConfig` (default: the instrument's schedule with caps from
         its margins); ``interest_8h``: the interest rate per 8 hours sampled into funding;
         ``impact_notional``: per symbol, the impact notional (see
-        :mod:`perpex.exchange_prices`)."""
+        :mod:`perpex.exchange_prices`); ``risk_mode``: "BitMEX", "OKEx", "Huobi" or a
+        :class:`LiquidationConfig` (see :mod:`perpex.exchange_risk`); ``insurance_fund``:
+        the fund's opening balance per currency, transferred in from the external ledger;
+        ``overload``: price bands, position limits and a circuit breaker (all off by default)."""
         insts = list(instruments)
         if not insts or not all(isinstance(i, Instrument) for i in insts):
             raise TypeError("instruments must be a non-empty iterable of Instrument")
@@ -110,6 +118,7 @@ class Exchange(PricingMixin, QueriesMixin, BatchMixin):
         self._texts: dict[int, str] = {}
         self._done: dict[int, tuple[str, str, int, int]] = {}
         self._init_pricing(index_constituents, funding, interest_8h, impact_notional)
+        self._init_risk(risk_mode, insurance_fund, overload)
 
     # ================================================================ money commands
     def deposit(self, account: int, amount: int, *, currency: str = "XBt",
@@ -125,6 +134,8 @@ class Exchange(PricingMixin, QueriesMixin, BatchMixin):
         self._check_live()
         t = self._check_ts(ts)
         a = _int("account", account, 0, MAX_ACCOUNT)
+        if a == LIQUIDATION_ACCOUNT:
+            raise InvalidInputError(f"account={a} is reserved for the liquidation engine")
         n = _int("amount", amount, None, 2**63 - 1)
         if n <= 0:
             raise InvalidInputError(f"{kind} amount={n} must be > 0")
@@ -151,6 +162,7 @@ class Exchange(PricingMixin, QueriesMixin, BatchMixin):
             self._accounts[a] = None
             src, dst = (EXTERNAL, wallet(a)) if kind == "deposit" else (wallet(a), EXTERNAL)
             self._ledger.transfer(currency, src, dst, n, kind)  # type: ignore[arg-type]
+            self._touch(a, currency)  # type: ignore[arg-type]
             out = Outcome(self._seq, amount=n)
             if tx_id is not None:
                 self._tx[(type(tx_id).__name__, tx_id)] = (kind, a, n, currency, out)
@@ -389,6 +401,7 @@ class Exchange(PricingMixin, QueriesMixin, BatchMixin):
         if after < 0 and after < before:
             pos.leverage, pos.extra_margin, pos.risk_limit = saved
             return self._command_reject(inst, a, insufficient_text(before - after, ccy))
+        self._touch(a, ccy)
         return Outcome(self._seq)
 
     def transfer_margin(self, account: int, symbol: str, amount: int, *,
@@ -414,6 +427,7 @@ class Exchange(PricingMixin, QueriesMixin, BatchMixin):
             if not self._take_token(a):
                 return self._command_reject(inst, a, RATE_LIMITED)
             pos.extra_margin += n
+            self._touch(a, inst.settle_currency)
             return Outcome(self._seq, amount=n)
         return self._commit(t, run)
 

@@ -30,6 +30,8 @@ from perpex.risk.limits import RATE_LIMITED, RateLimiter, order_count_reject
 from perpex.rounding import exact_rate
 
 MAX_ACCOUNT = 2**32 - 1
+LIQUIDATION_ACCOUNT = MAX_ACCOUNT  # reserved: the liquidation engine's account
+LIQUIDATION_TEXT = "Liquidation"
 _BUY, _SELL = _native.BUY, _native.SELL
 _CLOSE, _REDUCE = _native.FLAG_CLOSE, _native.FLAG_REDUCE_ONLY
 
@@ -115,6 +117,38 @@ class ExchangeCore:
     _texts: dict[int, str]
     _done: dict[int, tuple[str, str, int, int]]
     _settled: dict[str, int]
+    _liq_orders: dict[int, None]
+    _lots: dict[int, int]
+
+    def _risk_flush(self) -> None:
+        pass
+
+    def _touch(self, a: int, ccy: str) -> None:
+        pass
+
+    def _lot_fill(self, inst: Instrument, rec: OrderRecord, px: int, q: int) -> None:
+        pass
+
+    def _overload_reject(self, inst: Instrument, rec: OrderRecord) -> str:
+        return ""
+
+    def _breaker_update(self, inst: Instrument, mark_e8: int) -> None:
+        pass
+
+    def _liquidation_step(self, inst: Instrument, mark_e8: int) -> None:
+        pass
+
+    def _reindex_symbol(self, sym: str) -> None:
+        pass
+
+    def _sweep_residual(self, ccy: str) -> None:
+        pass
+
+    def _risk_state(self) -> dict[str, Any]:
+        return {}
+
+    def _risk_fields(self, inst: Instrument, pos: Position) -> dict[str, Any]:
+        return {}
 
     def _pricing_state(self) -> dict[str, Any]:
         return {}
@@ -149,7 +183,9 @@ class ExchangeCore:
         self._seq += 1
         self._done.clear()
         try:
-            return fn()
+            out = fn()
+            self._risk_flush()
+            return out
         except BaseException as exc:
             self._halted = f"{type(exc).__name__} in command seq={self._seq}: {exc}"
             raise EngineHaltedError(self._halted) from exc
@@ -164,6 +200,8 @@ class ExchangeCore:
 
     def _account(self, account: object) -> int:
         a = _int("account", account, 0, MAX_ACCOUNT)
+        if a == LIQUIDATION_ACCOUNT:
+            raise InvalidInputError(f"account={a} is reserved for the liquidation engine")
         if a not in self._accounts:
             raise UnknownAccountError(f"account={a} is unknown (deposit first)")
         return a
@@ -195,6 +233,9 @@ class ExchangeCore:
             return self._reject(inst, rec, RATE_LIMITED)
         if sym in self._settled:
             return self._reject(inst, rec, f"Instrument {sym} is settled")
+        text = self._overload_reject(inst, rec)
+        if text:
+            return self._reject(inst, rec, text)
         live = self._live.get((a, sym), {})
         stops = sum(1 for o in live if self._orders[o].conditional) if rec.conditional else 0
         text = order_count_reject(len(live), stops, rec.conditional,
@@ -308,6 +349,10 @@ class ExchangeCore:
                 text: str, **fill: Any) -> None:
         oid = rec.order_id
         del self._orders[oid]
+        self._lots.pop(oid, None)
+        if oid in self._liq_orders:
+            del self._liq_orders[oid]
+            text = text or LIQUIDATION_TEXT
         live = self._live[(rec.account, rec.symbol)]
         del live[oid]
         if not live:
@@ -332,8 +377,15 @@ class ExchangeCore:
         else:
             book_fill(self._ledger, ccy, mpos, tpos, q, cost)
         hidden = maker.display_qty == 0 or (maker.display_qty > 0 and mleaves > maker.display_qty)
-        tfee = inst.fee(cost, inst.taker_fee)
-        mfee = inst.fee(cost, inst.taker_fee if hidden else inst.maker_fee)
+        tfee = 0 if taker.account == LIQUIDATION_ACCOUNT else inst.fee(cost, inst.taker_fee)
+        mfee = 0 if maker.account == LIQUIDATION_ACCOUNT else \
+            inst.fee(cost, inst.taker_fee if hidden else inst.maker_fee)
+        if taker.account == LIQUIDATION_ACCOUNT:
+            self._lot_fill(inst, taker, px, q)
+        if maker.account == LIQUIDATION_ACCOUNT:
+            self._lot_fill(inst, maker, px, q)
+        self._touch(taker.account, ccy)
+        self._touch(maker.account, ccy)
         if tfee:
             book_fee(self._ledger, ccy, tpos, tfee)
         if mfee:
@@ -351,6 +403,7 @@ class ExchangeCore:
                              exec_cost=signed, exec_comm=fee, liquidity=liq)
             elif self._emit:
                 ev = execution(inst, rec, "Trade", "PartiallyFilled", seq=self._seq, ts=self._ts,
+                               text=LIQUIDATION_TEXT if rec.order_id in self._liq_orders else "",
                                last_qty=q, last_px=px, exec_cost=signed, exec_comm=fee, liquidity=liq)
                 self._events.append(ev)
                 self._executions.append(ev)

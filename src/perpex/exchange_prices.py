@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 
 from perpex import _native
-from perpex.accounts.ledger import INSURANCE, funding as clearing
+from perpex.accounts.ledger import INSURANCE, funding as clearing, wallet
 from perpex.accounts.position import Position, book_fee, book_funding
 from perpex.errors import (
     ArithmeticOverflowError, InvalidConfigError, InvalidInputError, UnknownSymbolError)
-from perpex.exchange_core import ExchangeCore
+from perpex.exchange_core import LIQUIDATION_ACCOUNT, ExchangeCore
 from perpex.instruments import E8, ContractType, Instrument
 from perpex.orders import Outcome
 from perpex.pricing import (
@@ -325,7 +325,9 @@ class PricingMixin(ExchangeCore):
     def _push_mark(self, inst: Instrument, mark_e8: int) -> None:
         """The mark seam shared with :meth:`set_mark_e8`."""
         self._marks[inst.symbol] = mark_e8
+        self._breaker_update(inst, mark_e8)
         self._push_price(inst, _native.FEED_MARK, mark_e8)
+        self._liquidation_step(inst, mark_e8)
 
     def _impact_e8(self, inst: Instrument) -> tuple[int | None, int | None]:
         """Impact bid and ask walked from the displayed depth for the impact notional."""
@@ -380,6 +382,10 @@ class PricingMixin(ExchangeCore):
         payments, residual = funding_payments(self._values(inst, positions, mark), fixing.rate)
         for pos, pay in zip(positions, payments.tolist()):
             book_funding(self._ledger, ccy, pos, pay)
+            if pos.account == LIQUIDATION_ACCOUNT and pay:
+                # the engine's positions belong to the fund, and so does their funding
+                self._ledger.transfer(ccy, INSURANCE, wallet(pos.account), pay, "engine funding")
+        self._reindex_symbol(sym)
         self._ledger.transfer(ccy, clearing(sym), INSURANCE, residual, "funding residual")
         if self._emit:
             px = Decimal(mark) / E8
@@ -437,3 +443,6 @@ class PricingMixin(ExchangeCore):
                     "text": "Settlement"})
         if residual:
             self._ledger.transfer(ccy, clearing(sym), INSURANCE, residual, "settlement residual")
+        self._lots = {o: b for o, b in self._lots.items() if o in self._orders}
+        self._reindex_symbol(sym)
+        self._sweep_residual(ccy)

@@ -10,7 +10,7 @@ from typing import Any
 from perpex.accounts.margin import commission_to_close, maintenance_margin
 from perpex.accounts.position import Position
 from perpex.errors import InvalidInputError, InvariantViolation
-from perpex.exchange_core import Audit, BookView, ExchangeCore
+from perpex.exchange_core import LIQUIDATION_ACCOUNT, Audit, BookView, ExchangeCore
 from perpex.orders import order_view
 from perpex.risk.prices import bankruptcy_price, round_toward_entry
 
@@ -55,7 +55,9 @@ class QueriesMixin(ExchangeCore):
         return out
 
     def position(self, account: int, symbol: str) -> dict[str, Any]:
-        a = self._account(account)
+        """The BitMEX position view, with ``liqPrice``, ``bankruptPrice`` and
+        ``deleveragePercentile``. ``LIQUIDATION_ACCOUNT`` shows the engine's position."""
+        a = account if account == LIQUIDATION_ACCOUNT and type(account) is int else self._account(account)
         inst = self._instrument(symbol)
         pos = self._positions.get((a, inst.symbol)) or Position(a, inst.symbol, inst.risk_limit)
         steps = inst.steps_for_risk_limit(pos.risk_limit)
@@ -74,6 +76,7 @@ class QueriesMixin(ExchangeCore):
             "crossMargin": pos.leverage == 0, "riskLimit": pos.risk_limit,
             "posMargin": pos_margin, "extraMargin": pos.extra_margin, "maintMargin": maint,
             "orderMargin": self._order_margin(a, inst.symbol),
+            **self._risk_fields(inst, pos),
         }
 
     def margin(self, account: int, currency: str = "XBt") -> dict[str, Any]:
@@ -109,7 +112,9 @@ class QueriesMixin(ExchangeCore):
                      {c: x.funding for c, x in ledgers.items()}, ledgers)
 
     def wallet_balances(self, currency: str = "XBt") -> dict[int, int]:
-        return {k[1]: v for k, v in self._ledger.balances(currency).items() if k[0] == "wallet"}
+        """Trader wallets (the liquidation engine's account is not a trader's)."""
+        return {k[1]: v for k, v in self._ledger.balances(currency).items()
+                if k[0] == "wallet" and k[1] != LIQUIDATION_ACCOUNT}
 
     def check_invariants(self) -> None:
         """Native book invariants, balanced ledgers, positions summing to zero, and the order
@@ -122,6 +127,14 @@ class QueriesMixin(ExchangeCore):
             for sym, net in audit.net_position.items():
                 if net:
                     raise InvariantViolation(f"positions in {sym} sum to {net}, must be 0")
+            for ccy, fund in audit.insurance_fund.items():
+                if fund < 0:
+                    raise InvariantViolation(f"insurance fund {ccy} is {fund}, must be >= 0 (M4)")
+            for ccy in self._ledger.currencies():
+                for key, bal in self._ledger.balances(ccy).items():
+                    if key[0] == "wallet" and key[1] != LIQUIDATION_ACCOUNT and bal < 0:
+                        raise InvariantViolation(f"wallet of account {key[1]} is {bal} {ccy}, "
+                                                 "must be >= 0 (M3)")
             counts = dict.fromkeys(self._symbols, 0)
             for oid, rec in self._orders.items():
                 counts[rec.symbol] += 1
@@ -155,6 +168,7 @@ class QueriesMixin(ExchangeCore):
             "rate_buckets": sorted((a, tuple(b)) for a, b in self._buckets.items()),
             "tx": sorted((k, v[:4], v[4].seq) for k, v in self._tx.items()),
             "pricing": self._pricing_state(),
+            "risk": self._risk_state(),
             "books": {s: self._books[s].dump() for s in self._symbols},
         }
 

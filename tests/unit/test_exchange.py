@@ -124,7 +124,7 @@ def test_isolated_margin_is_cost_over_leverage_and_ignores_unrealised_loss():
     assert ex.position(2, "XBTUSD")["posMargin"] == 10_000_000       # 1 XBT / 10
     assert ex.position(1, "XBTUSD")["posMargin"] == 1_000_000        # cross: 1% of 1 XBT
     wallet2, wallet1 = ex.margin(2)["walletBalance"], ex.margin(1)["walletBalance"]
-    ex.set_mark("XBTUSD", 9_000)  # long loses, short gains ~0.111 XBT
+    ex.set_mark("XBTUSD", 9_200)  # long loses (above its 9,132.5 liquidation), short gains
     assert ex.margin(2)["availableMargin"] == wallet2 - 10_000_000   # isolated loss is bounded
     ex.set_mark("XBTUSD", 11_000)  # short loses on cross: available drops by the loss
     loss = ex.position(1, "XBTUSD")["unrealisedPnl"]

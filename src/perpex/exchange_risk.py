@@ -1,0 +1,535 @@
+"""The liquidation engine inside :class:`perpex.exchange.Exchange` (MECHANICS §3, §7, §8;
+Decisions 3, 8, 11; RELIABILITY B2.1, M3, M4, P1, P2, P3).
+
+Policy lives in :mod:`perpex.risk`; this module wires it to the book and the ledger.
+
+After every mark change the liquidation step of that contract runs:
+
+1. positions whose liquidation price the mark crosses are found through a per-contract index
+   (longs and shorts kept sorted by their trigger price, refreshed at the end of every command
+   for the accounts whose position or money changed), so a mark update touches only them;
+2. each one has its open orders in the contract canceled and is assessed again
+   (:func:`perpex.risk.liquidation.assess`); a PARTIAL verdict sends the liquidation order for
+   the trader (BitMEX: FillOrKill; OKEx/Huobi: ImmediateOrCancel), then the position is assessed
+   again; a FULL verdict, or a partial order that does not fill, moves the whole position to
+   the liquidation-engine account at the bankruptcy price (one fill value, booked by
+   :func:`perpex.accounts.position.book_fill`), and the engine offers it in the book at that
+   price (a "lot": one GoodTillCancel order per takeover);
+3. lots whose bankruptcy price the mark has crossed are worked: the insurance fund pays for
+   aggressing the book as far as its balance covers (walked level by level), and what the book
+   or the fund cannot take is auto-deleveraged against the opposite side in the
+   :func:`perpex.risk.adl.adl_queue` order, at the lot's bankruptcy price.
+
+Money: each fill of a lot books ``surplus(q, X, Bk)`` between the engine's wallet and the
+insurance fund, so the fund moves by exactly the sum of surpluses and deficits. The engine's
+own realised PnL (from its averaged position cost) then differs from the swept surpluses only
+by the averaging, which vanishes when the engine is flat; any remainder (contracts whose value
+rounds per fill) is swept to the fund at that moment.
+
+Choices where the documents are silent:
+- the takeover price starts at the tick-rounded bankruptcy price and moves towards the mark just
+  far enough that the trader's wallet does not end below zero (M3), so the fund never pays a
+  trader's shortfall directly;
+- collateral for the trigger ignores open orders (they are canceled before liquidating):
+  isolated = posInit + extra margin, cross = wallet - other positions' margins + other cross
+  positions' unrealised losses; both capped at the wallet;
+- the engine account pays no commissions; its funding is booked against the fund;
+- in Huobi mode a position is assessed at the largest tabled leverage not above its own (cross:
+  its initial-margin leverage), the smallest tabled one when it is below every entry.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right, insort
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Mapping
+
+from perpex import _native
+from perpex.accounts.ledger import INSURANCE, wallet
+from perpex.accounts.position import Position, book_fill
+from perpex.book import ORD_TYPES, SIDES, TIFS
+from perpex.errors import InvalidConfigError
+from perpex.exchange_core import _BUY, LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, MAX_ACCOUNT, ExchangeCore
+from perpex.instruments import Instrument
+from perpex.orders import OrderRecord
+from perpex.risk.adl import AdlCandidate, adl_queue, adl_score, deleverage_percentile, plan_adl
+from perpex.risk.bands import PRICE_BAND, CircuitBreaker, PositionLimitTable, huobi_band, okex_band
+from perpex.risk.insurance import surplus
+from perpex.risk.liquidation import Action, LiquidationConfig, RiskMode, RiskPosition, assess
+from perpex.risk.prices import liquidation_price, risk_prices, round_toward_entry
+from perpex.rounding import exact_rate
+
+DELEVERAGE_TEXT = "Deleverage"
+HALTED_TEXT = "Trading is halted by the circuit breaker"
+_MODES = {"bitmex": RiskMode.BITMEX, "okex": RiskMode.OKEX, "huobi": RiskMode.HUOBI}
+_SIDE_NAME = {v: k for k, v in SIDES.items()}
+
+
+@dataclass(frozen=True)
+class OverloadConfig:
+    """Overload protection (MECHANICS §10), all off by default (BitMEX has none of these).
+
+    ``price_bands``: "OKEx" or "Huobi" dynamic price limits around the index (average basis
+    taken as 0); ``position_limits``: a cap on position value by leverage;
+    ``circuit_breaker``: ``(max_move, window_ms, halt_ms)``, one breaker per contract that
+    halts new orders (not cancels) after the mark moves too far."""
+
+    price_bands: str | None = None
+    position_limits: PositionLimitTable | None = None
+    circuit_breaker: tuple[float, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.price_bands not in (None, "OKEx", "Huobi"):
+            raise InvalidConfigError(f"price_bands={self.price_bands!r} must be None, 'OKEx' or 'Huobi'")
+        if self.position_limits is not None and not isinstance(self.position_limits, PositionLimitTable):
+            raise InvalidConfigError("position_limits must be a PositionLimitTable")
+        if self.circuit_breaker is not None:
+            CircuitBreaker(*self.circuit_breaker)  # validates
+
+
+class RiskMixin(ExchangeCore):
+    """Liquidation step, insurance fund, ADL and overload checks."""
+
+    def _init_risk(self, risk_mode: str | LiquidationConfig, insurance_fund: Mapping[str, int] | None,
+                   overload: OverloadConfig | None) -> None:
+        if isinstance(risk_mode, LiquidationConfig):
+            cfg = risk_mode
+        elif isinstance(risk_mode, str) and risk_mode.lower() in _MODES:
+            cfg = LiquidationConfig(mode=_MODES[risk_mode.lower()])
+        else:
+            raise InvalidConfigError(f"risk_mode={risk_mode!r} must be BitMEX, OKEx or Huobi (any case) "
+                                     "or a LiquidationConfig")
+        if overload is not None and not isinstance(overload, OverloadConfig):
+            raise InvalidConfigError("overload must be an OverloadConfig")
+        self._risk_cfg = cfg
+        self._overload = overload or OverloadConfig()
+        funds = dict(insurance_fund or {})
+        for ccy, amount in funds.items():
+            if ccy not in self._by_ccy:
+                raise InvalidConfigError(f"insurance_fund currency={ccy!r} is not settled by any contract")
+            if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+                raise InvalidConfigError(f"insurance_fund[{ccy!r}]={amount!r} must be an int >= 0")
+        self._breakers = {s: CircuitBreaker(*self._overload.circuit_breaker)
+                          for s in self._symbols} if self._overload.circuit_breaker else {}
+        # ---- state: engine lots (order id -> bankruptcy ticks) and fund statistics
+        self._lots: dict[int, int] = {}
+        self._liq_stats: dict[str, dict[str, int]] = {
+            c: {"surplus": 0, "residual": 0, "takeovers": 0, "partials": 0, "deleveraged": 0}
+            for c in sorted(self._by_ccy)}
+        # ---- derived index (rebuilt from positions; not part of the state)
+        self._liq_long: dict[str, list[tuple[int, int]]] = {s: [] for s in self._symbols}
+        self._liq_short: dict[str, list[tuple[int, int]]] = {s: [] for s in self._symbols}
+        self._liq_key: dict[tuple[int, str], tuple[int, int]] = {}
+        self._risk_dirty: dict[tuple[int, str], None] = {}
+        self._liq_orders: dict[int, None] = {}
+        for ccy in sorted(funds):
+            if funds[ccy]:
+                self._ledger.transfer(ccy, ("external",), INSURANCE, funds[ccy], "insurance fund")
+
+    # ================================================================ public queries
+    @property
+    def risk_config(self) -> LiquidationConfig:
+        return self._risk_cfg
+
+    def insurance_fund(self, currency: str = "XBt") -> int:
+        return self._ledger.balance(currency, INSURANCE)
+
+    def liquidation_stats(self, currency: str = "XBt") -> dict[str, int]:
+        """Sums since start: lot surpluses (< 0: deficits paid by the fund), rounding residuals
+        swept to the fund, takeovers, partial liquidations, deleveraged contracts."""
+        return dict(self._liq_stats[currency])
+
+    # ================================================================ collateral and prices
+    def _collateral(self, inst: Instrument, pos: Position) -> int:
+        ccy = inst.settle_currency
+        a = pos.account
+        wal = self._ledger.balance(ccy, wallet(a))
+        own = self._position_margin(inst, pos)
+        if pos.leverage > 0:
+            return max(0, min(own, wal))
+        total = wal
+        for sym in self._by_ccy[ccy]:
+            other = self._positions.get((a, sym))
+            if other is None or sym == inst.symbol:
+                continue
+            total -= self._position_margin(self._inst[sym], other)
+            if other.leverage == 0:
+                total += min(0, self._upnl(self._inst[sym], other))
+        return max(0, min(total, wal))
+
+    def _huobi_leverage(self, inst: Instrument, pos: Position) -> float:
+        table = sorted(self._risk_cfg.huobi_tiers[0].factors)
+        lev = pos.leverage
+        if lev == 0:
+            rate = inst.init_rate(inst.steps_for_risk_limit(pos.risk_limit))
+            num, den = exact_rate(rate, "init_rate")
+            lev = den / num
+        fit = [x for x in table if x <= lev]
+        return float(fit[-1] if fit else table[0])
+
+    def _risk_position(self, inst: Instrument, pos: Position) -> RiskPosition:
+        mode = self._risk_cfg.mode
+        lev = self._huobi_leverage(inst, pos) if mode is RiskMode.HUOBI else pos.leverage
+        f = self._funding.get(inst.symbol) if hasattr(self, "_funding") else None  # type: ignore[attr-defined]
+        return RiskPosition(inst, pos.qty, pos.cost, self._collateral(inst, pos), lev,
+                            inst.steps_for_risk_limit(pos.risk_limit),
+                            f.funding_rate if f is not None else 0.0)
+
+    def _trigger_ticks(self, rp: RiskPosition) -> int | None:
+        """The tick at which the mark reaches the position's trigger (conservative: the index
+        must never miss a position that :func:`assess` would liquidate)."""
+        inst, cfg = rp.instrument, self._risk_cfg
+        if cfg.mode is RiskMode.BITMEX:
+            steps = max(rp.risk_steps, inst.risk_steps(rp.cost))
+            return risk_prices(inst, rp.qty, rp.cost, rp.collateral, inst.maint_rate(steps),
+                               funding_rate=rp.funding_rate, variant=cfg.variant).liquidation_ticks
+        if cfg.mode is RiskMode.OKEX:
+            need = Fraction(*exact_rate(cfg.tiers.tier_for(abs(rp.qty)).mmr)) + \
+                Fraction(*exact_rate(cfg.liquidation_fee_rate))
+        else:
+            tiers = cfg.huobi_tiers
+            tier = next((t for t in tiers if abs(rp.qty) <= t.max_net_contracts), tiers[-1])
+            need = Fraction(*exact_rate(tier.factors[int(rp.leverage)])) / int(rp.leverage)
+        # equity = need * |value| is the recommended rule with MM 0 and a reserve rate of need
+        price = liquidation_price(inst, rp.qty, rp.cost, rp.collateral, 0.0,
+                                  funding_rate=float(need if rp.qty > 0 else -need))
+        ticks = round_toward_entry(inst, rp.qty, price)
+        if ticks is None:
+            return None
+        return ticks + 1 if rp.qty > 0 else ticks - 1
+
+    # ================================================================ the index
+    def _unindex(self, key: tuple[int, str]) -> None:
+        old = self._liq_key.pop(key, None)
+        if old is not None:
+            side, ticks = old
+            lst = (self._liq_long if side > 0 else self._liq_short)[key[1]]
+            i = bisect_left(lst, (ticks, key[0]))
+            del lst[i]
+
+    def _reindex(self, a: int, sym: str) -> None:
+        key = (a, sym)
+        self._unindex(key)
+        pos = self._positions.get(key)
+        if a == LIQUIDATION_ACCOUNT or pos is None or pos.qty == 0 or sym in self._settled:
+            return
+        ticks = self._trigger_ticks(self._risk_position(self._inst[sym], pos))
+        if ticks is None:
+            return
+        side = 1 if pos.qty > 0 else -1
+        self._liq_key[key] = (side, ticks)
+        insort((self._liq_long if side > 0 else self._liq_short)[sym], (ticks, a))
+
+    def _touch(self, a: int, ccy: str) -> None:
+        """The account's money or position changed: every position it holds in ``ccy`` (cross
+        collateral is shared) is re-indexed at the end of the command."""
+        for sym in self._by_ccy[ccy]:
+            if (a, sym) in self._positions:
+                self._risk_dirty[(a, sym)] = None
+
+    def _risk_flush(self) -> None:
+        while self._risk_dirty:
+            keys = sorted(self._risk_dirty)
+            self._risk_dirty.clear()
+            for a, sym in keys:
+                self._reindex(a, sym)
+
+    def _reindex_symbol(self, sym: str) -> None:
+        for (a, s) in sorted(self._positions):
+            if s == sym:
+                self._risk_dirty[(a, s)] = None
+
+    # ================================================================ the liquidation step
+    def _liquidation_step(self, inst: Instrument, mark_e8: int) -> None:
+        sym = inst.symbol
+        if sym in self._settled:
+            return
+        self._risk_flush()
+        lo, hi = inst.e8_to_ticks_floor(mark_e8), inst.e8_to_ticks_ceil(mark_e8)
+        longs, shorts = self._liq_long[sym], self._liq_short[sym]
+        # most endangered first: highest long trigger, lowest short trigger
+        hit = [a for _, a in reversed(longs[bisect_left(longs, (hi, -1)):])]
+        hit += [a for _, a in shorts[:bisect_right(shorts, (lo, MAX_ACCOUNT + 1))]]
+        for a in hit:
+            self._liquidate(inst, a, mark_e8)
+        self._work_lots(inst, mark_e8)
+        self._sweep_residual(inst.settle_currency)
+        self._risk_flush()
+
+    def _liquidate(self, inst: Instrument, a: int, mark_e8: int) -> None:
+        sym = inst.symbol
+        pos = self._positions.get((a, sym))
+        if pos is None or pos.qty == 0:
+            return
+        verdict = assess(self._risk_position(inst, pos), mark_e8, self._risk_cfg)
+        if not verdict.liquidate:
+            self._risk_dirty[(a, sym)] = None
+            return
+        if (a, sym) in self._live:
+            for oid in self._live[(a, sym)]:
+                self._texts[oid] = "Canceled: " + LIQUIDATION_TEXT
+            self._books[sym].cancel_all(a)
+            self._drive(sym)
+        for _ in range(8):
+            if pos.qty == 0:
+                break
+            verdict = assess(self._risk_position(inst, pos), mark_e8, self._risk_cfg)
+            if not verdict.liquidate:
+                break
+            order = verdict.order
+            assert order is not None
+            if verdict.action is Action.PARTIAL:
+                tif = "FillOrKill" if self._risk_cfg.mode is RiskMode.BITMEX else "ImmediateOrCancel"
+                rec = self._engine_order(inst, a, order.side, order.qty, order.price_ticks, tif)
+                self._liq_stats[inst.settle_currency]["partials"] += 1
+                if rec.cum_qty:
+                    continue
+            self._takeover(inst, pos, order.price_ticks)
+            break
+        else:
+            if pos.qty and assess(self._risk_position(inst, pos), mark_e8, self._risk_cfg).liquidate:
+                self._takeover(inst, pos, self._risk_position_bk(inst, pos))
+        self._touch(a, inst.settle_currency)
+
+    def _risk_position_bk(self, inst: Instrument, pos: Position) -> int:
+        verdict = assess(self._risk_position(inst, pos), self._marks[inst.symbol], self._risk_cfg)
+        assert verdict.bankruptcy_ticks is not None
+        return verdict.bankruptcy_ticks
+
+    def _engine_order(self, inst: Instrument, a: int, side: str, qty: int, price: int,
+                      tif: str) -> OrderRecord:
+        """An order sent by the liquidation engine (no rate limit, no margin check)."""
+        rec = OrderRecord(self._next_id, a, inst.symbol, SIDES[side], ORD_TYPES["Limit"], TIFS[tif],
+                          0, _native.FEED_MARK, price, 0, 0, -1, qty, qty)
+        self._next_id += 1
+        oid = rec.order_id
+        self._liq_orders[oid] = None
+        if a == LIQUIDATION_ACCOUNT and tif == "GoodTillCancel":
+            self._lots[oid] = price
+        self._orders[oid] = rec
+        self._live.setdefault((a, inst.symbol), {})[oid] = None
+        self._books[inst.symbol].add(oid, a, rec.side, price, qty, rec.ord_type, rec.tif,
+                                     0, -1, 0, 0, _native.FEED_MARK)
+        self._drive(inst.symbol)
+        return rec
+
+    def _takeover(self, inst: Instrument, pos: Position, bk: int) -> None:
+        """The whole position moves to the engine at ``bk`` (moved towards the mark only as
+        far as needed to keep the trader's wallet >= 0), and the engine offers it there."""
+        sym, ccy, q = inst.symbol, inst.settle_currency, pos.qty
+        wal = self._ledger.balance(ccy, wallet(pos.account))
+        step = 1 if q > 0 else -1
+        if wal + inst.value(q, bk) - pos.cost < 0:
+            # realised = value(q, p) - cost grows as p moves away from the entry side
+            lo, hi = bk, inst.max_price_ticks if q > 0 else 1
+            while lo != hi:
+                mid = (lo + hi) // 2 if q > 0 else -((-lo - hi) // 2)
+                if wal + inst.value(q, mid) - pos.cost >= 0:
+                    hi = mid
+                else:
+                    lo = mid + step
+            bk = lo
+        n = abs(q)
+        engine = self._position(LIQUIDATION_ACCOUNT, sym)
+        cost = inst.exec_cost(n, bk)
+        if q > 0:
+            book_fill(self._ledger, ccy, engine, pos, n, cost)
+        else:
+            book_fill(self._ledger, ccy, pos, engine, n, cost)
+        self._liq_stats[ccy]["takeovers"] += 1
+        side = "Sell" if q > 0 else "Buy"
+        if self._emit:
+            self._events.append({
+                "seq": self._seq, "transactTime": self._ts, "execType": "Liquidation",
+                "account": pos.account, "symbol": sym, "side": side, "lastQty": n,
+                "lastPx": inst.ticks_to_price(bk), "execCost": -cost if q > 0 else cost,
+                "text": LIQUIDATION_TEXT})
+        self._engine_order(inst, LIQUIDATION_ACCOUNT, side, n, bk, "GoodTillCancel")
+
+    # ================================================================ fills of engine orders
+    def _lot_fill(self, inst: Instrument, rec: OrderRecord, px: int, q: int) -> None:
+        bk = self._lots.get(rec.order_id)
+        if bk is None:
+            return
+        s = surplus(q, px, bk, inst, _SIDE_NAME[rec.side])
+        if s:
+            ccy = inst.settle_currency
+            self._ledger.transfer(ccy, wallet(LIQUIDATION_ACCOUNT), INSURANCE, s, "liquidation surplus")
+            self._liq_stats[ccy]["surplus"] += s
+
+    def _sweep_residual(self, ccy: str) -> None:
+        for sym in self._by_ccy[ccy]:
+            pos = self._positions.get((LIQUIDATION_ACCOUNT, sym))
+            if pos is not None and pos.qty:
+                return
+        rest = self._ledger.balance(ccy, wallet(LIQUIDATION_ACCOUNT))
+        if rest:
+            self._ledger.transfer(ccy, wallet(LIQUIDATION_ACCOUNT), INSURANCE, rest, "liquidation residual")
+            self._liq_stats[ccy]["residual"] += rest
+
+    # ================================================================ lots past bankruptcy
+    def _work_lots(self, inst: Instrument, mark_e8: int) -> None:
+        sym = inst.symbol
+        for oid in sorted(self._lots):
+            rec = self._orders.get(oid)
+            if rec is None or rec.symbol != sym:
+                continue
+            bk = self._lots[oid]
+            bk_e8 = inst.ticks_to_e8(bk)
+            if (mark_e8 > bk_e8) if rec.side != _BUY else (mark_e8 < bk_e8):
+                continue
+            self._aggress_or_deleverage(inst, rec, bk, mark_e8)
+
+    def _aggress_or_deleverage(self, inst: Instrument, rec: OrderRecord, bk: int, mark_e8: int) -> None:
+        sym, ccy = inst.symbol, inst.settle_currency
+        side = _SIDE_NAME[rec.side]
+        left = rec.leaves_qty
+        self._texts[rec.order_id] = "Canceled: " + LIQUIDATION_TEXT
+        self._books[sym].cancel(rec.order_id)
+        self._drive(sym)
+        self._lots.pop(rec.order_id, None)
+        # the fund pays for walking the book, level by level, as far as its balance covers
+        budget = self._ledger.balance(ccy, INSURANCE)
+        bids, asks = self._books[sym].depth(64)
+        take, limit = 0, 0
+        for px, level in (bids if side == "Sell" else asks):
+            if take == left:
+                break
+            per = -surplus(1, px, bk, inst, side)
+            n = min(level, left - take)
+            if per > 0:
+                n = min(n, budget // per)
+            if n <= 0:
+                break
+            budget -= max(per, 0) * n
+            take += n
+            limit = px
+        if take:
+            ioc = self._engine_order_lot(inst, side, take, limit, bk)
+            left -= ioc
+        if left:
+            left = self._deleverage(inst, side, left, bk, mark_e8)
+        if left:
+            self._engine_order(inst, LIQUIDATION_ACCOUNT, side, left, bk, "GoodTillCancel")
+
+    def _engine_order_lot(self, inst: Instrument, side: str, qty: int, limit: int, bk: int) -> int:
+        """An ImmediateOrCancel of the engine that still books surpluses against ``bk``."""
+        oid = self._next_id
+        self._lots[oid] = bk
+        rec = self._engine_order(inst, LIQUIDATION_ACCOUNT, side, qty, limit, "ImmediateOrCancel")
+        self._lots.pop(oid, None)
+        return rec.cum_qty
+
+    def _deleverage(self, inst: Instrument, side: str, qty: int, bk: int, mark_e8: int) -> int:
+        """Closes ``qty`` of the engine's lot against the ranked opposite side at ``bk``;
+        returns what could not be deleveraged."""
+        sym, ccy = inst.symbol, inst.settle_currency
+        want = -1 if side == "Sell" else 1  # counterparties of a long lot are shorts
+        cands = []
+        for (a, s), p in sorted(self._positions.items()):
+            if s != sym or a == LIQUIDATION_ACCOUNT or p.qty * want <= 0 or p.cost == 0:
+                continue
+            coll = self._collateral(inst, p)
+            if inst.mark_value(p.qty, mark_e8) - (p.cost - coll) > 0:
+                cands.append(AdlCandidate(a, p.qty, p.cost, coll))
+        if not cands:
+            return qty
+        queue = adl_queue(inst, cands, mark_e8, "Short" if want < 0 else "Long")
+        fills = plan_adl("Long" if side == "Sell" else "Short", qty, bk,
+                         [(c.account, c.qty) for c in queue])
+        engine = self._position(LIQUIDATION_ACCOUNT, sym)
+        for fill in fills:
+            a = fill.account
+            if (a, sym) in self._live:
+                for oid in self._live[(a, sym)]:
+                    self._texts[oid] = "Canceled: " + DELEVERAGE_TEXT
+                self._books[sym].cancel_all(a)
+                self._drive(sym)
+            cp = self._positions[(a, sym)]
+            cost = inst.exec_cost(fill.qty, bk)
+            if side == "Sell":
+                book_fill(self._ledger, ccy, cp, engine, fill.qty, cost)
+            else:
+                book_fill(self._ledger, ccy, engine, cp, fill.qty, cost)
+            qty -= fill.qty
+            self._liq_stats[ccy]["deleveraged"] += fill.qty
+            self._touch(a, ccy)
+            if self._emit:
+                px = inst.ticks_to_price(bk)
+                for acct, s_name in ((a, "Buy" if side == "Sell" else "Sell"),
+                                     (LIQUIDATION_ACCOUNT, side)):
+                    signed = cost if s_name == "Buy" else -cost
+                    ev = {"seq": self._seq, "transactTime": self._ts, "execType": "Deleverage",
+                          "ordStatus": "Filled", "account": acct, "symbol": sym, "side": s_name,
+                          "lastQty": fill.qty, "lastPx": px, "execCost": signed,
+                          "text": DELEVERAGE_TEXT}
+                    self._events.append(ev)
+                    self._executions.append(ev)
+        return qty
+
+    # ================================================================ queries
+    def _risk_fields(self, inst: Instrument, pos: Position) -> dict[str, Any]:
+        out: dict[str, Any] = {"liqPrice": None, "bankruptPrice": None, "deleveragePercentile": None}
+        if not pos.qty or not pos.cost or pos.account == LIQUIDATION_ACCOUNT:
+            return out
+        rp = self._risk_position(inst, pos)
+        mark = self._marks.get(inst.symbol)
+        liq = self._trigger_ticks(rp)
+        if self._risk_cfg.mode is not RiskMode.BITMEX and liq is not None:
+            liq = liq - 1 if pos.qty > 0 else liq + 1
+        out["liqPrice"] = inst.ticks_to_price(liq) if liq else None
+        v = assess(rp, mark or inst.ticks_to_e8(max(1, (liq or 1))), self._risk_cfg)
+        out["bankruptPrice"] = inst.ticks_to_price(v.bankruptcy_ticks) if v.bankruptcy_ticks else None
+        if mark:
+            side = 1 if pos.qty > 0 else -1
+            scores = []
+            for (a, s), p in self._positions.items():
+                if s != inst.symbol or a == LIQUIDATION_ACCOUNT or p.qty * side <= 0 or not p.cost:
+                    continue
+                coll = self._collateral(inst, p)
+                if inst.mark_value(p.qty, mark) - (p.cost - coll) > 0:
+                    scores.append((-adl_score(inst, p.qty, p.cost, coll, mark), a))
+            scores.sort()
+            rank = next((i for i, (_, a) in enumerate(scores) if a == pos.account), None)
+            if rank is not None:
+                out["deleveragePercentile"] = deleverage_percentile(rank + 1, len(scores))
+        return out
+
+    # ================================================================ overload checks
+    def _overload_reject(self, inst: Instrument, rec: OrderRecord) -> str:
+        br = self._breakers.get(inst.symbol)
+        if br is not None and br.is_halted(self._ts):
+            return HALTED_TEXT
+        ov = self._overload
+        if ov.price_bands and rec.price > 0 and not rec.conditional:
+            index = getattr(self, "_index", {}).get(inst.symbol)
+            index_e8 = index.price_e8 if index is not None else None
+            if index_e8:
+                since = self._ts - (getattr(self, "_clock_start", None) or 0)
+                fn = okex_band if ov.price_bands == "OKEx" else huobi_band
+                band = fn(index_e8, 0, max(0, since))
+                px = inst.ticks_to_e8(rec.price)
+                if (rec.side == _BUY and px > band.max_bid_e8) or (rec.side != _BUY and px < band.min_ask_e8):
+                    return PRICE_BAND
+        if ov.position_limits is not None and not rec.reduce_only:
+            pos = self._positions.get((rec.account, inst.symbol))
+            qty = (pos.qty if pos else 0) + rec.sign * rec.leaves_qty
+            price = rec.price or (inst.e8_to_ticks_ceil(self._marks[inst.symbol])
+                                  if inst.symbol in self._marks else 0)
+            lev = pos.leverage if pos and pos.leverage else 1
+            if qty and price:
+                text = ov.position_limits.reject(max(1, int(lev)), inst.value(qty, price))
+                if text:
+                    return text
+        return ""
+
+    def _breaker_update(self, inst: Instrument, mark_e8: int) -> None:
+        br = self._breakers.get(inst.symbol)
+        if br is not None:
+            br.update(self._ts, mark_e8)
+
+    def _risk_state(self) -> dict[str, Any]:
+        return {"lots": sorted(self._lots.items()),
+                "stats": sorted((c, sorted(v.items())) for c, v in self._liq_stats.items()),
+                "breakers": sorted((s, b.export_state()) for s, b in self._breakers.items())}
