@@ -271,7 +271,9 @@ def _summary(scenario: Scenario, steps: int, rec: Recorder, market: Market, col:
     unit = {c: MAJOR_UNITS.get(c, 1) for c in ccys}
 
     def major(d: dict[str, int] | Counter[str]) -> dict[str, str]:
-        return {c: f"{Decimal(int(d.get(c, 0))).scaleb(-(len(str(unit[c])) - 1)):f}" for c in ccys}
+        # Minor units (XBt, USDt) shown in the major currency (XBT, USDT) they are scaled to.
+        return {c[:-1] + c[-1].upper(): f"{Decimal(int(d.get(c, 0))).scaleb(-(len(str(unit[c])) - 1)):f}"
+                for c in ccys}
 
     s: dict[str, Any] = {
         "scenario": scenario.name, "seed": scenario.run.seed, "hours": scenario.run.hours,
