@@ -306,7 +306,10 @@ class ExchangeCore:
                 dirty = sorted(self._dirty)
                 self._dirty.clear()
                 for a in dirty:
-                    self._enforce_reduce_only(a, sym)
+                    # The liquidation engine's orders are never reduce-only, and it can hold
+                    # thousands during a cascade: scanning them after every fill is quadratic.
+                    if a != LIQUIDATION_ACCOUNT:
+                        self._enforce_reduce_only(a, sym)
             if not self._held:
                 return
             self._release(sym, self._held.popleft())
