@@ -233,10 +233,9 @@ void OrderBook::do_add(const Command& c) {
   if (const Index* m = ids_.find(c.order_id)) result_ = nodes_[*m].leaves; else result_ = 0;
 }
 
-void OrderBook::do_cancel(const Command&) {
-  const Index n = subject_;
+Qty OrderBook::cancel_one(Index n, Reason reason) {
   Order& o = nodes_[n];
-  Qty leaves = o.leaves;
+  const Qty leaves = o.leaves;
   Ticks price;
   if (o.flags & FLAG_CONDITIONAL) {
     auto it = cond_.find(o.id);
@@ -249,34 +248,19 @@ void OrderBook::do_cancel(const Command&) {
     take_off_book(n);
   }
   o.leaves = 0;
-  emit(EV_CANCELED, o, Reason::USER_CANCEL, price, leaves);
+  emit(EV_CANCELED, o, reason, price, leaves);
   forget(n);
-  result_ = leaves;
+  return leaves;
 }
+
+void OrderBook::do_cancel(const Command&) { result_ = cancel_one(subject_, Reason::USER_CANCEL); }
 
 void OrderBook::do_cancel_all(AccountId a) {
   AccountList* al = accounts_.find(a);
   Qty count = 0;
-  Index n = al ? al->head : kNil;
-  while (n != kNil) {
-    Index next = nodes_[n].acct_next;
-    Order& o = nodes_[n];
-    Qty leaves = o.leaves;
-    Ticks price;
-    if (o.flags & FLAG_CONDITIONAL) {
-      auto it = cond_.find(o.id);
-      price = it->second.stop_px;
-      if (!(o.flags & FLAG_HELD)) trigger_erase(o.id, it->second);
-      trailing_[it->second.feed].erase(o.id);
-      cond_.erase(it);
-    } else {
-      price = levels_[o.level].price;
-      take_off_book(n);
-    }
-    o.leaves = 0;
-    emit(EV_CANCELED, o, Reason::CANCEL_ALL, price, leaves);
-    forget(n);
-    ++count;
+  for (Index n = al ? al->head : kNil; n != kNil; ++count) {
+    const Index next = nodes_[n].acct_next;  // read before the node is freed
+    cancel_one(n, Reason::CANCEL_ALL);
     n = next;
   }
   result_ = count;

@@ -126,6 +126,7 @@ class OrderBook {
   void do_cancel(const Command& c);
   void do_amend(const Command& c);
   void do_cancel_all(AccountId a);
+  Qty cancel_one(Index node, Reason reason);  // any live order: returns the canceled leaves
   void do_set_price(int feed, Ticks lo, Ticks hi);
   void do_activate(const Command& c);
 
