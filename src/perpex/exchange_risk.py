@@ -132,6 +132,11 @@ class RiskMixin(ExchangeCore):
     def risk_config(self) -> LiquidationConfig:
         return self._risk_cfg
 
+    @property
+    def overload_config(self) -> OverloadConfig:
+        """Price bands, position limits and circuit breaker in force."""
+        return self._overload
+
     def insurance_fund(self, currency: str = "XBt") -> int:
         return self._ledger.balance(currency, INSURANCE)
 

@@ -109,3 +109,55 @@ def test_a_csv_index_replays_constituent_prices(tmp_path) -> None:
     assert p.feeds[1][1] == 102.0 and p.feeds[1][0] != p.feeds[1][0]
     assert p.feeds[3].tolist() == [103.0, 104.0]
     assert p.truth[1] == 101.25  # median of the last known quotes
+
+
+def test_the_insurance_fund_defaults_to_ten_xbt_and_takes_major_units_per_settle_currency() -> None:
+    assert parse_scenario(TINY).insurance_fund == (("XBt", 1_000_000_000),)
+    assert parse_scenario(set_param(TINY, "risk.insurance_fund", {"XBt": 2.5})).insurance_fund == \
+        (("XBt", 250_000_000),)
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"USDt": 1.0}, "scenario.risk.insurance_fund.USDt is not a settle currency of the listed instruments"),
+    ({"XBt": -1.0}, "scenario.risk.insurance_fund.XBt must be >= 0, got -1.0"),
+    ({"XBt": True}, "scenario.risk.insurance_fund.XBt must be a number, got True"),
+    (5, "scenario.risk.insurance_fund must be a table, got int"),
+])
+def test_a_bad_insurance_fund_is_rejected_naming_the_field(value: object, message: str) -> None:
+    with pytest.raises(InvalidConfigError, match=message.replace(".", r"\.")):
+        parse_scenario(set_param(TINY, "risk.insurance_fund", value))
+
+
+def test_price_bands_and_position_limits_accept_their_names_in_any_case() -> None:
+    sc = parse_scenario(set_param(set_param(TINY, "overload.price_bands", "Huobi"),
+                                  "overload.position_limits", "huobi"))
+    assert (sc.price_bands, sc.position_limits, sc.circuit_breaker) == ("huobi", "huobi", None)
+    assert parse_scenario(TINY).price_bands == parse_scenario(TINY).position_limits == "none"
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("price_bands", "bitmex", "scenario.overload.price_bands must be one of none, okex, huobi, got 'bitmex'"),
+    ("price_bands", 1, "scenario.overload.price_bands must be one of none, okex, huobi, got 1"),
+    ("position_limits", "okex", "scenario.overload.position_limits must be one of none, huobi, got 'okex'"),
+])
+def test_unknown_overload_names_are_rejected_naming_the_field(field: str, value: object, message: str) -> None:
+    with pytest.raises(InvalidConfigError, match=message.replace(".", r"\.")):
+        parse_scenario(set_param(TINY, f"overload.{field}", value))
+
+
+def test_a_circuit_breaker_is_given_in_seconds_and_kept_in_milliseconds() -> None:
+    text = set_param(TINY, "overload.circuit_breaker", {"max_move": 0.05, "window_s": 300, "halt_s": 1.5})
+    assert parse_scenario(text).circuit_breaker == (0.05, 300_000, 1_500)
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"max_move": 0.0, "window_s": 60, "halt_s": 60}, "circuit_breaker.max_move must be > 0, got 0.0"),
+    ({"max_move": 1.5, "window_s": 60, "halt_s": 60}, "circuit_breaker.max_move must be <= 1, got 1.5"),
+    ({"max_move": 0.1, "window_s": -1, "halt_s": 60}, "circuit_breaker.window_s must be > 0, got -1.0"),
+    ({"max_move": 0.1, "window_s": 60}, "circuit_breaker.halt_s is required"),
+    ({"max_move": 0.1, "window_s": 60, "halt_s": 60, "size": 1}, "circuit_breaker has unknown field"),
+    ("yes", "circuit_breaker must be a table, got str"),
+])
+def test_a_bad_circuit_breaker_is_rejected_naming_the_field(value: object, message: str) -> None:
+    with pytest.raises(InvalidConfigError, match="scenario.overload." + message.replace(".", r"\.")):
+        parse_scenario(set_param(TINY, "overload.circuit_breaker", value))

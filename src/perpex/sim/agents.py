@@ -65,8 +65,8 @@ class Agent:
         lot = self.inst.lot_size
         return max(lot, int(qty) // lot * lot)
 
-    def position(self, ex: Any) -> int:
-        return int(ex.position(self.account, self.symbol)["currentQty"])
+    def position(self, rec: Recorder) -> int:
+        return rec.position(self.account, self.symbol)
 
     def setup(self, rec: Recorder, ts: int) -> None:
         unit = MAJOR_UNITS[self.inst.settle_currency]
@@ -98,7 +98,7 @@ class MarketMaker(Agent):
         ref = view.mark_ticks
         move = abs(ref - self.last_ref) if self.last_ref is not None else 0.0
         self.last_ref = ref
-        pos = self.position(ex)
+        pos = self.position(rec)
         if self.quoted:
             rec("cancel_all", self.account, self.symbol, ts=ts)
         limit = self.p["max_inventory"]
@@ -174,7 +174,7 @@ class TrendFollower(Agent):
         signal = (self.fast - self.slow) / self.slow
         thr = self.p["threshold"]
         if self.side:
-            pos = self.position(ex)
+            pos = self.position(rec)
             if pos == 0 or pos * self.side < 0:  # stopped out (or flipped by a stop)
                 self._flat(ts, rec, ex, pos)
             elif signal * self.side < -thr / 2:  # the trend turned: close now
@@ -226,7 +226,7 @@ class FundingArb(Agent):
         self.next_ms = ts + self.p["interval_ms"]
         premium = ((view.bid + view.ask) / 2 - view.index_ticks) / view.index_ticks
         thr, size, cap = self.p["threshold"], self.p["size"], self.p["max_position"]
-        pos = self.position(ex)
+        pos = self.position(rec)
         if premium > thr and pos > -cap:
             rec("place", self.account, self.symbol, "Sell", self.lots(min(size, cap + pos)), ts=ts)
         elif premium < -thr and pos < cap:

@@ -3,7 +3,10 @@
 :class:`Recorder` sends every command to the Exchange and, when it is accepted as input (a
 business reject still counts: it took a seq), appends it to the command journal as a small JSON
 record, so :func:`replay_commands` can rebuild the run to the same state hash. A command that
-raises a :mod:`perpex.errors` input error changed nothing and is not journaled.
+raises a :mod:`perpex.errors` input error changed nothing and is not journaled. It also drains
+the events each command produced and keeps every account's position size from its fills,
+liquidations and deleverages, because agents read their position at every step and the
+Exchange's full position view (liquidation price, ADL rank) costs a pass over all positions.
 
 :class:`Market` feeds constituent quotes. When the Exchange has ``update_index`` (index ->
 mark -> triggers) and ``advance`` (funding, settlement), it uses them; otherwise it computes the
@@ -60,6 +63,11 @@ REPLAYABLE = frozenset({
     "set_risk_limit", "transfer_margin", "set_mark", "set_mark_e8", "update_index", "advance"})
 
 
+# Executions that change a position's size: fills, the engine's takeover of a liquidated
+# position (the trader's side of it), and both sides of an auto-deleverage fill.
+_SIZE_CHANGES = frozenset({"Trade", "Liquidation", "Deleverage"})
+
+
 class Recorder:
     """Calls Exchange commands, journals the accepted ones and times the engine."""
 
@@ -70,6 +78,25 @@ class Recorder:
         self.input_errors = 0
         self.engine_seconds = 0.0
         self._n = 0
+        self.events: list[dict[str, Any]] = []
+        self._qty: dict[tuple[int, str], int] = {}
+
+    def position(self, account: int, symbol: str) -> int:
+        """The signed size of ``account``'s position in ``symbol`` after the last command."""
+        return self._qty.get((account, symbol), 0)
+
+    def take_events(self) -> list[dict[str, Any]]:
+        """The events of the commands sent since the last call."""
+        out, self.events = self.events, []
+        return out
+
+    def _fold(self, events: list[dict[str, Any]]) -> None:
+        for ev in events:
+            if ev.get("execType") in _SIZE_CHANGES and ev.get("lastQty"):
+                key = (ev["account"], ev["symbol"])
+                q = int(ev["lastQty"])
+                self._qty[key] = self._qty.get(key, 0) + (q if ev["side"] == "Buy" else -q)
+        self.events.extend(events)
 
     def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
         if method not in REPLAYABLE:
@@ -85,6 +112,7 @@ class Recorder:
             return None
         finally:
             self.engine_seconds += time.perf_counter() - t0
+            self._fold(self.ex.drain_events())
         self.commands += 1
         if self.journal is not None:
             self._n += 1

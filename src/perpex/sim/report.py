@@ -4,8 +4,9 @@ Agg backend).
 Files written to the out directory: ``summary.json`` and ``summary.csv`` (deterministic: the
 same seed gives the same bytes), ``trades``, ``events``, ``series`` and ``depth`` tables,
 ``timing.json`` (wall-clock figures, kept apart because they vary), and the figures
-``prices.png``, ``funding.png``, ``open_interest.png``, ``insurance_fund.png`` and
-``depth_heatmap.png``.
+``prices.png`` (liquidations and ADL fills marked), ``funding.png``, ``open_interest.png``,
+``insurance_fund.png`` (the fund per settle currency over cumulative liquidations and ADL
+fills per contract) and ``depth_heatmap.png``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Iterable, Sequence
 
 from perpex.sim.runner import (
     DEPTH_COLUMNS, EVENT_COLUMNS, SERIES_COLUMNS, TRADE_COLUMNS, RunResult)
+from perpex.sim.scenario import MAJOR_UNITS
 
 __all__ = ["FIGURES", "flat_summary", "summary_table", "write_outputs"]
 
@@ -57,6 +59,7 @@ def summary_table(result: RunResult) -> Any:
         ("fees, maker", s["maker_fees"]), ("fees, net to the exchange", s["fees_net"]),
         ("funding paid", s["funding_paid"]), ("funding payments", s["funding_events"]),
         ("liquidations", s["liquidations"]), ("ADL events", s["adl_events"]),
+        ("liquidation engine", s["liquidation_stats"]),
         ("insurance fund start", s["insurance_fund_start"]),
         ("insurance fund end", s["insurance_fund_end"]),
         ("open interest at the end", s["open_interest_end"]),
@@ -169,30 +172,54 @@ def write_figures(result: RunResult, out: Path) -> list[Path]:
     ax.legend(fontsize=8)
     save(fig, "funding.png")
 
-    for name, col, title in (("open_interest.png", 7, "open interest (contracts)"),
-                             ("insurance_fund.png", 8, "insurance fund (settle minor units)")):
-        fig, ax = plt.subplots(figsize=(10, 3.5))
-        for s in symbols:
-            rows = by_sym[s]
-            ax.plot(_hours([r[0] for r in rows], start), [r[col] for r in rows], label=s, lw=1)
-        ax.set_title(title)
-        ax.set_xlabel("hours")
-        ax.legend(fontsize=8)
-        save(fig, name)
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    for s in symbols:
+        rows = by_sym[s]
+        ax.plot(_hours([r[0] for r in rows], start), [r[7] for r in rows], label=s, lw=1)
+    ax.set_title("open interest (contracts)")
+    ax.set_xlabel("hours")
+    ax.legend(fontsize=8)
+    save(fig, "open_interest.png")
+
+    # The fund is one balance per settle currency; the engine's takeovers and ADL fills are
+    # counted per contract, so the lower panel shows where the fund's flows came from.
+    fig, (top, low) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    seen: set[str] = set()
+    for s in symbols:
+        ccy = result.scenario.instrument(s).settle_currency
+        if ccy in seen:
+            continue
+        seen.add(ccy)
+        rows = by_sym[s]
+        unit = MAJOR_UNITS.get(ccy, 1)
+        top.plot(_hours([r[0] for r in rows], start), [r[8] / unit for r in rows],
+                 label=ccy[:-1] + ccy[-1].upper(), lw=1.2)
+    top.set_title("insurance fund (major units)")
+    top.legend(fontsize=8)
+    for s in symbols:
+        rows = by_sym[s]
+        h = _hours([r[0] for r in rows], start)
+        low.step(h, [r[11] for r in rows], where="post", label=f"{s} liquidations", lw=1)
+        if any(r[12] for r in rows):
+            low.step(h, [r[12] for r in rows], where="post", ls="--", label=f"{s} ADL fills", lw=1)
+    low.set_title("liquidations and auto-deleverage fills (cumulative)")
+    low.set_xlabel("hours")
+    low.legend(fontsize=8)
+    save(fig, "insurance_fund.png")
 
     s = symbols[0]
     rows = [r for r in result.depth if r[1] == s]
     fig, ax = plt.subplots(figsize=(10, 4))
     if rows:
         ts = sorted({r[0] for r in rows})
-        col = {t: i for i, t in enumerate(ts)}
+        column = {t: i for i, t in enumerate(ts)}
         prices = np.array([float(r[3]) for r in rows])
         lo, hi = float(prices.min()), float(prices.max())
         bins = 120
         grid = np.zeros((bins, len(ts)))
         y = np.minimum(((prices - lo) / max(hi - lo, 1e-9) * bins).astype(int), bins - 1)
         for (t, _s, _side, _p, q), yi in zip(rows, y.tolist()):
-            grid[yi, col[t]] += q
+            grid[yi, column[t]] += q
         ax.imshow(np.log1p(grid), aspect="auto", origin="lower", cmap="viridis",
                   extent=(_hours([ts[0]], start)[0], _hours([ts[-1]], start)[0], lo, hi))
     ax.set_title(f"{s}: resting depth (log contracts)")

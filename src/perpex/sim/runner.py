@@ -11,7 +11,6 @@ throughput timer, whose figures stay out of the deterministic summary.
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from collections import Counter
@@ -22,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from perpex.exchange import Exchange
+from perpex.exchange import LIQUIDATION_ACCOUNT, Exchange, OverloadConfig
 from perpex.journal import Journal, read_journal
 from perpex.pricing.funding import clamped_rate
 from perpex.pricing.index import METHOD_BITMEX, METHOD_OKEX, Index, IndexConfig
+from perpex.risk.bands import HUOBI_BTC_USDT_POSITION_LIMITS_2022, PositionLimitTable
 from perpex.sim.agents import Agent, View, make_agent
 from perpex.sim.market import Market, Recorder, replay_commands
 from perpex.sim.paths import IndexPath, build_path
@@ -40,9 +40,14 @@ EVENT_COLUMNS = ("seq", "ts", "execType", "symbol", "account", "side", "ordType"
                  "price", "stopPx", "lastQty", "lastPx", "text")
 TRADE_COLUMNS = ("seq", "ts", "symbol", "side", "price", "qty", "taker_account", "taker_fee")
 SERIES_COLUMNS = ("ts", "symbol", "index", "mark", "last", "bid", "ask", "open_interest",
-                  "insurance_fund", "funding_rate", "funding_source")
+                  "insurance_fund", "funding_rate", "funding_source", "liquidations", "adl_fills")
 DEPTH_COLUMNS = ("ts", "symbol", "side", "price", "qty")
 INTEREST_8H = 0.0001  # BitMEX's 0.01% per 8 hours (interest-rate differential)
+_MODES = {"bitmex": "BitMEX", "okex": "OKEx", "huobi": "Huobi"}
+_BANDS: dict[str, str | None] = {"none": None, "okex": "OKEx", "huobi": "Huobi"}
+# Huobi's table caps position value in USDt, so it binds USDT-settled contracts (XBTUSDT);
+# on XBt-settled ones the same integers read as XBt and are far out of reach.
+_LIMITS: dict[str, PositionLimitTable | None] = {"none": None, "huobi": HUOBI_BTC_USDT_POSITION_LIMITS_2022}
 
 
 @dataclass
@@ -56,6 +61,7 @@ class RunResult:
     liquidations: list[tuple[int, str, str]] = field(default_factory=list)
     wall_seconds: float = 0.0
     engine_seconds: float = 0.0
+    exchange: Exchange | None = None  # the Exchange at the end of the run, for inspection
 
     @property
     def throughput(self) -> float:
@@ -64,18 +70,22 @@ class RunResult:
 
 
 def build_exchange(scenario: Scenario) -> Exchange:
-    kwargs: dict[str, Any] = dict(rate_limit=scenario.rate_limit,
-                                  max_open_orders=scenario.max_open_orders,
-                                  max_stop_orders=scenario.max_stop_orders)
-    params = inspect.signature(Exchange).parameters
-    if "risk_mode" in params:
-        kwargs["risk_mode"] = scenario.risk_mode
-    if "index_constituents" in params and scenario.run.pricing == "auto":
+    """The Exchange a scenario describes: its instruments, risk mode, opening insurance fund,
+    overload protection and (with ``run.pricing = "auto"``) the index of each contract."""
+    overload = OverloadConfig(
+        price_bands=_BANDS[scenario.price_bands],
+        position_limits=_LIMITS[scenario.position_limits],
+        circuit_breaker=scenario.circuit_breaker)
+    index = None
+    if scenario.run.pricing == "auto":
         method = METHOD_OKEX if scenario.risk_mode == "okex" else METHOD_BITMEX
-        kwargs["index_constituents"] = {
-            i.symbol: Index(dict(i.index.constituents), IndexConfig(method=method),
-                            start_ms=scenario.run.start_ms) for i in scenario.instruments}
-    return Exchange([i.instrument for i in scenario.instruments], **kwargs)
+        index = {i.symbol: Index(dict(i.index.constituents), IndexConfig(method=method),
+                                 start_ms=scenario.run.start_ms) for i in scenario.instruments}
+    return Exchange([i.instrument for i in scenario.instruments], rate_limit=scenario.rate_limit,
+                    max_open_orders=scenario.max_open_orders,
+                    max_stop_orders=scenario.max_stop_orders, index_constituents=index,
+                    risk_mode=_MODES[scenario.risk_mode],
+                    insurance_fund=dict(scenario.insurance_fund), overload=overload)
 
 
 def _e8_text(e8: int | None) -> str:
@@ -98,6 +108,8 @@ class _Collector:
         self.funding_paid: Counter[str] = Counter()
         self.funding_rates: dict[str, float] = {}
         self.last: dict[str, int] = {}
+        self.liq_count: Counter[str] = Counter()  # takeovers reported by the engine, per symbol
+        self.adl_count: Counter[str] = Counter()  # deleverage fills of traders, per symbol
 
     def take(self, events: list[dict[str, Any]]) -> None:
         for ev in events:
@@ -126,10 +138,19 @@ class _Collector:
                 rate = ev.get("fundingRate", ev.get("commission"))
                 if isinstance(rate, (int, float)) and not isinstance(rate, bool):
                     self.funding_rates[sym] = float(rate)
+            if kind == "Deleverage" and ev.get("account") == LIQUIDATION_ACCOUNT:
+                # the engine's side of an ADL fill mirrors the trader's; keep the trader's only
+                self.events.append(self._row(ev))
+                continue
             if kind in ("Liquidation", "Deleverage"):
+                (self.liq_count if kind == "Liquidation" else self.adl_count)[sym] += 1
                 self.liqs.append((int(ev.get("transactTime") or 0), sym or "", str(ev.get("lastPx") or ev.get("price") or "")))
-            self.events.append(tuple("" if ev.get(c) is None else ev.get(c) if c != "ts" else
-                                     ev.get("transactTime") for c in EVENT_COLUMNS))
+            self.events.append(self._row(ev))
+
+    @staticmethod
+    def _row(ev: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple("" if v is None else v for v in
+                     (ev.get("transactTime" if c == "ts" else c) for c in EVENT_COLUMNS))
 
 
 def _paths(scenario: Scenario, steps: int, seeds: list[np.random.SeedSequence]) -> dict[str, IndexPath]:
@@ -173,7 +194,7 @@ def run_scenario(scenario: Scenario, *, out: Path | None = None, journal: bool =
     depth: list[tuple[Any, ...]] = []
     premiums: dict[str, list[float]] = {s: [] for s in weights}
     ccys = sorted({ic.instrument.settle_currency for ic in scenario.instruments})
-    insurance_start = dict.fromkeys(ccys, 0)
+    insurance_start = {c: ex.insurance_fund(c) for c in ccys}
 
     bar = None
     if progress:
@@ -195,8 +216,6 @@ def run_scenario(scenario: Scenario, *, out: Path | None = None, journal: bool =
             if k == 0:
                 for a in agents:
                     a.setup(rec, ts)
-                audit = ex.audit()
-                insurance_start = {c: int(audit.insurance_fund.get(c, 0)) for c in ccys}
             views = {}
             for sym in weights:
                 nb = ex.book(sym).native
@@ -207,7 +226,7 @@ def run_scenario(scenario: Scenario, *, out: Path | None = None, journal: bool =
             for i in order_rng.permutation(len(agents)).tolist():
                 a = agents[i]
                 a.act(ts, views[a.symbol], rec, ex)
-            col.take(ex.drain_events())
+            col.take(rec.take_events())
             if (ts - r.start_ms) % r.sample_ms == 0:
                 _sample(ex, scenario, ts, views, col, market, series, depth, premiums)
             if bar is not None and k % 200 == 0:
@@ -219,16 +238,26 @@ def run_scenario(scenario: Scenario, *, out: Path | None = None, journal: bool =
         if jr is not None:
             jr.close()
     ex.check_invariants()
+    _check_positions(ex, rec, agents)
     audit = ex.audit()
     state_hash = ex.state_hash()
-    summary = _summary(scenario, steps, rec, market, col, audit, insurance_start, state_hash, paths)
+    summary = _summary(scenario, steps, rec, market, col, audit, insurance_start, state_hash, paths, ex)
     if jr is not None and out is not None:
         meta = {"state_hash": f"{state_hash:016x}", "commands": rec.commands, "seed": r.seed,
                 "base": str(base.resolve()) if base is not None else None}
         (Path(out) / "journal" / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
     res = RunResult(scenario, summary, col.trades, col.events, series, depth, col.liqs,
-                    time.perf_counter() - wall0, rec.engine_seconds)
+                    time.perf_counter() - wall0, rec.engine_seconds, ex)
     return res
+
+
+def _check_positions(ex: Exchange, rec: Recorder, agents: list[Agent]) -> None:
+    """The sizes the agents acted on must be the Exchange's own."""
+    for a in agents:
+        held = int(ex.position(a.account, a.symbol)["currentQty"])
+        if held != rec.position(a.account, a.symbol):
+            raise RuntimeError(f"account {a.account} {a.symbol}: tracked position "
+                               f"{rec.position(a.account, a.symbol)} != Exchange's {held}")
 
 
 def _funding_boundary(inst: Any, ts: int) -> bool:
@@ -253,12 +282,13 @@ def _sample(ex: Exchange, scenario: Scenario, ts: int, views: dict[str, View], c
             source = "indicative"
         if _funding_boundary(inst, ts):
             premiums[sym].clear()
-        fund = audit.insurance_fund.get(inst.settle_currency, 0)
+        fund = ex.insurance_fund(inst.settle_currency)
         series.append((ts, sym, _e8_text(v.index_e8), _e8_text(v.mark_e8),
                        str(inst.ticks_to_price(col.last[sym])) if sym in col.last else "",
                        str(inst.ticks_to_price(v.bid)) if v.bid else "",
                        str(inst.ticks_to_price(v.ask)) if v.ask else "",
-                       int(audit.open_interest.get(sym, 0)), int(fund), f"{rate:.8f}", source))
+                       int(audit.open_interest.get(sym, 0)), int(fund), f"{rate:.8f}", source,
+                       col.liq_count[sym], col.adl_count[sym]))
         bids, asks = ex.book(sym).native.depth(scenario.run.depth_levels)
         depth.extend((ts, sym, "Buy", str(inst.ticks_to_price(p)), int(q)) for p, q in bids)
         depth.extend((ts, sym, "Sell", str(inst.ticks_to_price(p)), int(q)) for p, q in asks)
@@ -266,7 +296,7 @@ def _sample(ex: Exchange, scenario: Scenario, ts: int, views: dict[str, View], c
 
 def _summary(scenario: Scenario, steps: int, rec: Recorder, market: Market, col: _Collector,
              audit: Any, ins_start: dict[str, int], state_hash: int,
-             paths: dict[str, IndexPath]) -> dict[str, Any]:
+             paths: dict[str, IndexPath], ex: Exchange) -> dict[str, Any]:
     ccys = sorted(ins_start)
     unit = {c: MAJOR_UNITS.get(c, 1) for c in ccys}
 
@@ -287,9 +317,11 @@ def _summary(scenario: Scenario, steps: int, rec: Recorder, market: Market, col:
         "funding_paid": major(col.funding_paid),
         "funding_events": col.kinds.get("Funding", 0),
         "liquidations": col.kinds.get("Liquidation", 0),
-        "adl_events": col.kinds.get("Deleverage", 0),
+        "liquidations_by_symbol": {s: col.liq_count[s] for s in paths},
+        "adl_events": sum(col.adl_count.values()),
+        "liquidation_stats": {f"{c}.{k}": v for c in ccys for k, v in sorted(ex.liquidation_stats(c).items())},
         "insurance_fund_start": major(ins_start),
-        "insurance_fund_end": major({c: int(audit.insurance_fund.get(c, 0)) for c in ccys}),
+        "insurance_fund_end": major({c: ex.insurance_fund(c) for c in ccys}),
         "open_interest_end": {s: int(audit.open_interest.get(s, 0)) for s in paths},
         "index_low": {s: f"{float(p.truth.min()):.2f}" for s, p in paths.items()},
         "index_end": {s: _e8_text(market.index_e8(s)) for s in paths},

@@ -29,13 +29,20 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 __all__ = [
-    "AGENT_KINDS", "AgentConfig", "IndexPathConfig", "InstrumentConfig", "RISK_MODES",
+    "AGENT_KINDS", "AgentConfig", "DEFAULT_INSURANCE_FUND", "IndexPathConfig", "InstrumentConfig",
+    "POSITION_LIMITS", "PRICE_BANDS", "RISK_MODES",
     "RunConfig", "Scenario", "default_scenario_text", "load_scenario", "parse_scenario",
     "set_param",
 ]
 
 HOUR_MS = 3_600_000
 RISK_MODES = ("bitmex", "okex", "huobi")
+PRICE_BANDS = ("none", "okex", "huobi")
+POSITION_LIMITS = ("none", "huobi")
+# Opening insurance fund per settle currency, in major units, when the scenario names none:
+# a small exchange's fund (BitMEX's was ~10 XBT in its first months), non-zero so that the
+# first deficits are paid by the fund before anything is auto-deleveraged.
+DEFAULT_INSURANCE_FUND = {"XBt": 10.0, "USDt": 100_000.0}
 PRESETS = {"XBTUSD": presets.XBTUSD, "ETHUSD": presets.ETHUSD, "XBTUSDT": presets.XBTUSDT}
 MAJOR_UNITS = {"XBt": 100_000_000, "USDt": 1_000_000}
 
@@ -142,6 +149,10 @@ class Scenario:
     instruments: tuple[InstrumentConfig, ...]
     agents: tuple[AgentConfig, ...]
     source: str  # the TOML text it came from (journaled so a replay rebuilds the same run)
+    insurance_fund: tuple[tuple[str, int], ...] = ()  # (settle currency, minor units), sorted
+    price_bands: str = "none"
+    position_limits: str = "none"
+    circuit_breaker: tuple[float, int, int] | None = None  # (max_move, window_ms, halt_ms)
 
     def instrument(self, symbol: str) -> Instrument:
         return next(i.instrument for i in self.instruments if i.symbol == symbol)
@@ -338,13 +349,16 @@ def parse_scenario(text: str, *, base: Path | None = None) -> Scenario:
         raise _bad("name", f"must be 1-64 letters, digits, spaces, '.', '-' or '_', got {name!r}")
     run = _run(_table(raw.get("run", {}), "run"))
     risk = _table(raw.get("risk", {}), "risk")
-    _no_extra(risk, ("mode",), "risk")
+    _no_extra(risk, ("mode", "insurance_fund"), "risk")
     mode = risk.get("mode", "bitmex")
     if mode not in RISK_MODES:
         raise _bad("risk.mode", f"must be one of {', '.join(RISK_MODES)}, got {mode!r}")
     over = _table(raw.get("overload", {}), "overload")
-    _no_extra(over, ("rate_limit_capacity", "rate_limit_per_s", "max_open_orders", "max_stop_orders"),
-              "overload")
+    _no_extra(over, ("rate_limit_capacity", "rate_limit_per_s", "max_open_orders", "max_stop_orders",
+                     "price_bands", "circuit_breaker", "position_limits"), "overload")
+    bands = _choice_field(over, "price_bands", PRICE_BANDS)
+    limits = _choice_field(over, "position_limits", POSITION_LIMITS)
+    breaker = _breaker(over.get("circuit_breaker"))
     rate = None
     if "rate_limit_capacity" in over or "rate_limit_per_s" in over:
         rate = (_num(over, "rate_limit_capacity", "overload", int, 60, 0, True),
@@ -357,6 +371,8 @@ def parse_scenario(text: str, *, base: Path | None = None) -> Scenario:
     symbols = [i.symbol for i in icfgs]
     if len(set(symbols)) != len(symbols):
         raise _bad("instruments", f"symbols must be unique, got {symbols}")
+    fund = _insurance_fund(risk.get("insurance_fund"),
+                           sorted({i.instrument.settle_currency for i in icfgs}))
     agents = raw.get("agents", [])
     if not isinstance(agents, list):
         raise _bad("agents", f"must be an array of tables, got {agents!r}")
@@ -365,7 +381,53 @@ def parse_scenario(text: str, *, base: Path | None = None) -> Scenario:
         name=name, run=run, risk_mode=mode, rate_limit=rate,
         max_open_orders=_num(over, "max_open_orders", "overload", int, 200, 0, True),
         max_stop_orders=_num(over, "max_stop_orders", "overload", int, 10, 0),
-        instruments=icfgs, agents=acfgs, source=text)
+        instruments=icfgs, agents=acfgs, source=text, insurance_fund=fund, price_bands=bands,
+        position_limits=limits, circuit_breaker=breaker)
+
+
+def _choice_field(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    value = raw.get(key, "none")
+    if not isinstance(value, str) or value.lower() not in allowed:
+        raise _bad(f"overload.{key}", f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value.lower()
+
+
+def _breaker(raw: object) -> tuple[float, int, int] | None:
+    """``{max_move, window_s, halt_s}`` as (fraction, window ms, halt ms), or None when absent."""
+    if raw is None:
+        return None
+    f = "overload.circuit_breaker"
+    table = _table(raw, f)
+    _no_extra(table, ("max_move", "window_s", "halt_s"), f)
+    for key in ("max_move", "window_s", "halt_s"):
+        if key not in table:
+            raise _bad(f"{f}.{key}", "is required")
+    move = _num(table, "max_move", f, float, None, 0, True, 1.0)
+    window = _num(table, "window_s", f, float, None, 0, True, 86_400.0)
+    halt = _num(table, "halt_s", f, float, None, 0, True, 86_400.0)
+    window_ms, halt_ms = round(window * 1000), round(halt * 1000)
+    if window_ms < 1:
+        raise _bad(f"{f}.window_s", f"must be at least 0.001 s, got {window!r}")
+    if halt_ms < 1:
+        raise _bad(f"{f}.halt_s", f"must be at least 0.001 s, got {halt!r}")
+    return (move, window_ms, halt_ms)
+
+
+def _insurance_fund(raw: object, currencies: list[str]) -> tuple[tuple[str, int], ...]:
+    """The opening fund in minor units per settle currency (given in major units: XBT, USDT);
+    a currency left out gets :data:`DEFAULT_INSURANCE_FUND`."""
+    f = "risk.insurance_fund"
+    table = {} if raw is None else _table(raw, f)
+    for ccy in table:
+        if ccy not in currencies:
+            raise _bad(f"{f}.{ccy}", f"is not a settle currency of the listed instruments "
+                                     f"({', '.join(currencies)})")
+    out = []
+    for ccy in currencies:
+        major = _num(table, ccy, f, float, DEFAULT_INSURANCE_FUND.get(ccy, 0.0), 0, False, 1e9)
+        # exact decimal scaling: 10.5 XBT is 1_050_000_000 XBt, never a float product
+        out.append((ccy, int((Decimal(repr(major)) * MAJOR_UNITS[ccy]).to_integral_value())))
+    return tuple(out)
 
 
 def default_scenario_text() -> str:
