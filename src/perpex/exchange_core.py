@@ -5,6 +5,8 @@ behaviour is described in :mod:`perpex.exchange`."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import math
 import numbers
 from collections import deque
@@ -86,7 +88,7 @@ def _choice(name: str, value: object, table: dict[str, int]) -> int:
     return table[value]
 
 
-class ExchangeCore:
+class ExchangeCore(ABC):
     """State holder and engine loop shared by the command, query, batch and pricing parts."""
 
     _inst: dict[str, Instrument]
@@ -153,8 +155,9 @@ class ExchangeCore:
     def _pricing_state(self) -> dict[str, Any]:
         return {}
 
+    @abstractmethod
     def _push_mark(self, inst: Instrument, mark_e8: int) -> None:
-        raise NotImplementedError
+        """Every mark change goes through here (the pricing layer implements it)."""
 
     # ================================================================ sequencing
     @property

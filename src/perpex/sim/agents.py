@@ -9,6 +9,8 @@ prices whole ticks (converted to human Decimals only at the call).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -47,7 +49,7 @@ class View:
         return (self.index_e8 or 0) / self.inst.e8_per_tick
 
 
-class Agent:
+class Agent(ABC):
     kind = ""
 
     def __init__(self, account: int, cfg: AgentConfig, inst: Instrument, rng: np.random.Generator,
@@ -76,8 +78,9 @@ class Agent:
         if lev > 0:
             rec("set_leverage", self.account, self.symbol, min(lev, self.inst.max_leverage()), ts=ts)
 
+    @abstractmethod
     def act(self, ts: int, view: View, rec: Recorder, ex: Any) -> None:
-        raise NotImplementedError
+        """One decision step at simulated time ``ts``."""
 
 
 class MarketMaker(Agent):
