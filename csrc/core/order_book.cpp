@@ -3,6 +3,7 @@
 #include "order_book.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace perpex::core {
 
@@ -513,7 +514,10 @@ Index OrderBook::find_or_add_level(int side, Ticks price) {
     levels_.push_back(Level{});
   }
   levels_[li] = Level{price, 0, 0, kNil, kNil, kNil, kNil, 0};
-  v.insert(v.begin() + static_cast<std::ptrdiff_t>(i), {k, li});
+  // Open a slot at i by hand: vector::insert's general path costs more than the short shift.
+  v.emplace_back();
+  std::memmove(static_cast<void*>(&v[i + 1]), &v[i], (v.size() - 1 - i) * sizeof(v[0]));
+  v[i] = {k, li};
   return li;
 }
 
@@ -542,7 +546,8 @@ void OrderBook::remove_level(int side, Index li) {
         break;
       }
     }
-    v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+    std::memmove(static_cast<void*>(&v[i]), &v[i + 1], (v.size() - 1 - i) * sizeof(v[0]));
+    v.pop_back();
   }
   free_levels_.push_back(li);
 }
