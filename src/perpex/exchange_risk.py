@@ -57,7 +57,9 @@ from perpex.risk.adl import AdlCandidate, adl_queue, adl_score, deleverage_perce
 from perpex.risk.bands import PRICE_BAND, CircuitBreaker, PositionLimitTable, huobi_band, okex_band
 from perpex.risk.insurance import surplus
 from perpex.risk.liquidation import Action, LiquidationConfig, RiskMode, RiskPosition, assess
-from perpex.risk.prices import liquidation_price, risk_prices, round_toward_entry
+from perpex.risk.prices import (
+    LiquidationVariant, liquidation_price, liquidation_ticks, risk_prices, round_toward_entry,
+)
 from perpex.rounding import exact_rate
 
 DELEVERAGE_TEXT = "Deleverage"
@@ -173,22 +175,31 @@ class RiskMixin(ExchangeCore):
         fit = [x for x in table if x <= lev]
         return float(fit[-1] if fit else table[0])
 
+    def _funding_rate(self, sym: str) -> float:
+        f = self._funding.get(sym) if hasattr(self, "_funding") else None  # type: ignore[attr-defined]
+        return f.funding_rate if f is not None else 0.0
+
     def _risk_position(self, inst: Instrument, pos: Position) -> RiskPosition:
         mode = self._risk_cfg.mode
         lev = self._huobi_leverage(inst, pos) if mode is RiskMode.HUOBI else pos.leverage
-        f = self._funding.get(inst.symbol) if hasattr(self, "_funding") else None  # type: ignore[attr-defined]
         return RiskPosition(inst, pos.qty, pos.cost, self._collateral(inst, pos), lev,
-                            inst.steps_for_risk_limit(pos.risk_limit),
-                            f.funding_rate if f is not None else 0.0)
+                            inst.steps_for_risk_limit(pos.risk_limit), self._funding_rate(inst.symbol))
 
-    def _trigger_ticks(self, rp: RiskPosition) -> int | None:
+    def _trigger_ticks(self, inst: Instrument, pos: Position) -> int | None:
         """The tick at which the mark reaches the position's trigger (conservative: the index
         must never miss a position that :func:`assess` would liquidate)."""
-        inst, cfg = rp.instrument, self._risk_cfg
+        cfg = self._risk_cfg
         if cfg.mode is RiskMode.BITMEX:
-            steps = max(rp.risk_steps, inst.risk_steps(rp.cost))
-            return risk_prices(inst, rp.qty, rp.cost, rp.collateral, inst.maint_rate(steps),
-                               funding_rate=rp.funding_rate, variant=cfg.variant).liquidation_ticks
+            # Built from the position directly: this runs for every position a fill, a funding
+            # payment or a margin change touches, so it avoids a validated RiskPosition.
+            steps = max(inst.steps_for_risk_limit(pos.risk_limit), inst.risk_steps(pos.cost))
+            collateral, rate = self._collateral(inst, pos), self._funding_rate(inst.symbol)
+            if cfg.variant is LiquidationVariant.RECOMMENDED:  # integer arithmetic, same result
+                return liquidation_ticks(inst, pos.qty, pos.cost, collateral,
+                                         inst.maint_rate(steps), funding_rate=rate)
+            return risk_prices(inst, pos.qty, pos.cost, collateral, inst.maint_rate(steps),
+                               funding_rate=rate, variant=cfg.variant).liquidation_ticks
+        rp = self._risk_position(inst, pos)
         if cfg.mode is RiskMode.OKEX:
             need = Fraction(*exact_rate(cfg.tiers.tier_for(abs(rp.qty)).mmr)) + \
                 Fraction(*exact_rate(cfg.liquidation_fee_rate))
@@ -219,7 +230,7 @@ class RiskMixin(ExchangeCore):
         pos = self._positions.get(key)
         if a == LIQUIDATION_ACCOUNT or pos is None or pos.qty == 0 or sym in self._settled:
             return
-        ticks = self._trigger_ticks(self._risk_position(self._inst[sym], pos))
+        ticks = self._trigger_ticks(self._inst[sym], pos)
         if ticks is None:
             return
         side = 1 if pos.qty > 0 else -1
@@ -480,7 +491,7 @@ class RiskMixin(ExchangeCore):
             return out
         rp = self._risk_position(inst, pos)
         mark = self._marks.get(inst.symbol)
-        liq = self._trigger_ticks(rp)
+        liq = self._trigger_ticks(inst, pos)
         if self._risk_cfg.mode is not RiskMode.BITMEX and liq is not None:
             liq = liq - 1 if pos.qty > 0 else liq + 1
         out["liqPrice"] = inst.ticks_to_price(liq) if liq else None

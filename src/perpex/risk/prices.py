@@ -43,6 +43,7 @@ __all__ = [
     "RiskPrices",
     "bankruptcy_price",
     "liquidation_price",
+    "liquidation_ticks",
     "risk_prices",
     "round_toward_entry",
 ]
@@ -176,3 +177,38 @@ def risk_prices(instrument: Instrument, qty: int, cost: int, collateral: int,
                             funding_rate=funding_rate, taker_fee=taker_fee, variant=variant)
     return RiskPrices(bk, liq, round_toward_entry(instrument, qty, bk),
                       round_toward_entry(instrument, qty, liq))
+
+
+def liquidation_ticks(instrument: Instrument, qty: int, cost: int, collateral: int,
+                      maint_rate: float, *, funding_rate: float = 0.0) -> int | None:
+    """The RECOMMENDED variant's liquidation price in ticks (rounded towards the entry side),
+    in plain integer arithmetic: equal to ``risk_prices(...).liquidation_ticks`` but without
+    Fraction objects, because the Exchange recomputes it for every position a fill, a funding
+    payment or a margin change touches."""
+    _check_position(qty, cost, collateral)
+    fn, fd = exact_rate(funding_rate, "funding_rate")
+    if maint_rate < 0:
+        raise InvalidInputError(f"maint_rate={maint_rate} must be >= 0")
+    pn = max(0, fn if qty > 0 else -fn)  # the paying side's reserve rate is pn / fd
+    s = 1 if cost > 0 else -1
+    denom = fd - pn * s  # (1 - paying * s) * fd
+    if denom <= 0:
+        return None
+    t = cost - collateral + _mm_amount(cost, maint_rate)  # target value = t * fd / denom
+    m = instrument.multiplier
+    if instrument.contract_type is ContractType.INVERSE:
+        if t == 0:
+            return None
+        num, den = m * qty * denom, t * fd  # price = m * qty / target
+    else:
+        num, den = t * fd, denom * m * qty  # price = target / (m * qty)
+    if den < 0:
+        num, den = -num, -den
+    if num <= 0:
+        return None
+    tick_num, tick_den = instrument.tick_size.as_integer_ratio()
+    num, den = num * tick_den, den * tick_num
+    if qty > 0:
+        return div_ceil(num, den)
+    rounded = div_floor(num, den)
+    return rounded if rounded > 0 else None
