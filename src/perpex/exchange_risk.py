@@ -63,6 +63,7 @@ from perpex.risk.prices import (
 from perpex.rounding import exact_rate
 
 DELEVERAGE_TEXT = "Deleverage"
+_BULK_REINDEX = 256  # more dirty positions than this in one contract: rebuild its index by a sort
 HALTED_TEXT = "Trading is halted by the circuit breaker"
 _MODES = {"bitmex": RiskMode.BITMEX, "okex": RiskMode.OKEX, "huobi": RiskMode.HUOBI}
 _SIDE_NAME = {v: k for k, v in SIDES.items()}
@@ -227,15 +228,32 @@ class RiskMixin(ExchangeCore):
     def _reindex(self, a: int, sym: str) -> None:
         key = (a, sym)
         self._unindex(key)
-        pos = self._positions.get(key)
-        if a == LIQUIDATION_ACCOUNT or pos is None or pos.qty == 0 or sym in self._settled:
-            return
-        ticks = self._trigger_ticks(self._inst[sym], pos)
+        ticks = self._index_ticks(a, sym)
         if ticks is None:
             return
-        side = 1 if pos.qty > 0 else -1
-        self._liq_key[key] = (side, ticks)
-        insort((self._liq_long if side > 0 else self._liq_short)[sym], (ticks, a))
+        side = 1 if ticks[0] > 0 else -1
+        self._liq_key[key] = (side, ticks[1])
+        insort((self._liq_long if side > 0 else self._liq_short)[sym], (ticks[1], a))
+
+    def _index_ticks(self, a: int, sym: str) -> tuple[int, int] | None:
+        """(side, trigger tick) of the position, or None when it is not to be indexed."""
+        pos = self._positions.get((a, sym))
+        if a == LIQUIDATION_ACCOUNT or pos is None or pos.qty == 0 or sym in self._settled:
+            return None
+        ticks = self._trigger_ticks(self._inst[sym], pos)
+        return None if ticks is None else (1 if pos.qty > 0 else -1, ticks)
+
+    def _rebuild_index(self, sym: str, accounts: list[int]) -> None:
+        """Re-indexes many positions of one contract at once (a funding instant touches all of
+        them): one sort instead of a list insertion per position, which would be quadratic."""
+        for a in accounts:
+            self._liq_key.pop((a, sym), None)
+            ticks = self._index_ticks(a, sym)
+            if ticks is not None:
+                self._liq_key[(a, sym)] = ticks
+        entries = [(side, ticks, a) for (a, s), (side, ticks) in self._liq_key.items() if s == sym]
+        self._liq_long[sym] = sorted((t, a) for side, t, a in entries if side > 0)
+        self._liq_short[sym] = sorted((t, a) for side, t, a in entries if side < 0)
 
     def _touch(self, a: int, ccy: str) -> None:
         """The account's money or position changed: every position it holds in ``ccy`` (cross
@@ -248,8 +266,16 @@ class RiskMixin(ExchangeCore):
         while self._risk_dirty:
             keys = sorted(self._risk_dirty)
             self._risk_dirty.clear()
+            by_sym: dict[str, list[int]] = {}
             for a, sym in keys:
-                self._reindex(a, sym)
+                by_sym.setdefault(sym, []).append(a)
+            for sym in sorted(by_sym):
+                accounts = by_sym[sym]
+                if len(accounts) > _BULK_REINDEX:
+                    self._rebuild_index(sym, accounts)
+                else:
+                    for a in accounts:
+                        self._reindex(a, sym)
 
     def _reindex_symbol(self, sym: str) -> None:
         for (a, s) in sorted(self._positions):
