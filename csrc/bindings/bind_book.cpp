@@ -34,12 +34,40 @@ void ensure_idle(const NativeBook& b) {
 // Out-of-range small enums map to 255, which every validator rejects.
 std::uint8_t u8(long long v) { return (v < 0 || v > 254) ? 255 : static_cast<std::uint8_t>(v); }
 
+Command add_command(std::uint64_t id, std::uint32_t account, long long side, StrictInt price,
+                    StrictInt qty, std::uint8_t ord_type = LIMIT) {
+  Command c = make_command(OP_ADD);
+  c.order_id = id;
+  c.account = account;
+  c.side = u8(side);
+  c.ord_type = ord_type;
+  c.price = price.value;
+  c.qty = qty.value;
+  return c;
+}
+
 Qty run(NativeBook& b, const Command& c) {
   ensure_idle(b);
   Reason r = b.core.apply(c, b.calls);
   if (r != Reason::NONE) raise_for(r, c);
   ++b.calls;
   return b.core.result();
+}
+
+// A 1-D, C-contiguous array of one record type, or the matching perpex.errors exception.
+template <typename T>
+py::array records(const py::object& obj, const char* name, const char* dtype_name) {
+  if (!py::isinstance<py::array>(obj))
+    raise_error("InvalidInputError", std::string(name) + " must be a numpy array of " + dtype_name);
+  py::array arr = obj.cast<py::array>();
+  if (!arr.dtype().equal(py::dtype::of<T>())) {
+    PyErr_SetString(PyExc_TypeError, (std::string(name) + ".dtype must be " + dtype_name + ", got " +
+                                      py::str(arr.dtype()).cast<std::string>()).c_str());
+    throw py::error_already_set();
+  }
+  if (arr.ndim() != 1) raise_error("InvalidInputError", std::string(name) + " must be 1-D, got ndim=" + std::to_string(arr.ndim()));
+  if (!(arr.flags() & py::array::c_style)) raise_error("InvalidInputError", std::string(name) + " must be C-contiguous");
+  return arr;
 }
 
 py::array_t<Event> take_events(EventBuffer& ev, std::size_t from) {
@@ -130,8 +158,6 @@ void bind_constants(py::module_& m) {
   m.attr("NODE_BYTES") = sizeof(Order);
   m.attr("CMD_DTYPE") = py::dtype::of<Command>();
   m.attr("EVENT_DTYPE") = py::dtype::of<Event>();
-  // The floor of per-call cost: a bound call with the same argument shape as add_limit.
-  m.def("noop", [](std::uint64_t, std::uint32_t, long long, StrictInt, StrictInt) { return 0; });
 }
 
 void bind_book(py::module_& m) {
@@ -141,13 +167,7 @@ void bind_book(py::module_& m) {
            [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, StrictInt price, StrictInt qty,
               long long ord_type, long long tif, long long flags, StrictInt display_qty, StrictInt stop_px,
               StrictInt peg_offset, long long trigger) {
-             Command c = make_command(OP_ADD);
-             c.order_id = id;
-             c.account = account;
-             c.side = u8(side);
-             c.price = price.value;
-             c.qty = qty.value;
-             c.ord_type = u8(ord_type);
+             Command c = add_command(id, account, side, price, qty, u8(ord_type));
              c.tif = u8(tif);
              c.flags = u8(flags);
              c.display_qty = display_qty.value;
@@ -162,24 +182,11 @@ void bind_book(py::module_& m) {
            py::arg("trigger") = int(FEED_MARK))
       .def("add_limit",
            [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, StrictInt price, StrictInt qty) {
-             Command c = make_command(OP_ADD);
-             c.order_id = id;
-             c.account = account;
-             c.side = u8(side);
-             c.price = price.value;
-             c.qty = qty.value;
-             return run(b, c);
+             return run(b, add_command(id, account, side, price, qty));
            })
       .def("add_market",
            [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, StrictInt qty, StrictInt protect) {
-             Command c = make_command(OP_ADD);
-             c.order_id = id;
-             c.account = account;
-             c.side = u8(side);
-             c.ord_type = MARKET;
-             c.price = protect.value;
-             c.qty = qty.value;
-             return run(b, c);
+             return run(b, add_command(id, account, side, protect, qty, MARKET));
            },
            py::arg("order_id"), py::arg("account"), py::arg("side"), py::arg("qty"), py::arg("protect_price") = 0)
       .def("cancel",
@@ -233,31 +240,17 @@ void bind_book(py::module_& m) {
              return run(b, c);
            },
            py::arg("order_id"), py::arg("qty"))
+      // The floor of per-call cost: a bound call with add_limit's argument shape, for benchmarks.
       .def("noop", [](NativeBook&, std::uint64_t, std::uint32_t, long long, StrictInt, StrictInt) { return 0; })
       .def("submit_batch",
            [](NativeBook& b, const py::object& obj, const py::object& out_obj) -> py::tuple {
              ensure_idle(b);
-             if (!py::isinstance<py::array>(obj)) raise_error("InvalidInputError", "cmds must be a numpy array of CMD_DTYPE");
-             py::array arr = obj.cast<py::array>();
-             if (!arr.dtype().equal(py::dtype::of<Command>())) {
-               PyErr_SetString(PyExc_TypeError, ("cmds.dtype must be CMD_DTYPE, got " +
-                                                 py::str(arr.dtype()).cast<std::string>()).c_str());
-               throw py::error_already_set();
-             }
-             if (arr.ndim() != 1) raise_error("InvalidInputError", "cmds must be 1-D, got ndim=" + std::to_string(arr.ndim()));
-             if (!(arr.flags() & py::array::c_style)) raise_error("InvalidInputError", "cmds must be C-contiguous");
+             py::array arr = records<Command>(obj, "cmds", "CMD_DTYPE");
              if (arr.shape(0) > 0xFFFFFFFFLL) raise_error("InvalidInputError", "cmds has more than 2**32 rows");
              py::array out;
              if (!out_obj.is_none()) {
-               if (!py::isinstance<py::array>(out_obj)) raise_error("InvalidInputError", "out must be a numpy array of EVENT_DTYPE");
-               out = out_obj.cast<py::array>();
-               if (!out.dtype().equal(py::dtype::of<Event>())) {
-                 PyErr_SetString(PyExc_TypeError, ("out.dtype must be EVENT_DTYPE, got " +
-                                                   py::str(out.dtype()).cast<std::string>()).c_str());
-                 throw py::error_already_set();
-               }
-               if (out.ndim() != 1 || !(out.flags() & py::array::c_style) || !out.writeable())
-                 raise_error("InvalidInputError", "out must be a writeable, 1-D, C-contiguous array");
+               out = records<Event>(out_obj, "out", "EVENT_DTYPE");
+               if (!out.writeable()) raise_error("InvalidInputError", "out must be a writeable array");
              }
              const auto n = static_cast<std::size_t>(arr.shape(0));
              py::array_t<std::uint16_t> status(static_cast<py::ssize_t>(n));

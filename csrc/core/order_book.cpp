@@ -167,6 +167,7 @@ Reason OrderBook::apply(const Command& c, std::uint32_t cmd_index) {
   if (r != Reason::NONE) return r;
   cmd_ = cmd_index;
   traded_ = false;
+  fired_ = false;
   result_ = 0;
   subject_id_ = c.order_id;
   switch (c.op) {
@@ -182,7 +183,7 @@ Reason OrderBook::apply(const Command& c, std::uint32_t cmd_index) {
   if (traded_) {
     run_triggers(FEED_LAST);
     // Orders fired by the trades may have traded with the command's own order.
-    if (c.op == OP_ADD || c.op == OP_AMEND || c.op == OP_ACTIVATE) {
+    if (fired_ && (c.op == OP_ADD || c.op == OP_AMEND || c.op == OP_ACTIVATE)) {
       const Index* m = ids_.find(c.order_id);
       result_ = m ? nodes_[*m].leaves : 0;
     }
@@ -386,61 +387,54 @@ void OrderBook::execute_incoming(Index n, Ticks price, bool is_market, Ticks pro
 }
 
 void OrderBook::match(Index t, int side, Ticks limit, bool limited) {
-  const int opp_side = side == BUY ? SELL : BUY;
-  LevelVec& opp = side_vec(opp_side);
+  LevelVec& opp = side_vec(side == BUY ? SELL : BUY);
   while (nodes_[t].leaves > 0 && !opp.empty()) {
-    const Index li = opp.back().second;
-    Level& lv = levels_[li];
+    Level& lv = levels_[opp.back().second];
     if (limited && !crosses(side, lv.price, limit)) break;
     const Ticks px = lv.price;
+    // A level reached here always trades at least once. When its last order goes, the level is
+    // freed but not reused before this iteration ends, and both its queues read empty.
+    traded_ = true;
+    feed_lo_[FEED_LAST] = feed_hi_[FEED_LAST] = px;
     // Displayed quantity first, in time priority; icebergs refresh at the back.
     while (nodes_[t].leaves > 0 && lv.head != kNil) {
       const Index m = lv.head;
-      Order& mo = nodes_[m];
-      const Qty q = std::min(nodes_[t].leaves, mo.visible);
-      mo.leaves -= q;
-      mo.visible -= q;
+      const Qty q = std::min(nodes_[t].leaves, nodes_[m].visible);
+      nodes_[m].visible -= q;
       lv.visible_total -= q;
-      nodes_[t].leaves -= q;
-      events_.push_back(Event{EV_FILL, nodes_[t].side, 0, cmd_, nodes_[t].id, mo.id,
-                              nodes_[t].account, mo.account, px, q, nodes_[t].leaves, mo.leaves});
-      if (mo.leaves == 0) {
-        take_off_book(m);  // may free the level once it is empty
-        forget(m);
-        if (lv.count == 0) break;
-      } else if (mo.visible == 0) {
-        const Qty slice = std::min(mo.display, mo.leaves);
-        lv.head = mo.next;
-        if (lv.head != kNil) nodes_[lv.head].prev = kNil; else lv.tail = kNil;
-        mo.visible = slice;
-        lv.visible_total += slice;
-        lv.hidden_total -= slice;
-        push_level_back(m, lv);
-      }
-    }
-    if (lv.count == 0) {
-      traded_ = true;
-      feed_lo_[FEED_LAST] = feed_hi_[FEED_LAST] = px;
-      continue;  // take_off_book removed the level
+      if (!fill(t, m, q, px) && nodes_[m].visible == 0) refresh_slice(m, lv);
     }
     while (nodes_[t].leaves > 0 && lv.hhead != kNil) {
       const Index m = lv.hhead;
-      Order& mo = nodes_[m];
-      const Qty q = std::min(nodes_[t].leaves, mo.leaves);
-      mo.leaves -= q;
+      const Qty q = std::min(nodes_[t].leaves, nodes_[m].leaves);
       lv.hidden_total -= q;
-      nodes_[t].leaves -= q;
-      events_.push_back(Event{EV_FILL, nodes_[t].side, 0, cmd_, nodes_[t].id, mo.id,
-                              nodes_[t].account, mo.account, px, q, nodes_[t].leaves, mo.leaves});
-      if (mo.leaves == 0) {
-        take_off_book(m);
-        forget(m);
-        if (lv.count == 0) break;
-      }
+      fill(t, m, q, px);
     }
-    traded_ = true;
-    feed_lo_[FEED_LAST] = feed_hi_[FEED_LAST] = px;
   }
+}
+
+bool OrderBook::fill(Index t, Index m, Qty q, Ticks px) {
+  Order& taker = nodes_[t];
+  Order& maker = nodes_[m];
+  maker.leaves -= q;
+  taker.leaves -= q;
+  events_.push_back(Event{EV_FILL, taker.side, 0, cmd_, taker.id, maker.id, taker.account,
+                          maker.account, px, q, taker.leaves, maker.leaves});
+  if (maker.leaves > 0) return false;
+  take_off_book(m);  // frees the level once it is empty
+  forget(m);
+  return true;
+}
+
+void OrderBook::refresh_slice(Index m, Level& lv) {
+  Order& mo = nodes_[m];
+  const Qty slice = std::min(mo.display, mo.leaves);
+  lv.head = mo.next;
+  if (lv.head != kNil) nodes_[lv.head].prev = kNil; else lv.tail = kNil;
+  mo.visible = slice;
+  lv.visible_total += slice;
+  lv.hidden_total -= slice;
+  push_level_back(m, lv);
 }
 
 void OrderBook::push_level_back(Index n, Level& lv) {
@@ -622,7 +616,8 @@ void OrderBook::ratchet_trailing(int feed) {
 }
 
 void OrderBook::run_triggers(int feed) {
-  if (feed_lo_[feed] == 0) return;
+  // Trailing stops sit in the trigger sets too, so two empty sets mean nothing to do.
+  if (feed_lo_[feed] == 0 || (trig_[feed][0].empty() && trig_[feed][1].empty())) return;
   for (;;) {
     ratchet_trailing(feed);
     auto& up = trig_set(feed, true);
@@ -644,6 +639,7 @@ void OrderBook::fire(OrderId id) {
   trigger_erase(id, cd);
   trailing_[cd.feed].erase(id);
   Order& o = nodes_[n];
+  fired_ = true;
   emit(EV_TRIGGERED, o, Reason::NONE, cd.stop_px, o.leaves);
   if (hold_) {
     o.flags |= FLAG_HELD;

@@ -133,6 +133,8 @@ class OrderBook {
   // matching
   Qty available_to(int side, Ticks limit, bool limited, Qty need) const;
   void match(Index taker, int side, Ticks limit, bool limited);
+  bool fill(Index taker, Index maker, Qty q, Ticks px);  // true when the maker is done
+  void refresh_slice(Index maker, Level& lv);            // an iceberg's next displayed slice
   void execute_incoming(Index node, Ticks price, bool is_market, Ticks protect);
   void rest(Index node, Ticks price);
   void take_off_book(Index node);  // unlink a resting order, fix totals, drop an empty level
@@ -187,6 +189,7 @@ class OrderBook {
   Qty result_ = 0;
   OrderId subject_id_ = 0;  // the order the current command is about
   bool traded_ = false;  // a fill happened in the current command
+  bool fired_ = false;   // a conditional order triggered in the current command
   mutable Index subject_ = kNil;  // the order a validated cancel found, so it is looked up once
 };
 

@@ -113,7 +113,9 @@ class OrderBook:
         """qty is the new leaves quantity (> 0). Returns the leaves resting after the amend."""
     def cancel_all(self, account: int) -> int:
         """Cancels every live and untriggered order of the account; returns how many."""
-    def set_trigger_price(self, feed: int, price: int) -> None: ...
+    def set_trigger_price(self, feed: int, price: int, price_ceil: Optional[int] = None) -> None: ...
+    def noop(self, order_id: int, account: int, side: int, price: int, qty: int) -> int:
+        """Does nothing: the floor of a per-call binding of add_limit's shape (benchmarks)."""
     def activate(self, order_id: int, qty: int) -> int:
         """Releases a held triggered order with `qty` (<= its leaves) into matching."""
     def submit_batch(self, cmds: npt.NDArray,
