@@ -101,6 +101,8 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         self._positions: dict[tuple[int, str], Position] = {}
         self._orders: dict[int, OrderRecord] = {}
         self._live: dict[tuple[int, str], dict[int, None]] = {}
+        # the reduce-only subset of _live, so fills need not scan every open order
+        self._reduce_only: dict[tuple[int, str], dict[int, None]] = {}
         self._cl_ids: dict[tuple[int, str], int] = {}
         self._marks: dict[str, int] = {}
         self._buckets: dict[int, list[int]] = {}

@@ -103,6 +103,7 @@ class ExchangeCore(ABC):
     _positions: dict[tuple[int, str], Position]
     _orders: dict[int, OrderRecord]
     _live: dict[tuple[int, str], dict[int, None]]
+    _reduce_only: dict[tuple[int, str], dict[int, None]]
     _cl_ids: dict[tuple[int, str], int]
     _marks: dict[str, int]
     _buckets: dict[int, list[int]]
@@ -263,6 +264,7 @@ class ExchangeCore(ABC):
         if rec.cl_ord_id:
             self._cl_ids[(a, rec.cl_ord_id)] = oid
         if rec.reduce_only:
+            self._reduce_only.setdefault((a, sym), {})[oid] = None
             self._dirty[a] = None
         self._books[sym].add(oid, a, rec.side, rec.price, rec.leaves_qty, rec.ord_type, rec.tif,
                              rec.flags, rec.display_qty, rec.stop_px, rec.peg_offset, rec.feed)
@@ -309,10 +311,7 @@ class ExchangeCore(ABC):
                 dirty = sorted(self._dirty)
                 self._dirty.clear()
                 for a in dirty:
-                    # The liquidation engine's orders are never reduce-only, and it can hold
-                    # thousands during a cascade: scanning them after every fill is quadratic.
-                    if a != LIQUIDATION_ACCOUNT:
-                        self._enforce_reduce_only(a, sym)
+                    self._enforce_reduce_only(a, sym)
             if not self._held:
                 return
             self._release(sym, self._held.popleft())
@@ -359,10 +358,16 @@ class ExchangeCore(ABC):
         if oid in self._liq_orders:
             del self._liq_orders[oid]
             text = text or LIQUIDATION_TEXT
-        live = self._live[(rec.account, rec.symbol)]
+        key = (rec.account, rec.symbol)
+        live = self._live[key]
         del live[oid]
         if not live:
-            del self._live[(rec.account, rec.symbol)]
+            del self._live[key]
+        if rec.reduce_only:
+            ros = self._reduce_only[key]
+            del ros[oid]
+            if not ros:
+                del self._reduce_only[key]
         if rec.cl_ord_id:
             del self._cl_ids[(rec.account, rec.cl_ord_id)]
         self._done[oid] = (status, text, rec.leaves_qty, rec.cum_qty)
@@ -481,7 +486,8 @@ class ExchangeCore(ABC):
         return sorted(recs, key=lambda r: (r.sign * r.price, -r.order_id))
 
     def _enforce_reduce_only(self, a: int, sym: str) -> None:
-        ros = [r for r in self._resting(a, sym) if r.reduce_only]
+        ros = [r for r in map(self._orders.__getitem__, self._reduce_only.get((a, sym), ()))
+               if not r.conditional]
         if not ros:
             return
         pos = self._positions.get((a, sym))

@@ -135,6 +135,10 @@ class QueriesMixin(ExchangeCore):
                     if key[0] == "wallet" and key[1] != LIQUIDATION_ACCOUNT and bal < 0:
                         raise InvariantViolation(f"wallet of account {key[1]} is {bal} {ccy}, "
                                                  "must be >= 0 (M3)")
+            derived = {key: [o for o in live if self._orders[o].reduce_only]
+                       for key, live in self._live.items()}
+            if {k: v for k, v in derived.items() if v} != {k: list(v) for k, v in self._reduce_only.items()}:
+                raise InvariantViolation("the reduce-only order index disagrees with the live orders")
             counts = dict.fromkeys(self._symbols, 0)
             for oid, rec in self._orders.items():
                 counts[rec.symbol] += 1
