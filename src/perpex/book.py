@@ -18,7 +18,7 @@ import numpy as np
 
 from perpex import _native
 from perpex.errors import InvalidInputError, InvalidQuantityError, ArithmeticOverflowError
-from perpex.rounding import price_to_ticks, ticks_to_price
+from perpex.rounding import price_to_ticks, signed_ticks, ticks_to_price
 
 SIDES = {"Buy": _native.BUY, "Sell": _native.SELL}
 ORD_TYPES = {
@@ -77,19 +77,47 @@ class PlaceResult:
     events: np.ndarray   # the EVENT_DTYPE rows this call produced
 
 
-class Book:
+class BookView:
+    """Read-only queries of a native book in human prices."""
+
+    def __init__(self, native: _native.OrderBook, tick_size: Decimal) -> None:
+        self.native, self.tick_size = native, tick_size
+
+    def to_price(self, ticks: int) -> Decimal:
+        return ticks_to_price(ticks, self.tick_size)
+
+    def best_bid(self) -> Decimal | None:
+        t = self.native.best_bid()
+        return self.to_price(t) if t else None
+
+    def best_ask(self) -> Decimal | None:
+        t = self.native.best_ask()
+        return self.to_price(t) if t else None
+
+    def depth(self, n: int = 10) -> tuple[list[tuple[Decimal, int]], list[tuple[Decimal, int]]]:
+        bids, asks = self.native.depth(n)
+        return ([(self.to_price(p), q) for p, q in bids], [(self.to_price(p), q) for p, q in asks])
+
+    def order(self, order_id: int) -> dict | None:
+        return self.native.order(order_id)
+
+    def state_hash(self) -> int:
+        return self.native.state_hash()
+
+
+class Book(BookView):
     """One instrument's order book, in human prices."""
 
     def __init__(self, tick_size: Decimal | str | int = "0.5", lot_size: int = 1, *,
                  max_price: Decimal | str | int | None = None, hold_triggered: bool = False,
                  capacity: int = 1024) -> None:
-        self.tick_size = Decimal(tick_size)
-        if not self.tick_size.is_finite() or self.tick_size <= 0:
+        tick = Decimal(tick_size)
+        if not tick.is_finite() or tick <= 0:
             raise InvalidInputError(f"tick_size={tick_size!r} must be a positive finite number")
         self.lot_size = check_qty(lot_size, 1, "lot_size")
         self.max_ticks = _native.MAX_TICKS if max_price is None else \
-            price_to_ticks(Decimal(max_price), self.tick_size, "max_price")
-        self.native = _native.OrderBook(hold_triggered, capacity)
+            price_to_ticks(Decimal(max_price), tick, "max_price")
+        super().__init__(_native.OrderBook(hold_triggered, capacity), tick)
         self._next_id = 1
 
     # ---- conversions
@@ -99,9 +127,6 @@ class Book:
             raise ArithmeticOverflowError(
                 f"{name}={price} is {ticks} ticks, above the maximum {self.max_ticks}")
         return ticks
-
-    def to_price(self, ticks: int) -> Decimal:
-        return ticks_to_price(ticks, self.tick_size)
 
     def _take_id(self, order_id: Optional[int]) -> int:
         if order_id is None:
@@ -170,9 +195,7 @@ class Book:
     def _signed_ticks(self, value: object, name: str) -> int:
         if value is None:
             raise InvalidInputError(f"{name} is required")
-        if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) and value < 0:
-            return -self.to_ticks(-value if not isinstance(value, float) else -value, name)
-        return self.to_ticks(value, name)
+        return signed_ticks(value, self.to_ticks, name)
 
     def amend(self, order_id: int, *, leaves_qty: int | None = None, price: object = None,
               stop_px: object = None, peg_offset_value: object = None,
@@ -212,25 +235,7 @@ class Book:
             raise InvalidInputError(f"price={price} is outside (0, {self.max_ticks}] ticks")
         return lo, hi
 
-    # ---- queries
-    def best_bid(self) -> Decimal | None:
-        t = self.native.best_bid()
-        return self.to_price(t) if t else None
-
-    def best_ask(self) -> Decimal | None:
-        t = self.native.best_ask()
-        return self.to_price(t) if t else None
-
-    def depth(self, n: int = 10) -> tuple[list[tuple[Decimal, int]], list[tuple[Decimal, int]]]:
-        bids, asks = self.native.depth(n)
-        return ([(self.to_price(p), q) for p, q in bids], [(self.to_price(p), q) for p, q in asks])
-
-    def order(self, order_id: int) -> dict | None:
-        return self.native.order(order_id)
-
-    def state_hash(self) -> int:
-        return self.native.state_hash()
-
+    # ---- checks
     def check_invariants(self) -> None:
         self.native.check_invariants()
 

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-import math
 import numbers
 from collections import deque
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 from perpex import _native
+from perpex.book import BookView as DepthView
 from perpex.accounts.ledger import CurrencyAudit, Ledger
 from perpex.accounts.margin import OpenOrder, order_margin, position_init_margin
 from perpex.accounts.position import Position, book_fee, book_fill
@@ -29,7 +28,7 @@ from perpex.orders import (
     REDUCE_ONLY_CLIPPED, REDUCE_ONLY_WOULD_INCREASE, OrderRecord, Outcome, execution,
     insufficient_text)
 from perpex.risk.limits import RATE_LIMITED, RateLimiter, order_count_reject
-from perpex.rounding import exact_rate
+from perpex.rounding import exact_rate, signed_ticks
 
 MAX_ACCOUNT = 2**32 - 1
 LIQUIDATION_ACCOUNT = MAX_ACCOUNT  # reserved: the liquidation engine's account
@@ -51,24 +50,12 @@ class Audit(NamedTuple):
     ledgers: dict[str, CurrencyAudit]
 
 
-class BookView:
-    """Read-only depth of one contract in human prices."""
+class BookView(DepthView):
+    """Read-only view of one contract's book in human prices, with its instrument."""
 
     def __init__(self, instrument: Instrument, native: Any) -> None:
-        self.instrument, self.native = instrument, native
-
-    def best_bid(self) -> Decimal | None:
-        t = self.native.best_bid()
-        return self.instrument.ticks_to_price(t) if t else None
-
-    def best_ask(self) -> Decimal | None:
-        t = self.native.best_ask()
-        return self.instrument.ticks_to_price(t) if t else None
-
-    def depth(self, n: int = 10) -> tuple[list[tuple[Decimal, int]], list[tuple[Decimal, int]]]:
-        bids, asks = self.native.depth(n)
-        f = self.instrument.ticks_to_price
-        return [(f(p), q) for p, q in bids], [(f(p), q) for p, q in asks]
+        super().__init__(native, instrument.tick_size)
+        self.instrument = instrument
 
 
 def _int(name: str, value: object, low: int | None = None, high: int | None = None) -> int:
@@ -224,10 +211,7 @@ class ExchangeCore(ABC):
     def _signed_ticks(inst: Instrument, value: object, name: str) -> int:
         if value is None:
             raise TypeError(f"{name} is required for a TrailingStopPeg order")
-        if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) \
-                and not (isinstance(value, float) and math.isnan(value)) and value < 0:
-            return -inst.price_to_ticks(-value, name)  # type: ignore[operator]
-        return inst.price_to_ticks(value, name)  # type: ignore[arg-type]
+        return signed_ticks(value, inst.price_to_ticks, name)  # type: ignore[arg-type]
 
     def _place(self, inst: Instrument, rec: OrderRecord) -> Outcome:
         rec.order_id = oid = self._next_id

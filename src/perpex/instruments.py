@@ -37,6 +37,7 @@ from perpex.rounding import (
     INT64_MAX,
     Rounding,
     apply_rate,
+    check_int,
     div_ceil,
     div_floor,
     div_round_half_away,
@@ -94,11 +95,7 @@ def _to_decimal(name: str, value: object) -> Decimal:
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
-    if type(value) is not int:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise InvalidConfigError(f"{name}={value} must be >= {minimum}")
-    return value
+    return check_int(name, value, minimum, InvalidConfigError)
 
 
 def _check_rate(name: str, value: object, low: float, high: float) -> float:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
 from functools import lru_cache
+from typing import Callable
 
 from perpex.errors import ArithmeticOverflowError, InvalidInputError, InvalidPriceError
 
@@ -25,6 +26,7 @@ __all__ = [
     "INT64_MAX",
     "Rounding",
     "apply_rate",
+    "check_int",
     "div_by_rate",
     "div_ceil",
     "div_floor",
@@ -33,6 +35,7 @@ __all__ = [
     "div_trunc",
     "exact_rate",
     "price_to_ticks",
+    "signed_ticks",
     "ticks_to_price",
 ]
 
@@ -63,6 +66,17 @@ def _require_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     return int(value)
+
+
+def check_int(name: str, value: object, minimum: int | None = None,
+              error: type[Exception] = InvalidInputError) -> int:
+    """An exact ``int`` (never bool) of at least ``minimum``: TypeError for another type,
+    ``error`` (an InvalidInputError by default; configs pass InvalidConfigError) below it."""
+    if type(value) is not int:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if minimum is not None and value < minimum:
+        raise error(f"{name}={value} must be >= {minimum}")
+    return value
 
 
 def div_floor(a: int, b: int) -> int:
@@ -228,6 +242,16 @@ def price_to_ticks(price: int | float | Decimal, tick_size: Decimal, name: str =
     if ticks > INT64_MAX:
         raise ArithmeticOverflowError(f"{name}={price} is {ticks} ticks, above the int64 limit {INT64_MAX}")
     return ticks
+
+
+def signed_ticks(offset: object, to_ticks: Callable[[object, str], int], name: str) -> int:
+    """A signed price offset (a trailing stop's pegOffsetValue) in ticks: its magnitude goes
+    through ``to_ticks``, the caller's price conversion with its own grid and limits."""
+    negative = False
+    if isinstance(offset, (int, float, Decimal)) and not isinstance(offset, bool):
+        nan = offset.is_nan() if isinstance(offset, Decimal) else offset != offset
+        negative = not nan and offset < 0
+    return -to_ticks(-offset, name) if negative else to_ticks(offset, name)  # type: ignore[operator]
 
 
 def ticks_to_price(ticks: int, tick_size: Decimal) -> Decimal:

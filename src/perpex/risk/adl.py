@@ -22,6 +22,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from perpex.errors import InvalidInputError, InvalidPriceError
+from perpex.rounding import check_int
 from perpex.instruments import Instrument
 
 __all__ = [
@@ -52,18 +53,12 @@ class AdlFill(NamedTuple):
     price_ticks: int
 
 
-def _check_int(name: str, value: object, minimum: int | None = None) -> int:
-    if type(value) is not int:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if minimum is not None and value < minimum:
-        raise InvalidInputError(f"{name}={value} must be >= {minimum}")
-    return value
 
 
 def adl_score(instrument: Instrument, qty: int, cost: int, collateral: int, mark_e8: int) -> Fraction:
     """The §8.2 ranking score of one position at ``mark_e8`` (exact)."""
     for name, value in (("qty", qty), ("cost", cost), ("collateral", collateral), ("mark_e8", mark_e8)):
-        _check_int(name, value)
+        check_int(name, value)
     if qty == 0 or cost == 0:
         raise InvalidInputError(f"qty={qty} and cost={cost} must describe an open position")
     if mark_e8 <= 0:
@@ -86,7 +81,7 @@ def adl_score(instrument: Instrument, qty: int, cost: int, collateral: int, mark
 def rank_scores(scores: Mapping[int, Fraction | int]) -> list[int]:
     """Account ids ordered highest score first; equal scores by account id ascending."""
     for acc in scores:
-        _check_int("account", acc, 0)
+        check_int("account", acc, 0)
     return sorted(scores, key=lambda acc: (-Fraction(scores[acc]), acc))
 
 
@@ -96,8 +91,8 @@ def adl_queue(instrument: Instrument, candidates: Iterable[AdlCandidate], mark_e
     if side not in ("Long", "Short"):
         raise InvalidInputError(f"side={side!r} must be 'Long' or 'Short'")
     sign = 1 if side == "Long" else -1
-    pool = [c for c in candidates if _check_int("qty", c.qty) * sign > 0]
-    accounts = [_check_int("account", c.account, 0) for c in pool]
+    pool = [c for c in candidates if check_int("qty", c.qty) * sign > 0]
+    accounts = [check_int("account", c.account, 0) for c in pool]
     if len(set(accounts)) != len(accounts):
         raise InvalidInputError(f"duplicate account in ADL candidates: {sorted(accounts)}")
     scores = {c.account: adl_score(instrument, c.qty, c.cost, c.collateral, mark_e8) for c in pool}
@@ -109,8 +104,8 @@ def deleverage_percentile(position: int, queue_length: int) -> int:
     """The indicator quintile of the ``position``-th entry (1 = front) of a queue of
     ``queue_length``, in percent: ``20 * ceil(5 * position / queue_length)``. 20 means the
     front fifth of the queue (deleveraged first, five lights), 100 the back fifth."""
-    _check_int("queue_length", queue_length, 1)
-    _check_int("position", position, 1)
+    check_int("queue_length", queue_length, 1)
+    check_int("position", position, 1)
     if position > queue_length:
         raise InvalidInputError(f"position={position} must be <= queue_length={queue_length}")
     return 20 * (-(-5 * position // queue_length))
@@ -124,13 +119,13 @@ def plan_adl(liquidated_side: str, qty: int, bankruptcy_price: int,
     is; the planned quantity is ``min(qty, total opposing qty)``."""
     if liquidated_side not in ("Long", "Short"):
         raise InvalidInputError(f"liquidated_side={liquidated_side!r} must be 'Long' or 'Short'")
-    _check_int("qty", qty, 1)
-    _check_int("bankruptcy_price", bankruptcy_price, 1)
+    check_int("qty", qty, 1)
+    check_int("bankruptcy_price", bankruptcy_price, 1)
     opposing = -1 if liquidated_side == "Long" else 1
     seen: set[int] = set()
     for account, held in candidates:
-        _check_int("account", account, 0)
-        _check_int("candidate qty", held)
+        check_int("account", account, 0)
+        check_int("candidate qty", held)
         if held * opposing <= 0:
             raise InvalidInputError(
                 f"account {account} holds {held}: ADL counterparties of a liquidated "

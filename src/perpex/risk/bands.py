@@ -24,7 +24,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from perpex.errors import InvalidConfigError, InvalidInputError, InvalidPriceError, NonMonotonicTimeError
-from perpex.rounding import exact_rate
+from perpex.rounding import check_int, exact_rate
 
 __all__ = [
     "HUOBI_BTC_USDT_POSITION_LIMITS_2022",
@@ -47,12 +47,6 @@ PRICE_BAND = "Price outside the dynamic price limit"
 MINUTE_MS = 60_000
 
 
-def _int(name: str, value: object, minimum: int) -> int:
-    if type(value) is not int:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise InvalidInputError(f"{name}={value} must be >= {minimum}")
-    return value
 
 
 def _cfg_int(name: str, value: object, minimum: int) -> int:
@@ -114,8 +108,8 @@ def _inward(high: Fraction, low: Fraction) -> PriceBand:
 
 
 def _band_inputs(index_e8: int, avg_basis_e8: Fraction | int, since_open_ms: int) -> Fraction:
-    _int("index_e8", index_e8, 1)
-    _int("since_open_ms", since_open_ms, 0)
+    check_int("index_e8", index_e8, 1)
+    check_int("since_open_ms", since_open_ms, 0)
     if isinstance(avg_basis_e8, bool) or not isinstance(avg_basis_e8, (int, Fraction)):
         raise TypeError(f"avg_basis_e8 must be an int or Fraction, got {avg_basis_e8!r}")
     return Fraction(avg_basis_e8)
@@ -151,7 +145,7 @@ def huobi_band(index_e8: int, avg_basis_e8: Fraction | int, since_open_ms: int,
 
 def band_reject(side: str, price_e8: int, band: PriceBand) -> str | None:
     """The reject text when a buy is above the highest bid or a sell below the lowest ask."""
-    _int("price_e8", price_e8, 1)
+    check_int("price_e8", price_e8, 1)
     if side == "Buy":
         return PRICE_BAND if price_e8 > band.max_bid_e8 else None
     if side == "Sell":
@@ -171,7 +165,7 @@ class BasisWindow:
         self._last_ts: int | None = None
 
     def add_minute(self, ts_ms: int, open_basis_e8: int, close_basis_e8: int) -> None:
-        _int("ts_ms", ts_ms, 0)
+        check_int("ts_ms", ts_ms, 0)
         for name, v in (("open_basis_e8", open_basis_e8), ("close_basis_e8", close_basis_e8)):
             if type(v) is not int:
                 raise TypeError(f"{name} must be an int, got {type(v).__name__} {v!r}")
@@ -214,7 +208,7 @@ class PositionLimitTable:
         self._rows = tuple(table)
 
     def limit_for(self, leverage: int) -> int | None:
-        _int("leverage", leverage, 1)
+        check_int("leverage", leverage, 1)
         cap = None
         for lev, row_cap in self._rows:
             if leverage >= lev:
@@ -259,12 +253,12 @@ class CircuitBreaker:
         self._last_ts: int | None = None
 
     def is_halted(self, ts_ms: int) -> bool:
-        _int("ts_ms", ts_ms, 0)
+        check_int("ts_ms", ts_ms, 0)
         return self._halted_until is not None and ts_ms < self._halted_until
 
     def update(self, ts_ms: int, mark_e8: int) -> bool:
         """Record a mark; True when this mark trips the breaker (the halt starts at ``ts_ms``)."""
-        _int("ts_ms", ts_ms, 0)
+        check_int("ts_ms", ts_ms, 0)
         if type(mark_e8) is not int or mark_e8 <= 0:
             raise InvalidPriceError(f"mark_e8={mark_e8!r} must be an int > 0")
         if self._last_ts is not None and ts_ms < self._last_ts:
@@ -328,7 +322,7 @@ class LoadShedder:
 
     def complete(self, n: int = 1) -> None:
         """``n`` queued requests were processed."""
-        _int("n", n, 0)
+        check_int("n", n, 0)
         if n > self._depth:
             raise InvalidInputError(f"n={n} exceeds the queue depth {self._depth}")
         self._depth -= n

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from fractions import Fraction
 
 from perpex.errors import InsufficientFundsError, InvalidInputError, InvalidPriceError
+from perpex.rounding import check_int
 from perpex.instruments import Instrument
 
 __all__ = ["InsuranceFund", "clawback_ratio", "clawback_shares", "surplus"]
@@ -25,12 +26,6 @@ __all__ = ["InsuranceFund", "clawback_ratio", "clawback_shares", "surplus"]
 _SIDES = {"Buy": -1, "Sell": 1}
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if type(value) is not int:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise InvalidInputError(f"{name}={value} must be >= {minimum}")
-    return value
 
 
 def surplus(fill_qty: int, fill_price: int, bankruptcy_price: int, instrument: Instrument,
@@ -40,9 +35,9 @@ def surplus(fill_qty: int, fill_price: int, bankruptcy_price: int, instrument: I
     ``fill_qty`` > 0 contracts; prices in ticks; ``side`` is the liquidation order's side
     ("Sell" closes a liquidated long, "Buy" a liquidated short).
     """
-    _check_int("fill_qty", fill_qty, 1)
-    _check_int("fill_price", fill_price, 1)
-    _check_int("bankruptcy_price", bankruptcy_price, 1)
+    check_int("fill_qty", fill_qty, 1)
+    check_int("fill_price", fill_price, 1)
+    check_int("bankruptcy_price", bankruptcy_price, 1)
     if side not in _SIDES:
         raise InvalidInputError(f"side={side!r} must be 'Buy' or 'Sell'")
     if fill_price > instrument.max_price_ticks or bankruptcy_price > instrument.max_price_ticks:
@@ -59,7 +54,7 @@ class InsuranceFund:
     __slots__ = ("_balance",)
 
     def __init__(self, balance: int = 0) -> None:
-        self._balance = _check_int("balance", balance, 0)
+        self._balance = check_int("balance", balance, 0)
 
     @property
     def balance(self) -> int:
@@ -67,14 +62,14 @@ class InsuranceFund:
 
     def can_cover(self, deficit: int) -> bool:
         """True when the fund alone can pay ``deficit`` (>= 0) without going negative."""
-        return _check_int("deficit", deficit, 0) <= self._balance
+        return check_int("deficit", deficit, 0) <= self._balance
 
     def credit(self, amount: int) -> None:
-        self._balance += _check_int("amount", amount, 0)
+        self._balance += check_int("amount", amount, 0)
 
     def debit(self, amount: int) -> None:
         """Pay ``amount`` out; raises InsufficientFundsError (changing nothing) beyond the balance."""
-        _check_int("amount", amount, 0)
+        check_int("amount", amount, 0)
         if amount > self._balance:
             raise InsufficientFundsError(
                 f"amount={amount} exceeds the insurance fund balance {self._balance}")
@@ -99,9 +94,9 @@ class InsuranceFund:
 def clawback_ratio(total_loss: int, risk_reserve: int, total_net_profit: int) -> Fraction:
     """OKEx clawback (§8.3): ``(totalLoss - riskReserve) / totalNetProfit``, 0 when the reserve
     covers the loss, capped at 1 (profits are never clawed back beyond themselves)."""
-    _check_int("total_loss", total_loss, 0)
-    _check_int("risk_reserve", risk_reserve, 0)
-    _check_int("total_net_profit", total_net_profit, 0)
+    check_int("total_loss", total_loss, 0)
+    check_int("risk_reserve", risk_reserve, 0)
+    check_int("total_net_profit", total_net_profit, 0)
     deficit = total_loss - risk_reserve
     if deficit <= 0:
         return Fraction(0)
@@ -114,10 +109,10 @@ def clawback_shares(profits: Mapping[int, int], deficit: int) -> dict[int, int]:
     """Split ``deficit`` over profitable accounts in proportion to their profit. Each share is
     floored, then the leftover units go one each to the largest remainders (ties: lower
     account id first), so the shares sum exactly to ``min(deficit, total profit)``."""
-    _check_int("deficit", deficit, 0)
+    check_int("deficit", deficit, 0)
     accounts = sorted(profits)
     for acc in accounts:
-        _check_int(f"profit of account {acc}", profits[acc], 0)
+        check_int(f"profit of account {acc}", profits[acc], 0)
     total = sum(profits[a] for a in accounts)
     due = min(deficit, total)
     if due == 0:

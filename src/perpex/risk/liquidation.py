@@ -42,7 +42,7 @@ from perpex.errors import InvalidConfigError, InvalidInputError, InvalidLeverage
 from perpex.instruments import Instrument, TierTable
 from perpex.presets import HUOBI_BTC_ADJUSTMENT_FACTORS_2019, OKEX_BTC_SWAP_TIERS
 from perpex.risk.prices import LiquidationVariant, bankruptcy_price, risk_prices, round_toward_entry
-from perpex.rounding import div_round_half_away, exact_rate
+from perpex.rounding import check_int, div_round_half_away, exact_rate
 
 __all__ = [
     "Action",
@@ -75,12 +75,6 @@ def _rate(name: str, value: float) -> Fraction:
     return Fraction(num, den)
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if type(value) is not int:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise InvalidInputError(f"{name}={value} must be >= {minimum}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -197,14 +191,14 @@ class RiskPosition:
                 raise InvalidInputError(f"{name}={value!r} must be a non-zero int (an open position)")
         if (self.cost > 0) != ((self.qty > 0) != self.instrument.is_inverse):
             raise InvalidInputError(f"cost={self.cost} has the wrong sign for qty={self.qty}")
-        _check_int("collateral", self.collateral, 0)
-        _check_int("risk_steps", self.risk_steps, 0)
+        check_int("collateral", self.collateral, 0)
+        check_int("risk_steps", self.risk_steps, 0)
         lev = _rate("leverage", self.leverage)
         if lev < 0:
             raise InvalidLeverageError(f"leverage={self.leverage} must be 0 (cross) or > 0")
         _rate("funding_rate", self.funding_rate)
         if self.tier_contracts is not None:
-            _check_int("tier_contracts", self.tier_contracts, abs(self.qty))
+            check_int("tier_contracts", self.tier_contracts, abs(self.qty))
 
 
 @dataclass(frozen=True)
