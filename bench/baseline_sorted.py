@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from sortedcontainers import SortedDict
 
-from commands import BUY, LIMIT, OP_ADD, OP_AMEND, OP_CANCEL, SELL, decode
+from commands import BUY, SELL, decode, replay
 from tape import Fill
 
 try:
@@ -185,22 +185,7 @@ class SortedBook:
 
 def replay_rows(book: SortedBook, rows: list[tuple[int, int, int, int, int, int, int]]) -> None:
     """The timed loop of the baseline peer: one method call per message."""
-    add_limit = book.add_limit
-    add_market = book.add_market
-    cancel = book.cancel
-    amend = book.amend_qty
-    for op, side, ord_type, account, order_id, price, qty in rows:
-        if op == OP_ADD:
-            if ord_type == LIMIT:
-                add_limit(order_id, account, side, price, qty)
-            else:
-                add_market(order_id, account, side, qty)
-        elif op == OP_CANCEL:
-            cancel(order_id)
-        elif op == OP_AMEND:
-            amend(order_id, qty)
-        else:
-            raise ValueError(f"op={op} is not supported by the baseline book")
+    replay(rows, book.add_limit, book.add_market, book.cancel, book.amend_qty)
 
 
 __all__ = ["SortedBook", "replay_rows", "BUY", "SELL"]

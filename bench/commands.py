@@ -108,3 +108,21 @@ def decode(cmds: np.ndarray) -> list[tuple[int, int, int, int, int, int, int]]:
             cmds["qty"].tolist(),
         )
     )
+
+
+def replay(rows: list[tuple[int, int, int, int, int, int, int]], add_limit: Any, add_market: Any,
+           cancel: Any, amend: Any = None) -> None:
+    """The per-call replay every peer's timed loop uses: one call per message, the same
+    dispatch for all of them, so their timings differ only by the calls themselves."""
+    for op, side, ord_type, account, order_id, price, qty in rows:
+        if op == OP_ADD:
+            if ord_type == LIMIT:
+                add_limit(order_id, account, side, price, qty)
+            else:
+                add_market(order_id, account, side, qty)
+        elif op == OP_CANCEL:
+            cancel(order_id)
+        elif op == OP_AMEND and amend is not None:
+            amend(order_id, qty)
+        else:
+            raise ValueError(f"op={op} is not supported by this replay")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from baseline_sorted import SortedBook, replay_rows
-from commands import BUY, LIMIT, OP_ADD, OP_CANCEL, SELL, cmd_dtype, decode
+from commands import BUY, LIMIT, OP_ADD, SELL, cmd_dtype, decode, replay
 from tape import tape_digest, tape_digest_columns
 
 native = pytest.importorskip("perpex._native")
@@ -137,19 +137,11 @@ def test_per_call_replay_of_the_flow_matches_the_baseline_tape(
         holder["book"] = native.OrderBook(capacity=8192)
         return (holder["book"],), {}
 
-    def replay(book: Any) -> np.ndarray[Any, Any]:
-        add_limit, add_market, cancel = book.add_limit, book.add_market, book.cancel
-        for op, side, ord_type, account, order_id, price, qty in rows:
-            if op == OP_ADD:
-                if ord_type == LIMIT:
-                    add_limit(order_id, account, side, price, qty)
-                else:
-                    add_market(order_id, account, side, qty)
-            elif op == OP_CANCEL:
-                cancel(order_id)
+    def per_call(book: Any) -> np.ndarray[Any, Any]:
+        replay(rows, book.add_limit, book.add_market, book.cancel, book.amend)
         return book.drain_events()  # type: ignore[no-any-return]
 
-    events = benchmark.pedantic(replay, setup=setup, rounds=3, iterations=1)
+    events = benchmark.pedantic(per_call, setup=setup, rounds=3, iterations=1)
     fills = events[events["type"] == native.EV_FILL]
     digest = tape_digest_columns(fills["maker_id"], fills["order_id"], fills["price"], fills["qty"])
     book = holder["book"]
