@@ -84,10 +84,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"  ran {name}: {results[name].seconds:.3f} s", flush=True)
     native = load_native()
-    if native is not None and args.chunk and "perpex batch" in names:
-        key = f"perpex batch/{args.chunk}"
-        results[key] = _best([run_perpex_batch(cmds, rows, chunk=args.chunk)
-                              for _ in range(args.repeat)])
+    if native is not None and "perpex batch" in names:
+        variants = [(None, True)]
+        if args.chunk:
+            variants += [(args.chunk, False), (args.chunk, True)]
+        for chunk, reuse in variants:
+            r = _best([run_perpex_batch(cmds, rows, chunk=chunk, reuse_out=reuse)
+                       for _ in range(args.repeat)])
+            results[r.name] = r
     if not results:
         raise SystemExit("no peer could run")
     ordered = list(results.values())
@@ -113,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"no-op pybind11 call: {noop['bare']:.0f} ns bare; {noop['replay']:.0f} ns/msg as the "
           "replay loop with every command a no-op")
     call = results.get("perpex per-call")
-    batch = results.get("perpex batch")
     print("\ntargets:")
     if call is not None:
         if base is not None:
@@ -129,9 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  per-call within {TARGET_VS_NOOP:g}x of a no-op call: {call.ns_per_message:.0f} ns/msg"
               f" = {over_loop:.2f}x the no-op replay loop "
               f"{_verdict(over_loop <= TARGET_VS_NOOP)} ({over_bare:.2f}x a bare no-op call)")
-    if batch is not None:
+    # The fastest way through the batch API counts: a fresh events array per call, or a
+    # caller's reused one; both are printed in the table above.
+    batches = [r for name, r in results.items() if name.startswith("perpex batch")]
+    if batches:
+        batch = min(batches, key=lambda r: r.seconds)
         print(f"  batch >= {TARGET_BATCH_MSGS / 1e6:g} M msgs/s: {batch.ops_per_second / 1e6:.1f} M "
-              f"msgs/s, {batch.ns_per_message:.1f} ns/msg "
+              f"msgs/s, {batch.ns_per_message:.1f} ns/msg ({batch.name}) "
               f"{_verdict(batch.ops_per_second >= TARGET_BATCH_MSGS)}")
     return 0
 

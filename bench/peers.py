@@ -117,22 +117,33 @@ def run_perpex_call(cmds: np.ndarray[Any, Any], rows: Rows, drain_every: int = 6
     return _from_events("perpex per-call", len(rows), events, book.best_bid(), book.best_ask(), sec)
 
 
-def run_perpex_batch(cmds: np.ndarray[Any, Any], rows: Rows, chunk: int | None = None) -> PeerResult:
-    """``submit_batch`` on the whole array (or on ``chunk``-row slices)."""
+def run_perpex_batch(cmds: np.ndarray[Any, Any], rows: Rows, chunk: int | None = None,
+                     reuse_out: bool = False) -> PeerResult:
+    """``submit_batch`` on the whole array (or on ``chunk``-row slices).
+
+    ``reuse_out``: the events are written into one EVENT_DTYPE array allocated (and touched)
+    before the clock starts, as a high-volume caller reusing its buffer would; each chunk's
+    events are copied out of it, inside the timing, as a consumer would.
+    """
     native = _native()
     book = native.OrderBook(capacity=8192)
     step = chunk or len(cmds)
+    out = None
+    if reuse_out:
+        out = np.zeros(step + step // 2 + 16, native.EVENT_DTYPE)
     parts = []
     bad = 0
     t0 = time.perf_counter()
     for start in range(0, len(cmds), step):
-        events, status = book.submit_batch(cmds[start:start + step])
-        parts.append(events)
+        events, status = book.submit_batch(cmds[start:start + step], out)
+        parts.append(events.copy() if out is not None and step < len(cmds) else events)
         bad += int(np.count_nonzero(status))
     sec = time.perf_counter() - t0
     if bad:
         raise AssertionError(f"submit_batch rejected {bad} rows of a flow every peer accepts")
     name = "perpex batch" if chunk is None else f"perpex batch/{chunk}"
+    if reuse_out:
+        name += " (out)"
     return _from_events(name, len(cmds), np.concatenate(parts), book.best_bid(), book.best_ask(),
                         sec)
 

@@ -112,8 +112,9 @@ def test_market_rows_carry_no_price(short_flow: np.ndarray) -> None:
     assert len(markets) > 0 and (markets["price"] == 0).all()
 
 
+@pytest.mark.parametrize("reuse_out", [False, True])
 @pytest.mark.parametrize("chunk", [None, 997])
-def test_perpex_agrees_with_the_baseline_on_a_flow_with_amends(chunk) -> None:
+def test_perpex_agrees_with_the_baseline_on_a_flow_with_amends(chunk, reuse_out) -> None:
     from peers import run_perpex_call
 
     cmds = generate(FlowConfig(messages=20_000, seed=11, amend_share=0.05))
@@ -121,7 +122,7 @@ def test_perpex_agrees_with_the_baseline_on_a_flow_with_amends(chunk) -> None:
     expected = run_sorted(cmds, rows)
     try:
         per_call = run_perpex_call(cmds, rows)
-        batch = run_perpex_batch(cmds, rows, chunk=chunk)
+        batch = run_perpex_batch(cmds, rows, chunk=chunk, reuse_out=reuse_out)
     except PeerUnavailable as why:
         pytest.skip(str(why))
     assert per_call.outcome() == expected.outcome() == batch.outcome()

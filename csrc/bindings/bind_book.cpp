@@ -18,13 +18,18 @@ struct NativeBook {
   OrderBook core;
   std::uint32_t calls = 0;
   bool busy = false;
-  EventBuffer scratch;  // reused by batches that write into a caller's `out` array
 };
 
 struct BusyGuard {
   explicit BusyGuard(bool& flag) : flag_(flag) { flag_ = true; }
   ~BusyGuard() { flag_ = false; }
   bool& flag_;
+};
+
+struct SwapBack {
+  EventBuffer& a;
+  EventBuffer& b;
+  ~SwapBack() { a.swap(b); }
 };
 
 void ensure_idle(const NativeBook& b) {
@@ -73,7 +78,7 @@ py::array records(const py::object& obj, const char* name, const char* dtype_nam
 py::array_t<Event> take_events(EventBuffer& ev, std::size_t from) {
   py::array_t<Event> out(static_cast<py::ssize_t>(ev.size() - from));
   if (ev.size() > from) std::memcpy(out.mutable_data(), ev.data() + from, (ev.size() - from) * sizeof(Event));
-  ev.resize(from);
+  ev.truncate(from);
   return out;
 }
 
@@ -256,39 +261,40 @@ void bind_book(py::module_& m) {
              py::array_t<std::uint16_t> status(static_cast<py::ssize_t>(n));
              const auto* src = static_cast<const Command*>(arr.data());
              std::uint16_t* st = status.mutable_data();
-             // Without `out` the batch fills a fresh buffer that NumPy adopts without a copy; with
-             // `out` it fills the book's reused scratch buffer (no fresh pages) and copies into
-             // the caller's array. Events pending from per-call use stay where they are.
-             std::unique_ptr<EventBuffer> fresh;
-             EventBuffer* buf = &b.scratch;
-             if (out_obj.is_none()) {
-               fresh = std::make_unique<EventBuffer>();
-               buf = fresh.get();
+             // Events go straight into the caller's `out` while they fit (no copy); past that,
+             // or without `out`, into fresh memory that NumPy adopts without a copy. Events
+             // pending from per-call use stay where they are.
+             if (!out_obj.is_none()) {
+               // The events are written while the rows are read: the two must not share bytes.
+               const auto* cb = static_cast<const char*>(arr.data());
+               const auto* ob = static_cast<const char*>(out.data());
+               if (ob < cb + n * sizeof(Command) && cb < ob + out.shape(0) * sizeof(Event))
+                 raise_error("InvalidInputError", "out must not share memory with cmds");
              }
-             buf->clear();
-             buf->reserve(n + n / 2 + 16);
+             auto buf = std::make_unique<EventBuffer>();
+             if (out_obj.is_none()) buf->reserve(n + n / 2 + 16);
+             else buf->borrow(static_cast<Event*>(out.mutable_data()), static_cast<std::size_t>(out.shape(0)));
              std::swap(*buf, b.core.events());
              {
+               SwapBack restore{*buf, b.core.events()};  // even if an allocation fails
                BusyGuard guard(b.busy);
                py::gil_scoped_release nogil;
                for (std::size_t i = 0; i < n; ++i) {
+                 // The rows stream past once: fetch a few ahead so the loop rarely waits on them.
+                 if (i + 8 < n) __builtin_prefetch(src + i + 8);
                  Reason r = b.core.apply(src[i], static_cast<std::uint32_t>(i));
                  st[i] = static_cast<std::uint16_t>(r);
                }
              }
-             std::swap(*buf, b.core.events());
-             if (fresh) return py::make_tuple(adopt_events(std::move(fresh)), status);
-             if (buf->size() <= static_cast<std::size_t>(out.shape(0))) {
-               if (!buf->empty()) std::memcpy(out.mutable_data(), buf->data(), buf->size() * sizeof(Event));
-               py::object view = out[py::slice(0, static_cast<py::ssize_t>(buf->size()), 1)];
-               return py::make_tuple(view, status);
-             }
-             return py::make_tuple(take_events(*buf, 0), status);  // `out` too small: a new array
+             if (!buf->borrowed()) return py::make_tuple(adopt_events(std::move(buf)), status);
+             py::object view = out[py::slice(0, static_cast<py::ssize_t>(buf->size()), 1)];
+             return py::make_tuple(view, status);
            },
            py::arg("cmds"), py::arg("out") = py::none(),
            "Applies CMD_DTYPE rows in order with the GIL released. Returns (events, status). With "
-           "`out` (an EVENT_DTYPE array reused across calls) the events are a view of its first "
-           "rows when they fit, else a new array.")
+           "`out` (an EVENT_DTYPE array reused across calls) the events are written into it and "
+           "returned as a view of its first rows when they fit, else as a new array (then `out` "
+           "holds a prefix of them).")
       .def("drain_events", [](NativeBook& b) { ensure_idle(b); return take_events(b.core.events(), 0); })
       .def_property_readonly("pending_events", [](const NativeBook& b) { return const_cast<NativeBook&>(b).core.events().size(); })
       .def("best_bid", [](const NativeBook& b) { return b.core.best_bid(); })

@@ -102,9 +102,9 @@ void OrderBook::depth(std::size_t n, std::vector<std::pair<Ticks, Qty>>& bids,
 
 std::vector<Order> OrderBook::level_orders(int side, Ticks price) const {
   std::vector<Order> out;
-  if (side != BUY && side != SELL) return out;
+  if ((side != BUY && side != SELL) || price <= 0 || price > kMaxTicks) return out;
   const LevelVec& v = side_vec(side);
-  std::size_t i = lower_index(side, v.size(), level_key(side, price));
+  std::size_t i = position(v, level_key(side, price));
   if (i >= v.size() || v[i].first != level_key(side, price)) return out;
   const Level& lv = levels_[v[i].second];
   for (Index n = lv.head; n != kNil; n = nodes_[n].next) out.push_back(nodes_[n]);

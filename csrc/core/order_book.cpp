@@ -78,6 +78,17 @@ Reason OrderBook::validate_add(const Command& c) const {
   // Ids only grow, so a new id can never be live: no index probe is needed.
   if (c.order_id == 0 || c.order_id <= last_id_ || c.order_id == OpenMap<Index>::kEmpty)
     return Reason::DUPLICATE_ORDER_ID;
+  // Most adds are plain displayed limit or market orders: the same checks in the same order as
+  // the general path below, without the ones that cannot fail for them.
+  if ((c.ord_type == LIMIT || c.ord_type == MARKET) && c.flags == 0 && c.display_qty == -1 &&
+      (c.stop_px | c.peg_offset) == 0 && c.side <= SELL && c.tif <= FOK) {
+    if (c.qty <= 0 || c.qty > kMaxQty) return Reason::INVALID_QTY;
+    if (ids_.size() >= kMaxOrders) return Reason::OVERFLOW;
+    if (c.price > kMaxTicks || c.price < (c.ord_type == LIMIT ? 1 : 0)) return Reason::INVALID_PRICE;
+    Qty notional;
+    if (__builtin_mul_overflow(c.price, c.qty, &notional)) return Reason::OVERFLOW;
+    return Reason::NONE;
+  }
   if (c.side > SELL) return Reason::INVALID_SIDE;
   if (c.ord_type > LIMIT_IF_TOUCHED) return Reason::INVALID_ORD_TYPE;
   if (c.tif > FOK) return Reason::INVALID_TIF;
@@ -418,8 +429,19 @@ bool OrderBook::fill(Index t, Index m, Qty q, Ticks px) {
   Order& maker = nodes_[m];
   maker.leaves -= q;
   taker.leaves -= q;
-  events_.push_back(Event{EV_FILL, taker.side, 0, cmd_, taker.id, maker.id, taker.account,
-                          maker.account, px, q, taker.leaves, maker.leaves});
+  Event& e = events_.push();
+  e.type = EV_FILL;
+  e.side = taker.side;
+  e.reason = 0;
+  e.cmd = cmd_;
+  e.order_id = taker.id;
+  e.maker_id = maker.id;
+  e.account = taker.account;
+  e.maker_account = maker.account;
+  e.price = px;
+  e.qty = q;
+  e.leaves = taker.leaves;
+  e.maker_leaves = maker.leaves;
   if (maker.leaves > 0) return false;
   take_off_book(m);  // frees the level once it is empty
   forget(m);
@@ -489,15 +511,7 @@ void OrderBook::take_off_book(Index n) {
 Index OrderBook::find_or_add_level(int side, Ticks price) {
   LevelVec& v = side_vec(side);
   const Ticks k = level_key(side, price);
-  // Most adds land a few levels from the touch: scan back from it, then bisect what is left.
-  std::size_t i = v.size();
-  for (int steps = 0; i > 0 && v[i - 1].first > k; --i) {
-    if (++steps == 8) {
-      i = lower_index(side, i, k);
-      break;
-    }
-  }
-  if (i > 0 && v[i - 1].first == k) return v[i - 1].second;
+  const std::size_t i = position(v, k);
   if (i < v.size() && v[i].first == k) return v[i].second;
   Index li;
   if (!free_levels_.empty()) {
@@ -515,10 +529,18 @@ Index OrderBook::find_or_add_level(int side, Ticks price) {
   return li;
 }
 
-std::size_t OrderBook::lower_index(int side, std::size_t end, Ticks key) const {
-  const LevelVec& v = side_vec(side);
-  std::size_t lo = 0, n = end;
-  while (n > 0) {  // branch-light bisection over the keys
+std::size_t OrderBook::position(const LevelVec& v, Ticks key) {
+  // Keys are distinct integers, so the level `d` keys behind the best sits at most `d` slots
+  // from the back: the search starts there. Near the touch, where most levels are occupied,
+  // that first guess is usually the answer.
+  const std::size_t size = v.size();
+  if (size == 0 || key > v.back().first) return size;
+  const auto behind = static_cast<std::uint64_t>(v.back().first - key);
+  std::size_t lo = behind >= size ? 0 : size - 1 - static_cast<std::size_t>(behind);
+  if (v[lo].first >= key) return lo;
+  std::size_t n = size - 1 - lo;  // the answer is in (lo, size - 1]
+  ++lo;
+  while (n > 0) {  // branch-light bisection
     const std::size_t half = n / 2;
     const bool right = v[lo + half].first < key;
     lo = right ? lo + half + 1 : lo;
@@ -532,14 +554,7 @@ void OrderBook::remove_level(int side, Index li) {
   if (!v.empty() && v.back().second == li) {
     v.pop_back();
   } else {
-    const Ticks k = level_key(side, levels_[li].price);
-    std::size_t i = v.size() - 1;
-    for (int steps = 0; v[i].first != k; --i) {
-      if (++steps == 8) {
-        i = lower_index(side, i, k);
-        break;
-      }
-    }
+    const std::size_t i = position(v, level_key(side, levels_[li].price));
     std::memmove(static_cast<void*>(&v[i]), &v[i + 1], (v.size() - 1 - i) * sizeof(v[0]));
     v.pop_back();
   }
@@ -658,8 +673,19 @@ void OrderBook::start_live(Index n, const Conditional& cd, Qty qty) {
 }
 
 void OrderBook::emit(std::uint8_t type, const Order& o, Reason reason, Ticks price, Qty qty) {
-  events_.push_back(Event{type, o.side, static_cast<std::uint16_t>(reason), cmd_, o.id, 0,
-                          o.account, 0, price, qty, o.leaves, 0});
+  Event& e = events_.push();
+  e.type = type;
+  e.side = o.side;
+  e.reason = static_cast<std::uint16_t>(reason);
+  e.cmd = cmd_;
+  e.order_id = o.id;
+  e.maker_id = 0;
+  e.account = o.account;
+  e.maker_account = 0;
+  e.price = price;
+  e.qty = qty;
+  e.leaves = o.leaves;
+  e.maker_leaves = 0;
 }
 
 }  // namespace perpex::core

@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "huge_alloc.hpp"
+#include "event_buffer.hpp"
 #include "open_map.hpp"
 #include "types.hpp"
 
@@ -60,8 +60,6 @@ struct Conditional {
   std::uint8_t feed;
   bool rises;        // fires when the feed price >= stop_px (else when <= stop_px)
 };
-
-using EventBuffer = std::vector<Event, HugeAlloc<Event>>;
 
 struct AccountList {
   Index head = kNil, tail = kNil;
@@ -144,7 +142,8 @@ class OrderBook {
   Index find_or_add_level(int side, Ticks price);
   void remove_level(int side, Index li);
   static Ticks level_key(int side, Ticks price) { return side == BUY ? price : -price; }
-  std::size_t lower_index(int side, std::size_t end, Ticks key) const;
+  // The index of the first level whose key is >= key (v.size() if none).
+  static std::size_t position(const LevelVec& v, Ticks key);
   LevelVec& side_vec(int side) { return side == BUY ? bids_ : asks_; }
   const LevelVec& side_vec(int side) const { return side == BUY ? bids_ : asks_; }
 
@@ -166,8 +165,6 @@ class OrderBook {
   void start_live(Index node, const Conditional& cd, Qty qty);
 
   void emit(std::uint8_t type, const Order& o, Reason reason, Ticks price, Qty qty);
-  void emit_id(std::uint8_t type, OrderId id, AccountId acct, std::uint8_t side, Reason reason,
-               Ticks price, Qty qty, Qty leaves);
 
   bool hold_;
   std::vector<Order> nodes_;

@@ -28,6 +28,7 @@ def test_out_too_small_falls_back_to_a_new_array_with_every_event() -> None:
     events, _ = N.OrderBook().submit_batch(cmds, out=out)
     assert not np.shares_memory(events, out)
     assert events.tobytes() == expected.tobytes()
+    assert out.tobytes() == expected[:3].tobytes()  # it was written up to its end first
 
 
 def test_reusing_out_across_chunks_gives_the_same_tape_as_one_batch() -> None:
@@ -61,3 +62,12 @@ def test_a_read_only_out_is_refused() -> None:
     out.setflags(write=False)
     with pytest.raises(InvalidInputError, match="writeable"):
         N.OrderBook().submit_batch(generate(10, seed=7), out=out)
+
+
+def test_an_out_sharing_memory_with_the_commands_is_refused() -> None:
+    cmds = generate(100, seed=8)
+    book = N.OrderBook()
+    before = book.state_hash()
+    with pytest.raises(InvalidInputError, match="share memory"):
+        book.submit_batch(cmds, out=cmds.view(N.EVENT_DTYPE))
+    assert book.state_hash() == before
