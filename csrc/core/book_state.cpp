@@ -135,13 +135,13 @@ bool OrderBook::order_info(OrderId id, OrderInfo& out) const {
 
 std::vector<OrderId> OrderBook::account_orders(AccountId a) const {
   std::vector<OrderId> out;
-  const AccountList* al = accounts_.find(a);
+  const AccountList* al = account_list(a);
   for (Index n = al ? al->head : kNil; n != kNil; n = nodes_[n].acct_next) out.push_back(nodes_[n].id);
   return out;
 }
 
 std::uint32_t OrderBook::account_order_count(AccountId a) const {
-  const AccountList* al = accounts_.find(a);
+  const AccountList* al = account_list(a);
   return al ? al->count : 0;
 }
 
@@ -336,11 +336,18 @@ std::string OrderBook::check_invariants() const {
   });
   if (!bad.empty()) return bad;
   std::size_t in_lists = 0;
-  accounts_.for_each([&](std::uint64_t a, const AccountList& al) {
+  if (acct_index_.size() != acct_lists_.size()) return "account index and lists differ";
+  acct_index_.for_each([&](std::uint64_t a, std::uint32_t slot) {
+    if (slot >= acct_lists_.size()) {
+      bad = "account index points past its lists";
+      return;
+    }
+    const AccountList& al = acct_lists_[slot];
     std::uint32_t count = 0;
     OrderId last = 0;
     for (Index n = al.head; n != kNil && bad.empty(); n = nodes_[n].acct_next) {
-      if (nodes_[n].account != a || nodes_[n].id <= last) bad = "account list out of order";
+      if (nodes_[n].account != a || nodes_[n].acct_slot != slot || nodes_[n].id <= last)
+        bad = "account list out of order";
       last = nodes_[n].id;
       ++count;
     }

@@ -28,7 +28,7 @@ constexpr bool crosses(int taker_side, Ticks level_price, Ticks limit) {
 }  // namespace
 
 OrderBook::OrderBook(bool hold_triggered, std::size_t capacity)
-    : hold_(hold_triggered), ids_(capacity), accounts_(64) {
+    : hold_(hold_triggered), ids_(capacity), acct_index_(64) {
   nodes_.reserve(capacity);
   levels_.reserve(256);
   bids_.reserve(256);
@@ -269,7 +269,7 @@ Qty OrderBook::cancel_one(Index n, Reason reason) {
 void OrderBook::do_cancel(const Command&) { result_ = cancel_one(subject_, Reason::USER_CANCEL); }
 
 void OrderBook::do_cancel_all(AccountId a) {
-  AccountList* al = accounts_.find(a);
+  const AccountList* al = account_list(a);
   Qty count = 0;
   for (Index n = al ? al->head : kNil; n != kNil; ++count) {
     const Index next = nodes_[n].acct_next;  // read before the node is freed
@@ -582,8 +582,15 @@ void OrderBook::free_node(Index n) {
 
 void OrderBook::account_link(Index n) {
   Order& o = nodes_[n];
-  AccountList* al = accounts_.find(o.account);
-  if (!al) al = &accounts_.put(o.account, AccountList{});
+  const std::uint32_t* slot = acct_index_.find(o.account);
+  if (slot) {
+    o.acct_slot = *slot;
+  } else {
+    o.acct_slot = static_cast<std::uint32_t>(acct_lists_.size());
+    acct_index_.put(o.account, o.acct_slot);
+    acct_lists_.emplace_back();
+  }
+  AccountList* al = &acct_lists_[o.acct_slot];
   o.acct_prev = al->tail;
   o.acct_next = kNil;
   if (al->tail != kNil) nodes_[al->tail].acct_next = n; else al->head = n;
@@ -593,7 +600,7 @@ void OrderBook::account_link(Index n) {
 
 void OrderBook::account_unlink(Index n) {
   Order& o = nodes_[n];
-  AccountList* al = accounts_.find(o.account);
+  AccountList* al = &acct_lists_[o.acct_slot];
   if (o.acct_prev != kNil) nodes_[o.acct_prev].acct_next = o.acct_next; else al->head = o.acct_next;
   if (o.acct_next != kNil) nodes_[o.acct_next].acct_prev = o.acct_prev; else al->tail = o.acct_prev;
   --al->count;

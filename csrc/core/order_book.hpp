@@ -39,6 +39,7 @@ struct Order {
   Index level;                 // kNil while conditional
   Index acct_prev, acct_next;  // the account's orders in acceptance (= id) order
   AccountId account;
+  std::uint32_t acct_slot;     // the account's list in acct_lists_, so unlinking needs no lookup
   std::uint8_t side, flags, tif, ord_type;
 };
 static_assert(sizeof(Order) <= 64, "a resting order must fit in 64 bytes");
@@ -173,7 +174,12 @@ class OrderBook {
   std::vector<Index> free_levels_;
   LevelVec bids_, asks_;
   OpenMap<Index> ids_;
-  OpenMap<AccountList> accounts_;
+  OpenMap<std::uint32_t> acct_index_;  // account -> its slot in acct_lists_ (never removed)
+  std::vector<AccountList> acct_lists_;
+  const AccountList* account_list(AccountId a) const {
+    const std::uint32_t* slot = acct_index_.find(a);
+    return slot ? &acct_lists_[*slot] : nullptr;
+  }
   std::map<OrderId, Conditional> cond_;  // few, and iterated in id order for dumps
   std::set<TriggerKey> trig_[kFeedCount][2];
   std::set<OrderId> trailing_[kFeedCount];
