@@ -3,6 +3,8 @@ the same code path as the per-call API."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from perpex import _native
@@ -10,15 +12,16 @@ from perpex.errors import (
     ArithmeticOverflowError, InvalidInputError, InvalidPriceError, InvalidQuantityError,
     NonMonotonicTimeError, UnknownAccountError, UnknownSymbolError)
 from perpex.exchange_core import ExchangeCore
+from perpex.instruments import Instrument
 from perpex.orders import OrderRecord, Outcome
-from perpex.risk.limits import RATE_LIMITED
+from perpex.risk.limits import OVERLOADED, RATE_LIMITED
 
 # Batch path: one row per simple command. op: 1 limit (price in ticks), 2 market, 3 cancel.
 OP_LIMIT, OP_MARKET, OP_CANCEL = 1, 2, 3
 ORDER_DTYPE = np.dtype([("ts", "<i8"), ("account", "<u4"), ("symbol", "u1"), ("op", "u1"),
                         ("side", "u1"), ("_pad", "u1"), ("qty", "<i8"), ("price", "<i8"),
                         ("order_id", "<u8")])
-STATUS_OK, STATUS_REJECTED, STATUS_UNKNOWN_ORDER = 0, 1, 2
+STATUS_OK, STATUS_REJECTED, STATUS_UNKNOWN_ORDER, STATUS_OVERLOADED = 0, 1, 2, 3
 RESULT_DTYPE = np.dtype([("seq", "<u8"), ("order_id", "<u8"), ("status", "u1"),
                          ("leaves", "<i8"), ("cum", "<i8")])
 MAX_BATCH = 1 << 24
@@ -33,7 +36,16 @@ class BatchMixin(ExchangeCore):
         ``events`` is True. The whole batch is validated first: a malformed row raises naming
         its index and nothing is applied. Per-row results (RESULT_DTYPE): STATUS_OK,
         STATUS_REJECTED (a business reject: it took a seq), or STATUS_UNKNOWN_ORDER (a cancel
-        of an order no longer live when its row ran: nothing changed, no seq)."""
+        of an order no longer live when its row ran: nothing changed, no seq) or
+        STATUS_OVERLOADED (load shedding, below).
+
+        Load shedding (``OverloadConfig.queue_depth``, MECHANICS §10): the batch is the queue
+        and every row, cancels included, takes a place in it in order. A limit or market row
+        whose place is at or beyond the depth never enters the engine: it takes no seq, no
+        order id and no rate-limit token, and changes nothing, so the state afterwards is that
+        of a batch of the admitted rows alone. Its result is STATUS_OVERLOADED, and with
+        ``events`` an execution with execType Rejected and BitMEX's overload text, stamped
+        with the seq of the last command before it. Cancels are exempt and always run."""
         self._check_live()
         if not isinstance(cmds, np.ndarray) or cmds.dtype != ORDER_DTYPE:
             raise TypeError(f"cmds must be a numpy array with dtype ORDER_DTYPE, got "
@@ -45,10 +57,17 @@ class BatchMixin(ExchangeCore):
         self._validate_batch(cmds)
         out = np.zeros(len(cmds), RESULT_DTYPE)
         insts = [self._inst[s] for s in self._symbols]
+        depth = self._overload.queue_depth  # type: ignore[attr-defined]
+        shed_from = len(cmds) if depth is None else depth
         saved, self._emit = self._emit, events
         try:
             for i, (ts, acct, si, op, side, _p, qty, price, oid) in enumerate(cmds.tolist()):
                 inst = insts[si]
+                if i >= shed_from and op != OP_CANCEL:
+                    out[i] = (0, 0, STATUS_OVERLOADED, 0, 0)
+                    if events:
+                        self._events.append(self._shed_event(inst, ts, acct, op, side, qty, price))
+                    continue
                 if op == OP_CANCEL:
                     rec = self._orders.get(oid)
                     if rec is None or rec.account != acct:
@@ -66,6 +85,15 @@ class BatchMixin(ExchangeCore):
         finally:
             self._emit = saved
         return out
+
+    def _shed_event(self, inst: Instrument, ts: int, account: int, op: int, side: int, qty: int,
+                    price: int) -> dict[str, Any]:
+        return {"seq": self._seq, "transactTime": ts, "execType": "Rejected", "ordStatus": "Rejected",
+                "orderID": None, "account": account, "symbol": inst.symbol,
+                "side": "Buy" if side == _native.BUY else "Sell",
+                "ordType": "Limit" if op == OP_LIMIT else "Market", "orderQty": qty,
+                "price": inst.ticks_to_price(price) if op == OP_LIMIT else None,
+                "leavesQty": 0, "cumQty": 0, "text": OVERLOADED}
 
     def _cancel_now(self, rec: OrderRecord) -> Outcome:
         if not self._take_token(rec.account):

@@ -15,10 +15,9 @@ After every mark change the liquidation step of that contract runs:
    the liquidation-engine account at the bankruptcy price (one fill value, booked by
    :func:`perpex.accounts.position.book_fill`), and the engine offers it in the book at that
    price (a "lot": one GoodTillCancel order per takeover);
-3. lots whose bankruptcy price the mark has crossed are worked: the insurance fund pays for
-   aggressing the book as far as its balance covers (walked level by level), and what the book
-   or the fund cannot take is auto-deleveraged against the opposite side in the
-   :func:`perpex.risk.adl.adl_queue` order, at the lot's bankruptcy price.
+3. lots whose bankruptcy price the mark has crossed are worked by
+   :mod:`perpex.exchange_deleverage`: the insurance fund pays for aggressing the book, and ADL
+   (or, in OKEx mode with clawback, the accounts in profit) covers what it cannot.
 
 Money: each fill of a lot books ``surplus(q, X, Bk)`` between the engine's wallet and the
 insurance fund, so the fund moves by exactly the sum of surpluses and deficits. The engine's
@@ -45,28 +44,27 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Mapping
 
-from perpex import _native
 from perpex.accounts.ledger import INSURANCE, wallet
 from perpex.accounts.position import Position, book_fill
-from perpex.book import ORD_TYPES, SIDES, TIFS
 from perpex.errors import InvalidConfigError
-from perpex.exchange_core import _BUY, LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, MAX_ACCOUNT, ExchangeCore
+from perpex.exchange_core import _BUY, LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, MAX_ACCOUNT
+from perpex.exchange_deleverage import DeleverageMixin
 from perpex.instruments import Instrument
 from perpex.orders import OrderRecord
-from perpex.risk.adl import AdlCandidate, adl_queue, adl_score, deleverage_percentile, plan_adl
+from perpex.risk.adl import adl_score, deleverage_percentile
 from perpex.risk.bands import PRICE_BAND, CircuitBreaker, PositionLimitTable, huobi_band, okex_band
-from perpex.risk.insurance import surplus
-from perpex.risk.liquidation import Action, LiquidationConfig, RiskMode, RiskPosition, assess
+from perpex.risk.liquidation import (
+    Action, LiquidationConfig, RiskMode, RiskPosition, assess, maint_rate_for,
+)
 from perpex.risk.prices import (
     LiquidationVariant, liquidation_price, liquidation_ticks, risk_prices, round_toward_entry,
 )
 from perpex.rounding import exact_rate
 
-DELEVERAGE_TEXT = "Deleverage"
 _BULK_REINDEX = 256  # more dirty positions than this in one contract: rebuild its index by a sort
 HALTED_TEXT = "Trading is halted by the circuit breaker"
+TIER_CAP_TEXT = "Position would exceed the last tier"
 _MODES = {"bitmex": RiskMode.BITMEX, "okex": RiskMode.OKEX, "huobi": RiskMode.HUOBI}
-_SIDE_NAME = {v: k for k, v in SIDES.items()}
 
 
 @dataclass(frozen=True)
@@ -76,11 +74,14 @@ class OverloadConfig:
     ``price_bands``: "OKEx" or "Huobi" dynamic price limits around the index (average basis
     taken as 0); ``position_limits``: a cap on position value by leverage;
     ``circuit_breaker``: ``(max_move, window_ms, halt_ms)``, one breaker per contract that
-    halts new orders (not cancels) after the mark moves too far."""
+    halts new orders (not cancels) after the mark moves too far; ``queue_depth``: load
+    shedding on the batch path, :meth:`~perpex.exchange.Exchange.submit_orders` queues at most
+    this many rows and rejects the new orders beyond it (cancels are exempt)."""
 
     price_bands: str | None = None
     position_limits: PositionLimitTable | None = None
     circuit_breaker: tuple[float, int, int] | None = None
+    queue_depth: int | None = None
 
     def __post_init__(self) -> None:
         if self.price_bands not in (None, "OKEx", "Huobi"):
@@ -89,9 +90,11 @@ class OverloadConfig:
             raise InvalidConfigError("position_limits must be a PositionLimitTable")
         if self.circuit_breaker is not None:
             CircuitBreaker(*self.circuit_breaker)  # validates
+        if self.queue_depth is not None and (type(self.queue_depth) is not int or self.queue_depth < 1):
+            raise InvalidConfigError(f"queue_depth={self.queue_depth!r} must be None or an int >= 1")
 
 
-class RiskMixin(ExchangeCore):
+class RiskMixin(DeleverageMixin):
     """Liquidation step, insurance fund, ADL and overload checks."""
 
     def _init_risk(self, risk_mode: str | LiquidationConfig, insurance_fund: Mapping[str, int] | None,
@@ -117,6 +120,7 @@ class RiskMixin(ExchangeCore):
                           for s in self._symbols} if self._overload.circuit_breaker else {}
         # ---- state: engine lots (order id -> bankruptcy ticks) and fund statistics
         self._lots: dict[int, int] = {}
+        self._clawed: dict[str, int] = {}  # currency -> clawed back since start
         self._liq_stats: dict[str, dict[str, int]] = {
             c: {"surplus": 0, "residual": 0, "takeovers": 0, "partials": 0, "deleveraged": 0}
             for c in sorted(self._by_ccy)}
@@ -145,8 +149,9 @@ class RiskMixin(ExchangeCore):
 
     def liquidation_stats(self, currency: str = "XBt") -> dict[str, int]:
         """Sums since start: lot surpluses (< 0: deficits paid by the fund), rounding residuals
-        swept to the fund, takeovers, partial liquidations, deleveraged contracts."""
-        return dict(self._liq_stats[currency])
+        swept to the fund, takeovers, partial liquidations, deleveraged contracts, money
+        clawed back (OKEx clawback)."""
+        return {**self._liq_stats[currency], "clawback": self._clawed.get(currency, 0)}
 
     # ================================================================ collateral and prices
     def _collateral(self, inst: Instrument, pos: Position) -> int:
@@ -197,8 +202,8 @@ class RiskMixin(ExchangeCore):
             collateral, rate = self._collateral(inst, pos), self._funding_rate(inst.symbol)
             if cfg.variant is LiquidationVariant.RECOMMENDED:  # integer arithmetic, same result
                 return liquidation_ticks(inst, pos.qty, pos.cost, collateral,
-                                         inst.maint_rate(steps), funding_rate=rate)
-            return risk_prices(inst, pos.qty, pos.cost, collateral, inst.maint_rate(steps),
+                                         maint_rate_for(inst, steps), funding_rate=rate)
+            return risk_prices(inst, pos.qty, pos.cost, collateral, maint_rate_for(inst, steps),
                                funding_rate=rate, variant=cfg.variant).liquidation_ticks
         rp = self._risk_position(inst, pos)
         if cfg.mode is RiskMode.OKEX:
@@ -308,15 +313,19 @@ class RiskMixin(ExchangeCore):
         if not verdict.liquidate:
             self._risk_dirty[(a, sym)] = None
             return
+        fresh = True  # the verdict in hand still describes the position
         if (a, sym) in self._live:
             for oid in self._live[(a, sym)]:
                 self._texts[oid] = "Canceled: " + LIQUIDATION_TEXT
             self._books[sym].cancel_all(a)
             self._drive(sym)
+            fresh = False
         for _ in range(8):
             if pos.qty == 0:
                 break
-            verdict = assess(self._risk_position(inst, pos), mark_e8, self._risk_cfg)
+            if not fresh:
+                verdict = assess(self._risk_position(inst, pos), mark_e8, self._risk_cfg)
+            fresh = False
             if not verdict.liquidate:
                 break
             order = verdict.order
@@ -338,23 +347,6 @@ class RiskMixin(ExchangeCore):
         verdict = assess(self._risk_position(inst, pos), self._marks[inst.symbol], self._risk_cfg)
         assert verdict.bankruptcy_ticks is not None
         return verdict.bankruptcy_ticks
-
-    def _engine_order(self, inst: Instrument, a: int, side: str, qty: int, price: int,
-                      tif: str) -> OrderRecord:
-        """An order sent by the liquidation engine (no rate limit, no margin check)."""
-        rec = OrderRecord(self._next_id, a, inst.symbol, SIDES[side], ORD_TYPES["Limit"], TIFS[tif],
-                          0, _native.FEED_MARK, price, 0, 0, -1, qty, qty)
-        self._next_id += 1
-        oid = rec.order_id
-        self._liq_orders[oid] = None
-        if a == LIQUIDATION_ACCOUNT and tif == "GoodTillCancel":
-            self._lots[oid] = price
-        self._orders[oid] = rec
-        self._live.setdefault((a, inst.symbol), {})[oid] = None
-        self._books[inst.symbol].add(oid, a, rec.side, price, qty, rec.ord_type, rec.tif,
-                                     0, -1, 0, 0, _native.FEED_MARK)
-        self._drive(inst.symbol)
-        return rec
 
     def _takeover(self, inst: Instrument, pos: Position, bk: int) -> None:
         """The whole position moves to the engine at ``bk`` (moved towards the mark only as
@@ -389,127 +381,6 @@ class RiskMixin(ExchangeCore):
                 "text": LIQUIDATION_TEXT})
         self._engine_order(inst, LIQUIDATION_ACCOUNT, side, n, bk, "GoodTillCancel")
 
-    # ================================================================ fills of engine orders
-    def _lot_fill(self, inst: Instrument, rec: OrderRecord, px: int, q: int) -> None:
-        bk = self._lots.get(rec.order_id)
-        if bk is None:
-            return
-        s = surplus(q, px, bk, inst, _SIDE_NAME[rec.side])
-        if s:
-            ccy = inst.settle_currency
-            self._ledger.transfer(ccy, wallet(LIQUIDATION_ACCOUNT), INSURANCE, s, "liquidation surplus")
-            self._liq_stats[ccy]["surplus"] += s
-
-    def _sweep_residual(self, ccy: str) -> None:
-        for sym in self._by_ccy[ccy]:
-            pos = self._positions.get((LIQUIDATION_ACCOUNT, sym))
-            if pos is not None and pos.qty:
-                return
-        rest = self._ledger.balance(ccy, wallet(LIQUIDATION_ACCOUNT))
-        if rest:
-            self._ledger.transfer(ccy, wallet(LIQUIDATION_ACCOUNT), INSURANCE, rest, "liquidation residual")
-            self._liq_stats[ccy]["residual"] += rest
-
-    # ================================================================ lots past bankruptcy
-    def _work_lots(self, inst: Instrument, mark_e8: int) -> None:
-        sym = inst.symbol
-        for oid in sorted(self._lots):
-            rec = self._orders.get(oid)
-            if rec is None or rec.symbol != sym:
-                continue
-            bk = self._lots[oid]
-            bk_e8 = inst.ticks_to_e8(bk)
-            if (mark_e8 > bk_e8) if rec.side != _BUY else (mark_e8 < bk_e8):
-                continue
-            self._aggress_or_deleverage(inst, rec, bk, mark_e8)
-
-    def _aggress_or_deleverage(self, inst: Instrument, rec: OrderRecord, bk: int, mark_e8: int) -> None:
-        sym, ccy = inst.symbol, inst.settle_currency
-        side = _SIDE_NAME[rec.side]
-        left = rec.leaves_qty
-        self._texts[rec.order_id] = "Canceled: " + LIQUIDATION_TEXT
-        self._books[sym].cancel(rec.order_id)
-        self._drive(sym)
-        self._lots.pop(rec.order_id, None)
-        # the fund pays for walking the book, level by level, as far as its balance covers
-        budget = self._ledger.balance(ccy, INSURANCE)
-        bids, asks = self._books[sym].depth(64)
-        take, limit = 0, 0
-        for px, level in (bids if side == "Sell" else asks):
-            if take == left:
-                break
-            per = -surplus(1, px, bk, inst, side)
-            n = min(level, left - take)
-            if per > 0:
-                n = min(n, budget // per)
-            if n <= 0:
-                break
-            budget -= max(per, 0) * n
-            take += n
-            limit = px
-        if take:
-            ioc = self._engine_order_lot(inst, side, take, limit, bk)
-            left -= ioc
-        if left:
-            left = self._deleverage(inst, side, left, bk, mark_e8)
-        if left:
-            self._engine_order(inst, LIQUIDATION_ACCOUNT, side, left, bk, "GoodTillCancel")
-
-    def _engine_order_lot(self, inst: Instrument, side: str, qty: int, limit: int, bk: int) -> int:
-        """An ImmediateOrCancel of the engine that still books surpluses against ``bk``."""
-        oid = self._next_id
-        self._lots[oid] = bk
-        rec = self._engine_order(inst, LIQUIDATION_ACCOUNT, side, qty, limit, "ImmediateOrCancel")
-        self._lots.pop(oid, None)
-        return rec.cum_qty
-
-    def _deleverage(self, inst: Instrument, side: str, qty: int, bk: int, mark_e8: int) -> int:
-        """Closes ``qty`` of the engine's lot against the ranked opposite side at ``bk``;
-        returns what could not be deleveraged."""
-        sym, ccy = inst.symbol, inst.settle_currency
-        want = -1 if side == "Sell" else 1  # counterparties of a long lot are shorts
-        cands = []
-        for (a, s), p in sorted(self._positions.items()):
-            if s != sym or a == LIQUIDATION_ACCOUNT or p.qty * want <= 0 or p.cost == 0:
-                continue
-            coll = self._collateral(inst, p)
-            if inst.mark_value(p.qty, mark_e8) - (p.cost - coll) > 0:
-                cands.append(AdlCandidate(a, p.qty, p.cost, coll))
-        if not cands:
-            return qty
-        queue = adl_queue(inst, cands, mark_e8, "Short" if want < 0 else "Long")
-        fills = plan_adl("Long" if side == "Sell" else "Short", qty, bk,
-                         [(c.account, c.qty) for c in queue])
-        engine = self._position(LIQUIDATION_ACCOUNT, sym)
-        for fill in fills:
-            a = fill.account
-            if (a, sym) in self._live:
-                for oid in self._live[(a, sym)]:
-                    self._texts[oid] = "Canceled: " + DELEVERAGE_TEXT
-                self._books[sym].cancel_all(a)
-                self._drive(sym)
-            cp = self._positions[(a, sym)]
-            cost = inst.exec_cost(fill.qty, bk)
-            if side == "Sell":
-                book_fill(self._ledger, ccy, cp, engine, fill.qty, cost)
-            else:
-                book_fill(self._ledger, ccy, engine, cp, fill.qty, cost)
-            qty -= fill.qty
-            self._liq_stats[ccy]["deleveraged"] += fill.qty
-            self._touch(a, ccy)
-            if self._emit:
-                px = inst.ticks_to_price(bk)
-                for acct, s_name in ((a, "Buy" if side == "Sell" else "Sell"),
-                                     (LIQUIDATION_ACCOUNT, side)):
-                    signed = cost if s_name == "Buy" else -cost
-                    ev = {"seq": self._seq, "transactTime": self._ts, "execType": "Deleverage",
-                          "ordStatus": "Filled", "account": acct, "symbol": sym, "side": s_name,
-                          "lastQty": fill.qty, "lastPx": px, "execCost": signed,
-                          "text": DELEVERAGE_TEXT}
-                    self._events.append(ev)
-                    self._executions.append(ev)
-        return qty
-
     # ================================================================ queries
     def _risk_fields(self, inst: Instrument, pos: Position) -> dict[str, Any]:
         out: dict[str, Any] = {"liqPrice": None, "bankruptPrice": None, "deleveragePercentile": None}
@@ -543,6 +414,9 @@ class RiskMixin(ExchangeCore):
         br = self._breakers.get(inst.symbol)
         if br is not None and br.is_halted(self._ts):
             return HALTED_TEXT
+        text = self._tier_cap_reject(inst, rec)
+        if text:
+            return text
         ov = self._overload
         if ov.price_bands and rec.price > 0 and not rec.conditional:
             index = getattr(self, "_index", {}).get(inst.symbol)
@@ -566,12 +440,29 @@ class RiskMixin(ExchangeCore):
                     return text
         return ""
 
+    def _tier_cap_reject(self, inst: Instrument, rec: OrderRecord) -> str:
+        """OKEx and Huobi size the requirement by a tier table that ends: an order that could
+        take the position (with the account's other orders on that side) past its last tier
+        is refused, as the exchanges cap position size, instead of halting the engine later."""
+        cfg = self._risk_cfg
+        if cfg.mode is RiskMode.BITMEX or rec.reduce_only:
+            return ""
+        cap = cfg.tiers.max_contracts if cfg.mode is RiskMode.OKEX else cfg.huobi_tiers[-1].max_net_contracts
+        pos = self._positions.get((rec.account, inst.symbol))
+        open_same = sum(o.leaves_qty for o in self._resting(rec.account, inst.symbol) if o.side == rec.side)
+        worst = abs((pos.qty if pos else 0) + rec.sign * (open_same + rec.leaves_qty))
+        return f"{TIER_CAP_TEXT} of {cap} contracts" if worst > cap else ""
+
     def _breaker_update(self, inst: Instrument, mark_e8: int) -> None:
         br = self._breakers.get(inst.symbol)
         if br is not None:
             br.update(self._ts, mark_e8)
 
     def _risk_state(self) -> dict[str, Any]:
-        return {"lots": sorted(self._lots.items()),
-                "stats": sorted((c, sorted(v.items())) for c, v in self._liq_stats.items()),
-                "breakers": sorted((s, b.export_state()) for s, b in self._breakers.items())}
+        state: dict[str, Any] = {
+            "lots": sorted(self._lots.items()),
+            "stats": sorted((c, sorted(v.items())) for c, v in self._liq_stats.items()),
+            "breakers": sorted((s, b.export_state()) for s, b in self._breakers.items())}
+        if self._risk_cfg.clawback:  # only then, so that other configurations hash as before
+            state["clawback"] = sorted(self._clawed.items())
+        return state

@@ -120,3 +120,15 @@ def test_after_the_liquidation_step_no_account_is_below_maintenance():
             if pos is not None and pos.qty:
                 rp = ex._risk_position(ex._inst["XBTUSD"], pos)
                 assert not assess(rp, ex._marks["XBTUSD"], ex.risk_config).liquidate
+
+
+def test_okex_mode_refuses_an_order_that_could_take_a_position_past_the_last_tier():
+    ex = setup(mode="OKEx")
+    cap = ex.risk_config.tiers.max_contracts
+    ex.place(3, "XBTUSD", "Buy", cap - 20_000, 5_000)       # account 3 is flat: inside
+    out = ex.place(3, "XBTUSD", "Buy", 20_001, 5_000)       # its own orders count too
+    assert out.rejected and out.text == f"Position would exceed the last tier of {cap} contracts"
+    assert ex.place(3, "XBTUSD", "Buy", 20_000, 5_000).accepted
+    assert ex.place(3, "XBTUSD", "Sell", 10_000, 20_000).accepted  # the other side: no cap
+    bitmex = setup()
+    assert bitmex.place(3, "XBTUSD", "Buy", cap + 1, 5_000).accepted

@@ -1,5 +1,5 @@
-"""Overload protection (MECHANICS §10): a per-account token bucket on simulated time and the
-order-count limits per contract per account.
+"""Overload protection (MECHANICS §10): a per-account token bucket on simulated time, the
+order-count limits per contract per account, and the load-shedding text.
 
 The bucket state is a plain ``[level, last_ts]`` list per account so that it serialises with
 the rest of the exchange state. ``level`` counts tokens in integer *units*: one token is
@@ -17,6 +17,7 @@ from perpex.errors import InvalidConfigError
 from perpex.rounding import exact_rate
 
 __all__ = [
+    "OVERLOADED",
     "RATE_LIMITED",
     "TOO_MANY_OPEN",
     "TOO_MANY_STOPS",
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 RATE_LIMITED = "Rate limit exceeded"
+OVERLOADED = "The system is currently overloaded. Please try again later."  # BitMEX's 503 text
 TOO_MANY_OPEN = "Too many open orders"
 TOO_MANY_STOPS = "Too many stop orders"
 

@@ -41,7 +41,9 @@ from perpex.accounts.margin import commission_to_close, funding_reserve, mainten
 from perpex.errors import InvalidConfigError, InvalidInputError, InvalidLeverageError, InvalidPriceError
 from perpex.instruments import Instrument, TierTable
 from perpex.presets import HUOBI_BTC_ADJUSTMENT_FACTORS_2019, OKEX_BTC_SWAP_TIERS
-from perpex.risk.prices import LiquidationVariant, bankruptcy_price, risk_prices, round_toward_entry
+from perpex.risk.prices import (
+    LiquidationVariant, bankruptcy_price, bankruptcy_ticks, liquidation_ticks, risk_prices, round_toward_entry,
+)
 from perpex.rounding import check_int, div_round_half_away, exact_rate
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "RiskMode",
     "RiskPosition",
     "assess",
+    "maint_rate_for",
 ]
 
 
@@ -69,10 +72,18 @@ class Action(Enum):
 
 
 def _rate(name: str, value: float) -> Fraction:
+    return Fraction(*_exact(name, value))
+
+
+def _exact(name: str, value: float) -> tuple[int, int]:
     if isinstance(value, bool):
         raise TypeError(f"{name} must be a float rate, got bool {value!r}")
-    num, den = exact_rate(value, name)
-    return Fraction(num, den)
+    return exact_rate(value, name)
+
+
+def _rate_sign(name: str, value: float) -> int:
+    num = _exact(name, value)[0]
+    return (num > 0) - (num < 0)
 
 
 
@@ -193,10 +204,10 @@ class RiskPosition:
             raise InvalidInputError(f"cost={self.cost} has the wrong sign for qty={self.qty}")
         check_int("collateral", self.collateral, 0)
         check_int("risk_steps", self.risk_steps, 0)
-        lev = _rate("leverage", self.leverage)
-        if lev < 0:
+        # validated without building Fractions: this runs for every assessment
+        if _rate_sign("leverage", self.leverage) < 0:
             raise InvalidLeverageError(f"leverage={self.leverage} must be 0 (cross) or > 0")
-        _rate("funding_rate", self.funding_rate)
+        _rate_sign("funding_rate", self.funding_rate)
         if self.tier_contracts is not None:
             check_int("tier_contracts", self.tier_contracts, abs(self.qty))
 
@@ -248,15 +259,26 @@ def _scaled(pos: RiskPosition, keep: int) -> RiskPosition:
         None if pos.tier_contracts is None else pos.tier_contracts - (abs(pos.qty) - keep))
 
 
-def _bk_ticks(pos: RiskPosition, config: LiquidationConfig) -> int:
+def _raw_bk_ticks(pos: RiskPosition, config: LiquidationConfig) -> int | None:
+    """The bankruptcy price rounded towards the entry side (None: unreachable)."""
     inst = pos.instrument
-    bk = round_toward_entry(inst, pos.qty, bankruptcy_price(
+    if config.variant is not LiquidationVariant.V3:  # integer arithmetic, same ticks
+        return bankruptcy_ticks(inst, pos.qty, pos.cost, pos.collateral)
+    return round_toward_entry(inst, pos.qty, bankruptcy_price(
         inst, pos.qty, pos.cost, pos.collateral, variant=config.variant))
+
+
+def _placeable(pos: RiskPosition, bk: int | None) -> int:
     # an unreachable bankruptcy price (1x inverse short) or one beyond the price grid is
     # capped at the instrument's maximum price: the order must still be placeable
+    inst = pos.instrument
     if bk is None:
         return inst.max_price_ticks if pos.qty < 0 else 1
     return max(1, min(bk, inst.max_price_ticks))
+
+
+def _bk_ticks(pos: RiskPosition, config: LiquidationConfig) -> int:
+    return _placeable(pos, _raw_bk_ticks(pos, config))
 
 
 def _close_side(qty: int) -> str:
@@ -275,17 +297,35 @@ def _lot_floor(pos: RiskPosition, n: int) -> int:
 
 # ---- BitMEX -------------------------------------------------------------------------------
 
-def _bitmex_trigger(pos: RiskPosition, mark_e8: int, steps: int,
-                    config: LiquidationConfig) -> tuple[bool, int | None, int | None]:
+_MAINT_RATES: dict[tuple[float, int], float] = {}
+
+
+def maint_rate_for(inst: Instrument, steps: int) -> float:
+    """``inst.maint_rate(steps)``, remembered: it depends only on the base rate and the steps,
+    and it goes through Decimal, which dominates an assessment otherwise."""
+    key = (inst.maint_margin, steps)
+    rate = _MAINT_RATES.get(key)
+    if rate is None:
+        rate = inst.maint_rate(steps)
+        if len(_MAINT_RATES) < 4096:
+            _MAINT_RATES[key] = rate
+    return rate
+
+
+def _bitmex_liq(pos: RiskPosition, steps: int, config: LiquidationConfig) -> int | None:
     inst = pos.instrument
-    prices = risk_prices(inst, pos.qty, pos.cost, pos.collateral, inst.maint_rate(steps),
-                         funding_rate=pos.funding_rate, variant=config.variant)
-    liq = prices.liquidation_ticks
+    if config.variant is LiquidationVariant.RECOMMENDED:  # integer arithmetic, same ticks
+        return liquidation_ticks(inst, pos.qty, pos.cost, pos.collateral, maint_rate_for(inst, steps),
+                                 funding_rate=pos.funding_rate)
+    return risk_prices(inst, pos.qty, pos.cost, pos.collateral, maint_rate_for(inst, steps),
+                       funding_rate=pos.funding_rate, variant=config.variant).liquidation_ticks
+
+
+def _bitmex_below(pos: RiskPosition, mark_e8: int, liq: int | None) -> bool:
     if liq is None:
-        return False, prices.bankruptcy_ticks, None
-    liq_e8 = inst.ticks_to_e8(liq)
-    below = mark_e8 <= liq_e8 if pos.qty > 0 else mark_e8 >= liq_e8
-    return below, prices.bankruptcy_ticks, liq
+        return False
+    liq_e8 = pos.instrument.ticks_to_e8(liq)
+    return mark_e8 <= liq_e8 if pos.qty > 0 else mark_e8 >= liq_e8
 
 
 def _keep_for_limit(pos: RiskPosition, limit: int) -> int:
@@ -300,9 +340,11 @@ def _keep_for_limit(pos: RiskPosition, limit: int) -> int:
 def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> Assessment:
     inst = pos.instrument
     steps = max(pos.risk_steps, inst.risk_steps(pos.cost))
-    below, bk, liq = _bitmex_trigger(pos, mark_e8, steps, config)
+    liq = _bitmex_liq(pos, steps, config)
+    below = _bitmex_below(pos, mark_e8, liq)
+    bk = _raw_bk_ticks(pos, config)
     comm = commission_to_close(inst, pos.qty, bk)
-    maint = maintenance_margin(pos.cost, inst.maint_rate(steps), commission=comm,
+    maint = maintenance_margin(pos.cost, maint_rate_for(inst, steps), commission=comm,
                                funding=funding_reserve(inst, pos.qty, mark_e8, pos.funding_rate))
     equity = pos.collateral + comm + inst.unrealised_pnl(pos.qty, pos.cost, mark_e8)
     base = dict(bankruptcy_ticks=bk, liquidation_ticks=liq, maintenance=maint, equity=equity,
@@ -315,11 +357,12 @@ def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -
             break
         if keep == abs(pos.qty):
             continue
-        if not _bitmex_trigger(_scaled(pos, keep), mark_e8, target, config)[0]:
+        scaled = _scaled(pos, keep)
+        if not _bitmex_below(scaled, mark_e8, _bitmex_liq(scaled, target, config)):
             order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty) - keep,
-                                     _bk_ticks(pos, config), "FillOrKill", False)
+                                     _placeable(pos, bk), "FillOrKill", False)
             return Assessment(True, Action.PARTIAL, order, target_tier=target, keep_qty=keep, **base)
-    order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty), _bk_ticks(pos, config),
+    order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty), _placeable(pos, bk),
                              "GoodTillCancel", True)
     return Assessment(True, Action.FULL, order, target_tier=0, keep_qty=0, **base)
 

@@ -42,6 +42,7 @@ __all__ = [
     "LiquidationVariant",
     "RiskPrices",
     "bankruptcy_price",
+    "bankruptcy_ticks",
     "liquidation_price",
     "liquidation_ticks",
     "risk_prices",
@@ -194,7 +195,19 @@ def liquidation_ticks(instrument: Instrument, qty: int, cost: int, collateral: i
     denom = fd - pn * s  # (1 - paying * s) * fd
     if denom <= 0:
         return None
-    t = cost - collateral + _mm_amount(cost, maint_rate)  # target value = t * fd / denom
+    return _value_ticks(instrument, qty, cost - collateral + _mm_amount(cost, maint_rate), fd, denom)
+
+
+def bankruptcy_ticks(instrument: Instrument, qty: int, cost: int, collateral: int) -> int | None:
+    """The RECOMMENDED (V1, V2) bankruptcy price in ticks, rounded towards the entry side, in
+    plain integer arithmetic: equal to ``round_toward_entry(bankruptcy_price(...))``."""
+    _check_position(qty, cost, collateral)
+    return _value_ticks(instrument, qty, cost - collateral, 1, 1)
+
+
+def _value_ticks(instrument: Instrument, qty: int, t: int, fd: int, denom: int) -> int | None:
+    """Ticks (rounded towards the entry side) of the price P at which the unrounded signed
+    value of ``qty`` equals ``t * fd / denom`` (``denom`` > 0); None when unreachable."""
     m = instrument.multiplier
     if instrument.contract_type is ContractType.INVERSE:
         if t == 0:
@@ -206,9 +219,8 @@ def liquidation_ticks(instrument: Instrument, qty: int, cost: int, collateral: i
         num, den = -num, -den
     if num <= 0:
         return None
-    tick_num, tick_den = instrument.tick_size.as_integer_ratio()
-    num, den = num * tick_den, den * tick_num
+    num, den = num * instrument._tick_den, den * instrument._tick_num
     if qty > 0:
-        return div_ceil(num, den)
-    rounded = div_floor(num, den)
+        return -((-num) // den)
+    rounded = num // den
     return rounded if rounded > 0 else None

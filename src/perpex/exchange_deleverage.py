@@ -1,0 +1,228 @@
+"""What happens to a position after the liquidation engine took it over (MECHANICS §7, §8;
+Decisions 11; RELIABILITY M3, M4, P3): the engine's lots, the insurance fund, auto-deleveraging
+and, in OKEx mode, clawback.
+
+A lot is the GoodTillCancel order the engine rests at the bankruptcy price of a takeover. Once
+the mark crosses that price the lot is worked: the insurance fund pays for aggressing the book
+as far as its balance covers (walked level by level), and what the book or the fund cannot take
+is auto-deleveraged against the opposite side in the :func:`perpex.risk.adl.adl_queue` order, at
+the lot's bankruptcy price.
+
+OKEx clawback (``LiquidationConfig(mode=OKEX, clawback=True)``, §8.3) replaces ADL: the engine
+keeps aggressing the book beyond the fund's balance, as far as the fund plus the profit of the
+accounts in profit in that contract covers, and the deficit the fund is left with is recovered
+from those accounts in proportion to their profit (:func:`perpex.risk.insurance.clawback_shares`).
+What the book cannot take stays resting at the bankruptcy price.
+
+Choices where the documents are silent (clawback):
+- "net profit in the contract" is the unrealised PnL at the mark of the account's open position
+  in that contract, when positive, capped at the account's wallet (a clawback never leaves a
+  wallet negative, M3); the liquidation engine's own account is never clawed back;
+- the profits are taken before the engine's order trades, and the deficit is the insurance
+  fund's negative balance after it (so the fund ends the step at zero, never below);
+- each share is floored and the leftover units of the deficit go one each to the largest
+  remainders, ties to the lower account id, so the shares sum to the deficit exactly;
+- a walk that the clawback may fund assumes one unit more loss per contract on contracts whose
+  value rounds per fill (linear, quanto), so the deficit can never exceed the clawable profit.
+"""
+
+from __future__ import annotations
+
+from perpex import _native
+from perpex.accounts.ledger import INSURANCE, wallet
+from perpex.accounts.position import book_fill
+from perpex.book import ORD_TYPES, SIDES, TIFS
+from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, ExchangeCore
+from perpex.instruments import Instrument
+from perpex.orders import OrderRecord
+from perpex.risk.adl import AdlCandidate, adl_queue, plan_adl
+from perpex.risk.insurance import clawback_shares, surplus
+
+DELEVERAGE_TEXT = "Deleverage"
+CLAWBACK_TEXT = "Clawback"
+_SIDE_NAME = {v: k for k, v in SIDES.items()}
+
+
+class DeleverageMixin(ExchangeCore):
+    """Engine orders, lots, the insurance fund, ADL and clawback."""
+
+    _liq_stats: dict[str, dict[str, int]]
+    _clawed: dict[str, int]
+
+    def _engine_order(self, inst: Instrument, a: int, side: str, qty: int, price: int,
+                      tif: str) -> OrderRecord:
+        """An order sent by the liquidation engine (no rate limit, no margin check)."""
+        rec = OrderRecord(self._next_id, a, inst.symbol, SIDES[side], ORD_TYPES["Limit"], TIFS[tif],
+                          0, _native.FEED_MARK, price, 0, 0, -1, qty, qty)
+        self._next_id += 1
+        oid = rec.order_id
+        self._liq_orders[oid] = None
+        if a == LIQUIDATION_ACCOUNT and tif == "GoodTillCancel":
+            self._lots[oid] = price
+        self._orders[oid] = rec
+        self._live.setdefault((a, inst.symbol), {})[oid] = None
+        self._books[inst.symbol].add(oid, a, rec.side, price, qty, rec.ord_type, rec.tif,
+                                     0, -1, 0, 0, _native.FEED_MARK)
+        self._drive(inst.symbol)
+        return rec
+
+    # ================================================================ fills of engine orders
+    def _lot_fill(self, inst: Instrument, rec: OrderRecord, px: int, q: int) -> None:
+        bk = self._lots.get(rec.order_id)
+        if bk is None:
+            return
+        s = surplus(q, px, bk, inst, _SIDE_NAME[rec.side])
+        if s:
+            ccy = inst.settle_currency
+            self._ledger.transfer(ccy, wallet(LIQUIDATION_ACCOUNT), INSURANCE, s, "liquidation surplus")
+            self._liq_stats[ccy]["surplus"] += s
+
+    def _sweep_residual(self, ccy: str) -> None:
+        for sym in self._by_ccy[ccy]:
+            pos = self._positions.get((LIQUIDATION_ACCOUNT, sym))
+            if pos is not None and pos.qty:
+                return
+        rest = self._ledger.balance(ccy, wallet(LIQUIDATION_ACCOUNT))
+        if rest:
+            self._ledger.transfer(ccy, wallet(LIQUIDATION_ACCOUNT), INSURANCE, rest, "liquidation residual")
+            self._liq_stats[ccy]["residual"] += rest
+
+    # ================================================================ lots past bankruptcy
+    def _work_lots(self, inst: Instrument, mark_e8: int) -> None:
+        sym = inst.symbol
+        for oid in sorted(self._lots):
+            rec = self._orders.get(oid)
+            if rec is None or rec.symbol != sym:
+                continue
+            bk = self._lots[oid]
+            bk_e8 = inst.ticks_to_e8(bk)
+            if (mark_e8 > bk_e8) if rec.side != _native.BUY else (mark_e8 < bk_e8):
+                continue
+            self._aggress_or_deleverage(inst, rec, bk, mark_e8)
+
+    def _aggress_or_deleverage(self, inst: Instrument, rec: OrderRecord, bk: int, mark_e8: int) -> None:
+        sym, ccy = inst.symbol, inst.settle_currency
+        side = _SIDE_NAME[rec.side]
+        left = rec.leaves_qty
+        self._texts[rec.order_id] = "Canceled: " + LIQUIDATION_TEXT
+        self._books[sym].cancel(rec.order_id)
+        self._drive(sym)
+        self._lots.pop(rec.order_id, None)
+        clawback = self._risk_cfg.clawback  # type: ignore[attr-defined]
+        profits = self._clawable(inst, mark_e8) if clawback else {}
+        # the fund (and, with clawback, the profitable accounts) pays for walking the book,
+        # level by level, as far as its balance covers
+        budget = self._ledger.balance(ccy, INSURANCE) + sum(profits.values())
+        slack = 1 if clawback and not inst.is_inverse else 0
+        bids, asks = self._books[sym].depth(64)
+        take, limit = 0, 0
+        for px, level in (bids if side == "Sell" else asks):
+            if take == left:
+                break
+            per = -surplus(1, px, bk, inst, side)
+            n = min(level, left - take)
+            if per > 0:
+                n = min(n, budget // (per + slack))
+            if n <= 0:
+                break
+            if per > 0:
+                budget -= (per + slack) * n
+            take += n
+            limit = px
+        if take:
+            ioc = self._engine_order_lot(inst, side, take, limit, bk)
+            left -= ioc
+        if clawback:
+            self._clawback(inst, profits)
+        elif left:
+            left = self._deleverage(inst, side, left, bk, mark_e8)
+        if left:
+            self._engine_order(inst, LIQUIDATION_ACCOUNT, side, left, bk, "GoodTillCancel")
+
+    def _engine_order_lot(self, inst: Instrument, side: str, qty: int, limit: int, bk: int) -> int:
+        """An ImmediateOrCancel of the engine that still books surpluses against ``bk``."""
+        oid = self._next_id
+        self._lots[oid] = bk
+        rec = self._engine_order(inst, LIQUIDATION_ACCOUNT, side, qty, limit, "ImmediateOrCancel")
+        self._lots.pop(oid, None)
+        return rec.cum_qty
+
+    # ================================================================ ADL
+    def _deleverage(self, inst: Instrument, side: str, qty: int, bk: int, mark_e8: int) -> int:
+        """Closes ``qty`` of the engine's lot against the ranked opposite side at ``bk``;
+        returns what could not be deleveraged."""
+        sym, ccy = inst.symbol, inst.settle_currency
+        want = -1 if side == "Sell" else 1  # counterparties of a long lot are shorts
+        cands = []
+        for (a, s), p in sorted(self._positions.items()):
+            if s != sym or a == LIQUIDATION_ACCOUNT or p.qty * want <= 0 or p.cost == 0:
+                continue
+            coll = self._collateral(inst, p)  # type: ignore[attr-defined]
+            if inst.mark_value(p.qty, mark_e8) - (p.cost - coll) > 0:
+                cands.append(AdlCandidate(a, p.qty, p.cost, coll))
+        if not cands:
+            return qty
+        queue = adl_queue(inst, cands, mark_e8, "Short" if want < 0 else "Long")
+        fills = plan_adl("Long" if side == "Sell" else "Short", qty, bk,
+                         [(c.account, c.qty) for c in queue])
+        engine = self._position(LIQUIDATION_ACCOUNT, sym)
+        for fill in fills:
+            a = fill.account
+            if (a, sym) in self._live:
+                for oid in self._live[(a, sym)]:
+                    self._texts[oid] = "Canceled: " + DELEVERAGE_TEXT
+                self._books[sym].cancel_all(a)
+                self._drive(sym)
+            cp = self._positions[(a, sym)]
+            cost = inst.exec_cost(fill.qty, bk)
+            if side == "Sell":
+                book_fill(self._ledger, ccy, cp, engine, fill.qty, cost)
+            else:
+                book_fill(self._ledger, ccy, engine, cp, fill.qty, cost)
+            qty -= fill.qty
+            self._liq_stats[ccy]["deleveraged"] += fill.qty
+            self._touch(a, ccy)
+            if self._emit:
+                px = inst.ticks_to_price(bk)
+                for acct, s_name in ((a, "Buy" if side == "Sell" else "Sell"),
+                                     (LIQUIDATION_ACCOUNT, side)):
+                    signed = cost if s_name == "Buy" else -cost
+                    ev = {"seq": self._seq, "transactTime": self._ts, "execType": "Deleverage",
+                          "ordStatus": "Filled", "account": acct, "symbol": sym, "side": s_name,
+                          "lastQty": fill.qty, "lastPx": px, "execCost": signed,
+                          "text": DELEVERAGE_TEXT}
+                    self._events.append(ev)
+                    self._executions.append(ev)
+        return qty
+
+    # ================================================================ OKEx clawback
+    def _clawable(self, inst: Instrument, mark_e8: int) -> dict[int, int]:
+        """Account -> profit that a clawback may take (> 0 only), in account order."""
+        sym, ccy = inst.symbol, inst.settle_currency
+        out: dict[int, int] = {}
+        for (a, s), p in sorted(self._positions.items()):
+            if s != sym or a == LIQUIDATION_ACCOUNT or not p.qty:
+                continue
+            profit = min(inst.unrealised_pnl(p.qty, p.cost, mark_e8),
+                         self._ledger.balance(ccy, wallet(a)))
+            if profit > 0:
+                out[a] = profit
+        return out
+
+    def _clawback(self, inst: Instrument, profits: dict[int, int]) -> None:
+        """Recovers the insurance fund's deficit from ``profits`` in proportion (§8.3)."""
+        sym, ccy = inst.symbol, inst.settle_currency
+        deficit = -self._ledger.balance(ccy, INSURANCE)
+        if deficit <= 0 or not profits:
+            return
+        for a, share in clawback_shares(profits, deficit).items():
+            if not share:
+                continue
+            self._ledger.transfer(ccy, wallet(a), INSURANCE, share, "clawback")
+            self._clawed[ccy] = self._clawed.get(ccy, 0) + share
+            self._touch(a, ccy)
+            if self._emit:
+                self._events.append({
+                    "seq": self._seq, "transactTime": self._ts, "execType": "Clawback",
+                    "account": a, "symbol": sym, "currency": ccy, "amount": -share,
+                    "text": CLAWBACK_TEXT})
