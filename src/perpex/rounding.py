@@ -12,6 +12,7 @@ result exact and identical on every platform.
 
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
 from decimal import Decimal
@@ -254,10 +255,23 @@ def signed_ticks(offset: object, to_ticks: Callable[[object, str], int], name: s
     return -to_ticks(-offset, name) if negative else to_ticks(offset, name)  # type: ignore[operator]
 
 
+# Exact decimal arithmetic: no rounding for any price the engine can hold.
+_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+# (coefficient, exponent) per validated tick size, keyed by its text: 0.5 and 0.50 compare
+# equal but write prices differently (10000.5 vs 10000.50), so the value alone is no key.
+_TICK_DIGITS: dict[str, tuple[int, int]] = {}
+
+
 def ticks_to_price(ticks: int, tick_size: Decimal) -> Decimal:
     """The human price of ``ticks``, exact (no context rounding), e.g. 20001 x 0.5 -> 10000.5."""
     ticks = _require_int("ticks", ticks)
-    _tick_ratio(tick_size)
-    sign, digits, exponent = Decimal(tick_size).as_tuple()
-    coefficient = int("".join(map(str, digits)))
-    return Decimal(f"{ticks * coefficient}E{exponent}")
+    text = str(tick_size) if type(tick_size) in (Decimal, int) else None
+    parts = _TICK_DIGITS.get(text) if text is not None else None
+    if parts is None:
+        _tick_ratio(tick_size)
+        _, digits, exponent = Decimal(tick_size).as_tuple()
+        parts = int("".join(map(str, digits))), int(exponent)
+        if text is not None and len(_TICK_DIGITS) < 256:
+            _TICK_DIGITS[text] = parts
+    coefficient, exponent = parts
+    return Decimal(ticks * coefficient).scaleb(exponent, _EXACT)

@@ -203,3 +203,13 @@ def test_float_prices_round_trip_when_their_repr_is_on_grid(ticks, tick):
     as_float = float(price)
     if Decimal(repr(as_float)) == price:
         assert price_to_ticks(as_float, tick) == ticks
+
+
+@pytest.mark.parametrize(("ticks", "tick", "text"), [
+    (20001, "0.5", "10000.5"), (20001, "0.50", "10000.50"), (0, "0.5", "0.0"),
+    (-3, "0.01", "-0.03"), (7, "1E+1", "7E+1"), (10**18 + 1, "0.5", "500000000000000000.5"),
+])
+def test_ticks_to_price_keeps_the_tick_sizes_own_notation_whatever_was_seen_before(
+        ticks: int, tick: str, text: str) -> None:
+    ticks_to_price(1, Decimal("0.5"))  # a value-equal tick size seen first must not leak in
+    assert str(ticks_to_price(ticks, Decimal(tick))) == text
