@@ -119,6 +119,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         self._dirty: dict[int, None] = {}
         self._texts: dict[int, str] = {}
         self._done: dict[int, tuple[str, str, int, int]] = {}
+        self._init_margin()
         self._init_pricing(index_constituents, funding, interest_8h, impact_notional)
         self._init_risk(risk_mode, insurance_fund, overload)
 
@@ -315,6 +316,8 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
                 self._dirty[a] = None
             self._books[rec.symbol].amend(rec.order_id, new_leaves, new_price, new_stop, None, a)
             self._drive(rec.symbol)
+            if rec.order_id in self._orders:
+                self._open_sync(rec)
             return self._order_outcome(rec)
         return self._commit(t, run)
 

@@ -9,7 +9,6 @@ from abc import ABC, abstractmethod
 
 import numbers
 from collections import deque
-from fractions import Fraction
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -17,24 +16,25 @@ import numpy as np
 from perpex import _native
 from perpex.book import BookView as DepthView
 from perpex.accounts.ledger import CurrencyAudit, Ledger
-from perpex.accounts.margin import OpenOrder, order_margin, position_init_margin
 from perpex.accounts.position import Position, book_fee, book_fill
 from perpex.errors import (
     ArithmeticOverflowError, EngineHaltedError, InvalidInputError, NonMonotonicTimeError,
     UnknownAccountError, UnknownOrderError, UnknownSymbolError)
+from perpex.exchange_margin import MarginCore
 from perpex.instruments import Instrument
 from perpex.orders import (
-    CANCEL_TEXTS, CLOSE_CANCELED_OTHER, CLOSE_NO_POSITION, MARKET_TYPES, REDUCE_ONLY_CANCELED,
-    REDUCE_ONLY_CLIPPED, REDUCE_ONLY_WOULD_INCREASE, OrderRecord, Outcome, execution,
-    insufficient_text)
+    CANCEL_TEXTS, CLOSE_CANCELED_OTHER, CLOSE_NO_POSITION, REDUCE_ONLY_CANCELED,
+    REDUCE_ONLY_CLIPPED, REDUCE_ONLY_WOULD_INCREASE, OrderRecord, Outcome, execution)
 from perpex.risk.limits import RATE_LIMITED, RateLimiter, order_count_reject
-from perpex.rounding import exact_rate, signed_ticks
+from perpex.rounding import signed_ticks
 
 MAX_ACCOUNT = 2**32 - 1
 LIQUIDATION_ACCOUNT = MAX_ACCOUNT  # reserved: the liquidation engine's account
 LIQUIDATION_TEXT = "Liquidation"
 _BUY, _SELL = _native.BUY, _native.SELL
 _CLOSE, _REDUCE = _native.FLAG_CLOSE, _native.FLAG_REDUCE_ONLY
+_EV_FILL, _EV_ACCEPTED, _EV_CANCELED = _native.EV_FILL, _native.EV_ACCEPTED, _native.EV_CANCELED
+_EV_REJECTED, _EV_AMENDED, _EV_TRIGGERED = _native.EV_REJECTED, _native.EV_AMENDED, _native.EV_TRIGGERED
 
 
 class Audit(NamedTuple):
@@ -59,14 +59,28 @@ class BookView(DepthView):
 
 
 def _int(name: str, value: object, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    value = int(value)
+    if type(value) is not int:  # the common case skips the ABC check
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        value = int(value)
     if low is not None and value < low:
         raise InvalidInputError(f"{name}={value} must be >= {low}")
     if high is not None and value > high:
         raise ArithmeticOverflowError(f"{name}={value} exceeds the limit {high}")
     return value
+
+
+def _fee(exec_cost: int, rate: tuple[int, int]) -> int:
+    """``Instrument.fee`` with the rate as its exact (num, den) pair: |exec_cost| x rate, half
+    away from zero."""
+    num, den = rate
+    a = (exec_cost if exec_cost >= 0 else -exec_cost) * num
+    if den == 1:
+        return a
+    q, r = divmod(a if a >= 0 else -a, den)
+    if 2 * r >= den:
+        q += 1
+    return q if a >= 0 else -q
 
 
 def _choice(name: str, value: object, table: dict[str, int]) -> int:
@@ -75,7 +89,7 @@ def _choice(name: str, value: object, table: dict[str, int]) -> int:
     return table[value]
 
 
-class ExchangeCore(ABC):
+class ExchangeCore(MarginCore, ABC):
     """State holder and engine loop shared by the command, query, batch and pricing parts."""
 
     _inst: dict[str, Instrument]
@@ -217,38 +231,43 @@ class ExchangeCore(ABC):
         rec.order_id = oid = self._next_id
         self._next_id += 1
         sym, a = inst.symbol, rec.account
-        if not self._take_token(a):
+        if self._rate is not None and not self._rate.take(self._buckets, a, self._ts):
             return self._reject(inst, rec, RATE_LIMITED)
         if sym in self._settled:
             return self._reject(inst, rec, f"Instrument {sym} is settled")
         text = self._overload_reject(inst, rec)
         if text:
             return self._reject(inst, rec, text)
-        live = self._live.get((a, sym), {})
-        stops = sum(1 for o in live if self._orders[o].conditional) if rec.conditional else 0
-        text = order_count_reject(len(live), stops, rec.conditional,
-                                  max_open=self._max_open, max_stop=self._max_stop)
-        if text:
-            return self._reject(inst, rec, text)
-        if rec.reduce_only and not rec.conditional:
-            cap = self._capacity(a, sym, rec.side)
-            if cap == 0:
-                return self._reject(inst, rec, CLOSE_NO_POSITION if rec.close_all else REDUCE_ONLY_WOULD_INCREASE)
-            q = cap if rec.close_all else min(rec.leaves_qty, cap)
-            rec.order_qty = rec.leaves_qty = q
-            rec.close_all = False
-        elif not rec.reduce_only and not rec.conditional:
-            text = self._margin_reject(inst, rec, rec.leaves_qty)
+        key = (a, sym)
+        live = self._live.get(key, {})
+        cond, ro = rec.conditional, rec.flags & _REDUCE
+        if cond or len(live) >= self._max_open:
+            stops = sum(1 for o in live if self._orders[o].conditional) if cond else 0
+            text = order_count_reject(len(live), stops, cond,
+                                      max_open=self._max_open, max_stop=self._max_stop)
             if text:
                 return self._reject(inst, rec, text)
-        if rec.flags & _CLOSE and not rec.conditional:
-            self._close_cancels(inst, rec, rec.leaves_qty)
+        if not cond:
+            if ro:
+                cap = self._capacity(a, sym, rec.side)
+                if cap == 0:
+                    return self._reject(inst, rec, CLOSE_NO_POSITION if rec.close_all
+                                        else REDUCE_ONLY_WOULD_INCREASE)
+                q = cap if rec.close_all else min(rec.leaves_qty, cap)
+                rec.order_qty = rec.leaves_qty = q
+                rec.close_all = False
+            else:
+                text = self._margin_reject(inst, rec, rec.leaves_qty)
+                if text:
+                    return self._reject(inst, rec, text)
+            if rec.flags & _CLOSE:
+                self._close_cancels(inst, rec, rec.leaves_qty)
         self._orders[oid] = rec
-        self._live.setdefault((a, sym), {})[oid] = None
+        self._live.setdefault(key, {})[oid] = None
         if rec.cl_ord_id:
             self._cl_ids[(a, rec.cl_ord_id)] = oid
-        if rec.reduce_only:
-            self._reduce_only.setdefault((a, sym), {})[oid] = None
+        if ro:
+            self._reduce_only.setdefault(key, {})[oid] = None
             self._dirty[a] = None
         self._books[sym].add(oid, a, rec.side, rec.price, rec.leaves_qty, rec.ord_type, rec.tif,
                              rec.flags, rec.display_qty, rec.stop_px, rec.peg_offset, rec.feed)
@@ -294,8 +313,10 @@ class ExchangeCore(ABC):
             if self._dirty:
                 dirty = sorted(self._dirty)
                 self._dirty.clear()
+                ros = self._reduce_only
                 for a in dirty:
-                    self._enforce_reduce_only(a, sym)
+                    if (a, sym) in ros:  # nothing to enforce without reduce-only orders
+                        self._enforce_reduce_only(a, sym)
             if not self._held:
                 return
             self._release(sym, self._held.popleft())
@@ -305,29 +326,31 @@ class ExchangeCore(ABC):
         orders = self._orders
         for (typ, side, reason, _cmd, oid, mid, acct, macct, px, qty, leaves,
              mleaves) in events.tolist():
-            if typ == _native.EV_FILL:
+            if typ == _EV_FILL:
                 self._fill(inst, orders[oid], orders[mid], px, qty, leaves, mleaves)
                 continue
             rec = orders[oid]
-            if typ == _native.EV_ACCEPTED:
+            if typ == _EV_ACCEPTED:
+                self._open_sync(rec)
                 if self._emit:
                     self._events.append(execution(inst, rec, "New", "New", seq=self._seq, ts=self._ts))
-            elif typ == _native.EV_CANCELED or typ == _native.EV_REJECTED:
+            elif typ == _EV_CANCELED or typ == _EV_REJECTED:
                 rec.leaves_qty = 0
                 text = self._texts.pop(oid, None) or CANCEL_TEXTS.get(reason, "Canceled")
-                self._finish(inst, rec, "Canceled" if typ == _native.EV_CANCELED else "Rejected",
-                             "Canceled" if typ == _native.EV_CANCELED else "Rejected", text)
-            elif typ == _native.EV_AMENDED:
+                status = "Canceled" if typ == _EV_CANCELED else "Rejected"
+                self._finish(inst, rec, status, status, text)
+            elif typ == _EV_AMENDED:
                 rec.leaves_qty = leaves
                 if rec.conditional:
                     rec.stop_px = px
                 if not (rec.close_all and rec.conditional):
                     rec.order_qty = rec.cum_qty + leaves
+                self._open_sync(rec)
                 if self._emit:
                     self._events.append(execution(
                         inst, rec, "Replaced", "PartiallyFilled" if rec.cum_qty else "New",
                         seq=self._seq, ts=self._ts, text=self._texts.pop(oid, "")))
-            elif typ == _native.EV_TRIGGERED:
+            elif typ == _EV_TRIGGERED:
                 rec.triggered = True
                 rec.stop_px = px
                 if self._emit:
@@ -338,6 +361,7 @@ class ExchangeCore(ABC):
                 text: str, **fill: Any) -> None:
         oid = rec.order_id
         del self._orders[oid]
+        self._open_drop(rec)
         self._lots.pop(oid, None)
         if oid in self._liq_orders:
             del self._liq_orders[oid]
@@ -347,7 +371,7 @@ class ExchangeCore(ABC):
         del live[oid]
         if not live:
             del self._live[key]
-        if rec.reduce_only:
+        if rec.flags & _REDUCE:
             ros = self._reduce_only[key]
             del ros[oid]
             if not ros:
@@ -363,18 +387,26 @@ class ExchangeCore(ABC):
 
     def _fill(self, inst: Instrument, taker: OrderRecord, maker: OrderRecord, px: int, q: int,
               leaves: int, mleaves: int) -> None:
-        cost = inst.exec_cost(q, px)  # the buyer's; the seller's is -cost
         sym, ccy = inst.symbol, inst.settle_currency
-        tpos = self._position(taker.account, sym)
-        mpos = tpos if maker.account == taker.account else self._position(maker.account, sym)
+        cv = self._cv[sym]
+        if cv.inverse:  # Instrument.exec_cost: -q x unit value, rounded per contract
+            d = px * cv.value_den
+            cost = -q * ((2 * cv.value_num + d) // (2 * d))
+        else:
+            cost = inst.exec_cost(q, px)  # the buyer's; the seller's is -cost
+        positions = self._positions
+        tpos = positions.get((taker.account, sym)) or self._position(taker.account, sym)
+        mpos = tpos if maker.account == taker.account else \
+            positions.get((maker.account, sym)) or self._position(maker.account, sym)
         if taker.side == _BUY:
             book_fill(self._ledger, ccy, tpos, mpos, q, cost)
         else:
             book_fill(self._ledger, ccy, mpos, tpos, q, cost)
         hidden = maker.display_qty == 0 or (maker.display_qty > 0 and mleaves > maker.display_qty)
-        tfee = 0 if taker.account == LIQUIDATION_ACCOUNT else inst.fee(cost, inst.taker_fee)
+        taker_rate, maker_rate = self._fee_ratios[sym]
+        tfee = 0 if taker.account == LIQUIDATION_ACCOUNT else _fee(cost, taker_rate)
         mfee = 0 if maker.account == LIQUIDATION_ACCOUNT else \
-            inst.fee(cost, inst.taker_fee if hidden else inst.maker_fee)
+            _fee(cost, taker_rate if hidden else maker_rate)
         if taker.account == LIQUIDATION_ACCOUNT:
             self._lot_fill(inst, taker, px, q)
         if maker.account == LIQUIDATION_ACCOUNT:
@@ -396,7 +428,9 @@ class ExchangeCore(ABC):
             if left == 0:
                 self._finish(inst, rec, "Trade", "Filled", "", last_qty=q, last_px=px,
                              exec_cost=signed, exec_comm=fee, liquidity=liq)
-            elif self._emit:
+                continue
+            self._open_sync(rec)
+            if self._emit:
                 ev = execution(inst, rec, "Trade", "PartiallyFilled", seq=self._seq, ts=self._ts,
                                text=LIQUIDATION_TEXT if rec.order_id in self._liq_orders else "",
                                last_qty=q, last_px=px, exec_cost=signed, exec_comm=fee, liquidity=liq)
@@ -431,6 +465,8 @@ class ExchangeCore(ABC):
             rec.close_all = False
             book.activate(oid, qty)
         self._apply(sym, book.drain_events())
+        if oid in self._orders:
+            self._open_sync(rec)
 
     # ================================================================ risk helpers
     def _position(self, a: int, sym: str) -> Position:
@@ -490,84 +526,3 @@ class ExchangeCore(ABC):
                   if r.side == rec.side and r.order_id != rec.order_id]
         excess = qty + sum(r.leaves_qty for r in others) - self._capacity(rec.account, inst.symbol, rec.side)
         self._shrink(inst.symbol, self._least_aggressive(others), excess, CLOSE_CANCELED_OTHER, None)
-
-    def _init_rate(self, inst: Instrument, pos: Position | None) -> Fraction | float:
-        if pos is not None and pos.leverage > 0:
-            num, den = exact_rate(pos.leverage, "leverage")
-            return Fraction(den, num)
-        return inst.init_rate(inst.steps_for_risk_limit(pos.risk_limit) if pos else 0)
-
-    def _order_margin(self, a: int, sym: str, extra: OpenOrder | None = None,
-                      replace_id: int = 0) -> int:
-        inst = self._inst[sym]
-        orders = [OpenOrder(r.sign * r.leaves_qty, r.price, r.reduce_only)
-                  for r in self._resting(a, sym) if r.order_id != replace_id]
-        if extra is not None:
-            orders.append(extra)
-        if not orders:
-            return 0
-        pos = self._positions.get((a, sym))
-        bid = self._books[sym].best_bid()
-        return order_margin(inst, pos.qty if pos else 0, orders, self._init_rate(inst, pos),
-                            mark_e8=self._marks.get(sym), best_bid_ticks=bid or None).total
-
-    def _position_margin(self, inst: Instrument, pos: Position) -> int:
-        if pos.qty == 0 and pos.extra_margin == 0:
-            return 0
-        rate = inst.init_rate(inst.steps_for_risk_limit(pos.risk_limit))
-        return position_init_margin(pos.cost, leverage=pos.leverage, init_rate=rate,
-                                    extra_margin=pos.extra_margin)
-
-    def _upnl(self, inst: Instrument, pos: Position) -> int:
-        mark = self._marks.get(inst.symbol)
-        return inst.unrealised_pnl(pos.qty, pos.cost, mark) if mark and pos.qty else 0
-
-    def _available(self, a: int, ccy: str, known: tuple[str, int] | None = None) -> int:
-        """Wallet - position margins - order margins + cross unrealised losses (§1.2, §2.1).
-        ``known`` = (symbol, its order margin) when the caller has just computed it."""
-        total = self._ledger.balance(ccy, ("wallet", a))
-        for sym in self._by_ccy[ccy]:
-            inst = self._inst[sym]
-            pos = self._positions.get((a, sym))
-            if pos is not None:
-                total -= self._position_margin(inst, pos)
-                if pos.leverage == 0:
-                    total += min(0, self._upnl(inst, pos))
-            if known is not None and known[0] == sym:
-                total -= known[1]
-            elif (a, sym) in self._live:
-                total -= self._order_margin(a, sym)
-        return total
-
-    def _price_estimate(self, inst: Instrument, side: int, qty: int) -> int:
-        """The displayed price at which a market order of ``qty`` would complete."""
-        book = self._books[inst.symbol]
-        bids, asks = book.depth(32)
-        price, need = 0, qty
-        for price, level in (asks if side == _BUY else bids):
-            need -= level
-            if need <= 0:
-                return price
-        mark = self._marks.get(inst.symbol)
-        if mark:
-            m = inst.e8_to_ticks_ceil(mark) if side == _BUY else max(1, inst.e8_to_ticks_floor(mark))
-            return max(price, m) if side == _BUY else (min(price, m) if price else m)
-        return price
-
-    def _margin_reject(self, inst: Instrument, rec: OrderRecord, qty: int, price: int | None = None,
-                       replace: bool = False) -> str:
-        """The BitMEX reject text when the order's extra order margin exceeds the available
-        balance, else ''. Reduce-only orders never get here (they carry no margin)."""
-        if price is None:
-            price = rec.price if rec.ord_type not in MARKET_TYPES else \
-                self._price_estimate(inst, rec.side, qty)
-        if price <= 0:
-            return ""
-        a, sym = rec.account, inst.symbol
-        before = self._order_margin(a, sym)
-        after = self._order_margin(a, sym, OpenOrder(rec.sign * qty, price),
-                                   rec.order_id if replace else 0)
-        required = after - before
-        if required > 0 and required > self._available(a, inst.settle_currency, (sym, before)):
-            return insufficient_text(required, inst.settle_currency)
-        return ""

@@ -139,6 +139,7 @@ class QueriesMixin(ExchangeCore):
                        for key, live in self._live.items()}
             if {k: v for k, v in derived.items() if v} != {k: list(v) for k, v in self._reduce_only.items()}:
                 raise InvariantViolation("the reduce-only order index disagrees with the live orders")
+            self._check_margin_index()
             counts = dict.fromkeys(self._symbols, 0)
             for oid, rec in self._orders.items():
                 counts[rec.symbol] += 1
@@ -156,6 +157,23 @@ class QueriesMixin(ExchangeCore):
             if self._halted is None:
                 self._halted = str(exc)
             raise
+
+    def _check_margin_index(self) -> None:
+        """The order-margin index equals one rebuilt from the live orders, and every account's
+        order margin from it equals the order-by-order calculation."""
+        held = {key: lv.levels() for key, lv in self._open.items()}
+        if held != self._rebuilt_index():
+            raise InvariantViolation("the order-margin index disagrees with the live orders")
+        if sorted(self._open_seen) != sorted(self._orders):
+            raise InvariantViolation("the order-margin index does not cover exactly the live orders")
+        for key, lv in self._open.items():
+            if lv.count != len(self._live[key]):
+                raise InvariantViolation(f"the order-margin index counts {lv.count} orders of {key}, "
+                                         f"{len(self._live[key])} are live")
+            fast, scan = self._order_margin(*key), self._order_margin_scan(*key)
+            if fast != scan:
+                raise InvariantViolation(f"order margin of {key} is {fast} from the index, "
+                                         f"{scan} order by order")
 
     def export_state(self) -> dict[str, Any]:
         """All state as plain, canonically ordered data (books as their native dumps)."""

@@ -62,6 +62,17 @@ def insufficient_text(required: int, currency: str) -> str:
 
 
 def exec_inst_text(flags: int, feed: int, conditional: bool) -> str:
+    key = (flags, feed, conditional)
+    text = _EXEC_INST_TEXTS.get(key)
+    if text is None:
+        text = _EXEC_INST_TEXTS[key] = _exec_inst_text(flags, feed, conditional)
+    return text
+
+
+_EXEC_INST_TEXTS: dict[tuple[int, int, bool], str] = {}
+
+
+def _exec_inst_text(flags: int, feed: int, conditional: bool) -> str:
     parts = []
     if flags & _native.FLAG_POST_ONLY:
         parts.append("ParticipateDoNotInitiate")
@@ -135,8 +146,28 @@ class Outcome:
         return not self.accepted
 
 
+# Human prices of recent ticks per instrument (Decimals are immutable, so events may share
+# them). Keyed by the instrument's identity, holding the instrument so the id stays its own;
+# both levels are bounded by clearing, which only costs a recomputation.
+_PRICES: dict[int, tuple[Instrument, dict[int, Decimal]]] = {}
+_PRICES_PER_INSTRUMENT = 1 << 16
+
+
 def _px(instrument: Instrument, ticks: int) -> Decimal | None:
-    return instrument.ticks_to_price(ticks) if ticks else None
+    if not ticks:
+        return None
+    entry = _PRICES.get(id(instrument))
+    if entry is None or entry[0] is not instrument:
+        if len(_PRICES) >= 64:
+            _PRICES.clear()
+        entry = _PRICES[id(instrument)] = (instrument, {})
+    cache = entry[1]
+    price = cache.get(ticks)
+    if price is None:
+        if len(cache) >= _PRICES_PER_INSTRUMENT:
+            cache.clear()
+        price = cache[ticks] = instrument.ticks_to_price(ticks)
+    return price
 
 
 def avg_px(instrument: Instrument, rec: OrderRecord) -> Decimal | None:

@@ -17,14 +17,16 @@ Terms (BitMEX, recommended rule of §3.2):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from math import gcd
 from typing import NamedTuple
 
 from perpex.errors import InvalidInputError, InvalidLeverageError, InvalidPriceError
-from perpex.instruments import Instrument
+from perpex.instruments import E8, ContractType, Instrument
 from perpex.rounding import Rounding, apply_rate, div_by_rate, exact_rate
 
 __all__ = [
+    "ContractValue",
     "OpenOrder",
     "OrderMargin",
     "PositionMargin",
@@ -32,6 +34,7 @@ __all__ = [
     "commission_to_close",
     "funding_reserve",
     "is_liquidatable",
+    "level_order_margin",
     "maintenance_margin",
     "order_margin",
     "position_init_margin",
@@ -142,6 +145,155 @@ def order_margin(instrument: Instrument, position_qty: int, orders: Iterable[Ope
     fee_num, _ = exact_rate(rate, "fee_rate")
     fee_reserve = apply_rate(charged, rate, Rounding.CEIL) if fee_num > 0 else 0
     return OrderMargin(apply_rate(charged, init_rate, Rounding.CEIL), premium, fee_reserve)
+
+
+class ContractValue:
+    """An instrument's contract-value constants for :func:`level_order_margin`.
+
+    ``per_contract``: the value of ``n`` contracts at a tick is always ``n`` times the value of
+    one (inverse contracts, whose value is rounded per contract, and linear or quanto ones whose
+    contract value at a tick is a whole number of minor units). Only then does order margin
+    depend on open orders through their contracts per price level alone."""
+
+    __slots__ = ("instrument", "inverse", "per_contract", "value_num", "value_den",
+                 "e8_per_tick", "multiplier", "fee_num", "fee_den", "_mark")
+
+    def __init__(self, instrument: Instrument) -> None:
+        tn, td = instrument.tick_size.as_integer_ratio()
+        m = instrument.multiplier
+        self.instrument = instrument
+        self.inverse = instrument.contract_type is ContractType.INVERSE
+        if self.inverse:  # unit value = |m| / price, i.e. num / (ticks x den), rounded
+            num, den = -m * td, tn
+        else:
+            num, den = m * tn, td
+            g = gcd(num, den)
+            num, den = num // g, den // g
+        self.value_num, self.value_den = num, den
+        self.per_contract = self.inverse or den == 1
+        self.e8_per_tick = instrument.ticks_to_e8(1)
+        self.multiplier = m
+        fee_num, fee_den = exact_rate(instrument.taker_fee, "taker_fee")
+        self.fee_num, self.fee_den = (fee_num, fee_den) if fee_num > 0 else (0, 1)
+        self._mark: tuple[int, int | None] = (0, None)  # the last mark asked for and its unit
+
+    def mark_unit(self, mark_e8: int) -> int | None:
+        """``instrument.mark_value(1, mark_e8)`` when ``mark_value(n, mark_e8)`` is ``n`` times
+        it for every ``n`` (always for inverse contracts), else None."""
+        if self._mark[0] == mark_e8:
+            return self._mark[1]
+        unit = self._mark_unit(mark_e8)
+        self._mark = (mark_e8, unit)
+        return unit
+
+    def _mark_unit(self, mark_e8: int) -> int | None:
+        if self.inverse:
+            q, r = divmod(-self.multiplier * E8, mark_e8)
+            return -(q + (2 * r >= mark_e8))
+        if (self.multiplier * mark_e8) % E8:
+            return None
+        return self.multiplier * mark_e8 // E8
+
+
+def level_order_margin(cv: ContractValue, position_qty: int, buys: Mapping[int, int],
+                       buy_prices: Sequence[int], sells: Mapping[int, int],
+                       sell_prices: Sequence[int], init_rate: tuple[int, int], *,
+                       mark_e8: int | None = None, best_bid_ticks: int | None = None) -> int:
+    """:func:`order_margin`'s total for open orders given as contracts per price level
+    (``buys[p]``, ``sells[p]`` > 0 for every price in the ascending ``buy_prices`` /
+    ``sell_prices``), with ``init_rate`` as an exact ``(num, den)`` pair, den > 0, and the
+    instrument's taker fee as the fee rate. Equal to ``order_margin(...).total`` for the same
+    orders whenever ``cv.per_contract`` holds and ``cv.mark_unit(mark_e8)`` is not None
+    (callers check both): every leg's charge and premium is then its contracts times a
+    per-contract amount, so neither how a level splits into orders nor their order matters.
+
+    One pass per side, most aggressive level first (the order in which the position's
+    closing contracts are taken). The netting needs no sort: the larger side is charged on
+    its ``excess`` highest-valued opening contracts, which in that order are its first ones
+    when value rises with aggressiveness (inverse sells, linear buys) and its last ones
+    otherwise."""
+    inverse, vn, vd = cv.inverse, cv.value_num, cv.value_den
+    cap_b = -position_qty if position_qty < 0 else 0
+    cap_s = position_qty if position_qty > 0 else 0
+    nb = sum(buys.values()) - cap_b if buy_prices else 0
+    ns = sum(sells.values()) - cap_s if sell_prices else 0
+    if nb < 0:
+        nb = 0
+    if ns < 0:
+        ns = 0
+    if not nb and not ns:
+        return 0
+    # charged opening contracts of each side: positions [lo, hi) in its pass order
+    if nb >= ns:
+        s_lo, s_hi = 0, ns
+        b_lo, b_hi = (ns, nb) if inverse else (0, nb - ns)
+    else:
+        b_lo, b_hi = 0, nb
+        s_lo, s_hi = (0, ns - nb) if inverse else (nb, ns)
+    # premium: buys above the mark (p > buy_over), sells below it (p < sell_under)
+    m1 = buy_over = sell_under = 0
+    if mark_e8 is not None:
+        unit_at_mark = cv.mark_unit(mark_e8)
+        if unit_at_mark is None:
+            raise InvalidInputError(f"{cv.instrument.symbol}: contract value at mark_e8={mark_e8} "
+                                    "is not per contract; use order_margin")
+        m1 = unit_at_mark
+        buy_over = mark_e8 // cv.e8_per_tick
+        sell_under = -(-mark_e8 // cv.e8_per_tick)
+    elif buy_prices:
+        buy_over = buy_prices[-1]
+    charged = premium = 0
+    if nb:
+        at, cap = 0, cap_b
+        for p in reversed(buy_prices):
+            n = buys[p]
+            if cap:
+                if cap >= n:
+                    cap -= n
+                    continue
+                n, cap = n - cap, 0
+            if inverse:  # Instrument.unit_value: |m| / price rounded half up, per contract
+                d = p * vd
+                unit = (2 * vn + d) // (2 * d)
+                value = -unit
+            else:
+                value = unit = p * vn
+            first, at = (at if at > b_lo else b_lo), at + n
+            last = at if at < b_hi else b_hi
+            if last > first:
+                charged += (last - first) * unit
+            if p > buy_over:
+                premium += n * abs(value - m1)
+            elif at >= b_hi:
+                break
+    if ns:
+        at, cap = 0, cap_s
+        bb = best_bid_ticks or 0
+        for p in sell_prices:
+            n = sells[p]
+            if cap:
+                if cap >= n:
+                    cap -= n
+                    continue
+                n, cap = n - cap, 0
+            if p < bb:  # offers are valued at no less than the best bid
+                p = bb
+            if inverse:
+                d = p * vd
+                unit = (2 * vn + d) // (2 * d)
+                value = -unit
+            else:
+                value = unit = p * vn
+            first, at = (at if at > s_lo else s_lo), at + n
+            last = at if at < s_hi else s_hi
+            if last > first:
+                charged += (last - first) * unit
+            if p < sell_under:
+                premium += n * abs(value - m1)
+            elif at >= s_hi:
+                break
+    rn, rd = init_rate
+    return -((-charged * rn) // rd) + premium - ((-charged * cv.fee_num) // cv.fee_den)
 
 
 def position_init_margin(cost: int, *, leverage: float, init_rate: float,

@@ -1,0 +1,349 @@
+"""Pre-trade margin inside :class:`perpex.exchange.Exchange`: order margin, position margin
+and the available balance (MECHANICS §1.2, §2.1), and the order-margin reject.
+
+Every new order needs its account's order margin twice (without and with the order), so the
+engine keeps an index of the resting orders that carry margin: per (account, contract) their
+open contracts by price on each side (:class:`OpenLevels`), brought in line with an order
+whenever the engine accepts, fills, amends, releases or finishes it. For contracts valued per
+contract (inverse ones, and linear or quanto ones with a whole contract value per tick; see
+:class:`~perpex.accounts.margin.ContractValue`) the margin then comes from the levels through
+:func:`~perpex.accounts.margin.level_order_margin`, one pass over a few price levels instead of
+one object per order; every other case (another contract, a mark at which the value is not per
+contract, an order without a price in flight) walks the orders with
+:func:`~perpex.accounts.margin.order_margin`. Both give the same number: ``check_invariants``
+rebuilds the index from the live orders and recomputes every account's order margin both ways.
+
+The index is derived data, not state: ``export_state`` and ``state_hash`` never see it. An
+order that reaches the live-order tables without passing the engine loop is caught by the
+per-key count of indexed orders, and that key is re-indexed before use.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from fractions import Fraction
+from typing import Any
+
+from perpex import _native
+from perpex.accounts.ledger import Ledger
+from perpex.accounts.margin import (
+    ContractValue, OpenOrder, level_order_margin, order_margin, position_init_margin)
+from perpex.accounts.position import Position
+from perpex.instruments import Instrument
+from perpex.orders import MARKET_TYPES, OrderRecord, insufficient_text
+from perpex.rounding import exact_rate
+
+_BUY, _SELL = _native.BUY, _native.SELL
+_REDUCE = _native.FLAG_REDUCE_ONLY
+_IDLE = (0, 0, 0)  # an indexed order that carries no order margin
+
+
+class OpenLevels:
+    """The margin-carrying resting orders of one (account, contract): contracts per price on
+    each side (``qty[BUY]``, ``qty[SELL]``) with the prices sorted ascending (``prices``)."""
+
+    __slots__ = ("qty", "prices", "count", "unpriced")
+
+    def __init__(self) -> None:
+        self.qty: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        self.prices: tuple[list[int], list[int]] = ([], [])
+        self.count = 0      # indexed live orders of the key, margin-carrying or not
+        self.unpriced = 0   # margin-carrying orders without a price (market types in flight)
+
+    def add(self, side: int, price: int, n: int) -> None:
+        if price <= 0:
+            self.unpriced += 1
+            return
+        q = self.qty[side]
+        had = q.get(price)
+        if had is None:
+            q[price] = n
+            insort(self.prices[side], price)
+        else:
+            q[price] = had + n
+
+    def remove(self, side: int, price: int, n: int) -> None:
+        if price <= 0:
+            self.unpriced -= 1
+            return
+        q = self.qty[side]
+        left = q[price] - n
+        if left:
+            q[price] = left
+        else:
+            del q[price]
+            prices = self.prices[side]
+            del prices[bisect_left(prices, price)]
+
+    def levels(self) -> tuple[dict[int, int], dict[int, int], int]:
+        """(buys, sells, unpriced) for comparisons."""
+        return dict(self.qty[0]), dict(self.qty[1]), self.unpriced
+
+
+def _contribution(rec: OrderRecord) -> tuple[int, int, int]:
+    """(side, price ticks, contracts) the order adds to its account's order margin."""
+    if rec.conditional or rec.flags & _REDUCE or rec.leaves_qty <= 0:
+        return _IDLE
+    return rec.side, rec.price, rec.leaves_qty
+
+
+class MarginCore:
+    """Order-margin index, margin helpers and the available balance."""
+
+    _inst: dict[str, Instrument]
+    _by_ccy: dict[str, list[str]]
+    _books: dict[str, Any]
+    _ledger: Ledger
+    _positions: dict[tuple[int, str], Position]
+    _orders: dict[int, OrderRecord]
+    _live: dict[tuple[int, str], dict[int, None]]
+    _marks: dict[str, int]
+
+    def _init_margin(self) -> None:
+        # ---- derived (rebuilt from the live orders; not part of the state)
+        self._open: dict[tuple[int, str], OpenLevels] = {}
+        self._open_seen: dict[int, tuple[int, int, int]] = {}
+        # ---- instrument constants
+        self._cv = {sym: ContractValue(inst) for sym, inst in self._inst.items()}
+        self._cross_rates: dict[tuple[str, int], tuple[int, int]] = {}
+        self._fee_ratios = {sym: (exact_rate(inst.taker_fee, "taker_fee"),
+                                  exact_rate(inst.maker_fee, "maker_fee"))
+                            for sym, inst in self._inst.items()}
+
+    # ================================================================ the order index
+    def _open_sync(self, rec: OrderRecord) -> None:
+        """Brings the index in line with ``rec`` (a live order) after it may have changed."""
+        oid = rec.order_id
+        old = self._open_seen.get(oid)
+        if rec.conditional or rec.flags & _REDUCE or rec.leaves_qty <= 0:  # _contribution
+            new = _IDLE
+        else:
+            new = (rec.side, rec.price, rec.leaves_qty)
+        if old == new:
+            return
+        key = (rec.account, rec.symbol)
+        lv = self._open.get(key)
+        if lv is None:
+            lv = self._open[key] = OpenLevels()
+        if old is None:
+            lv.count += 1
+        elif old[2]:
+            lv.remove(*old)
+        if new[2]:
+            lv.add(*new)
+        self._open_seen[oid] = new
+
+    def _open_drop(self, rec: OrderRecord) -> None:
+        """``rec`` left the live orders."""
+        old = self._open_seen.pop(rec.order_id, None)
+        if old is None:
+            return
+        key = (rec.account, rec.symbol)
+        lv = self._open[key]
+        lv.count -= 1
+        if old[2]:
+            lv.remove(*old)
+        if not lv.count:
+            del self._open[key]
+
+    def _open_levels(self, a: int, sym: str) -> OpenLevels | None:
+        """The key's levels, re-indexed first if a live order was never indexed."""
+        key = (a, sym)
+        live = self._live.get(key)
+        lv = self._open.get(key)
+        if (lv.count if lv is not None else 0) != (len(live) if live else 0):
+            for oid in live or ():
+                self._open_sync(self._orders[oid])
+            lv = self._open.get(key)
+        return lv
+
+    def _rebuilt_index(self) -> dict[tuple[int, str], tuple[dict[int, int], dict[int, int], int]]:
+        """The index recomputed from the live orders (for ``check_invariants``)."""
+        out = {}
+        for key, live in self._live.items():
+            lv = OpenLevels()
+            for oid in live:
+                side, price, n = _contribution(self._orders[oid])
+                if n:
+                    lv.add(side, price, n)
+            out[key] = lv.levels()
+        return out
+
+    # ================================================================ rates and margins
+    def _cross_rate(self, inst: Instrument, risk_limit: int) -> tuple[int, int]:
+        """IM%(steps of ``risk_limit``) as an exact ratio, cached: it takes Decimal arithmetic."""
+        key = (inst.symbol, risk_limit)
+        rate = self._cross_rates.get(key)
+        if rate is None:
+            rate = self._cross_rates[key] = exact_rate(
+                inst.init_rate(inst.steps_for_risk_limit(risk_limit)), "init_rate")
+        return rate
+
+    def _init_rate(self, inst: Instrument, pos: Position | None) -> Fraction | float:
+        if pos is not None and pos.leverage > 0:
+            num, den = exact_rate(pos.leverage, "leverage")
+            return Fraction(den, num)
+        return inst.init_rate(inst.steps_for_risk_limit(pos.risk_limit) if pos else 0)
+
+    def _init_ratio(self, inst: Instrument, pos: Position | None) -> tuple[int, int]:
+        """:meth:`_init_rate` as an exact (num, den) pair."""
+        if pos is not None and pos.leverage > 0:
+            num, den = exact_rate(pos.leverage, "leverage")
+            return den, num
+        return self._cross_rate(inst, pos.risk_limit if pos is not None else inst.risk_limit)
+
+    def _order_margin_scan(self, a: int, sym: str, extra: OpenOrder | None = None,
+                           replace_id: int = 0) -> int:
+        """Order margin walked order by order (any contract, any mark)."""
+        inst = self._inst[sym]
+        orders = [OpenOrder(r.sign * r.leaves_qty, r.price, r.reduce_only)
+                  for r in map(self._orders.__getitem__, self._live.get((a, sym), ()))
+                  if not r.conditional and r.order_id != replace_id]
+        if extra is not None:
+            orders.append(extra)
+        if not orders:
+            return 0
+        pos = self._positions.get((a, sym))
+        bid = self._books[sym].best_bid()
+        return order_margin(inst, pos.qty if pos else 0, orders, self._init_rate(inst, pos),
+                            mark_e8=self._marks.get(sym), best_bid_ticks=bid or None).total
+
+    def _levels_usable(self, cv: ContractValue, lv: OpenLevels | None, mark: int | None) -> bool:
+        """Whether :func:`level_order_margin` applies to ``lv`` (see the module docstring)."""
+        return cv.per_contract and (lv is None or not lv.unpriced) and (
+            mark is None or cv.inverse or cv.mark_unit(mark) is not None)
+
+    def _order_margin(self, a: int, sym: str, extra: OpenOrder | None = None,
+                      replace_id: int = 0) -> int:
+        """Order margin of (a, sym), optionally with ``extra`` added and the live order
+        ``replace_id`` left out (an amend's check)."""
+        cv = self._cv[sym]
+        mark = self._marks.get(sym)
+        lv = self._open_levels(a, sym)
+        if not self._levels_usable(cv, lv, mark) or (
+                extra is not None and (extra.qty == 0 or extra.price_ticks <= 0)):
+            return self._order_margin_scan(a, sym, extra, replace_id)
+        if extra is None and not replace_id:
+            return self._levels_margin(cv, lv, a, sym, mark) if lv is not None else 0
+        new = _IDLE
+        if extra is not None and not extra.reduce_only:
+            new = (_BUY if extra.qty > 0 else _SELL, extra.price_ticks, abs(extra.qty))
+        return self._levels_margin_with(cv, lv, a, sym, mark, new,
+                                        self._open_seen.get(replace_id, _IDLE) if replace_id else _IDLE)
+
+    def _levels_margin(self, cv: ContractValue, lv: OpenLevels, a: int, sym: str,
+                       mark: int | None) -> int:
+        (bq, sq), (bp, sp) = lv.qty, lv.prices
+        if not bp and not sp:
+            return 0
+        pos = self._positions.get((a, sym))
+        return level_order_margin(cv, pos.qty if pos is not None else 0, bq, bp, sq, sp,
+                                  self._init_ratio(cv.instrument, pos), mark_e8=mark,
+                                  best_bid_ticks=self._books[sym].best_bid() or None)
+
+    def _levels_margin_with(self, cv: ContractValue, lv: OpenLevels | None, a: int, sym: str,
+                            mark: int | None, new: tuple[int, int, int],
+                            old: tuple[int, int, int]) -> int:
+        """The margin with ``new`` (side, price, contracts) added and ``old`` taken out: the
+        levels are changed in place for the calculation and put back before returning."""
+        if lv is None:
+            if not new[2]:
+                return 0
+            lv = OpenLevels()
+        if old[2]:
+            lv.remove(*old)
+        if new[2]:
+            lv.add(*new)
+        try:
+            return self._levels_margin(cv, lv, a, sym, mark)
+        finally:
+            if new[2]:
+                lv.remove(*new)
+            if old[2]:
+                lv.add(*old)
+
+    def _position_margin(self, inst: Instrument, pos: Position) -> int:
+        if pos.qty == 0 and pos.extra_margin == 0:
+            return 0
+        if pos.leverage == 0:  # cross: ceil(|cost| x IM%), no added margin
+            num, den = self._cross_rate(inst, pos.risk_limit)
+            return -((-abs(pos.cost) * num) // den)
+        rate = inst.init_rate(inst.steps_for_risk_limit(pos.risk_limit))
+        return position_init_margin(pos.cost, leverage=pos.leverage, init_rate=rate,
+                                    extra_margin=pos.extra_margin)
+
+    def _upnl(self, inst: Instrument, pos: Position) -> int:
+        mark = self._marks.get(inst.symbol)
+        if not mark or not pos.qty:
+            return 0
+        cv = self._cv[inst.symbol]
+        if cv.inverse:  # Instrument.mark_value rounds per contract: qty x the mark's unit
+            return pos.qty * cv.mark_unit(mark) - pos.cost  # type: ignore[operator]
+        return inst.unrealised_pnl(pos.qty, pos.cost, mark)
+
+    def _available(self, a: int, ccy: str, known: tuple[str, int] | None = None) -> int:
+        """Wallet - position margins - order margins + cross unrealised losses (§1.2, §2.1).
+        ``known`` = (symbol, its order margin) when the caller has just computed it."""
+        total = self._ledger.balance(ccy, ("wallet", a))
+        for sym in self._by_ccy[ccy]:
+            inst = self._inst[sym]
+            pos = self._positions.get((a, sym))
+            if pos is not None:
+                total -= self._position_margin(inst, pos)
+                if pos.leverage == 0:
+                    total += min(0, self._upnl(inst, pos))
+            if known is not None and known[0] == sym:
+                total -= known[1]
+            elif (a, sym) in self._live:
+                total -= self._order_margin(a, sym)
+        return total
+
+    def _price_estimate(self, inst: Instrument, side: int, qty: int) -> int:
+        """The displayed price at which a market order of ``qty`` would complete."""
+        book = self._books[inst.symbol]
+        bids, asks = book.depth(32)
+        price, need = 0, qty
+        for price, level in (asks if side == _BUY else bids):
+            need -= level
+            if need <= 0:
+                return price
+        mark = self._marks.get(inst.symbol)
+        if mark:
+            m = inst.e8_to_ticks_ceil(mark) if side == _BUY else max(1, inst.e8_to_ticks_floor(mark))
+            return max(price, m) if side == _BUY else (min(price, m) if price else m)
+        return price
+
+    def _margin_reject(self, inst: Instrument, rec: OrderRecord, qty: int, price: int | None = None,
+                       replace: bool = False) -> str:
+        """The BitMEX reject text when the order's extra order margin exceeds the available
+        balance, else ''. Reduce-only orders never get here (they carry no margin).
+
+        With ``before``/``after`` the contract's order margin without/with the order and
+        ``free`` the available balance before any order margin of this contract, the rule
+        ``after - before > free - before`` is ``after > free``: the margin without the order
+        is needed only for a reject (it must raise the margin, and the text names the amount).
+        """
+        if price is None:
+            price = rec.price if rec.ord_type not in MARKET_TYPES else \
+                self._price_estimate(inst, rec.side, qty)
+        if price <= 0:
+            return ""
+        a, sym, ccy = rec.account, inst.symbol, inst.settle_currency
+        cv = self._cv[sym]
+        mark = self._marks.get(sym)
+        lv = self._open_levels(a, sym)
+        fast = qty > 0 and self._levels_usable(cv, lv, mark)
+        if fast:
+            after = self._levels_margin_with(
+                cv, lv, a, sym, mark, (rec.side, price, qty),
+                self._open_seen.get(rec.order_id, _IDLE) if replace else _IDLE)
+        else:
+            after = self._order_margin_scan(a, sym, OpenOrder(qty if rec.side == _BUY else -qty, price),
+                                            rec.order_id if replace else 0)
+        if after <= self._available(a, ccy, (sym, 0)):
+            return ""
+        if fast:
+            before = self._levels_margin(cv, lv, a, sym, mark) if lv is not None else 0
+        else:
+            before = self._order_margin_scan(a, sym)
+        return insufficient_text(after - before, ccy) if after > before else ""
