@@ -1,8 +1,9 @@
-"""Write-ahead command journal, atomic snapshots and crash recovery (RELIABILITY.md B2.7).
+"""Write-ahead command journal and crash recovery (RELIABILITY.md B2.7).
 
-The journal is generic: it stores opaque, already validated command payloads together with the
-engine-assigned ``seq`` and the command's input timestamp, so any engine whose state can be
-dumped to bytes and whose commands can be serialised can plug in.
+The journal is generic: it stores opaque, already validated command payloads together with a
+``seq`` and the command's input timestamp, so any engine whose state can be dumped to bytes and
+whose commands can be serialised can plug in (:mod:`perpex.exchange_journal` does so for the
+Exchange; :mod:`perpex.snapshot` holds the snapshot format).
 
 Journal record, little-endian::
 
@@ -17,30 +18,35 @@ Acknowledgement: a command counts as acknowledged once its record has been ``fsy
 nothing is ever acknowledged as durable (records survive a process kill once flushed to the OS,
 but not a power loss).
 
-Snapshot file, little-endian::
-
-    magic "PXSN" (4) | version u16 | reserved u16 | last_seq u64 | state_hash u64 |
-    length u64 | crc u32 | payload (length bytes)
-
-where ``crc`` is CRC-32C over every header byte before it plus the payload.
+Reading is vectorised: the whole file is one buffer, record headers are found by one pass over
+it for the magic and chained by their lengths with NumPy, and checksums are verified in bulk by
+:func:`perpex.checksum.crc32c_many`, so a replay does not pay a Python step per byte or per field.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import struct
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
-from typing import Callable, Iterator, Literal, NamedTuple, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Literal, NamedTuple, Sequence, TypeVar
 
 import numpy as np
 
-from perpex.errors import CorruptJournalError, CorruptSnapshotError
+from perpex.checksum import _crc32c_pure, byte_columns, crc32c, crc32c_many, crc32c_rows
+from perpex.errors import CorruptJournalError
+from perpex.snapshot import (
+    SNAP_HEADER_SIZE, SNAP_MAGIC, SNAP_VERSION, Snapshot, fsync_dir, load_snapshot,
+    load_snapshots, write_snapshot)
 
 __all__ = [
     "JOURNAL_FILE", "Journal", "Record", "Snapshot", "crc32c", "iter_records", "load_snapshot",
     "load_snapshots", "read_journal", "recover", "write_snapshot",
 ]
+__all__ += ["SNAP_HEADER_SIZE", "SNAP_MAGIC", "SNAP_VERSION", "_crc32c_pure", "_crc32c_rows"]
 
 S = TypeVar("S")
 FsyncMode = Literal["always", "batch", "never"]
@@ -49,66 +55,18 @@ JOURNAL_FILE = "journal.log"
 REC_MAGIC = b"PXJR"
 _REC_HEAD = struct.Struct("<4sIQqI")
 _REC_BODY = struct.Struct("<IQq")       # the header fields the checksum covers
+_CRC = struct.Struct("<I")
 REC_HEADER_SIZE = _REC_HEAD.size        # 28
 MAX_PAYLOAD = 2**32 - 1
-
-SNAP_MAGIC = b"PXSN"
-SNAP_VERSION = 1
-_SNAP_HEAD = struct.Struct("<4sHHQQQ")  # magic, version, reserved, last_seq, state_hash, length
-_SNAP_CRC = struct.Struct("<I")
-SNAP_HEADER_SIZE = _SNAP_HEAD.size + _SNAP_CRC.size
-SNAP_PREFIX = "snap-"
-SNAP_SUFFIX = ".snap"
+_MAGIC_U8 = np.frombuffer(REC_MAGIC, dtype=np.uint8)
 
 _BATCH_FLUSH_BYTES = 1 << 20
 
-# ----------------------------------------------------------------------------- CRC-32C
+_crc32c_rows = crc32c_rows
 
 
-def _make_table() -> list[int]:
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_TABLE = _make_table()
-_NP_TABLE = np.array(_TABLE, dtype=np.uint32)
-
-
-def _crc32c_pure(data: bytes, crc: int = 0) -> int:
-    table = _TABLE
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-try:  # the optional C implementation; results are identical, only faster
-    import crc32c as _crc_ext  # type: ignore[import-not-found]
-
-    def _crc32c_fast(data: bytes, crc: int = 0) -> int:
-        return int(_crc_ext.crc32c(data, crc))
-
-    crc32c: Callable[..., int] = _crc32c_fast
-except ImportError:  # pragma: no cover - depends on the environment
-    crc32c = _crc32c_pure
-
-
-def _crc32c_rows(rows: np.ndarray) -> np.ndarray:
-    """CRC-32C of every row of a 2-D uint8 array at once: one table lookup per byte column."""
-    crc = np.full(rows.shape[0], 0xFFFFFFFF, dtype=np.uint32)
-    table = _NP_TABLE
-    for j in range(rows.shape[1]):
-        crc = table[(crc ^ rows[:, j]) & 0xFF] ^ (crc >> 8)
-    return crc ^ np.uint32(0xFFFFFFFF)
-
-
-def _record_crc(length: int, seq: int, ts: int, payload: bytes) -> int:
-    return crc32c(_REC_BODY.pack(length, seq, ts) + payload)
+def _record_crc(length: int, seq: int, ts: int, payload: bytes | memoryview) -> int:
+    return crc32c(payload, crc32c(_REC_BODY.pack(length, seq, ts)))
 
 
 # ----------------------------------------------------------------------------- records
@@ -132,20 +90,15 @@ def _check_int(name: str, value: object, lo: int, hi: int) -> int:
     return v
 
 
-def _encode(seq: int, ts: int, payload: bytes) -> bytes:
-    n = len(payload)
-    return _REC_HEAD.pack(REC_MAGIC, n, seq, ts, _record_crc(n, seq, ts, payload)) + payload
-
-
-def _valid_at(data: bytes | memoryview, off: int) -> bool:
+def _valid_at(data: bytes, off: int) -> bool:
     """Whether a whole record with a matching checksum starts at ``off``."""
-    if off + REC_HEADER_SIZE > len(data) or bytes(data[off:off + 4]) != REC_MAGIC:
+    if off + REC_HEADER_SIZE > len(data) or data[off:off + 4] != REC_MAGIC:
         return False
     _, n, seq, ts, crc = _REC_HEAD.unpack_from(data, off)
     end = off + REC_HEADER_SIZE + n
     if end > len(data):
         return False
-    return bool(_record_crc(n, seq, ts, bytes(data[off + REC_HEADER_SIZE:end])) == crc)
+    return _record_crc(n, seq, ts, memoryview(data)[off + REC_HEADER_SIZE:end]) == crc
 
 
 def _next_valid(data: bytes, start: int) -> int:
@@ -158,65 +111,181 @@ def _next_valid(data: bytes, start: int) -> int:
     return -1
 
 
-def _scan(data: bytes, expect_first: int | None) -> tuple[list[Record], int]:
-    """Parses ``data`` into records; returns them and the end offset of the last whole one.
+@dataclass(frozen=True)
+class Image:
+    """A verified journal image, column-wise: record ``i`` starts at ``offs[i]`` in ``data``."""
 
-    Checksums are verified in bulk, grouped by record size, which keeps a million-record replay
-    from spending its time in a per-byte Python loop.
+    data: bytes
+    offs: np.ndarray   # int64
+    lens: np.ndarray   # int64, payload lengths
+    seqs: np.ndarray   # uint64
+    tss: np.ndarray    # int64
+    end: int           # offset just past the last whole record
+
+    def __len__(self) -> int:
+        return int(self.offs.size)
+
+    def records(self, start: int = 0) -> list[Record]:
+        """Records ``start`` onwards as :class:`Record` tuples."""
+        data, h = self.data, REC_HEADER_SIZE
+        offs, lens = self.offs[start:], self.lens[start:]
+        k = int(offs.size)
+        n = int(lens[0]) if k else 0
+        # A million small objects at once would set the cyclic collector scanning every few
+        # thousand allocations; none of them can form a cycle.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            payloads: Iterable[bytes]
+            if k and n and bool((lens == n).all()):
+                # one size: copy the payloads out in one block and cut it up without Python steps
+                buf = np.frombuffer(data, dtype=np.uint8)
+                blob = byte_columns(buf, offs + h, n).tobytes()
+                payloads = map(itemgetter(0), struct.iter_unpack(f"{n}s", blob))
+            else:
+                payloads = [data[a:b] for a, b in zip((offs + h).tolist(),
+                                                      (offs + h + lens).tolist())]
+            return list(map(tuple.__new__, repeat(Record),
+                            zip(self.seqs[start:].tolist(), self.tss[start:].tolist(), payloads,
+                                offs.tolist())))
+        finally:
+            if enabled:
+                gc.enable()
+
+
+def _chain(data: bytes, buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Offsets and payload lengths of the records chained from offset 0, and where the chain
+    stops (``len(data)`` when the last record ends exactly at the end of the data).
+
+    Every position holding the magic is a candidate; a candidate's length names the next one.
+    Payload bytes that happen to spell the magic are candidates too, so runs of candidates that
+    chain are taken in bulk and the walk jumps over any candidate inside a record.
     """
-    offs, lens, seqs, tss, crcs = _uniform_prefix(data)
     size = len(data)
-    off = offs[-1] + REC_HEADER_SIZE + lens[-1] if offs else 0
-    unpack = _REC_HEAD.unpack_from
-    while off + REC_HEADER_SIZE <= size:
-        magic, n, seq, ts, crc = unpack(data, off)
-        if magic != REC_MAGIC or off + REC_HEADER_SIZE + n > size:
-            break
-        offs.append(off)
-        lens.append(n)
-        seqs.append(seq)
-        tss.append(ts)
-        crcs.append(crc)
-        off += REC_HEADER_SIZE + n
-    bad = off if off < size else -1     # where parsing stopped short of the end
-
-    first_crc_fail = _first_crc_failure(data, offs, lens, crcs)
-    if first_crc_fail is not None:
-        bad = offs[first_crc_fail]
-        count = first_crc_fail
+    none = np.zeros(0, dtype=np.int64)
+    if size < REC_HEADER_SIZE or data[:4] != REC_MAGIC:
+        return none, none, 0
+    uniform = _uniform_chain(data, buf)
+    if uniform is not None:
+        return uniform
+    top = size - REC_HEADER_SIZE + 1    # a header starting later would not fit
+    cand = np.flatnonzero(buf[:top] == _MAGIC_U8[0])
+    for k in (1, 2, 3):
+        cand = cand[buf[cand + k] == _MAGIC_U8[k]]
+    lens = np.ascontiguousarray(byte_columns(buf, cand + 4, 4)).view("<u4").ravel()
+    lens = lens.astype(np.int64)
+    nxt = cand + REC_HEADER_SIZE + lens
+    breaks = np.flatnonzero(cand[1:] != nxt[:-1])
+    runs: list[tuple[int, int]] = []
+    i = 0
+    while True:
+        b = int(np.searchsorted(breaks, i))
+        last = int(breaks[b]) if b < breaks.size else cand.size - 1
+        runs.append((i, last + 1))
+        target = int(nxt[last])
+        j = int(np.searchsorted(cand, target))
+        if j < cand.size and cand[j] == target:
+            i = j
+            continue
+        stop = target
+        break
+    if len(runs) == 1:
+        sel = slice(runs[0][0], runs[0][1])
+        offs, lens = cand[sel], lens[sel]
     else:
-        count = len(offs)
+        idx = np.concatenate([np.arange(a, z) for a, z in runs])
+        offs, lens = cand[idx], lens[idx]
+    if stop > size:    # the last record runs past the end: parsing stops at its start
+        stop = int(offs[-1])
+        offs, lens = offs[:-1], lens[:-1]
+    return offs.astype(np.int64), lens, stop
+
+
+def _uniform_chain(data: bytes, buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """:func:`_chain` for a journal of one record size (the usual case for a fixed-width
+    command stream), read as a strided view; None when the journal is not like that."""
+    size = len(data)
+    n0 = int.from_bytes(data[4:8], "little")
+    rec = REC_HEADER_SIZE + n0
+    k = size // rec
+    heads = byte_columns(buf, np.arange(k, dtype=np.int64) * rec, 8)
+    if not ((heads[:, :4] == _MAGIC_U8).all() and
+            (np.ascontiguousarray(heads[:, 4:8]).view("<u4") == n0).all()):
+        return None
+    stop = k * rec
+    rest = size - stop
+    if rest >= REC_HEADER_SIZE and data[stop:stop + 4] == REC_MAGIC:
+        n = int.from_bytes(data[stop + 4:stop + 8], "little")
+        if stop + REC_HEADER_SIZE + n <= size:
+            return None     # a whole record of another size follows
+    offs = np.arange(k, dtype=np.int64) * rec
+    return offs, np.full(k, n0, dtype=np.int64), stop
+
+
+def _first_crc_failure(data: bytes, buf: np.ndarray, offs: np.ndarray, lens: np.ndarray,
+                       crcs: np.ndarray) -> int | None:
+    """Index of the first record whose checksum does not match, or None."""
+    if not offs.size:
+        return None
+    h = REC_HEADER_SIZE
+    uniq = np.unique(lens) if lens[0] != lens[-1] or (lens != lens[0]).any() else lens[:1]
+    first: int | None = None
+    for n in uniq.tolist():
+        idx = np.flatnonzero(lens == n) if uniq.size > 1 else np.arange(offs.size)
+        starts = offs[idx]
+
+        def slow(m: int, starts: np.ndarray = starts, n: int = n) -> int:
+            o = int(starts[m])
+            return crc32c(memoryview(data)[o + h:o + h + n], crc32c(data[o + 4:o + 24]))
+
+        got = crc32c_many(buf, starts, [(4, 20), (h, n)], slow)
+        fails = np.flatnonzero(got != crcs[idx])
+        if fails.size:
+            cand = int(idx[fails[0]])
+            first = cand if first is None else min(first, cand)
+    return first
+
+
+def _scan(data: bytes, expect_first: int | None) -> Image:
+    """Parses and verifies ``data``; a torn tail is left out of the returned image."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    offs, lens, stop = _chain(data, buf)
+    head = np.ascontiguousarray(byte_columns(buf, offs + 8, REC_HEADER_SIZE - 8))
+    seqs = head[:, 0:8].copy().view("<u8").ravel()
+    tss = head[:, 8:16].copy().view("<i8").ravel()
+    crcs = head[:, 16:20].copy().view("<u4").ravel()
+    bad = stop if stop < len(data) else -1     # where parsing stopped short of the end
+    failed = _first_crc_failure(data, buf, offs, lens, crcs)
+    count = offs.size if failed is None else failed
+    if failed is not None:
+        bad = int(offs[failed])
     if bad != -1:
         follow = _next_valid(data, bad + 1)
         if follow != -1:
-            hseq = seqs[count] if count < len(seqs) else None
-            what = f"seq {hseq}" if hseq is not None else "unreadable header"
+            what = f"seq {int(seqs[count])}" if count < seqs.size else "unreadable header"
             raise CorruptJournalError(
                 f"journal record at offset {bad} ({what}{_expected(seqs, count, expect_first)}) "
                 f"is corrupt but a valid record follows at offset {follow}")
     _check_sequence(seqs, offs, count, expect_first)
-    h = REC_HEADER_SIZE
-    records = [Record(seqs[i], tss[i], data[offs[i] + h:offs[i] + h + lens[i]], offs[i])
-               for i in range(count)]
-    end = offs[count - 1] + REC_HEADER_SIZE + lens[count - 1] if count else 0
-    return records, end
+    end = int(offs[count - 1] + REC_HEADER_SIZE + lens[count - 1]) if count else 0
+    return Image(data, offs[:count], lens[:count], seqs[:count], tss[:count], end)
 
 
-def _check_sequence(seqs: list[int], offs: list[int], count: int,
+def _check_sequence(seqs: np.ndarray, offs: np.ndarray, count: int,
                     expect_first: int | None) -> None:
     """Raises on the first record whose seq is not its predecessor's plus one."""
     if not count:
         return
-    a = np.asarray(seqs[:count], dtype=np.uint64)
+    a = seqs[:count]
     bad = np.flatnonzero(a[1:] != a[:-1] + np.uint64(1)) + 1
-    if expect_first is not None and seqs[0] != expect_first:
+    if expect_first is not None and int(a[0]) != expect_first:
         first, expected = 0, expect_first
     elif bad.size:
         first = int(bad[0])
-        expected = seqs[first - 1] + 1
+        expected = int(a[first - 1]) + 1
     else:
         return
-    seq, off = seqs[first], offs[first]
+    seq, off = int(a[first]), int(offs[first])
     if seq < expected:
         kind = "duplicate" if seq == expected - 1 else "out-of-order"
         raise CorruptJournalError(
@@ -225,58 +294,18 @@ def _check_sequence(seqs: list[int], offs: list[int], count: int,
         f"journal sequence gap at offset {off}: expected seq {expected}, found seq {seq}")
 
 
-def _expected(seqs: list[int], count: int, expect_first: int | None) -> str:
+def _expected(seqs: np.ndarray, count: int, expect_first: int | None) -> str:
     if count:
-        return f", expected seq {seqs[count - 1] + 1}"
+        return f", expected seq {int(seqs[count - 1]) + 1}"
     return "" if expect_first is None else f", expected seq {expect_first}"
 
 
-def _uniform_prefix(data: bytes) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
-    """Header fields of the leading run of same-size records, parsed with one numpy view.
-
-    Command payloads usually have a fixed size, so this covers the whole journal in the common
-    case; the per-record loop in :func:`_scan` picks up wherever the run ends.
-    """
-    size = len(data)
-    if size < REC_HEADER_SIZE or data[:4] != REC_MAGIC:
-        return [], [], [], [], []
-    n0 = int.from_bytes(data[4:8], "little")
-    rec = REC_HEADER_SIZE + n0
-    k = size // rec
-    arr = np.frombuffer(data, dtype=np.uint8, count=k * rec).reshape(k, rec)
-    magic_ok = (arr[:, :4] == np.frombuffer(REC_MAGIC, dtype=np.uint8)).all(axis=1)
-    len_ok = np.ascontiguousarray(arr[:, 4:8]).view("<u4").ravel() == n0
-    ok = magic_ok & len_ok
-    m = k if ok.all() else int(np.argmin(ok))
-    head = np.ascontiguousarray(arr[:m, 8:REC_HEADER_SIZE])
-    seqs = head[:, 0:8].copy().view("<u8").ravel().tolist()
-    tss = head[:, 8:16].copy().view("<i8").ravel().tolist()
-    crcs = head[:, 16:20].copy().view("<u4").ravel().tolist()
-    return list(range(0, m * rec, rec)), [n0] * m, seqs, tss, crcs
-
-
-def _first_crc_failure(data: bytes, offs: list[int], lens: list[int],
-                       crcs: list[int]) -> int | None:
-    if not offs:
-        return None
-    buf = np.frombuffer(data, dtype=np.uint8)
-    off_a = np.asarray(offs, dtype=np.int64)
-    len_a = np.asarray(lens, dtype=np.int64)
-    crc_a = np.asarray(crcs, dtype=np.uint32)
-    first: int | None = None
-    for n in np.unique(len_a):
-        idx = np.flatnonzero(len_a == n)
-        cols = np.concatenate([np.arange(4, 24), np.arange(REC_HEADER_SIZE,
-                                                           REC_HEADER_SIZE + int(n))])
-        for lo in range(0, idx.size, 65536):
-            part = idx[lo:lo + 65536]
-            rows = buf[off_a[part, None] + cols[None, :]]
-            fails = np.flatnonzero(_crc32c_rows(rows) != crc_a[part])
-            if fails.size:
-                cand = int(part[fails[0]])
-                first = cand if first is None else min(first, cand)
-                break
-    return first
+def scan_journal(path: str | os.PathLike[str], *, expect_first: int | None = None) -> Image:
+    """Reads and verifies a journal file (or the journal inside a directory) column-wise."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / JOURNAL_FILE
+    return _scan(p.read_bytes() if p.exists() else b"", expect_first)
 
 
 def iter_records(data: bytes, *, expect_first: int | None = None) -> Iterator[Record]:
@@ -287,30 +316,16 @@ def iter_records(data: bytes, *, expect_first: int | None = None) -> Iterator[Re
     :class:`CorruptJournalError` naming the seq and offset, before anything is yielded.
     ``expect_first`` (when given) is the seq the first record must carry.
     """
-    records, _ = _scan(bytes(data), expect_first)
-    yield from records
+    yield from _scan(bytes(data), expect_first).records()
 
 
 def read_journal(path: str | os.PathLike[str], *,
                  expect_first: int | None = None) -> list[Record]:
     """Reads a journal file (or the journal inside a directory); see :func:`iter_records`."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / JOURNAL_FILE
-    if not p.exists():
-        return []
-    return list(iter_records(p.read_bytes(), expect_first=expect_first))
+    return scan_journal(path, expect_first=expect_first).records()
 
 
 # ----------------------------------------------------------------------------- writer
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Journal:
@@ -331,14 +346,15 @@ class Journal:
         self.path = self.dir / JOURNAL_FILE
         self.mode: FsyncMode = fsync
         existed = self.path.exists()
-        records, end = _scan(self.path.read_bytes(), None) if existed else ([], 0)
-        self._last_seq = records[-1].seq if records else first_seq - 1
+        image = _scan(self.path.read_bytes() if existed else b"", None)
+        end = image.end
+        self._last_seq = int(image.seqs[-1]) if len(image) else first_seq - 1
         self._file = open(self.path, "ab", buffering=0)
         if existed and self._file.tell() != end:
             self._file.truncate(end)
             os.fsync(self._file.fileno())
         if not existed:
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
         self._buf = bytearray()
         self._buf_last = self._last_seq
         self._durable_seq = self._last_seq
@@ -355,20 +371,29 @@ class Journal:
 
     def append(self, seq: int, ts: int, payload: bytes) -> None:
         """Appends one record; ``seq`` must be ``last_seq + 1``."""
-        seq = _check_int("seq", seq, 0, 2**64 - 1)
-        ts = _check_int("ts", ts, -2**63, 2**63 - 1)
+        if type(seq) is not int or type(ts) is not int or not 0 <= seq < 2**64 \
+                or not -2**63 <= ts < 2**63:
+            seq = _check_int("seq", seq, 0, 2**64 - 1)
+            ts = _check_int("ts", ts, -2**63, 2**63 - 1)
         if seq != self._last_seq + 1:
             raise ValueError(f"seq={seq} must be last_seq + 1 = {self._last_seq + 1}")
-        if not isinstance(payload, (bytes, bytearray, memoryview)):
-            raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
-        payload = bytes(payload)
-        if len(payload) > MAX_PAYLOAD:
-            raise ValueError(f"payload length {len(payload)} exceeds {MAX_PAYLOAD}")
-        self._buf += _encode(seq, ts, payload)
+        if type(payload) is not bytes:
+            if not isinstance(payload, (bytes, bytearray, memoryview)):
+                raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
+            payload = bytes(payload)
+        n = len(payload)
+        if n > MAX_PAYLOAD:
+            raise ValueError(f"payload length {n} exceeds {MAX_PAYLOAD}")
+        body = _REC_BODY.pack(n, seq, ts)
+        buf = self._buf
+        buf += REC_MAGIC
+        buf += body
+        buf += _CRC.pack(crc32c(payload, crc32c(body)))
+        buf += payload
         self._last_seq = seq
         if self.mode == "always":
             self.sync()
-        elif len(self._buf) >= _BATCH_FLUSH_BYTES:
+        elif len(buf) >= _BATCH_FLUSH_BYTES:
             self.flush()
 
     def append_many(self, first_seq: int, ts: Sequence[int] | np.ndarray,
@@ -435,107 +460,6 @@ class Journal:
         self.close()
 
 
-# ----------------------------------------------------------------------------- snapshots
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """A verified snapshot: the state after command ``last_seq`` and its 64-bit hash."""
-
-    last_seq: int
-    state_hash: int
-    payload: bytes
-    path: Path
-
-
-def _snap_name(last_seq: int) -> str:
-    return f"{SNAP_PREFIX}{last_seq:020d}{SNAP_SUFFIX}"
-
-
-def _snap_files(directory: Path) -> list[Path]:
-    """Snapshot files, newest (highest last_seq in the name) first."""
-    found = []
-    for p in directory.glob(f"{SNAP_PREFIX}*{SNAP_SUFFIX}"):
-        digits = p.name[len(SNAP_PREFIX):-len(SNAP_SUFFIX)]
-        if digits.isdigit():
-            found.append((int(digits), p.name, p))
-    found.sort(reverse=True)
-    return [p for _, _, p in found]
-
-
-def write_snapshot(directory: str | os.PathLike[str], last_seq: int, state_hash: int,
-                   payload: bytes, *, keep: int = 3) -> Path:
-    """Writes a snapshot atomically and prunes all but the newest ``keep`` snapshots.
-
-    The bytes go to a temporary file that is fsync-ed, renamed into place, and the directory is
-    fsync-ed, so a crash leaves either the old set of snapshots or the new one, never a partial
-    file under a snapshot name.
-    """
-    last_seq = _check_int("last_seq", last_seq, 0, 2**64 - 1)
-    state_hash = _check_int("state_hash", state_hash, 0, 2**64 - 1)
-    keep = _check_int("keep", keep, 1, 2**31)
-    if not isinstance(payload, (bytes, bytearray, memoryview)):
-        raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
-    payload = bytes(payload)
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    head = _SNAP_HEAD.pack(SNAP_MAGIC, SNAP_VERSION, 0, last_seq, state_hash, len(payload))
-    crc = _SNAP_CRC.pack(crc32c(head + payload))
-    final = d / _snap_name(last_seq)
-    tmp = d / f".{final.name}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(head)
-        f.write(crc)
-        f.write(payload)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-    _fsync_dir(d)
-    stale = _snap_files(d)[keep:]
-    for old in stale:
-        old.unlink()
-    if stale:
-        _fsync_dir(d)
-    return final
-
-
-def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
-    """Reads and verifies one snapshot; raises :class:`CorruptSnapshotError` if it does not."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise CorruptSnapshotError(f"snapshot {p} cannot be read: {e}") from e
-    if len(data) < SNAP_HEADER_SIZE:
-        raise CorruptSnapshotError(f"snapshot {p} is {len(data)} bytes, shorter than its "
-                                   f"{SNAP_HEADER_SIZE}-byte header")
-    magic, version, _, last_seq, state_hash, length = _SNAP_HEAD.unpack_from(data, 0)
-    if magic != SNAP_MAGIC:
-        raise CorruptSnapshotError(f"snapshot {p} has magic {magic!r}, expected {SNAP_MAGIC!r}")
-    if version != SNAP_VERSION:
-        raise CorruptSnapshotError(f"snapshot {p} has format version {version}, "
-                                   f"expected {SNAP_VERSION}")
-    if len(data) != SNAP_HEADER_SIZE + length:
-        raise CorruptSnapshotError(f"snapshot {p} is {len(data)} bytes, header says "
-                                   f"{SNAP_HEADER_SIZE + length}")
-    (crc,) = _SNAP_CRC.unpack_from(data, _SNAP_HEAD.size)
-    payload = data[SNAP_HEADER_SIZE:]
-    if crc32c(data[:_SNAP_HEAD.size] + payload) != crc:
-        raise CorruptSnapshotError(f"snapshot {p} (last_seq {last_seq}) fails its checksum")
-    return Snapshot(last_seq, state_hash, payload, p)
-
-
-def load_snapshots(directory: str | os.PathLike[str]) -> list[Snapshot]:
-    """Every snapshot in ``directory`` that verifies, newest first; bad ones are skipped."""
-    out = []
-    for p in _snap_files(Path(directory)):
-        try:
-            out.append(load_snapshot(p))
-        except CorruptSnapshotError:
-            continue
-    return out
-
-
 # ----------------------------------------------------------------------------- recovery
 
 
@@ -570,9 +494,9 @@ def recover(directory: str | os.PathLike[str], *, restore: Callable[[bytes], S],
 
     d = Path(directory)
     path = d / JOURNAL_FILE
-    records = _scan(path.read_bytes(), None)[0] if path.exists() else []
-    first = records[0].seq if records else None
-    last = records[-1].seq if records else 0
+    image = _scan(path.read_bytes() if path.exists() else b"", None)
+    first = int(image.seqs[0]) if len(image) else None
+    last = int(image.seqs[-1]) if len(image) else 0
     for snap in load_snapshots(d):
         if first is not None and not first <= snap.last_seq + 1:
             continue  # the journal no longer reaches back to this snapshot
@@ -583,11 +507,11 @@ def recover(directory: str | os.PathLike[str], *, restore: Callable[[bytes], S],
         if state_hash is not None and state_hash(state) != snap.state_hash:
             continue
         skip = 0 if first is None else snap.last_seq + 1 - first
-        replay(state, records[skip:])
+        replay(state, image.records(skip))
         return state, max(snap.last_seq, last)
     if first is not None and first != 1:
         raise CorruptJournalError(
             f"no usable snapshot and the journal starts at seq {first}, not seq 1")
     state = fresh()
-    replay(state, records)
+    replay(state, image.records())
     return state, last

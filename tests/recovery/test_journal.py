@@ -19,8 +19,9 @@ import pytest
 
 from perpex._native import CMD_DTYPE, OrderBook
 from perpex.errors import CorruptJournalError, CorruptSnapshotError
+from perpex.checksum import crc32c_many
 from perpex.journal import (
-    JOURNAL_FILE, REC_HEADER_SIZE, Journal, Record, _crc32c_pure, _crc32c_rows, crc32c,
+    JOURNAL_FILE, REC_HEADER_SIZE, REC_MAGIC, Journal, Record, _crc32c_pure, _crc32c_rows, crc32c,
     iter_records, load_snapshot, load_snapshots, read_journal, recover, write_snapshot,
 )
 from tests.recovery.worker import TS_STEP_MS, read_acked_seq
@@ -80,6 +81,8 @@ def test_crc32c_matches_the_standard_check_value() -> None:
     assert _crc32c_pure(b"123456789") == 0xE3069283
     assert crc32c(b"123456789") == 0xE3069283
     assert crc32c(b"") == 0
+    assert _crc32c_pure(b"6789", _crc32c_pure(b"12345")) == 0xE3069283
+    assert crc32c(b"6789", crc32c(b"12345")) == 0xE3069283
     rows = np.frombuffer(b"123456789" * 2, dtype=np.uint8).reshape(2, 9)
     assert _crc32c_rows(rows).tolist() == [0xE3069283, 0xE3069283]
 
@@ -327,3 +330,55 @@ def test_kill9_loses_no_acknowledged_command(tmp_path: Path, seed: int) -> None:
 @pytest.mark.parametrize("seed", range(50))
 def test_kill9_loses_no_acknowledged_command_long(tmp_path: Path, seed: int) -> None:
     _kill9_run(tmp_path, seed, 200_000)
+
+
+# ----------------------------------------------------------------------------- bulk reading
+
+
+def test_bulk_checksums_match_the_one_call_checksum_at_every_length() -> None:
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 256, 6_000, dtype=np.uint8)
+    for width in (1, 2, 7, 20, 64, 1_024, 1_025, 3_000):
+        starts = np.array([0, 5, 999, 6_000 - width], dtype=np.int64)
+        got = crc32c_many(data, starts, [(0, width)],
+                          lambda m: _crc32c_pure(data[starts[m]:starts[m] + width].tobytes()))
+        want = [_crc32c_pure(data[s:s + width].tobytes()) for s in starts.tolist()]
+        assert got.tolist() == want, width
+    assert crc32c_many(data, np.array([3, 40]), [(0, 4), (10, 6)], lambda m: 0).tolist() == [
+        _crc32c_pure(data[s:s + 4].tobytes() + data[s + 10:s + 16].tobytes()) for s in (3, 40)]
+
+
+def _mixed_journal(directory: Path, n: int) -> list[bytes]:
+    rng = random.Random(3)
+    payloads = [bytes(rng.randrange(256) for _ in range(rng.choice((0, 1, 5, 13, 40, 2_000))))
+                for _ in range(n)]
+    payloads[n // 2] = REC_MAGIC * 3 + payloads[n // 2]   # the magic inside a payload
+    payloads[n // 3] = b"\x00" * 4 + REC_MAGIC + (40).to_bytes(4, "little") + b"\x00" * 60
+    with Journal(directory, fsync="never") as j:
+        for s, p in enumerate(payloads, 1):
+            j.append(s, -s, p)
+    return payloads
+
+
+def test_mixed_record_sizes_and_magic_bytes_in_payloads_read_back_exactly(
+        tmp_path: Path) -> None:
+    payloads = _mixed_journal(tmp_path, 400)
+    recs = read_journal(tmp_path, expect_first=1)
+    assert [(r.seq, r.ts, r.payload) for r in recs] == [
+        (s, -s, p) for s, p in enumerate(payloads, 1)]
+    data = (tmp_path / JOURNAL_FILE).read_bytes()
+    for cut in range(recs[-2].offset - 3, len(data) + 1):
+        whole = sum(1 for r in recs if r.offset + REC_HEADER_SIZE + len(r.payload) <= cut)
+        assert [r.seq for r in iter_records(data[:cut])] == list(range(1, whole + 1)), cut
+    bad = bytearray(data)
+    bad[recs[200].offset + REC_HEADER_SIZE - 1] ^= 1       # inside seq 201's checksum
+    with pytest.raises(CorruptJournalError, match=r"seq 201\b"):
+        list(iter_records(bytes(bad)))
+
+
+def test_a_journal_of_one_record_size_then_another_reads_whole(tmp_path: Path) -> None:
+    with Journal(tmp_path) as j:
+        j.append_many(1, np.zeros(50, dtype=np.int64), np.zeros((50, 12), dtype=np.uint8))
+        j.append(51, 0, b"longer payload than the rest")
+        j.append(52, 0, b"")
+    assert [len(r.payload) for r in read_journal(tmp_path)] == [12] * 50 + [28, 0]

@@ -1,0 +1,363 @@
+"""`JournaledExchange`: an :class:`~perpex.exchange.Exchange` whose commands go to a write-ahead
+journal, with snapshots and crash recovery (RELIABILITY.md B2.7).
+
+Every state-changing public command is passed to the Exchange unchanged; if the Exchange
+accepted it (it took a ``seq``, whether it filled or was rejected as a business outcome), the
+command is appended to the journal as a compact binary payload (:mod:`perpex.exchange_codec`)
+stamped with the time the Exchange used. Bad input raises from the Exchange before anything
+changes and is not journaled; neither is a repeated deposit/withdrawal ``tx_id`` (it changes
+nothing and takes no seq). A command whose processing halted the engine took a seq and is
+journaled too, so a replay halts at the same place.
+
+Journal ``seq`` numbers count journaled commands; the Exchange's own ``seq`` is part of its
+state. Acknowledgement follows the journal: with ``fsync="always"`` a command is durable when
+its call returns; with ``"batch"`` (group commit) once ``durable_seq`` reaches its journal seq,
+which happens every ``group_commit`` commands and at :meth:`JournaledExchange.sync`; with
+``"never"`` records reach the OS (they survive a process kill once flushed) but are never
+fsync-ed.
+
+Snapshots serialise the whole Exchange object with pickle (protocol 5); each native book
+travels as its own ``dump()`` bytes through the book's pickle support. The pending event
+buffer and the execution history are output rather than state and are not kept: a restored
+exchange starts with neither. Snapshots are trusted local files, guarded by a CRC-32C and by
+a check that the restored state hashes to the value in the header; never load a snapshot from
+an untrusted source, since unpickling can run arbitrary code.
+
+Recovery (:meth:`JournaledExchange.recover`) restores the newest snapshot that verifies and
+hashes to its header value, then replays the journal tail through the same public methods.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import io
+import os
+import pickle
+import types
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+from perpex.errors import CorruptJournalError, CorruptSnapshotError, EngineHaltedError
+from perpex.exchange import Exchange
+from perpex.exchange_codec import (
+    K_DEPOSIT, K_LEVERAGE, K_RISK_LIMIT, K_TRANSFER, K_WITHDRAW, Codec)
+from perpex.journal import FsyncMode, Journal, read_journal, recover, scan_journal
+from perpex.orders import Outcome
+from perpex.snapshot import load_snapshot, write_snapshot
+
+__all__ = ["JournaledExchange", "dump_exchange", "load_exchange", "replay_journal"]
+
+_OUTPUT = ("_events", "_executions")    # output buffers a snapshot leaves out
+
+
+# ------------------------------------------------------------------ snapshot payloads
+
+
+def _mappingproxy(d: dict[Any, Any]) -> types.MappingProxyType[Any, Any]:
+    return types.MappingProxyType(d)
+
+
+# Read-only views (LiquidationConfig.factors) are not picklable by default; they travel as the
+# dict they show. Kept in a private dispatch table so pickling elsewhere is unaffected.
+_DISPATCH = copyreg.dispatch_table.copy()
+_DISPATCH[types.MappingProxyType] = lambda m: (_mappingproxy, (dict(m),))
+
+
+def dump_exchange(ex: Exchange) -> bytes:
+    """The whole Exchange as snapshot bytes (pickle protocol 5), without its output buffers."""
+    state = dict(vars(ex))
+    state["_events"] = []
+    state["_executions"] = deque(maxlen=ex._executions.maxlen)
+    buf = io.BytesIO()
+    p = pickle.Pickler(buf, protocol=5)
+    p.dispatch_table = _DISPATCH  # type: ignore[misc]
+    p.dump((type(ex), state))
+    return buf.getvalue()
+
+
+def load_exchange(payload: bytes) -> Exchange:
+    """The Exchange in snapshot bytes from :func:`dump_exchange` (trusted input only)."""
+    cls, state = pickle.loads(payload)
+    if not (isinstance(cls, type) and issubclass(cls, Exchange)) or not isinstance(state, dict):
+        raise CorruptSnapshotError(f"snapshot payload holds {cls!r}, not an Exchange")
+    ex = cls.__new__(cls)
+    ex.__dict__.update(state)
+    return ex
+
+
+# ------------------------------------------------------------------ replay
+
+
+def _apply(codec: Codec, ex: Exchange, seq: int, ts: int, payload: bytes) -> None:
+    try:
+        codec.apply(ex, payload, ts)
+    except EngineHaltedError:
+        pass  # it halted the original engine as well: that is why it was journaled
+    except Exception as exc:
+        raise CorruptJournalError(
+            f"journal record seq {seq} ({Codec.kind_name(payload)}) does not replay: "
+            f"{type(exc).__name__}: {exc}") from exc
+
+
+def replay_journal(directory: str | os.PathLike[str], ex: Exchange, *, start: int = 1,
+                   stop: int | None = None,
+                   on_events: Callable[[int, list[dict[str, Any]]], None] | None = None) -> int:
+    """Replays journal records ``start`` to ``stop`` (default: the end) into ``ex``; returns
+    the last seq replayed.
+
+    ``on_events(seq, events)`` receives each command's events (they are drained either way).
+    """
+    codec = Codec(ex.symbols)
+    image = scan_journal(directory)
+    last = start - 1
+    if not len(image):
+        return last
+    first = int(image.seqs[0])
+    if start < first:
+        raise CorruptJournalError(f"the journal starts at seq {first}, after seq {start}")
+    for r in image.records(start - first):
+        if stop is not None and r.seq > stop:
+            break
+        _apply(codec, ex, r.seq, r.ts, r.payload)
+        events = ex.drain_events()
+        if on_events is not None:
+            on_events(r.seq, events)
+        last = r.seq
+    return last
+
+
+# ------------------------------------------------------------------ the wrapper
+
+
+class JournaledExchange:
+    """An Exchange whose accepted commands are journaled (see the module docstring).
+
+    Queries (``state_hash``, ``position``, ``drain_events`` ...) go straight to the wrapped
+    Exchange, which is available as :attr:`exchange`; commands must go through this object to
+    be journaled.
+    """
+
+    def __init__(self, exchange: Exchange, directory: str | os.PathLike[str], *,
+                 fsync: FsyncMode = "batch", group_commit: int = 256,
+                 snapshot_keep: int = 3) -> None:
+        """Starts a new journal in ``directory`` for ``exchange`` and writes its base snapshot
+        (seq 0), so recovery needs no way to rebuild the starting exchange."""
+        if not isinstance(exchange, Exchange):
+            raise TypeError(f"exchange must be an Exchange, got {type(exchange).__name__}")
+        d = Path(directory)
+        if (d / "journal.log").exists() and (d / "journal.log").stat().st_size:
+            raise ValueError(f"{d} already holds a journal: use JournaledExchange.recover")
+        self._setup(exchange, Journal(d, fsync=fsync), group_commit, snapshot_keep)
+        self.snapshot()
+
+    def _setup(self, exchange: Exchange, journal: Journal, group_commit: int,
+               snapshot_keep: int) -> None:
+        if isinstance(group_commit, bool) or not isinstance(group_commit, int) or group_commit < 1:
+            raise ValueError(f"group_commit={group_commit!r} must be an int >= 1")
+        self.exchange = exchange
+        self.directory = journal.dir
+        self._journal = journal
+        self._codec = Codec(exchange.symbols)
+        self._group = group_commit
+        self._keep = snapshot_keep
+
+    @classmethod
+    def recover(cls, directory: str | os.PathLike[str], *,
+                fresh: Callable[[], Exchange] | None = None, fsync: FsyncMode = "batch",
+                group_commit: int = 256, snapshot_keep: int = 3) -> JournaledExchange:
+        """Rebuilds the exchange from ``directory`` and continues journaling there.
+
+        The newest snapshot that verifies (checksum, and the restored state hashes to the
+        header's value) is restored and the journal tail after it replayed; a torn final record
+        is cut off. Without any usable snapshot the whole journal is replayed into ``fresh()``
+        (which must build the exchange the journal started from), or
+        :class:`CorruptSnapshotError` is raised when ``fresh`` is not given.
+        """
+        codec: list[Codec] = []
+
+        def restore(payload: bytes) -> Exchange:
+            return load_exchange(payload)
+
+        def start() -> Exchange:
+            if fresh is None:
+                raise CorruptSnapshotError(f"{directory}: no usable snapshot and no fresh= "
+                                           "factory to replay the journal from the start")
+            return fresh()
+
+        def apply(ex: Exchange, seq: int, ts: int, payload: bytes) -> None:
+            if not codec:
+                codec.append(Codec(ex.symbols))
+            _apply(codec[0], ex, seq, ts, payload)
+            ex.drain_events()
+
+        ex, last = recover(directory, restore=restore, fresh=start, apply=apply,
+                           state_hash=lambda e: e.state_hash())
+        journal = Journal(directory, fsync=fsync, first_seq=last + 1)
+        if journal.last_seq != last:
+            journal.close()
+            raise CorruptJournalError(f"{directory}: the journal ends at seq {journal.last_seq} "
+                                      f"but the recovered state is at seq {last}")
+        self = cls.__new__(cls)
+        self._setup(ex, journal, group_commit, snapshot_keep)
+        return self
+
+    # ------------------------------------------------------------------ journal control
+    @property
+    def journal_seq(self) -> int:
+        """The journal seq of the last journaled command."""
+        return self._journal.last_seq
+
+    @property
+    def durable_seq(self) -> int:
+        """Every command up to this journal seq is fsync-ed: acknowledged."""
+        return self._journal.durable_seq
+
+    def sync(self) -> None:
+        """Group commit: flushes and fsyncs every journaled command."""
+        self._journal.sync()
+
+    def snapshot(self) -> Path:
+        """Writes the whole exchange state as a snapshot at the current journal seq.
+
+        The journal is synced first, so a snapshot never covers commands the journal could
+        lose."""
+        self._journal.sync()
+        ex = self.exchange
+        return write_snapshot(self.directory, self._journal.last_seq, ex.state_hash(),
+                              dump_exchange(ex), keep=self._keep)
+
+    def close(self) -> None:
+        self._journal.close()
+
+    def __enter__(self) -> JournaledExchange:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("exchange", "_journal", "_codec"):
+            raise AttributeError(name)
+        return getattr(self.exchange, name)
+
+    def _log(self, payload: bytes) -> None:
+        j = self._journal
+        j.append(j.last_seq + 1, self.exchange._ts, payload)
+        if j.mode == "batch" and j.last_seq - j.durable_seq >= self._group:
+            j.sync()
+
+    def _run(self, call: Callable[[], Any], payload: Callable[[], bytes]) -> Any:
+        ex = self.exchange
+        before = ex._seq
+        try:
+            return call()
+        finally:
+            if ex._seq != before:   # accepted (also when its processing halted the engine)
+                self._log(payload())
+
+    # ------------------------------------------------------------------ commands
+    def deposit(self, account: int, amount: int, *, currency: str = "XBt",
+                tx_id: object = None, ts: int | None = None) -> Outcome:
+        return self._run(
+            lambda: self.exchange.deposit(account, amount, currency=currency, tx_id=tx_id, ts=ts),
+            lambda: self._codec.money(K_DEPOSIT, account, amount, currency, tx_id))
+
+    def withdraw(self, account: int, amount: int, *, currency: str = "XBt",
+                 tx_id: object = None, ts: int | None = None) -> Outcome:
+        return self._run(
+            lambda: self.exchange.withdraw(account, amount, currency=currency, tx_id=tx_id, ts=ts),
+            lambda: self._codec.money(K_WITHDRAW, account, amount, currency, tx_id))
+
+    def place(self, account: int, symbol: str, side: str, qty: int | None, price: object = None,
+              ord_type: str | None = None, time_in_force: str = "GoodTillCancel",
+              exec_inst: Iterable[str] | str = (), display_qty: int | None = None,
+              stop_px: object = None, peg_price_type: str | None = None,
+              peg_offset_value: object = None, cl_ord_id: str | None = None, *,
+              ts: int | None = None) -> Outcome:
+        if not isinstance(exec_inst, (str, tuple)):
+            exec_inst = tuple(exec_inst)   # an iterator must be read once, for both uses
+        ex = self.exchange
+        before = ex._seq
+        try:
+            out = ex.place(account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
+                           display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id,
+                           ts=ts)
+        finally:
+            if ex._seq != before:   # accepted (also when its processing halted the engine)
+                self._log(self._codec.place(
+                    account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
+                    display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id))
+        return out
+
+    def amend(self, account: int, order_id: int, qty: int | None = None,
+              leaves_qty: int | None = None, price: object = None, stop_px: object = None, *,
+              ts: int | None = None) -> Outcome:
+        return self._run(
+            lambda: self.exchange.amend(account, order_id, qty, leaves_qty, price, stop_px, ts=ts),
+            lambda: self._codec.amend(account, order_id, qty, leaves_qty, price, stop_px))
+
+    def cancel(self, account: int, order_id: int, *, ts: int | None = None) -> Outcome:
+        return self._run(lambda: self.exchange.cancel(account, order_id, ts=ts),
+                         lambda: self._codec.cancel(account, order_id))
+
+    def cancel_all(self, account: int, symbol: str | None = None, *,
+                   ts: int | None = None) -> Outcome:
+        return self._run(lambda: self.exchange.cancel_all(account, symbol, ts=ts),
+                         lambda: self._codec.cancel_all(account, symbol))
+
+    def set_leverage(self, account: int, symbol: str, leverage: float, *,
+                     ts: int | None = None) -> Outcome:
+        return self._run(lambda: self.exchange.set_leverage(account, symbol, leverage, ts=ts),
+                         lambda: self._codec.account_symbol(K_LEVERAGE, account, symbol, leverage))
+
+    def set_risk_limit(self, account: int, symbol: str, risk_limit: int, *,
+                       ts: int | None = None) -> Outcome:
+        return self._run(
+            lambda: self.exchange.set_risk_limit(account, symbol, risk_limit, ts=ts),
+            lambda: self._codec.account_symbol(K_RISK_LIMIT, account, symbol, risk_limit))
+
+    def transfer_margin(self, account: int, symbol: str, amount: int, *,
+                        ts: int | None = None) -> Outcome:
+        return self._run(
+            lambda: self.exchange.transfer_margin(account, symbol, amount, ts=ts),
+            lambda: self._codec.account_symbol(K_TRANSFER, account, symbol, amount))
+
+    def set_mark(self, symbol: str, price: object, ts: int | None = None) -> Outcome:
+        return self._run(lambda: self.exchange.set_mark(symbol, price, ts),
+                         lambda: self._codec.set_mark(symbol, price))
+
+    def set_mark_e8(self, symbol: str, mark_e8: int, *, ts: int | None = None) -> Outcome:
+        return self._run(lambda: self.exchange.set_mark_e8(symbol, mark_e8, ts=ts),
+                         lambda: self._codec.set_mark_e8(symbol, mark_e8))
+
+    def update_index(self, ts: int, quotes: Mapping[str, Any]) -> Outcome:
+        return self._run(lambda: self.exchange.update_index(ts, quotes),
+                         lambda: self._codec.update_index(quotes))
+
+    def advance(self, ts: int) -> Outcome:
+        return self._run(lambda: self.exchange.advance(ts), self._codec.advance)
+
+    def submit_orders(self, cmds: np.ndarray, *, events: bool = False) -> np.ndarray:
+        """The batch path; a batch that took any seq is one journal record of its raw rows."""
+        return self._run(lambda: self.exchange.submit_orders(cmds, events=events),
+                         lambda: self._codec.batch(cmds, events))
+
+
+def journal_payloads(directory: str | os.PathLike[str]) -> list[tuple[int, str]]:
+    """(seq, command name) of every journal record, for inspection."""
+    return [(r.seq, Codec.kind_name(r.payload)) for r in read_journal(directory)]
+
+
+def load_exchange_snapshot(path: str | os.PathLike[str]) -> Exchange:
+    """One snapshot file as an Exchange; raises :class:`CorruptSnapshotError` when it does not
+    verify or its state does not hash to the value in its header."""
+    snap = load_snapshot(path)
+    ex = load_exchange(snap.payload)
+    if ex.state_hash() != snap.state_hash:
+        raise CorruptSnapshotError(f"snapshot {snap.path} (last_seq {snap.last_seq}) restores a "
+                                   f"state whose hash {ex.state_hash():016x} differs from its "
+                                   f"header's {snap.state_hash:016x}")
+    return ex
