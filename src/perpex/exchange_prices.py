@@ -19,7 +19,13 @@ Choices where the documents are silent:
 - a dated future whose settlement window has no index print settles at its last mark;
 - the settlement close books each position's value at the settlement price through the
   contract's clearing ledger (``funding(symbol)``), whose rounding residual (non-zero only for
-  per-position rounded linear values) is swept to the insurance fund like funding's.
+  per-position rounded linear values) is swept to the insurance fund like funding's;
+- the interest component starts at ``interest_8h`` (scaled to the funding interval) and moves
+  with ``set_interest_rates``: I = (quote - base daily rate) / funding intervals per day for
+  every minute sample after the command's time. Daily rates are bounded by +/-10% a day
+  (``MAX_DAILY_INTEREST``), far beyond any borrowing rate, to catch unit mistakes. The rates
+  set are part of the exported state once a rate has been set (so a run that never sets one
+  keeps its state hash).
 """
 
 from __future__ import annotations
@@ -29,29 +35,30 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-import numpy as np
-
 from perpex import _native
-from perpex.accounts.ledger import INSURANCE, funding as clearing, wallet
-from perpex.accounts.position import Position, book_fee, book_funding
+from perpex.accounts.ledger import INSURANCE, funding as clearing
+from perpex.accounts.position import book_fee
 from perpex.errors import (
     ArithmeticOverflowError, InvalidConfigError, InvalidInputError, UnknownSymbolError)
-from perpex.exchange_core import LIQUIDATION_ACCOUNT, ExchangeCore
+from perpex.exchange_funding import FundingMixin
 from perpex.instruments import E8, ContractType, Instrument
 from perpex.orders import Outcome
 from perpex.pricing import (
-    Funding, FundingConfig, FuturesFairBasis, Index, SettlementTwap, funding_payments,
-    impact_prices, perpetual_fair_price, premium_index, settlement_fees, to_e8)
-from perpex.rounding import Rounding, div_round, exact_rate
+    Funding, FundingConfig, FuturesFairBasis, Index, SettlementTwap,
+    impact_prices, interest_rate, perpetual_fair_price, premium_index, settlement_fees,
+    to_e8)
+from perpex.rounding import exact_rate
 
 DEFAULT_CONSTITUENTS = ("Bitstamp", "Coinbase", "Kraken")
 EIGHT_HOURS_MS = 8 * 3_600_000
+DAY_MS = 24 * 3_600_000
+MAX_DAILY_INTEREST = Fraction(1, 10)
 SETTLED_TEXT = "Instrument is settled"
 _SETTLE_MINOR = {"XBt": 10**8, "USDt": 10**6}
 _NEVER = 2**63
 
 
-class PricingMixin(ExchangeCore):
+class PricingMixin(FundingMixin):
     """``update_index``, ``advance``, ``instrument_state`` and the pipeline state."""
 
     def _init_pricing(self, index_constituents: Mapping[str, object] | None,
@@ -124,6 +131,10 @@ class PricingMixin(ExchangeCore):
         self._basis: dict[str, FuturesFairBasis] = {}
         self._twap: dict[str, SettlementTwap] = {}
         self._settled: dict[str, int] = {}
+        # symbol -> (ts, quote daily, base daily) of the last set_interest_rates
+        self._interest_set: dict[str, tuple[int, float, float]] = {}
+        # derived from _positions, not state
+        self._init_registry()
 
     # ================================================================ commands
     def update_index(self, ts: int, quotes: Mapping[str, Any]) -> Outcome:
@@ -158,6 +169,39 @@ class PricingMixin(ExchangeCore):
 
         def run() -> Outcome:
             self._run_clock(t)
+            return Outcome(self._seq)
+        return self._commit(t, run)
+
+    def set_interest_rates(self, symbol: str, quote_daily: float, base_daily: float, *,
+                           ts: int) -> Outcome:
+        """The daily borrow rates of the perpetual's quote and base currencies after ``ts``
+        (BitMEX's interest indices, MECHANICS §6.1): time runs to ``ts`` (its minute sample
+        keeps the rate in force until then), and every funding sample after ``ts`` uses
+        ``I = (quote_daily - base_daily) / funding intervals per day``."""
+        self._check_live()
+        if ts is None:
+            raise TypeError("ts is required")
+        inst = self._instrument(symbol)
+        sym = inst.symbol
+        if not inst.is_perpetual:
+            raise InvalidInputError(f"{sym} is a dated future: it has no funding interest")
+        # interest_rate validates both rates (finite numbers, not bool)
+        interval = self._funding_cfg[sym].interval_ms
+        interest = interest_rate(quote_daily, base_daily, DAY_MS // interval)
+        rates = []
+        for name, value in (("quote_daily", quote_daily), ("base_daily", base_daily)):
+            if abs(Fraction(*exact_rate(value, name))) > MAX_DAILY_INTEREST:
+                raise InvalidInputError(f"{name}={value!r} must be within +/-"
+                                        f"{float(MAX_DAILY_INTEREST):.0%} a day")
+            rates.append(float(value))
+        t = self._check_ts(ts)
+
+        def run() -> Outcome:
+            # the sample at ts itself may already be taken (an earlier command at ts): only
+            # later ones change, whatever ran before
+            self._run_clock(t)
+            self._interest[sym] = interest
+            self._interest_set[sym] = (t, rates[0], rates[1])
             return Outcome(self._seq)
         return self._commit(t, run)
 
@@ -232,7 +276,7 @@ class PricingMixin(ExchangeCore):
         return out
 
     def _pricing_state(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "clock": self._clock,
             "index": {s: i.export_state() for s, i in sorted(self._index.items())},
             "funding": {s: f.export_state() for s, f in sorted(self._funding.items())},
@@ -240,6 +284,10 @@ class PricingMixin(ExchangeCore):
             "settlement_twap": {s: w.export_state() for s, w in sorted(self._twap.items())},
             "settled": sorted(self._settled.items()),
         }
+        if self._interest_set:
+            state["interest"] = {s: [*self._interest_set[s], self._interest[s]]
+                                 for s in sorted(self._interest_set)}
+        return state
 
     # ================================================================ the clock
     def _start(self, t: int) -> None:
@@ -361,41 +409,6 @@ class PricingMixin(ExchangeCore):
         premium = premium_index(bid, ask, mark, index_e8, float(basis))
         f.sample(t, premium, self._interest[sym])
 
-    def _open_positions(self, sym: str) -> list[Position]:
-        return [p for (_, s), p in sorted(self._positions.items()) if s == sym and p.qty]
-
-    def _values(self, inst: Instrument, positions: list[Position], price_e8: int) -> np.ndarray:
-        """Signed position values at ``price_e8``, positive for longs (``funding_payments``)."""
-        if inst.contract_type is ContractType.INVERSE:
-            unit = -div_round(inst.multiplier * E8, price_e8, Rounding.HALF_AWAY)
-            return np.array([p.qty for p in positions], dtype=np.int64) * unit
-        return np.array([inst.mark_value(p.qty, price_e8) for p in positions], dtype=np.int64)
-
-    def _pay_funding(self, sym: str, t: int) -> None:
-        f, inst = self._funding[sym], self._inst[sym]
-        fixing = f.settle(t)
-        mark = self._marks.get(sym)
-        positions = self._open_positions(sym)
-        if mark is None or not positions or fixing.rate == 0:
-            return
-        ccy = inst.settle_currency
-        payments, residual = funding_payments(self._values(inst, positions, mark), fixing.rate)
-        for pos, pay in zip(positions, payments.tolist()):
-            book_funding(self._ledger, ccy, pos, pay)
-            if pos.account == LIQUIDATION_ACCOUNT and pay:
-                # the engine's positions belong to the fund, and so does their funding
-                self._ledger.transfer(ccy, INSURANCE, wallet(pos.account), pay, "engine funding")
-        self._reindex_symbol(sym)
-        self._ledger.transfer(ccy, clearing(sym), INSURANCE, residual, "funding residual")
-        if self._emit:
-            px = Decimal(mark) / E8
-            for pos, pay in zip(positions, payments.tolist()):
-                self._events.append({
-                    "seq": self._seq, "transactTime": t, "execType": "Funding",
-                    "account": pos.account, "symbol": sym, "currency": ccy,
-                    "lastQty": pos.qty, "lastPx": px, "commission": fixing.rate,
-                    "execComm": pay, "execCost": 0, "text": "Funding"})
-
     # ================================================================ settlement
     def _settle_future(self, sym: str, t: int) -> None:
         inst, twap = self._inst[sym], self._twap[sym]
@@ -414,11 +427,11 @@ class PricingMixin(ExchangeCore):
         if price is None:
             return
         self._marks[sym] = price
-        positions = self._open_positions(sym)
+        positions, _, _, quantities = self._positions_of(sym).open()
         if not positions:
             return
         ccy = inst.settle_currency
-        values = self._values(inst, positions, price)
+        values = self._values(inst, quantities, price)
         fees = settlement_fees(values, inst.settlement_fee)
         signed = values if inst.contract_type is not ContractType.INVERSE else -values
         residual = 0
@@ -444,5 +457,5 @@ class PricingMixin(ExchangeCore):
         if residual:
             self._ledger.transfer(ccy, clearing(sym), INSURANCE, residual, "settlement residual")
         self._lots = {o: b for o, b in self._lots.items() if o in self._orders}
-        self._reindex_symbol(sym)
+        self._mark_risk_dirty(sym, self._positions_of(sym))
         self._sweep_residual(ccy)

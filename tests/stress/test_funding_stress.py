@@ -8,6 +8,8 @@ import pytest
 from perpex import presets
 from perpex.exchange import Exchange
 from perpex.pricing import FundingConfig
+from tests.unit.test_funding_bulk import (
+    test_bulk_funding_equals_a_per_position_loop_to_the_unit as compare_with_per_position_loop)
 
 XBT = 100_000_000
 DAY = 1_561_939_200_000
@@ -70,3 +72,9 @@ def test_funding_over_random_positions_is_deterministic():
     a.advance(DAY + 12 * H)
     b.advance(DAY + 12 * H)
     assert a.state_hash() == b.state_hash()
+
+
+@pytest.mark.stress
+@pytest.mark.parametrize("seed", [11, 23, 47])
+def test_bulk_funding_equals_a_per_position_loop_over_more_positions(seed):
+    compare_with_per_position_loop(seed=seed, accounts=2_500, trades=7_500)

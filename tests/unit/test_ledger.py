@@ -22,6 +22,7 @@ from perpex.accounts import (
     key_name,
     wallet,
 )
+from perpex.accounts.position import book_funding_many
 from perpex.errors import InvalidInputError, InvalidLeverageError, InvalidQuantityError, InvariantViolation
 from perpex.instruments import E8
 
@@ -136,6 +137,65 @@ def test_ledger_sums_stay_zero_under_random_transfers(transfers):
             ledger.transfer(currency, src, dst, amount)
     for currency, audit in ledger.audit().items():
         assert audit.total == 0 == ledger.sum(currency)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["XBt", "USDt"]), st.lists(st.tuples(keys, st.integers(-(2**70), 2**70)),
+                                                  max_size=40),
+       st.lists(st.tuples(keys, keys, st.integers(-100, 100)), max_size=10))
+def test_transfer_many_equals_one_transfer_per_source_in_order(currency, rows, before):
+    """Same balances, counts and recorded transfers, including sources listed twice, sources
+    and currencies the ledger has not seen, and zero amounts (which still create keys)."""
+    dst = funding("XBTUSD")
+    rows = [(k, a) for k, a in rows if k != dst]
+    one, bulk = Ledger(record=True), Ledger(record=True)
+    for ledger in (one, bulk):
+        for src, to, amount in before:
+            if src != to:
+                ledger.transfer("XBt", src, to, amount, "setup")
+    for src, amount in rows:
+        one.transfer(currency, src, dst, amount, "funding")
+    bulk.transfer_many(currency, [k for k, _ in rows], dst, [a for _, a in rows], "funding")
+    assert bulk.items() == one.items()
+    assert bulk.audit() == one.audit()
+    assert bulk.transfers == one.transfers
+    for c in bulk.currencies():
+        assert bulk.sum(c) == 0
+
+
+@pytest.mark.parametrize("srcs, amounts, exc, match", [
+    ([wallet(1), ("wallet", -1)], [1, 2], InvalidInputError, "not a ledger key"),
+    ([wallet(1), funding("XBTUSD")], [1, 2], InvalidInputError, "to itself"),
+    ([wallet(1), wallet(2)], [1, 2.0], TypeError, "must be an int"),
+    ([wallet(1), wallet(2)], [1, True], TypeError, "must be an int"),
+    ([wallet(1), wallet(2)], [1], InvalidInputError, "2 sources but 1 amounts"),
+])
+def test_a_bad_bulk_transfer_raises_and_changes_nothing(srcs, amounts, exc, match):
+    ledger = Ledger(record=True)
+    ledger.transfer("XBt", EXTERNAL, wallet(1), 5, "deposit")
+    before = (ledger.items(), ledger.audit(), ledger.transfers)
+    with pytest.raises(exc, match=match):
+        ledger.transfer_many("XBt", srcs, funding("XBTUSD"), amounts, "funding")
+    assert (ledger.items(), ledger.audit(), ledger.transfers) == before
+    with pytest.raises(TypeError, match="currency"):
+        ledger.transfer_many("", [wallet(1)], funding("XBTUSD"), [1])
+    assert ledger.currencies() == ["XBt"]
+
+
+def test_book_funding_many_equals_book_funding_position_by_position():
+    positions = [new_position(a, qty=q, cost=-q * 10_000) for a, q in ((3, 5), (1, -7), (2, 9))]
+    twins = [new_position(p.account, qty=p.qty, cost=p.cost) for p in positions]
+    pays = [12, -40, 0]
+    one, bulk = Ledger(record=True), Ledger(record=True)
+    for pos, pay in zip(twins, pays):
+        book_funding(one, "XBt", pos, pay)
+    book_funding_many(bulk, "XBt", "XBTUSD", positions, pays,
+                      [wallet(p.account) for p in positions])
+    assert bulk.transfers == one.transfers and bulk.items() == one.items()
+    assert [p.realised_pnl for p in positions] == [p.realised_pnl for p in twins] == [-12, 40, 0]
+    with pytest.raises(InvalidInputError, match="must match"):
+        book_funding_many(bulk, "XBt", "XBTUSD", positions, pays[:2],
+                          [wallet(p.account) for p in positions])
 
 
 # ---- positions -------------------------------------------------------------------------

@@ -46,6 +46,10 @@ def test_we2_interest_rate_is_0_25_percent_per_8_hours():
     assert interest_rate(0.01, 0.0025, 3) == 0.0025
 
 
+def test_a_2_hour_interval_takes_a_quarter_of_the_8_hour_interest():
+    assert interest_rate(0.01, 0.0025, 12) == 0.000625 == interest_rate(0.01, 0.0025, 3) / 4
+
+
 @pytest.mark.parametrize(("premium", "funding"), [
     (0.0003, 0.0001), (0.0010, 0.0005), (-0.0008, -0.0003), (0.0050, 0.00375)])
 def test_we29_funding_clamp_and_cap_with_interest_0_01_percent(premium, funding):

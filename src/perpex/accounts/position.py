@@ -16,13 +16,14 @@ Every fill satisfies ``cost_after == cost_before + exec_cost + realised``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from perpex.accounts.ledger import FEES, Ledger, cost, funding, wallet
+from perpex.accounts.ledger import FEES, Ledger, LedgerKey, cost, funding, wallet
 from perpex.errors import InvalidInputError, InvalidLeverageError, InvalidQuantityError
 from perpex.rounding import div_round_half_away
 
-__all__ = ["Position", "apply_fill", "book_fee", "book_fill", "book_funding"]
+__all__ = ["Position", "apply_fill", "book_fee", "book_fill", "book_funding", "book_funding_many"]
 
 
 @dataclass(slots=True)
@@ -153,3 +154,16 @@ def book_funding(ledger: Ledger, currency: str, position: Position, payment: int
         raise TypeError(f"payment must be an int, got {type(payment).__name__} {payment!r}")
     ledger.transfer(currency, wallet(position.account), funding(position.symbol), payment, "funding")
     position.realised_pnl -= payment
+
+
+def book_funding_many(ledger: Ledger, currency: str, symbol: str, positions: Sequence[Position],
+                      payments: Sequence[int], wallets: Sequence[LedgerKey]) -> None:
+    """:func:`book_funding` for every position of one contract, in order, as one bulk ledger
+    call. ``wallets[i]`` must be ``wallet(positions[i].account)`` (callers that pay funding
+    often keep these keys rather than build one per payment)."""
+    if not len(positions) == len(payments) == len(wallets):
+        raise InvalidInputError(f"{len(positions)} positions, {len(payments)} payments and "
+                                f"{len(wallets)} wallets must match")
+    ledger.transfer_many(currency, wallets, funding(symbol), payments, "funding")
+    for position, payment in zip(positions, payments):
+        position.realised_pnl -= payment
