@@ -124,9 +124,6 @@ class ExchangeCore(MarginCore, ABC):
     _liq_orders: dict[int, None]
     _lots: dict[int, int]
 
-    def _risk_flush(self) -> None:
-        pass
-
     def _touch(self, a: int, ccy: str) -> None:
         pass
 
@@ -188,9 +185,8 @@ class ExchangeCore(MarginCore, ABC):
         self._seq += 1
         self._done.clear()
         try:
-            out = fn()
-            self._risk_flush()
-            return out
+            # the liquidation index is brought up to date when it is next read (exchange_risk)
+            return fn()
         except BaseException as exc:
             self._halted = f"{type(exc).__name__} in command seq={self._seq}: {exc}"
             raise EngineHaltedError(self._halted) from exc

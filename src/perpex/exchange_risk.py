@@ -6,8 +6,12 @@ Policy lives in :mod:`perpex.risk`; this module wires it to the book and the led
 After every mark change the liquidation step of that contract runs:
 
 1. positions whose liquidation price the mark crosses are found through a per-contract index
-   (longs and shorts kept sorted by their trigger price, refreshed at the end of every command
-   for the accounts whose position or money changed), so a mark update touches only them;
+   (longs and shorts kept sorted by their trigger price), so a mark update touches only them.
+   Fills, fees and margin changes only queue the touched positions; the queue is worked when
+   the index is next read (a liquidation step, ``check_invariants``), so an account that trades
+   many times between two mark updates is re-indexed once, and a queued position whose trigger
+   inputs (size, cost, collateral, risk limit, leverage, funding rate) are those its entry was
+   computed from keeps that entry without recomputing it;
 2. each one has its open orders in the contract canceled and is assessed again
    (:func:`perpex.risk.liquidation.assess`); a PARTIAL verdict sends the liquidation order for
    the trader (BitMEX: FillOrKill; OKEx/Huobi: ImmediateOrCancel), then the position is assessed
@@ -46,7 +50,7 @@ from typing import Any, Mapping
 
 from perpex.accounts.ledger import INSURANCE, wallet
 from perpex.accounts.position import Position, book_fill
-from perpex.errors import InvalidConfigError
+from perpex.errors import InvalidConfigError, InvariantViolation
 from perpex.exchange_core import _BUY, LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, MAX_ACCOUNT
 from perpex.exchange_deleverage import DeleverageMixin
 from perpex.instruments import Instrument
@@ -128,6 +132,8 @@ class RiskMixin(DeleverageMixin):
         self._liq_long: dict[str, list[tuple[int, int]]] = {s: [] for s in self._symbols}
         self._liq_short: dict[str, list[tuple[int, int]]] = {s: [] for s in self._symbols}
         self._liq_key: dict[tuple[int, str], tuple[int, int]] = {}
+        # key -> (trigger inputs, the _liq_key entry they gave, None when not indexed)
+        self._liq_inputs: dict[tuple[int, str], tuple[tuple[float, ...], tuple[int, int] | None]] = {}
         self._risk_dirty: dict[tuple[int, str], None] = {}
         self._liq_orders: dict[int, None] = {}
         for ccy in sorted(funds):
@@ -191,15 +197,18 @@ class RiskMixin(DeleverageMixin):
         return RiskPosition(inst, pos.qty, pos.cost, self._collateral(inst, pos), lev,
                             inst.steps_for_risk_limit(pos.risk_limit), self._funding_rate(inst.symbol))
 
-    def _trigger_ticks(self, inst: Instrument, pos: Position) -> int | None:
+    def _trigger_ticks(self, inst: Instrument, pos: Position, collateral: int | None = None) -> int | None:
         """The tick at which the mark reaches the position's trigger (conservative: the index
-        must never miss a position that :func:`assess` would liquidate)."""
+        must never miss a position that :func:`assess` would liquidate). ``collateral``: the
+        position's :meth:`_collateral` when the caller has it."""
         cfg = self._risk_cfg
         if cfg.mode is RiskMode.BITMEX:
             # Built from the position directly: this runs for every position a fill, a funding
             # payment or a margin change touches, so it avoids a validated RiskPosition.
             steps = max(inst.steps_for_risk_limit(pos.risk_limit), inst.risk_steps(pos.cost))
-            collateral, rate = self._collateral(inst, pos), self._funding_rate(inst.symbol)
+            if collateral is None:
+                collateral = self._collateral(inst, pos)
+            rate = self._funding_rate(inst.symbol)
             if cfg.variant is LiquidationVariant.RECOMMENDED:  # integer arithmetic, same result
                 return liquidation_ticks(inst, pos.qty, pos.cost, collateral,
                                          maint_rate_for(inst, steps), funding_rate=rate)
@@ -232,13 +241,41 @@ class RiskMixin(DeleverageMixin):
 
     def _reindex(self, a: int, sym: str) -> None:
         key = (a, sym)
-        self._unindex(key)
-        ticks = self._index_ticks(a, sym)
-        if ticks is None:
+        new = self._cached_ticks(a, sym)
+        old = self._liq_key.get(key)
+        if new == old:
             return
-        side = 1 if ticks[0] > 0 else -1
-        self._liq_key[key] = (side, ticks[1])
-        insort((self._liq_long if side > 0 else self._liq_short)[sym], (ticks[1], a))
+        self._unindex(key)
+        if new is None:
+            return
+        side, ticks = new
+        self._liq_key[key] = new
+        insort((self._liq_long if side > 0 else self._liq_short)[sym], (ticks, a))
+
+    def _trigger_inputs(self, inst: Instrument, pos: Position, collateral: int) -> tuple[float, ...]:
+        """Everything the position's trigger depends on besides constants of the contract and
+        the configuration (the mark enters through the cross collateral)."""
+        return (pos.qty, pos.cost, pos.risk_limit, pos.leverage, collateral,
+                self._funding_rate(inst.symbol))
+
+    def _cached_ticks(self, a: int, sym: str) -> tuple[int, int] | None:
+        """:meth:`_index_ticks`, reusing the last result while the trigger inputs are the same
+        and the index still holds what they gave."""
+        key = (a, sym)
+        pos = self._positions.get(key)
+        if a == LIQUIDATION_ACCOUNT or pos is None or pos.qty == 0 or sym in self._settled:
+            self._liq_inputs.pop(key, None)
+            return None
+        inst = self._inst[sym]
+        collateral = self._collateral(inst, pos)
+        inputs = self._trigger_inputs(inst, pos, collateral)
+        seen = self._liq_inputs.get(key)
+        if seen is not None and seen[0] == inputs and self._liq_key.get(key) == seen[1]:
+            return seen[1]
+        ticks = self._trigger_ticks(inst, pos, collateral)
+        out = None if ticks is None else (1 if pos.qty > 0 else -1, ticks)
+        self._liq_inputs[key] = (inputs, out)
+        return out
 
     def _index_ticks(self, a: int, sym: str) -> tuple[int, int] | None:
         """(side, trigger tick) of the position, or None when it is not to be indexed."""
@@ -252,17 +289,46 @@ class RiskMixin(DeleverageMixin):
         """Re-indexes many positions of one contract at once (a funding instant touches all of
         them): one sort instead of a list insertion per position, which would be quadratic."""
         for a in accounts:
-            self._liq_key.pop((a, sym), None)
-            ticks = self._index_ticks(a, sym)
-            if ticks is not None:
+            ticks = self._cached_ticks(a, sym)
+            if ticks is None:
+                self._liq_key.pop((a, sym), None)
+            else:
                 self._liq_key[(a, sym)] = ticks
         entries = [(side, ticks, a) for (a, s), (side, ticks) in self._liq_key.items() if s == sym]
         self._liq_long[sym] = sorted((t, a) for side, t, a in entries if side > 0)
         self._liq_short[sym] = sorted((t, a) for side, t, a in entries if side < 0)
 
+    def _check_liquidation_index(self) -> None:
+        """The index (after working the queue) is sorted and holds exactly its entries, and
+        every entry kept for unchanged trigger inputs equals the trigger computed afresh. A
+        position in another contract of a cross account keeps the trigger of its last touch
+        when a mark alone moves (by design), so only entries whose inputs are current are
+        compared."""
+        self._risk_flush()
+        for sym in self._symbols:
+            for side, lst in ((1, self._liq_long[sym]), (-1, self._liq_short[sym])):
+                want = sorted((t, a) for (a, s), (sd, t) in self._liq_key.items() if s == sym and sd == side)
+                if lst != want:
+                    raise InvariantViolation(f"the {sym} liquidation index disagrees with its entries")
+        for key, (inputs, entry) in self._liq_inputs.items():
+            pos = self._positions.get(key)
+            if pos is None or self._liq_key.get(key) != entry:
+                raise InvariantViolation(f"the trigger cache of {key} does not match the index")
+            inst = self._inst[key[1]]
+            if self._trigger_inputs(inst, pos, self._collateral(inst, pos)) != inputs:
+                continue
+            fresh = self._index_ticks(*key)
+            if fresh != entry:
+                raise InvariantViolation(f"the cached trigger of {key} is {entry}, recomputed {fresh}")
+        for key in self._liq_key:
+            if key not in self._liq_inputs:
+                raise InvariantViolation(f"the liquidation index holds {key} without its inputs")
+
     def _touch(self, a: int, ccy: str) -> None:
         """The account's money or position changed: every position it holds in ``ccy`` (cross
-        collateral is shared) is re-indexed at the end of the command."""
+        collateral is shared) is queued for re-indexing. The engine's account is never indexed."""
+        if a == LIQUIDATION_ACCOUNT:
+            return
         for sym in self._by_ccy[ccy]:
             if (a, sym) in self._positions:
                 self._risk_dirty[(a, sym)] = None

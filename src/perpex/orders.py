@@ -153,15 +153,19 @@ _PRICES: dict[int, tuple[Instrument, dict[int, Decimal]]] = {}
 _PRICES_PER_INSTRUMENT = 1 << 16
 
 
-def _px(instrument: Instrument, ticks: int) -> Decimal | None:
-    if not ticks:
-        return None
+def _price_cache(instrument: Instrument) -> dict[int, Decimal]:
     entry = _PRICES.get(id(instrument))
     if entry is None or entry[0] is not instrument:
         if len(_PRICES) >= 64:
             _PRICES.clear()
         entry = _PRICES[id(instrument)] = (instrument, {})
-    cache = entry[1]
+    return entry[1]
+
+
+def _px(instrument: Instrument, ticks: int) -> Decimal | None:
+    if not ticks:
+        return None
+    cache = _price_cache(instrument)
     price = cache.get(ticks)
     if price is None:
         if len(cache) >= _PRICES_PER_INSTRUMENT:
@@ -182,6 +186,19 @@ def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_stat
               exec_cost: int = 0, exec_comm: int = 0, liquidity: str = "",
               stop_px: int | None = None) -> dict[str, Any]:
     """One BitMEX-shaped execution report for ``rec`` as it stands now."""
+    # Every accepted, filled or canceled order builds one or more of these: the cached lookups
+    # are inlined here (the same values as _px and exec_inst_text give).
+    cache = _price_cache(instrument)
+    ticks = rec.price
+    price = (cache.get(ticks) or _px(instrument, ticks)) if ticks else None
+    ticks = rec.stop_px if stop_px is None else stop_px
+    stop = (cache.get(ticks) or _px(instrument, ticks)) if ticks else None
+    last = (cache.get(last_px) or _px(instrument, last_px)) if last_px else None
+    conditional = rec.ord_type in CONDITIONAL_TYPES
+    flags, feed = rec.flags, rec.feed
+    inst_text = _EXEC_INST_TEXTS.get((flags, feed, conditional))
+    if inst_text is None:
+        inst_text = exec_inst_text(flags, feed, conditional)
     return {
         "seq": seq,
         "transactTime": ts,
@@ -194,21 +211,21 @@ def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_stat
         "side": SIDE_NAMES[rec.side],
         "ordType": ORD_TYPE_NAMES[rec.ord_type],
         "timeInForce": TIF_NAMES[rec.tif],
-        "execInst": exec_inst_text(rec.flags, rec.feed, rec.ord_type in CONDITIONAL_TYPES),
+        "execInst": inst_text,
         "orderQty": rec.order_qty,
-        "price": _px(instrument, rec.price),
-        "stopPx": _px(instrument, rec.stop_px if stop_px is None else stop_px),
+        "price": price,
+        "stopPx": stop,
         "displayQty": None if rec.display_qty < 0 else rec.display_qty,
         "lastQty": last_qty,
-        "lastPx": _px(instrument, last_px),
+        "lastPx": last,
         "leavesQty": rec.leaves_qty,
         "cumQty": rec.cum_qty,
-        "avgPx": avg_px(instrument, rec),
+        "avgPx": avg_px(instrument, rec) if rec.cum_qty else None,
         "execCost": exec_cost,
         "execComm": exec_comm,
         "lastLiquidityInd": liquidity,
         "triggered": "StopOrderTriggered" if rec.triggered else (
-            "NotTriggered" if rec.ord_type in CONDITIONAL_TYPES else ""),
+            "NotTriggered" if conditional else ""),
         "currency": instrument.settle_currency,
         "text": text,
     }

@@ -9,7 +9,7 @@ import pytest
 
 from perpex import presets
 from perpex.errors import (
-    EngineHaltedError, InsufficientFundsError, InvalidInputError, InvariantViolation)
+    EngineHaltedError, InsufficientFundsError, InvalidInputError, InvalidPriceError, InvariantViolation)
 from perpex.exchange import (
     ORDER_DTYPE, OP_CANCEL, OP_LIMIT, OP_MARKET, STATUS_OK, STATUS_REJECTED, STATUS_UNKNOWN_ORDER,
     Exchange)
@@ -371,3 +371,18 @@ def test_a_batch_business_reject_takes_a_seq_and_reports_rejected():
     ex = xbtusd_pair(1_000)
     res = ex.submit_orders(np.array([(1, 1, 0, OP_LIMIT, 0, 0, 10_000, 20_000, 0)], ORDER_DTYPE))
     assert res["status"].tolist() == [STATUS_REJECTED] and res["seq"][0] == ex.last_seq
+
+
+def test_a_remembered_limit_price_converts_as_before_and_bad_prices_still_raise():
+    ex = Exchange([presets.XBTUSD()])
+    ex.deposit(1, 10 * XBT, ts=0)
+    first = ex.place(1, "XBTUSD", "Buy", 1, 10_000)
+    again = [ex.place(1, "XBTUSD", "Buy", 1, p) for p in (10_000, 10_000.0, Decimal("10000.00"))]
+    assert first.accepted and all(o.accepted for o in again)
+    assert {o["price"] for o in ex.open_orders(1)} == {Decimal("10000.0")}
+    with pytest.raises(TypeError):
+        ex.place(1, "XBTUSD", "Buy", 1, True)       # bool is not the int 1 it equals
+    for bad in (float("nan"), Decimal("NaN"), 10_000.25):
+        with pytest.raises(InvalidPriceError):
+            ex.place(1, "XBTUSD", "Buy", 1, bad)
+    ex.check_invariants()

@@ -1,8 +1,12 @@
-"""The liquidation index after a funding instant re-indexes every position in bulk."""
+"""The liquidation index: bulk re-indexing after a funding instant, the queue worked when the
+index is read, the trigger cache, and check_invariants catching any drift of the caches."""
 
 from __future__ import annotations
 
+import pytest
+
 from perpex import presets
+from perpex.errors import InvariantViolation
 from perpex.exchange import Exchange
 
 XBT = 100_000_000
@@ -22,8 +26,10 @@ def test_bulk_reindex_after_funding_matches_recomputing_each_position() -> None:
             ex.set_leverage(a, "XBTUSD", (5, 10, 25)[a % 3], ts=t0)
         ex.place(a, "XBTUSD", "Buy", 10, 10000, ts=t0)
     ex.advance(t0 + 8 * H)            # fixes the first rate
+    ex._risk_flush()                  # the index is brought up to date when it is read
     before = dict(ex._liq_key)
     ex.advance(t0 + 16 * H)           # pays it: every position's margin moves
+    ex._risk_flush()
     paid = [e for e in ex.drain_events() if e.get("execType") == "Funding"]
     assert len(paid) == n + 1
     index = ex._liq_key
@@ -33,3 +39,88 @@ def test_bulk_reindex_after_funding_matches_recomputing_each_position() -> None:
     longs = ex._liq_long["XBTUSD"]
     assert longs == sorted(longs) and len(longs) == n
     ex.check_invariants()
+
+
+def _two_contracts() -> Exchange:
+    ex = Exchange([presets.XBTUSD(), presets.ETHUSD()], insurance_fund={"XBt": 10 * XBT})
+    for a in (1, 2, 3):
+        ex.deposit(a, 10 * XBT, ts=0)
+    ex.set_mark("XBTUSD", 10_000)
+    ex.set_mark("ETHUSD", 300)
+    ex.set_leverage(1, "ETHUSD", 10)           # isolated: its collateral is its own margin
+    ex.place(2, "ETHUSD", "Sell", 100, 300)
+    ex.place(1, "ETHUSD", "Buy", 100, 300)
+    return ex
+
+
+def test_a_position_whose_trigger_inputs_did_not_change_is_not_recomputed() -> None:
+    ex = _two_contracts()
+    ex._risk_flush()
+    entry = ex._liq_key[(1, "ETHUSD")]
+    seen: list[str] = []
+    plain = ex._trigger_ticks
+    ex._trigger_ticks = lambda inst, pos, collateral=None: seen.append(inst.symbol) or plain(inst, pos, collateral)
+    ex.place(3, "XBTUSD", "Sell", 1_000, 10_000)
+    ex.place(1, "XBTUSD", "Buy", 1_000, 10_000)  # a fill and a fee: account 1 is touched
+    ex._risk_flush()
+    assert seen.count("XBTUSD") == 2 and "ETHUSD" not in seen
+    assert ex._liq_key[(1, "ETHUSD")] == entry == ex._index_ticks(1, "ETHUSD")
+    ex.check_invariants()
+
+
+def test_positions_traded_between_two_marks_are_indexed_once_and_still_liquidated() -> None:
+    ex = Exchange([presets.XBTUSD()], insurance_fund={"XBt": 10 * XBT})
+    for a in (1, 2):
+        ex.deposit(a, 10 * XBT, ts=0)
+    ex.set_mark("XBTUSD", 10_000)
+    ex.set_leverage(1, "XBTUSD", 100)
+    ex.place(2, "XBTUSD", "Sell", 10_000, 10_000)
+    for _ in range(10):
+        ex.place(1, "XBTUSD", "Buy", 1_000, 10_000)
+    assert (1, "XBTUSD") in ex._risk_dirty and (1, "XBTUSD") not in ex._liq_key
+    ex.set_mark("XBTUSD", 9_900)                  # past the 100x long's liquidation price
+    assert ex.position(1, "XBTUSD")["currentQty"] == 0
+    assert any(e["execType"] == "Liquidation" for e in ex.drain_events())
+    ex.check_invariants()
+
+
+def test_check_invariants_catches_a_cached_trigger_that_drifted_from_its_inputs() -> None:
+    ex = _two_contracts()
+    ex._risk_flush()
+    key = (1, "ETHUSD")
+    inputs, (side, ticks) = ex._liq_inputs[key]
+    ex._liq_inputs[key] = (inputs, (side, ticks + 1))
+    ex._liq_key[key] = (side, ticks + 1)
+    with pytest.raises(InvariantViolation, match="liquidation index|cached trigger"):
+        ex.check_invariants()
+    assert ex._halted is not None
+
+
+def test_check_invariants_catches_a_cached_trigger_computed_from_wrong_inputs() -> None:
+    ex = _two_contracts()
+    ex._risk_flush()
+    key = (1, "ETHUSD")
+    inputs, entry = ex._liq_inputs[key]
+    side, ticks = entry
+    wrong = (side, ticks + 7)
+    ex._liq_inputs[key] = (inputs, wrong)
+    ex._liq_key[key] = wrong
+    lst = ex._liq_long["ETHUSD"]
+    lst.remove((ticks, 1))
+    lst.append((ticks + 7, 1))
+    lst.sort()
+    with pytest.raises(InvariantViolation, match=r"cached trigger of \(1, 'ETHUSD'\)"):
+        ex.check_invariants()
+
+
+def test_check_invariants_catches_a_drifted_margin_rate_or_price_cache() -> None:
+    ex = _two_contracts()
+    ex.check_invariants()
+    key = next(iter(ex._init_rates))
+    ex._init_rates[key] += 0.001
+    with pytest.raises(InvariantViolation, match="initial margin rate"):
+        ex.check_invariants()
+    ex = _two_contracts()
+    ex._ticks_of["ETHUSD"][(int, 300)] += 1
+    with pytest.raises(InvariantViolation, match="cached ticks of price 300"):
+        ex.check_invariants()

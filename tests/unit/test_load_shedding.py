@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from perpex import presets
-from perpex.errors import InvalidConfigError
+from perpex.errors import EngineHaltedError, InvalidConfigError
 from perpex.exchange import ORDER_DTYPE, Exchange, OverloadConfig
 from perpex.exchange_batch import OP_CANCEL, OP_LIMIT, OP_MARKET, STATUS_OK, STATUS_OVERLOADED
 from perpex.risk.limits import OVERLOADED
@@ -95,3 +95,29 @@ def test_shedding_is_per_batch_so_the_next_batch_starts_with_an_empty_queue():
 def test_a_queue_depth_that_is_not_a_positive_int_is_refused(depth):
     with pytest.raises(InvalidConfigError, match="queue_depth"):
         OverloadConfig(queue_depth=depth)
+
+
+def test_the_overloaded_status_is_exported_by_perpex_exchange_with_the_other_statuses() -> None:
+    import perpex.exchange as exchange_module
+    import perpex.exchange_batch as batch_module
+
+    for name in ("STATUS_OK", "STATUS_REJECTED", "STATUS_UNKNOWN_ORDER", "STATUS_OVERLOADED"):
+        assert name in exchange_module.__all__
+        assert getattr(exchange_module, name) == getattr(batch_module, name)
+    assert len({exchange_module.STATUS_OK, exchange_module.STATUS_REJECTED,
+                exchange_module.STATUS_UNKNOWN_ORDER, exchange_module.STATUS_OVERLOADED}) == 4
+
+
+def test_an_error_escaping_a_batch_row_halts_the_engine_naming_that_rows_seq() -> None:
+    ex = exchange(None)
+    seq = ex.last_seq
+
+    def boom(*args: object) -> None:
+        raise RuntimeError("book failure")
+
+    ex._place = boom  # type: ignore[method-assign]
+    with pytest.raises(EngineHaltedError, match=f"RuntimeError in command seq={seq + 1}: book failure"):
+        ex.submit_orders(rows([(1, OP_CANCEL, 0, 0, 0, 99), (1, OP_LIMIT, 0, 100, 20_000, 0),
+                               (2, OP_LIMIT, 1, 100, 20_000, 0)]))
+    with pytest.raises(EngineHaltedError):
+        ex.place(1, "XBTUSD", "Buy", 100, 10_000)
