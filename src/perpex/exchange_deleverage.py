@@ -22,11 +22,14 @@ Choices where the documents are silent (clawback):
   fund's negative balance after it (so the fund ends the step at zero, never below);
 - each share is floored and the leftover units of the deficit go one each to the largest
   remainders, ties to the lower account id, so the shares sum to the deficit exactly;
-- a walk that the clawback may fund assumes one unit more loss per contract on contracts whose
-  value rounds per fill (linear, quanto), so the deficit can never exceed the clawable profit.
+- the walk charges linear and quanto contracts one unit more than their exact loss per
+  contract (their values round per fill), so neither the fund alone nor the fund plus the
+  clawable profit can be overdrawn.
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 from perpex import _native
 from perpex.accounts.ledger import INSURANCE, wallet
@@ -36,7 +39,7 @@ from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, Exchange
 from perpex.instruments import Instrument
 from perpex.orders import OrderRecord
 from perpex.risk.adl import AdlCandidate, adl_queue, plan_adl
-from perpex.risk.insurance import clawback_shares, surplus
+from perpex.risk.insurance import affordable_fill, clawback_shares, surplus
 
 DELEVERAGE_TEXT = "Deleverage"
 CLAWBACK_TEXT = "Clawback"
@@ -112,21 +115,18 @@ class DeleverageMixin(ExchangeCore):
         profits = self._clawable(inst, mark_e8) if clawback else {}
         # the fund (and, with clawback, the profitable accounts) pays for walking the book,
         # level by level, as far as its balance covers
-        budget = self._ledger.balance(ccy, INSURANCE) + sum(profits.values())
-        slack = 1 if clawback and not inst.is_inverse else 0
+        # (affordable_fill bounds the loss however the order splits into fills, so the fund
+        # cannot end below zero through per-fill rounding)
+        budget: int | Fraction = self._ledger.balance(ccy, INSURANCE) + sum(profits.values())
         bids, asks = self._books[sym].depth(64)
         take, limit = 0, 0
         for px, level in (bids if side == "Sell" else asks):
             if take == left:
                 break
-            per = -surplus(1, px, bk, inst, side)
-            n = min(level, left - take)
-            if per > 0:
-                n = min(n, budget // (per + slack))
+            n, used = affordable_fill(budget, px, bk, inst, side, min(level, left - take))
             if n <= 0:
                 break
-            if per > 0:
-                budget -= (per + slack) * n
+            budget -= used
             take += n
             limit = px
         if take:

@@ -305,6 +305,13 @@ class Instrument:
             return div_round_half_away(self._value_num, price_ticks * self._value_den)
         return div_round_half_away(price_ticks * self._value_num, self._value_den)
 
+    def value_per_tick(self) -> Fraction:
+        """The exact (unrounded) value of one linear or quanto contract per price tick, in
+        minor settle units: ``value(q, p)`` is ``q * p`` times it, rounded once."""
+        if self.contract_type is ContractType.INVERSE:
+            raise InvalidInputError(f"{self.symbol} is inverse: its value is not linear in price")
+        return Fraction(self._value_num, self._value_den)
+
     def value(self, qty: int, price_ticks: int) -> int:
         """Signed value of ``qty`` contracts at ``price_ticks`` (long inverse < 0, long linear > 0)."""
         if price_ticks <= 0:

@@ -14,14 +14,15 @@ cover.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from fractions import Fraction
 
 from perpex.errors import InsufficientFundsError, InvalidInputError, InvalidPriceError
 from perpex.rounding import check_int
-from perpex.instruments import Instrument
+from perpex.instruments import ContractType, Instrument
 
-__all__ = ["InsuranceFund", "clawback_ratio", "clawback_shares", "surplus"]
+__all__ = ["InsuranceFund", "affordable_fill", "clawback_ratio", "clawback_shares", "surplus"]
 
 _SIDES = {"Buy": -1, "Sell": 1}
 
@@ -46,6 +47,36 @@ def surplus(fill_qty: int, fill_price: int, bankruptcy_price: int, instrument: I
             f"{instrument.max_price_ticks} ticks of {instrument.symbol}")
     position_qty = _SIDES[side] * fill_qty
     return instrument.value(position_qty, fill_price) - instrument.value(position_qty, bankruptcy_price)
+
+
+def affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: int,
+                    instrument: Instrument, side: str, available: int) -> tuple[int, Fraction]:
+    """How many of ``available`` contracts a liquidation order can take at ``fill_price`` when
+    its losses against ``bankruptcy_price`` may total at most ``budget`` (minor units), and
+    the part of the budget that uses up in the worst case.
+
+    A fill's surplus is rounded once per fill. Inverse values are whole units per contract,
+    so their loss is exactly linear. Linear and quanto values round the fill's total, which
+    can cost up to one unit more than the exact loss per fill, so each contract is charged
+    its exact loss plus one unit: however the order splits into fills, the booked losses then
+    never exceed the budget. Prices at least as good as bankruptcy cost nothing (rounding is
+    monotone, so such a fill's surplus is never negative).
+    """
+    check_int("available", available, 0)
+    loss = -surplus(1, fill_price, bankruptcy_price, instrument, side)
+    if instrument.contract_type is ContractType.INVERSE:
+        per = Fraction(loss)
+    else:
+        # the exact (unrounded) loss of one contract, plus the per-fill rounding allowance
+        sign = _SIDES[side]
+        ticks = sign * (bankruptcy_price - fill_price)
+        per = ticks * instrument.value_per_tick() + 1
+        if ticks <= 0:
+            per = Fraction(0)
+    if per <= 0:
+        return available, Fraction(0)
+    n = min(available, max(0, math.floor(Fraction(budget) / per)))
+    return n, per * n
 
 
 class InsuranceFund:
