@@ -249,7 +249,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--group", type=int, default=256, help="group commit size in batch mode")
     args = ap.parse_args()
-    print(f"C-accelerated CRC-32C (crc32c package): {'yes' if HAVE_FAST_CRC else 'no'}")
+    print(f"C-accelerated CRC-32C (google-crc32c): {'yes' if HAVE_FAST_CRC else 'no'}")
     tmp = Path(tempfile.mkdtemp(prefix="perpex-bench-journal-"))
     try:
         bench_read(args.records, args.repeat, tmp)
