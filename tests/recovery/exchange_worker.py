@@ -44,13 +44,6 @@ def make_exchange() -> Exchange:
                     insurance_fund={"XBt": 5 * XBT, "USDt": 50_000 * USDT})
 
 
-def read_acked_seq(directory: Path) -> int:
-    """The last journal seq the worker reported as acknowledged (0 before the first one)."""
-    p = Path(directory) / "acked"
-    data = p.read_bytes() if p.exists() else b""
-    return struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else 0
-
-
 def run_flow(ex: Any, seed: int, n: int, after: Callable[[int], bool] | None = None,
              events: list[dict[str, Any]] | None = None) -> dict[str, int]:
     """Issues ``n`` random commands to ``ex`` (an Exchange or a JournaledExchange).

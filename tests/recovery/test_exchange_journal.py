@@ -8,10 +8,6 @@ the every-byte truncation carry the ``recovery_long`` marker.
 
 from __future__ import annotations
 
-import random
-import subprocess
-import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,11 +25,10 @@ from perpex.exchange_journal import (
 from perpex.journal import JOURNAL_FILE, read_journal
 from perpex.snapshot import load_snapshots, write_snapshot
 from tests.recovery.exchange_worker import (
-    START_TS, XBT, make_exchange, read_acked_seq, run_flow)
+    START_TS, XBT, make_exchange, run_flow)
+from tests.recovery.acked import kill_mid_run
 
 pytestmark = pytest.mark.recovery
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class SeqCounter:
@@ -333,18 +328,8 @@ def test_group_commit_acknowledges_every_group_of_commands(tmp_path: Path) -> No
 
 
 def _kill9_run(tmp_path: Path, seed: int) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.recovery.exchange_worker",
-                             str(tmp_path), str(seed), str(10**7)], cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 60
-        while read_acked_seq(tmp_path) == 0 and proc.poll() is None:
-            assert time.monotonic() < deadline, "worker never acknowledged a command"
-            time.sleep(0.005)
-        time.sleep(random.Random(seed).uniform(0.0, 0.8))
-    finally:
-        proc.kill()
-        proc.wait()
-    acked = read_acked_seq(tmp_path)
+    acked = kill_mid_run("tests.recovery.exchange_worker", [str(tmp_path), str(seed), str(10**7)],
+                         tmp_path, seed, startup_s=60, window_s=0.8)
     jx = JournaledExchange.recover(tmp_path / "data")
     print(f"seed {seed}: acknowledged {acked}, recovered {jx.journal_seq}, snapshots "
           f"{[s.last_seq for s in load_snapshots(tmp_path / 'data')]}")

@@ -8,9 +8,6 @@ the ``recovery_long`` marker.
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -24,14 +21,13 @@ from perpex.journal import (
     JOURNAL_FILE, REC_HEADER_SIZE, REC_MAGIC, Journal, Record, _crc32c_pure, _crc32c_rows, crc32c,
     iter_records, load_snapshot, load_snapshots, read_journal, recover, write_snapshot,
 )
-from tests.recovery.worker import TS_STEP_MS, read_acked_seq
+from tests.recovery.acked import kill_mid_run
+from tests.recovery.worker import TS_STEP_MS
 from tests.stress.gen import generate
 
 pytestmark = pytest.mark.recovery
 
 REC_SIZE = REC_HEADER_SIZE + CMD_DTYPE.itemsize
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def apply_one(book: OrderBook, seq: int, ts: int, payload: bytes) -> None:
     book.submit_batch(np.frombuffer(payload, dtype=CMD_DTYPE))
@@ -303,18 +299,8 @@ def test_recovery_with_no_usable_snapshot_replays_from_empty(tmp_path: Path,
 def _kill9_run(tmp_path: Path, seed: int, n: int) -> None:
     cmds = generate(n, seed=seed)
     np.save(tmp_path / "cmds.npy", cmds)
-    proc = subprocess.Popen([sys.executable, "-m", "tests.recovery.worker", str(tmp_path)],
-                            cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 30
-        while read_acked_seq(tmp_path) == 0 and proc.poll() is None:
-            assert time.monotonic() < deadline, "worker never acknowledged a command"
-            time.sleep(0.005)
-        time.sleep(random.Random(seed).uniform(0.0, 0.6))
-    finally:
-        proc.kill()
-        proc.wait()
-    acked = read_acked_seq(tmp_path)
+    acked = kill_mid_run("tests.recovery.worker", [str(tmp_path)], tmp_path, seed,
+                         startup_s=30, window_s=0.6)
     book, last = recover_book(tmp_path / "data")
     assert last >= acked > 0
     assert book.state_hash() == prefix_hash(cmds, last)

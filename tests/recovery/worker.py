@@ -24,13 +24,6 @@ GROUP = 16
 TS_STEP_MS = 10
 
 
-def read_acked_seq(directory: Path) -> int:
-    """The last seq the worker reported as acknowledged (0 before the first one)."""
-    p = Path(directory) / "acked"
-    data = p.read_bytes() if p.exists() else b""
-    return struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else 0
-
-
 def main(directory: Path) -> None:
     cmds = np.load(directory / "cmds.npy")
     data = directory / "data"
