@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 
 import numbers
 from collections import deque
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -139,7 +139,7 @@ class ExchangeCore(MarginCore, ABC):
     def _liquidation_step(self, inst: Instrument, mark_e8: int) -> None:
         pass
 
-    def _reindex_symbol(self, sym: str) -> None:
+    def _queue_reindex(self, keys: Mapping[tuple[int, str], None]) -> None:
         pass
 
     def _sweep_residual(self, ccy: str) -> None:

@@ -135,16 +135,6 @@ class FundingMixin(ExchangeCore):
             reg.sort()
         return reg
 
-    def _mark_risk_dirty(self, sym: str, reg: _Registry) -> None:
-        """Queues every position of the contract for the liquidation index exactly as
-        ``_reindex_symbol`` does (the same keys, added in the same order: account order), but
-        from the registry instead of a sort of every position of every contract."""
-        dirty: dict[tuple[int, str], None] | None = getattr(self, "_risk_dirty", None)
-        if dirty is None:
-            self._reindex_symbol(sym)
-        else:
-            dirty.update(reg.key_set())
-
     @staticmethod
     def _values(inst: Instrument, qty: npt.NDArray[np.int64], price_e8: int) -> np.ndarray:
         """Signed values of positions of ``qty`` contracts at ``price_e8``, positive for longs
@@ -190,7 +180,7 @@ class FundingMixin(ExchangeCore):
         # the largest id, so this transfer follows its payment as it always has
         if positions[-1].account == LIQUIDATION_ACCOUNT and pays[-1]:
             self._ledger.transfer(ccy, INSURANCE, wallets[-1], pays[-1], "engine funding")
-        self._mark_risk_dirty(sym, reg)
+        self._queue_reindex(reg.key_set())
         self._ledger.transfer(ccy, clearing(sym), INSURANCE, residual, "funding residual")
         if self._emit:
             self._events += self._funding_events(sym, ccy, t, mark, fixing.rate,

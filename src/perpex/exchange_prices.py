@@ -457,5 +457,5 @@ class PricingMixin(FundingMixin):
         if residual:
             self._ledger.transfer(ccy, clearing(sym), INSURANCE, residual, "settlement residual")
         self._lots = {o: b for o, b in self._lots.items() if o in self._orders}
-        self._mark_risk_dirty(sym, self._positions_of(sym))
+        self._queue_reindex(self._positions_of(sym).key_set())
         self._sweep_residual(ccy)

@@ -348,10 +348,10 @@ class RiskMixin(DeleverageMixin):
                     for a in accounts:
                         self._reindex(a, sym)
 
-    def _reindex_symbol(self, sym: str) -> None:
-        for (a, s) in sorted(self._positions):
-            if s == sym:
-                self._risk_dirty[(a, s)] = None
+    def _queue_reindex(self, keys: Mapping[tuple[int, str], None]) -> None:
+        """Queues positions for the liquidation index; the queue is worked in sorted order when
+        the index is next read, so the order given here does not matter."""
+        self._risk_dirty.update(keys)
 
     # ================================================================ the liquidation step
     def _liquidation_step(self, inst: Instrument, mark_e8: int) -> None:

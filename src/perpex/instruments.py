@@ -24,7 +24,7 @@ from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
 from math import gcd
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from perpex.errors import (
     ArithmeticOverflowError,
@@ -57,6 +57,7 @@ __all__ = [
 
 E8 = 100_000_000
 """Scale of e8 prices: an e8 price is ``round(price * E8)`` in quote-currency units."""
+_PRICE_CACHE_SIZE = 1 << 16
 
 
 class ContractType(Enum):
@@ -148,9 +149,12 @@ class Instrument:
     _max_price_ticks: int = field(init=False, repr=False, compare=False)
     _value_num: int = field(init=False, repr=False, compare=False)
     _value_den: int = field(init=False, repr=False, compare=False)
+    # human prices of recently used ticks (every event shows some; Decimals are immutable)
+    _prices: dict[int, Decimal] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
+        put(self, "_prices", {})
         for name in ("symbol", "underlying", "quote_currency", "settle_currency"):
             value = getattr(self, name)
             if not isinstance(value, str):
@@ -271,7 +275,18 @@ class Instrument:
         return ticks
 
     def ticks_to_price(self, ticks: int) -> Decimal:
-        return ticks_to_price(ticks, self.tick_size)
+        cache = self._prices
+        price = cache.get(ticks) if type(ticks) is int else None
+        if price is None:
+            price = ticks_to_price(ticks, self.tick_size)
+            if len(cache) >= _PRICE_CACHE_SIZE:
+                cache.clear()  # bounded; a miss only costs a recomputation
+            cache[ticks] = price
+        return price
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the price cache is derived: snapshots carry the contract, not its recent prices
+        return {**self.__dict__, "_prices": {}}
 
     def check_qty(self, qty: int, name: str = "qty") -> int:
         """Validate an order quantity: int, > 0, a lot multiple, at most ``max_order_qty``."""

@@ -146,34 +146,6 @@ class Outcome:
         return not self.accepted
 
 
-# Human prices of recent ticks per instrument (Decimals are immutable, so events may share
-# them). Keyed by the instrument's identity, holding the instrument so the id stays its own;
-# both levels are bounded by clearing, which only costs a recomputation.
-_PRICES: dict[int, tuple[Instrument, dict[int, Decimal]]] = {}
-_PRICES_PER_INSTRUMENT = 1 << 16
-
-
-def _price_cache(instrument: Instrument) -> dict[int, Decimal]:
-    entry = _PRICES.get(id(instrument))
-    if entry is None or entry[0] is not instrument:
-        if len(_PRICES) >= 64:
-            _PRICES.clear()
-        entry = _PRICES[id(instrument)] = (instrument, {})
-    return entry[1]
-
-
-def _px(instrument: Instrument, ticks: int) -> Decimal | None:
-    if not ticks:
-        return None
-    cache = _price_cache(instrument)
-    price = cache.get(ticks)
-    if price is None:
-        if len(cache) >= _PRICES_PER_INSTRUMENT:
-            cache.clear()
-        price = cache[ticks] = instrument.ticks_to_price(ticks)
-    return price
-
-
 def avg_px(instrument: Instrument, rec: OrderRecord) -> Decimal | None:
     if not rec.cum_qty:
         return None
@@ -186,14 +158,14 @@ def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_stat
               exec_cost: int = 0, exec_comm: int = 0, liquidity: str = "",
               stop_px: int | None = None) -> dict[str, Any]:
     """One BitMEX-shaped execution report for ``rec`` as it stands now."""
-    # Every accepted, filled or canceled order builds one or more of these: the cached lookups
-    # are inlined here (the same values as _px and exec_inst_text give).
-    cache = _price_cache(instrument)
-    ticks = rec.price
-    price = (cache.get(ticks) or _px(instrument, ticks)) if ticks else None
+    # Every accepted, filled or canceled order builds one or more of these: the exec-inst
+    # lookup is inlined (the same value exec_inst_text gives); prices come from the
+    # instrument's own cache.
+    px = instrument.ticks_to_price
+    price = px(rec.price) if rec.price else None
     ticks = rec.stop_px if stop_px is None else stop_px
-    stop = (cache.get(ticks) or _px(instrument, ticks)) if ticks else None
-    last = (cache.get(last_px) or _px(instrument, last_px)) if last_px else None
+    stop = px(ticks) if ticks else None
+    last = px(last_px) if last_px else None
     conditional = rec.ord_type in CONDITIONAL_TYPES
     flags, feed = rec.flags, rec.feed
     inst_text = _EXEC_INST_TEXTS.get((flags, feed, conditional))

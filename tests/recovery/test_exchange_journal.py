@@ -23,10 +23,10 @@ from perpex.exchange_journal import (
     JournaledExchange, dump_exchange, journal_payloads, load_exchange, load_exchange_snapshot,
     replay_journal)
 from perpex.journal import JOURNAL_FILE, read_journal
-from perpex.snapshot import load_snapshots, write_snapshot
+from perpex.snapshot import load_snapshots
 from tests.recovery.exchange_worker import (
     START_TS, XBT, make_exchange, run_flow)
-from tests.recovery.acked import kill_mid_run
+from tests.recovery.common import damage_snapshot, kill_mid_run
 
 pytestmark = pytest.mark.recovery
 
@@ -254,15 +254,7 @@ def test_a_bad_newest_snapshot_falls_back_to_the_previous_one(
     for p in d.iterdir():
         (tmp_path / p.name).write_bytes(p.read_bytes())
     newest = load_snapshots(tmp_path)[0]
-    if damage == "flip":
-        data = bytearray(newest.path.read_bytes())
-        data[len(data) // 2] ^= 0x10
-        newest.path.write_bytes(bytes(data))
-    elif damage == "truncate":
-        newest.path.write_bytes(newest.path.read_bytes()[:100])
-    else:  # verifies as a file, but the restored exchange does not hash to the header value
-        newest.path.unlink()
-        write_snapshot(tmp_path, newest.last_seq, newest.state_hash ^ 1, newest.payload)
+    damage_snapshot(tmp_path, newest, damage)
     with pytest.raises(errors.CorruptSnapshotError):
         load_exchange_snapshot(newest.path)
     jx = JournaledExchange.recover(tmp_path)

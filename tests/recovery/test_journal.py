@@ -21,7 +21,7 @@ from perpex.journal import (
     JOURNAL_FILE, REC_HEADER_SIZE, REC_MAGIC, Journal, Record, _crc32c_pure, _crc32c_rows, crc32c,
     iter_records, load_snapshot, load_snapshots, read_journal, recover, write_snapshot,
 )
-from tests.recovery.acked import kill_mid_run
+from tests.recovery.common import damage_snapshot, kill_mid_run
 from tests.recovery.worker import TS_STEP_MS
 from tests.stress.gen import generate
 
@@ -263,15 +263,7 @@ def test_a_bad_newest_snapshot_falls_back_to_the_previous_one(
     live, _ = journal_commands(tmp_path, cmds, snapshot_at=(1_000, 2_000))
     newest = load_snapshots(tmp_path)[0]
     assert newest.last_seq == 2_000
-    if damage == "flip":
-        data = bytearray(newest.path.read_bytes())
-        data[len(data) // 2] ^= 0x10
-        newest.path.write_bytes(bytes(data))
-    elif damage == "truncate":
-        newest.path.write_bytes(newest.path.read_bytes()[:100])
-    else:  # verifies as a file, but the restored state does not hash to the recorded value
-        newest.path.unlink()
-        write_snapshot(tmp_path, 2_000, newest.state_hash ^ 1, newest.payload)
+    damage_snapshot(tmp_path, newest, damage)
     used: list[int] = []
 
     def restore(payload: bytes) -> OrderBook:

@@ -329,3 +329,16 @@ def test_huobi_adjustment_factor_gives_the_equivalent_mmr():
     factors = presets.HUOBI_BTC_ADJUSTMENT_FACTORS_2019
     assert factors[10] / 10 == pytest.approx(0.008)
     assert sorted(factors) == [5, 10, 20]
+
+
+def test_ticks_to_price_is_cached_per_instrument_without_accepting_a_bool_for_a_cached_tick() -> None:
+    import pickle
+
+    inst = presets.XBTUSD()
+    first = inst.ticks_to_price(1)
+    assert inst.ticks_to_price(1) is first  # the cached Decimal
+    with pytest.raises(TypeError):
+        inst.ticks_to_price(True)  # equal to 1 as a key, still refused
+    copy = pickle.loads(pickle.dumps(inst))
+    assert copy == inst and copy._prices == {}  # snapshots carry the contract, not the cache
+    assert copy.ticks_to_price(20_001) == Decimal("10000.5")

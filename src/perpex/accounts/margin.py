@@ -242,58 +242,54 @@ def level_order_margin(cv: ContractValue, position_qty: int, buys: Mapping[int, 
         sell_under = -(-mark_e8 // cv.e8_per_tick)
     elif buy_prices:
         buy_over = buy_prices[-1]
+    # buys pass most aggressive (highest) first, sells lowest first; a premium is due beyond
+    # the mark: buys above it, sells below it (sign flips the comparison)
     charged = premium = 0
     if nb:
-        at, cap = 0, cap_b
-        for p in reversed(buy_prices):
-            n = buys[p]
-            if cap:
-                if cap >= n:
-                    cap -= n
-                    continue
-                n, cap = n - cap, 0
-            if inverse:  # Instrument.unit_value: |m| / price rounded half up, per contract
-                d = p * vd
-                unit = (2 * vn + d) // (2 * d)
-                value = -unit
-            else:
-                value = unit = p * vn
-            first, at = (at if at > b_lo else b_lo), at + n
-            last = at if at < b_hi else b_hi
-            if last > first:
-                charged += (last - first) * unit
-            if p > buy_over:
-                premium += n * abs(value - m1)
-            elif at >= b_hi:
-                break
+        c, pr = _side_levels(reversed(buy_prices), buys, cap_b, b_lo, b_hi, 1, buy_over, 0,
+                             inverse, vn, vd, m1)
+        charged, premium = charged + c, premium + pr
     if ns:
-        at, cap = 0, cap_s
-        bb = best_bid_ticks or 0
-        for p in sell_prices:
-            n = sells[p]
-            if cap:
-                if cap >= n:
-                    cap -= n
-                    continue
-                n, cap = n - cap, 0
-            if p < bb:  # offers are valued at no less than the best bid
-                p = bb
-            if inverse:
-                d = p * vd
-                unit = (2 * vn + d) // (2 * d)
-                value = -unit
-            else:
-                value = unit = p * vn
-            first, at = (at if at > s_lo else s_lo), at + n
-            last = at if at < s_hi else s_hi
-            if last > first:
-                charged += (last - first) * unit
-            if p < sell_under:
-                premium += n * abs(value - m1)
-            elif at >= s_hi:
-                break
+        # offers are valued at no less than the best bid
+        c, pr = _side_levels(sell_prices, sells, cap_s, s_lo, s_hi, -1, sell_under,
+                             best_bid_ticks or 0, inverse, vn, vd, m1)
+        charged, premium = charged + c, premium + pr
     rn, rd = init_rate
     return -((-charged * rn) // rd) + premium - ((-charged * cv.fee_num) // cv.fee_den)
+
+
+def _side_levels(prices: Iterable[int], counts: Mapping[int, int], cap: int, lo: int, hi: int,
+                 sign: int, beyond: int, floor: int, inverse: bool, vn: int, vd: int,
+                 m1: int) -> tuple[int, int]:
+    """One side's pass of :func:`level_order_margin`: (charged value, premium). The first
+    ``cap`` contracts close the position and carry nothing; of the rest, those at positions
+    [lo, hi) are charged; every level with ``sign * p > sign * beyond`` pays the premium."""
+    charged = premium = 0
+    at = 0
+    for p in prices:
+        n = counts[p]
+        if cap:
+            if cap >= n:
+                cap -= n
+                continue
+            n, cap = n - cap, 0
+        if p < floor:
+            p = floor
+        if inverse:  # Instrument.unit_value: |m| / price rounded half up, per contract
+            d = p * vd
+            unit = (2 * vn + d) // (2 * d)
+            value = -unit
+        else:
+            value = unit = p * vn
+        first, at = (at if at > lo else lo), at + n
+        last = at if at < hi else hi
+        if last > first:
+            charged += (last - first) * unit
+        if sign * p > sign * beyond:
+            premium += n * abs(value - m1)
+        elif at >= hi:
+            break
+    return charged, premium
 
 
 def position_init_margin(cost: int, *, leverage: float, init_rate: float,

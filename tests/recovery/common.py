@@ -1,5 +1,5 @@
-"""What the kill -9 recovery tests share: the worker's acknowledged-seq file, and running a
-worker until it has acknowledged something, then killing it at a seeded random moment."""
+"""What the recovery suites share: the worker's acknowledged-seq file, running a worker until it
+has acknowledged something then killing it at a seeded random moment, and damaging a snapshot."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from perpex.snapshot import Snapshot, write_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,3 +37,17 @@ def kill_mid_run(module: str, args: list[str], directory: Path, seed: int, *,
         proc.kill()
         proc.wait()
     return read_acked_seq(directory)
+
+
+def damage_snapshot(directory: Path, snap: Snapshot, damage: str) -> None:
+    """``flip``: one payload bit; ``truncate``: cut to 100 bytes; ``wrong_hash``: a file that
+    verifies but whose restored state does not hash to the recorded value."""
+    if damage == "flip":
+        data = bytearray(snap.path.read_bytes())
+        data[len(data) // 2] ^= 0x10
+        snap.path.write_bytes(bytes(data))
+    elif damage == "truncate":
+        snap.path.write_bytes(snap.path.read_bytes()[:100])
+    else:
+        snap.path.unlink()
+        write_snapshot(directory, snap.last_seq, snap.state_hash ^ 1, snap.payload)
