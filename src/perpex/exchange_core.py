@@ -384,12 +384,7 @@ class ExchangeCore(MarginCore, ABC):
     def _fill(self, inst: Instrument, taker: OrderRecord, maker: OrderRecord, px: int, q: int,
               leaves: int, mleaves: int) -> None:
         sym, ccy = inst.symbol, inst.settle_currency
-        cv = self._cv[sym]
-        if cv.inverse:  # Instrument.exec_cost: -q x unit value, rounded per contract
-            d = px * cv.value_den
-            cost = -q * ((2 * cv.value_num + d) // (2 * d))
-        else:
-            cost = inst.exec_cost(q, px)  # the buyer's; the seller's is -cost
+        cost = inst.exec_cost(q, px)  # the buyer's; the seller's is -cost
         positions = self._positions
         tpos = positions.get((taker.account, sym)) or self._position(taker.account, sym)
         mpos = tpos if maker.account == taker.account else \
