@@ -121,8 +121,6 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         self._texts: dict[int, str] = {}
         self._done: dict[int, tuple[str, str, int, int]] = {}
         self._init_margin()
-        # derived: human limit prices already converted, per symbol (see _limit_ticks)
-        self._ticks_of: dict[str, dict[tuple[type, object], int]] = {s: {} for s in self._symbols}
         self._init_pricing(index_constituents, funding, interest_8h, impact_notional)
         self._init_risk(risk_mode, insurance_fund, overload)
 
@@ -222,7 +220,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         else:
             if price is None:
                 raise TypeError(f"price is required for ord_type={ord_type}, got None")
-            p = self._limit_ticks(inst, price)
+            p = inst.price_to_ticks(price)  # type: ignore[arg-type]
         stop = peg = 0
         if peg_price_type is not None:
             if peg_price_type != "TrailingStopPeg" or not conditional:
@@ -265,24 +263,6 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         rec = OrderRecord(0, a, inst.symbol, s, ot, tif, flags, feed, p, stop, peg, disp, q, q,
                           cl_ord_id=cl, close_all=close_all, conditional=conditional)
         return self._commit(t, lambda: self._place(inst, rec))
-
-    def _limit_ticks(self, inst: Instrument, price: object) -> int:
-        """:meth:`Instrument.price_to_ticks` of an order's price, remembered for exact ints,
-        floats and non-NaN Decimals (a client quotes the same few prices again and again, and
-        the conversion is exact arithmetic). Keyed by type as well, so that a bool or a str
-        never hits an int's entry and still raises; only successful conversions are kept."""
-        kind = type(price)
-        if kind is not int and kind is not float and (kind is not Decimal or price.is_nan()):  # type: ignore[attr-defined]
-            return inst.price_to_ticks(price)  # type: ignore[arg-type]
-        cache = self._ticks_of[inst.symbol]
-        key = (kind, price)
-        ticks = cache.get(key)
-        if ticks is None:
-            ticks = inst.price_to_ticks(price)  # type: ignore[arg-type]
-            if len(cache) >= 1 << 16:
-                cache.clear()
-            cache[key] = ticks
-        return ticks
 
     def amend(self, account: int, order_id: int, qty: int | None = None,
               leaves_qty: int | None = None, price: object = None, stop_px: object = None, *,
@@ -486,15 +466,13 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
     def check_invariants(self) -> None:
         """Also checks the derived caches of this layer against fresh computations: the
         liquidation index and its trigger cache (see :mod:`perpex.exchange_risk`), the cached
-        margin rates and the cached ticks of order prices."""
+        margin rates and the instruments' cached price conversions."""
         super().check_invariants()
         try:
             self._check_liquidation_index()
             bad = self._check_rate_caches()
-            for sym, cache in self._ticks_of.items():
-                inst = self._inst[sym]
-                bad += [f"the cached ticks of price {p!r} in {sym} are {t}"
-                        for (_, p), t in cache.items() if inst.price_to_ticks(p) != t]  # type: ignore[arg-type]
+            for sym in self._symbols:
+                bad += self._inst[sym].cache_errors()
             if bad:
                 raise InvariantViolation("; ".join(bad))
         except InvariantViolation as exc:

@@ -149,12 +149,15 @@ class Instrument:
     _max_price_ticks: int = field(init=False, repr=False, compare=False)
     _value_num: int = field(init=False, repr=False, compare=False)
     _value_den: int = field(init=False, repr=False, compare=False)
-    # human prices of recently used ticks (every event shows some; Decimals are immutable)
+    # derived, bounded caches of the two exact conversions: human prices of recently used ticks
+    # (every event shows some; Decimals are immutable) and ticks of recently quoted prices
     _prices: dict[int, Decimal] = field(init=False, repr=False, compare=False)
+    _ticks: dict[tuple[type, object], int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
         put(self, "_prices", {})
+        put(self, "_ticks", {})
         for name in ("symbol", "underlying", "quote_currency", "settle_currency"):
             value = getattr(self, name)
             if not isinstance(value, str):
@@ -267,11 +270,25 @@ class Instrument:
     # ---- price and quantity conversions --------------------------------------------------
     def price_to_ticks(self, price: int | float | Decimal, name: str = "price") -> int:
         """Human price -> ticks; off-grid, NaN, inf or <= 0 raise InvalidPriceError, a price
-        above ``max_price`` raises ArithmeticOverflowError naming the limit."""
+        above ``max_price`` raises ArithmeticOverflowError naming the limit.
+
+        Successful conversions of ints, floats and non-NaN Decimals are remembered (a client
+        quotes the same few prices again and again), keyed by type as well so that a bool or
+        a str never hits an int's entry and still raises."""
+        kind = type(price)
+        cacheable = kind is int or kind is float or (kind is Decimal and not price.is_nan())  # type: ignore[union-attr]
+        if cacheable:
+            ticks = self._ticks.get((kind, price))
+            if ticks is not None:
+                return ticks
         ticks = price_to_ticks(price, self.tick_size, name)
         if ticks > self._max_price_ticks:
             raise ArithmeticOverflowError(
                 f"{name}={price} is above the maximum price {self.max_price} of {self.symbol}")
+        if cacheable:
+            if len(self._ticks) >= _PRICE_CACHE_SIZE:
+                self._ticks.clear()  # bounded; a miss only costs a recomputation
+            self._ticks[(kind, price)] = ticks
         return ticks
 
     def ticks_to_price(self, ticks: int) -> Decimal:
@@ -280,13 +297,23 @@ class Instrument:
         if price is None:
             price = ticks_to_price(ticks, self.tick_size)
             if len(cache) >= _PRICE_CACHE_SIZE:
-                cache.clear()  # bounded; a miss only costs a recomputation
+                cache.clear()
             cache[ticks] = price
         return price
 
+    def cache_errors(self) -> list[str]:
+        """Every cached conversion that a fresh computation disagrees with, described."""
+        bad = [f"the cached ticks of price {p!r} in {self.symbol} are {t}"
+               for (_, p), t in self._ticks.items()
+               if price_to_ticks(p, self.tick_size) != t]  # type: ignore[arg-type]
+        bad += [f"the cached price of {t} ticks in {self.symbol} is {p}"
+                for t, p in self._prices.items()
+                if ticks_to_price(t, self.tick_size).as_tuple() != p.as_tuple()]
+        return bad
+
     def __getstate__(self) -> dict[str, Any]:
-        # the price cache is derived: snapshots carry the contract, not its recent prices
-        return {**self.__dict__, "_prices": {}}
+        # the conversion caches are derived: snapshots carry the contract, not its recent prices
+        return {**self.__dict__, "_prices": {}, "_ticks": {}}
 
     def check_qty(self, qty: int, name: str = "qty") -> int:
         """Validate an order quantity: int, > 0, a lot multiple, at most ``max_order_qty``."""
