@@ -106,7 +106,6 @@ class MarginCore:
         # ---- instrument constants
         self._cv = {sym: ContractValue(inst) for sym, inst in self._inst.items()}
         self._cross_rates: dict[tuple[str, int], tuple[int, int]] = {}
-        self._init_rates: dict[tuple[str, int], float] = {}
         self._fee_ratios = {sym: (exact_rate(inst.taker_fee, "taker_fee"),
                                   exact_rate(inst.maker_fee, "maker_fee"))
                             for sym, inst in self._inst.items()}
@@ -270,30 +269,17 @@ class MarginCore:
             num, den = self._cross_rate(inst, pos.risk_limit)
             return -((-abs(pos.cost) * num) // den)
         return position_init_margin(pos.cost, leverage=pos.leverage,
-                                    init_rate=self._init_rate_of(inst, pos.risk_limit),
+                                    init_rate=inst.init_rate(inst.steps_for_risk_limit(pos.risk_limit)),
                                     extra_margin=pos.extra_margin)
 
     def _check_rate_caches(self) -> list[str]:
         """Every cached rate against a fresh computation; the disagreements, described."""
         bad = []
-        for (sym, limit), rate in self._init_rates.items():
-            inst = self._inst[sym]
-            if rate != inst.init_rate(inst.steps_for_risk_limit(limit)):
-                bad.append(f"the cached initial margin rate of {sym} at risk limit {limit} is {rate}")
         for (sym, limit), ratio in self._cross_rates.items():
             inst = self._inst[sym]
             if ratio != exact_rate(inst.init_rate(inst.steps_for_risk_limit(limit)), "init_rate"):
                 bad.append(f"the cached cross rate of {sym} at risk limit {limit} is {ratio}")
         return bad
-
-    def _init_rate_of(self, inst: Instrument, risk_limit: int) -> float:
-        """IM%(steps of ``risk_limit``), cached: it takes Decimal arithmetic, and every
-        liquidation and trigger of an isolated position needs it."""
-        key = (inst.symbol, risk_limit)
-        rate = self._init_rates.get(key)
-        if rate is None:
-            rate = self._init_rates[key] = inst.init_rate(inst.steps_for_risk_limit(risk_limit))
-        return rate
 
     def _upnl(self, inst: Instrument, pos: Position) -> int:
         mark = self._marks.get(inst.symbol)

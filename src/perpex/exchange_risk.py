@@ -58,7 +58,7 @@ from perpex.orders import OrderRecord
 from perpex.risk.adl import adl_score, deleverage_percentile
 from perpex.risk.bands import PRICE_BAND, CircuitBreaker, PositionLimitTable, huobi_band, okex_band
 from perpex.risk.liquidation import (
-    Action, LiquidationConfig, RiskMode, RiskPosition, assess, maint_rate_for,
+    Action, LiquidationConfig, RiskMode, RiskPosition, assess,
 )
 from perpex.risk.prices import (
     LiquidationVariant, liquidation_price, liquidation_ticks, risk_prices, round_toward_entry,
@@ -211,8 +211,8 @@ class RiskMixin(DeleverageMixin):
             rate = self._funding_rate(inst.symbol)
             if cfg.variant is LiquidationVariant.RECOMMENDED:  # integer arithmetic, same result
                 return liquidation_ticks(inst, pos.qty, pos.cost, collateral,
-                                         maint_rate_for(inst, steps), funding_rate=rate)
-            return risk_prices(inst, pos.qty, pos.cost, collateral, maint_rate_for(inst, steps),
+                                         inst.maint_rate(steps), funding_rate=rate)
+            return risk_prices(inst, pos.qty, pos.cost, collateral, inst.maint_rate(steps),
                                funding_rate=rate, variant=cfg.variant).liquidation_ticks
         rp = self._risk_position(inst, pos)
         if cfg.mode is RiskMode.OKEX:

@@ -153,11 +153,15 @@ class Instrument:
     # (every event shows some; Decimals are immutable) and ticks of recently quoted prices
     _prices: dict[int, Decimal] = field(init=False, repr=False, compare=False)
     _ticks: dict[tuple[type, object], int] = field(init=False, repr=False, compare=False)
+    # margin rates per (kind, risk steps): each takes Decimal arithmetic, and every margin
+    # check, trigger and liquidation needs one
+    _rates: dict[tuple[str, int], float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
         put(self, "_prices", {})
         put(self, "_ticks", {})
+        put(self, "_rates", {})
         for name in ("symbol", "underlying", "quote_currency", "settle_currency"):
             value = getattr(self, name)
             if not isinstance(value, str):
@@ -309,11 +313,15 @@ class Instrument:
         bad += [f"the cached price of {t} ticks in {self.symbol} is {p}"
                 for t, p in self._prices.items()
                 if ticks_to_price(t, self.tick_size).as_tuple() != p.as_tuple()]
+        fresh = {"maint": self._maint_rate, "init": self._init_rate}
+        names = {"maint": "maintenance", "init": "initial"}
+        bad += [f"the cached {names[kind]} margin rate of {self.symbol} at {steps} steps is {rate}"
+                for (kind, steps), rate in self._rates.items() if fresh[kind](steps) != rate]
         return bad
 
     def __getstate__(self) -> dict[str, Any]:
         # the conversion caches are derived: snapshots carry the contract, not its recent prices
-        return {**self.__dict__, "_prices": {}, "_ticks": {}}
+        return {**self.__dict__, "_prices": {}, "_ticks": {}, "_rates": {}}
 
     def check_qty(self, qty: int, name: str = "qty") -> int:
         """Validate an order quantity: int, > 0, a lot multiple, at most ``max_order_qty``."""
@@ -425,13 +433,31 @@ class Instrument:
 
     def maint_rate(self, steps: int = 0) -> float:
         """MM%(steps) = base MM x (1 + steps)."""
-        self._check_steps(steps)
-        return float(_rate_value(self.maint_margin) * (1 + steps))
+        rate = self._rates.get(("maint", steps)) if type(steps) is int else None
+        if rate is None:
+            self._check_steps(steps)
+            rate = self._remember_rate("maint", steps, self._maint_rate(steps))
+        return rate
 
     def init_rate(self, steps: int = 0) -> float:
         """IM%(steps) = base IM + steps x base MM."""
-        self._check_steps(steps)
+        rate = self._rates.get(("init", steps)) if type(steps) is int else None
+        if rate is None:
+            self._check_steps(steps)
+            rate = self._remember_rate("init", steps, self._init_rate(steps))
+        return rate
+
+    def _maint_rate(self, steps: int) -> float:
+        return float(_rate_value(self.maint_margin) * (1 + steps))
+
+    def _init_rate(self, steps: int) -> float:
         return float(_rate_value(self.init_margin) + steps * _rate_value(self.maint_margin))
+
+    def _remember_rate(self, kind: str, steps: int, rate: float) -> float:
+        if len(self._rates) >= _PRICE_CACHE_SIZE:
+            self._rates.clear()  # bounded; a miss only costs a recomputation
+        self._rates[(kind, steps)] = rate
+        return rate
 
     def max_leverage(self, steps: int = 0) -> float:
         """1 / IM%(steps): XBTUSD 100x at the base limit, 66.67x one step up."""

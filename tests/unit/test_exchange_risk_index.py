@@ -116,8 +116,9 @@ def test_check_invariants_catches_a_cached_trigger_computed_from_wrong_inputs() 
 def test_check_invariants_catches_a_drifted_margin_rate_or_price_cache() -> None:
     ex = _two_contracts()
     ex.check_invariants()
-    key = next(iter(ex._init_rates))
-    ex._init_rates[key] += 0.001
+    inst = next(i for i in ex._inst.values() if any(k[0] == "init" for k in i._rates))
+    key = next(k for k in inst._rates if k[0] == "init")
+    inst._rates[key] += 0.001
     with pytest.raises(InvariantViolation, match="initial margin rate"):
         ex.check_invariants()
     ex = _two_contracts()

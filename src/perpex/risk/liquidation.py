@@ -55,7 +55,6 @@ __all__ = [
     "RiskMode",
     "RiskPosition",
     "assess",
-    "maint_rate_for",
 ]
 
 
@@ -297,27 +296,12 @@ def _lot_floor(pos: RiskPosition, n: int) -> int:
 
 # ---- BitMEX -------------------------------------------------------------------------------
 
-_MAINT_RATES: dict[tuple[float, int], float] = {}
-
-
-def maint_rate_for(inst: Instrument, steps: int) -> float:
-    """``inst.maint_rate(steps)``, remembered: it depends only on the base rate and the steps,
-    and it goes through Decimal, which dominates an assessment otherwise."""
-    key = (inst.maint_margin, steps)
-    rate = _MAINT_RATES.get(key)
-    if rate is None:
-        rate = inst.maint_rate(steps)
-        if len(_MAINT_RATES) < 4096:
-            _MAINT_RATES[key] = rate
-    return rate
-
-
 def _bitmex_liq(pos: RiskPosition, steps: int, config: LiquidationConfig) -> int | None:
     inst = pos.instrument
     if config.variant is LiquidationVariant.RECOMMENDED:  # integer arithmetic, same ticks
-        return liquidation_ticks(inst, pos.qty, pos.cost, pos.collateral, maint_rate_for(inst, steps),
+        return liquidation_ticks(inst, pos.qty, pos.cost, pos.collateral, inst.maint_rate(steps),
                                  funding_rate=pos.funding_rate)
-    return risk_prices(inst, pos.qty, pos.cost, pos.collateral, maint_rate_for(inst, steps),
+    return risk_prices(inst, pos.qty, pos.cost, pos.collateral, inst.maint_rate(steps),
                        funding_rate=pos.funding_rate, variant=config.variant).liquidation_ticks
 
 
@@ -344,7 +328,7 @@ def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -
     below = _bitmex_below(pos, mark_e8, liq)
     bk = _raw_bk_ticks(pos, config)
     comm = commission_to_close(inst, pos.qty, bk)
-    maint = maintenance_margin(pos.cost, maint_rate_for(inst, steps), commission=comm,
+    maint = maintenance_margin(pos.cost, inst.maint_rate(steps), commission=comm,
                                funding=funding_reserve(inst, pos.qty, mark_e8, pos.funding_rate))
     equity = pos.collateral + comm + inst.unrealised_pnl(pos.qty, pos.cost, mark_e8)
     base = dict(bankruptcy_ticks=bk, liquidation_ticks=liq, maintenance=maint, equity=equity,
