@@ -58,7 +58,7 @@ from perpex.orders import OrderRecord
 from perpex.risk.adl import adl_score, deleverage_percentile
 from perpex.risk.bands import PRICE_BAND, CircuitBreaker, PositionLimitTable, huobi_band, okex_band
 from perpex.risk.liquidation import (
-    Action, LiquidationConfig, RiskMode, RiskPosition, assess,
+    Action, LiquidationConfig, RiskMode, RiskPosition, assess, bitmex_takeover_ticks,
 )
 from perpex.risk.prices import (
     LiquidationVariant, liquidation_price, liquidation_ticks, risk_prices, round_toward_entry,
@@ -100,6 +100,10 @@ class OverloadConfig:
 
 class RiskMixin(DeleverageMixin):
     """Liquidation step, insurance fund, ADL and overload checks."""
+
+    # False sends every liquidated position through assess() (the reference path the
+    # equivalence tests compare the direct takeover with)
+    _direct_liquidation = True
 
     def _init_risk(self, risk_mode: str | LiquidationConfig, insurance_fund: Mapping[str, int] | None,
                    overload: OverloadConfig | None) -> None:
@@ -375,6 +379,8 @@ class RiskMixin(DeleverageMixin):
         pos = self._positions.get((a, sym))
         if pos is None or pos.qty == 0:
             return
+        if self._direct_takeover(inst, pos, mark_e8):
+            return
         verdict = assess(self._risk_position(inst, pos), mark_e8, self._risk_cfg)
         if not verdict.liquidate:
             self._risk_dirty[(a, sym)] = None
@@ -408,6 +414,38 @@ class RiskMixin(DeleverageMixin):
             if pos.qty and assess(self._risk_position(inst, pos), mark_e8, self._risk_cfg).liquidate:
                 self._takeover(inst, pos, self._risk_position_bk(inst, pos))
         self._touch(a, inst.settle_currency)
+
+    def _direct_takeover(self, inst: Instrument, pos: Position, mark_e8: int) -> bool:
+        """The common case of a cascade, settled without :func:`assess`: a BitMEX position at
+        the lowest risk limit with no open orders in the contract has no partial step, so it
+        is either safe or taken over whole at its bankruptcy price. The liquidation price
+        comes from the index entry when the trigger inputs are those it was computed from.
+        Returns False (nothing done) for every other case, which :meth:`_liquidate` assesses;
+        the outcome, events included, is the same either way."""
+        cfg = self._risk_cfg
+        a, sym = pos.account, inst.symbol
+        key = (a, sym)
+        if not self._direct_liquidation or cfg.mode is not RiskMode.BITMEX or key in self._live \
+                or cfg.variant is LiquidationVariant.V3:
+            return False
+        qty, cost = pos.qty, pos.cost
+        if not cost or (cost > 0) != ((qty > 0) != inst.is_inverse):
+            return False  # assess raises on such a position; let it
+        if max(inst.steps_for_risk_limit(pos.risk_limit), inst.risk_steps(cost)):
+            return False
+        collateral = self._collateral(inst, pos)
+        seen = self._liq_inputs.get(key)
+        if seen is not None and seen[0] == self._trigger_inputs(inst, pos, collateral):
+            liq = None if seen[1] is None else seen[1][1]
+        else:
+            liq = self._trigger_ticks(inst, pos, collateral)
+        bk = bitmex_takeover_ticks(inst, qty, cost, collateral, liq, mark_e8, cfg)
+        if bk is None:
+            self._risk_dirty[key] = None
+        else:
+            self._takeover(inst, pos, bk)
+            self._touch(a, inst.settle_currency)
+        return True
 
     def _risk_position_bk(self, inst: Instrument, pos: Position) -> int:
         verdict = assess(self._risk_position(inst, pos), self._marks[inst.symbol], self._risk_cfg)

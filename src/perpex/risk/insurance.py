@@ -50,7 +50,7 @@ def surplus(fill_qty: int, fill_price: int, bankruptcy_price: int, instrument: I
 
 
 def affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: int,
-                    instrument: Instrument, side: str, available: int) -> tuple[int, Fraction]:
+                    instrument: Instrument, side: str, available: int) -> tuple[int, int | Fraction]:
     """How many of ``available`` contracts a liquidation order can take at ``fill_price`` when
     its losses against ``bankruptcy_price`` may total at most ``budget`` (minor units), and
     the part of the budget that uses up in the worst case.
@@ -65,6 +65,11 @@ def affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: i
     check_int("available", available, 0)
     loss = -surplus(1, fill_price, bankruptcy_price, instrument, side)
     if instrument.contract_type is ContractType.INVERSE:
+        if type(budget) is int:  # all-integer (the fund's balance): the same figures, no Fractions
+            if loss <= 0:
+                return available, 0
+            n = min(available, max(0, budget // loss))
+            return n, loss * n
         per = Fraction(loss)
     else:
         # the exact (unrounded) loss of one contract, plus the per-fill rounding allowance

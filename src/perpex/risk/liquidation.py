@@ -55,6 +55,8 @@ __all__ = [
     "RiskMode",
     "RiskPosition",
     "assess",
+    "bitmex_takeover_ticks",
+    "placeable_ticks",
 ]
 
 
@@ -267,13 +269,17 @@ def _raw_bk_ticks(pos: RiskPosition, config: LiquidationConfig) -> int | None:
         inst, pos.qty, pos.cost, pos.collateral, variant=config.variant))
 
 
-def _placeable(pos: RiskPosition, bk: int | None) -> int:
+def placeable_ticks(instrument: Instrument, qty: int, bk: int | None) -> int:
+    """The bankruptcy price ``bk`` as a price an order can carry."""
     # an unreachable bankruptcy price (1x inverse short) or one beyond the price grid is
     # capped at the instrument's maximum price: the order must still be placeable
-    inst = pos.instrument
     if bk is None:
-        return inst.max_price_ticks if pos.qty < 0 else 1
-    return max(1, min(bk, inst.max_price_ticks))
+        return instrument.max_price_ticks if qty < 0 else 1
+    return max(1, min(bk, instrument.max_price_ticks))
+
+
+def _placeable(pos: RiskPosition, bk: int | None) -> int:
+    return placeable_ticks(pos.instrument, pos.qty, bk)
 
 
 def _bk_ticks(pos: RiskPosition, config: LiquidationConfig) -> int:
@@ -349,6 +355,26 @@ def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -
     order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty), _placeable(pos, bk),
                              "GoodTillCancel", True)
     return Assessment(True, Action.FULL, order, target_tier=0, keep_qty=0, **base)
+
+
+def bitmex_takeover_ticks(instrument: Instrument, qty: int, cost: int, collateral: int,
+                          liq_ticks: int | None, mark_e8: int, config: LiquidationConfig) -> int | None:
+    """What :func:`assess` answers in BitMEX mode for a position at the lowest risk limit
+    (steps 0, where there is no lower limit to step down to), reduced to the one number the
+    engine acts on: the takeover price (placeable bankruptcy ticks) when the mark is at or
+    beyond ``liq_ticks``, None when the position is safe.
+
+    ``liq_ticks`` is the position's liquidation price in ticks at MM%(0), as the Exchange's
+    liquidation index already holds it; the caller checks the inputs (``qty``, ``cost`` != 0,
+    the RECOMMENDED, V1 or V2 variant) that :func:`assess` would validate. It skips building
+    the maintenance figures that a takeover does not use, which a cascade would otherwise
+    compute once per liquidated position."""
+    if liq_ticks is None:
+        return None
+    liq_e8 = instrument.ticks_to_e8(liq_ticks)
+    if not (mark_e8 <= liq_e8 if qty > 0 else mark_e8 >= liq_e8):
+        return None
+    return placeable_ticks(instrument, qty, bankruptcy_ticks(instrument, qty, cost, collateral))
 
 
 # ---- OKEx and Huobi -----------------------------------------------------------------------

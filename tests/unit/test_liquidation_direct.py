@@ -1,0 +1,134 @@
+"""The direct takeover of the liquidation step (a BitMEX position at the lowest risk limit with
+no open orders, settled without building an assessment) against the reference path that
+assesses every liquidated position: on a cascade of mixed positions (isolated and cross, every
+contract type, with and without open orders, above the base risk limit), in each risk mode,
+both give the same events, in the same order, and the same state hash after every mark."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from perpex import presets
+from perpex.exchange import Exchange
+from perpex.exchange_risk import RiskMixin
+
+XBT = 100_000_000
+USDT = 1_000_000
+MAKER = 1
+# symbol -> (mark at the start in ticks, contracts of one position)
+START = {"XBTUSD": (20_000, 100), "ETHUSD": (4_000, 100), "XBTUSDT": (20_000, 20_000), "XBTZ": (20_000, 100)}
+LEVERAGE = {"BitMEX": (50, 25), "OKEx": (50, 25), "Huobi": (20, 10)}
+
+
+def price(ex: Exchange, sym: str, ticks: int) -> Any:
+    return ex._inst[sym].ticks_to_price(ticks)
+
+
+def cascade(mode: str, direct: bool, traders: list[tuple[int, int, bool, bool, bool]],
+            moves: list[int]) -> tuple[list[list[dict[str, Any]]], list[int], Exchange]:
+    """``traders``: (contract index, kind, long, with an open order, above the base risk
+    limit) with kind 0 isolated at the mode's high leverage, 1 isolated lower, 2 cross.
+    ``moves``: per-mille mark moves applied to every contract in turn. Returns the events
+    and state hash after each move."""
+    syms = list(START)
+    ex = Exchange([presets.XBTUSD(), presets.ETHUSD(), presets.XBTUSDT(), presets.XBTZ()],
+                  risk_mode=mode, insurance_fund={"XBt": XBT // 20, "USDt": 0})
+    ex._direct_liquidation = direct  # type: ignore[attr-defined]
+    ex.deposit(MAKER, 10_000 * XBT, ts=0)
+    ex.deposit(MAKER, 10**9 * USDT, currency="USDt", ts=0)
+    for sym, (mark, _) in START.items():
+        ex.set_mark(sym, price(ex, sym, mark))
+    for k, (c, kind, long, with_order, high_limit) in enumerate(traders):
+        a = MAKER + 1 + k
+        sym = syms[c]
+        inst = ex._inst[sym]
+        mark, qty = START[sym]
+        value = abs(inst.value(qty, mark))
+        ex.deposit(a, value // (8 if kind == 1 else 15), currency=inst.settle_currency, ts=0)
+        if kind < 2:
+            ex.set_leverage(a, sym, LEVERAGE[mode][kind])
+        if high_limit and mode == "BitMEX":
+            ex.set_risk_limit(a, sym, inst.risk_limit + inst.risk_step)
+        side, other = ("Buy", "Sell") if long else ("Sell", "Buy")
+        ex.place(MAKER, sym, other, qty, price(ex, sym, mark))
+        assert ex.place(a, sym, side, qty, price(ex, sym, mark)).accepted
+        if with_order:
+            gap = -20 if long else 20
+            ex.place(a, sym, side, inst.lot_size, price(ex, sym, mark + gap))
+    for sym, (mark, qty) in START.items():
+        for level in range(1, 4):  # some depth on each side for the lots to sell into
+            ex.place(MAKER, sym, "Buy", qty, price(ex, sym, mark - 150 * level))
+            ex.place(MAKER, sym, "Sell", qty, price(ex, sym, mark + 150 * level))
+    ex.drain_events()
+    events, hashes = [], []
+    for move in moves:
+        for sym, (mark, _) in START.items():
+            ex.set_mark(sym, price(ex, sym, mark + mark * move // 1000))
+            events.append(ex.drain_events())
+            hashes.append(ex.state_hash())
+    ex.check_invariants()
+    assert all(v == 0 for v in ex.audit().ledger_sum.values())
+    return events, hashes, ex
+
+
+def mixed() -> list[tuple[int, int, bool, bool, bool]]:
+    """Every contract x isolated high / isolated low / cross x with and without an open order,
+    longs and shorts, some above the base risk limit."""
+    out = []
+    for c in range(4):
+        for kind in range(3):
+            for with_order in (False, True):
+                for long in (True, False):
+                    out.append((c, kind, long, with_order, kind == 1 and with_order))
+    return out
+
+
+def count_direct(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the positions the direct path settled (safe or taken over)."""
+    hits = [0]
+    real = RiskMixin._direct_takeover
+
+    def counted(self: RiskMixin, *args: Any) -> bool:
+        done = real(self, *args)
+        hits[0] += done
+        return done
+
+    monkeypatch.setattr(RiskMixin, "_direct_takeover", counted)
+    return hits
+
+
+@pytest.mark.parametrize("mode", ["BitMEX", "OKEx", "Huobi"])
+def test_the_direct_takeover_gives_the_events_and_state_of_the_assessed_path(
+        mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    moves = [-15, -30, -45, 0, 15, 30, 45, 60]
+    ref_events, ref_hashes, ref = cascade(mode, False, mixed(), moves)
+    hits = count_direct(monkeypatch)
+    events, hashes, ex = cascade(mode, True, mixed(), moves)
+    assert hashes == ref_hashes
+    assert events == ref_events
+    stats = ex.liquidation_stats("XBt")
+    assert stats == ref.liquidation_stats("XBt") and stats["takeovers"] >= 12
+    assert ex.liquidation_stats("USDt")["takeovers"] >= 4
+    if mode == "BitMEX":
+        assert hits[0] >= 16  # the cascade went through the direct path ...
+        kinds = {e["execType"] for batch in events for e in batch}
+        assert {"Liquidation", "Canceled", "Trade"} <= kinds  # ... beside orders and partial fills
+    else:
+        assert hits[0] == 0  # OKEx and Huobi always assess
+
+
+trader = st.tuples(st.integers(0, 3), st.integers(0, 2), st.booleans(), st.booleans(), st.booleans())
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(trader, min_size=1, max_size=12), st.lists(st.integers(-80, 80), min_size=1, max_size=4),
+       st.sampled_from(["BitMEX", "OKEx", "Huobi"]))
+def test_random_cascades_end_in_the_same_state_on_either_path(traders, moves, mode) -> None:
+    ref_events, ref_hashes, _ = cascade(mode, False, traders, moves)
+    events, hashes, _ = cascade(mode, True, traders, moves)
+    assert hashes == ref_hashes
+    assert events == ref_events
