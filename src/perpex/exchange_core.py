@@ -142,6 +142,9 @@ class ExchangeCore(MarginCore, ABC):
     def _queue_reindex(self, keys: Mapping[tuple[int, str], None]) -> None:
         pass
 
+    def _queue_linked(self, sym: str, cross_only: bool) -> None:
+        pass
+
     def _sweep_residual(self, ccy: str) -> None:
         pass
 

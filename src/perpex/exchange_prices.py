@@ -431,6 +431,8 @@ class PricingMixin(FundingMixin):
         if not positions:
             return
         ccy = inst.settle_currency
+        # the settlement moves wallets: positions the same accounts hold elsewhere re-index
+        self._queue_linked(sym, cross_only=False)
         values = self._values(inst, quantities, price)
         fees = settlement_fees(values, inst.settlement_fee)
         signed = values if inst.contract_type is not ContractType.INVERSE else -values

@@ -139,6 +139,9 @@ class RiskMixin(DeleverageMixin):
         # key -> (trigger inputs, the _liq_key entry they gave, None when not indexed)
         self._liq_inputs: dict[tuple[int, str], tuple[tuple[float, ...], tuple[int, int] | None]] = {}
         self._risk_dirty: dict[tuple[int, str], None] = {}
+        # currency -> accounts with open positions in two or more of its contracts, whose
+        # triggers move with the other contracts' marks (cross) and wallet changes (funding)
+        self._linked: dict[str, dict[int, None]] = {c: {} for c in self._by_ccy}
         self._liq_orders: dict[int, None] = {}
         for ccy in sorted(funds):
             if funds[ccy]:
@@ -327,15 +330,52 @@ class RiskMixin(DeleverageMixin):
         for key in self._liq_key:
             if key not in self._liq_inputs:
                 raise InvariantViolation(f"the liquidation index holds {key} without its inputs")
+        held: dict[tuple[str, int], int] = {}
+        for (a, s), pos in self._positions.items():
+            if pos.qty and a != LIQUIDATION_ACCOUNT:
+                k = (self._inst[s].settle_currency, a)
+                held[k] = held.get(k, 0) + 1
+        for (ccy, a), n in sorted(held.items()):
+            if n > 1 and a not in self._linked[ccy]:
+                raise InvariantViolation(f"account {a} holds {n} {ccy} positions but is not linked")
 
     def _touch(self, a: int, ccy: str) -> None:
         """The account's money or position changed: every position it holds in ``ccy`` (cross
-        collateral is shared) is queued for re-indexing. The engine's account is never indexed."""
+        collateral is shared) is queued for re-indexing. The engine's account is never indexed.
+        Also keeps the account's place among the ``ccy`` accounts with linked positions."""
         if a == LIQUIDATION_ACCOUNT:
             return
+        held = 0
         for sym in self._by_ccy[ccy]:
-            if (a, sym) in self._positions:
+            pos = self._positions.get((a, sym))
+            if pos is not None:
                 self._risk_dirty[(a, sym)] = None
+                held += pos.qty != 0
+        if held > 1:
+            self._linked[ccy][a] = None
+        else:
+            self._linked[ccy].pop(a, None)
+
+    def _queue_linked(self, sym: str, cross_only: bool) -> None:
+        """Queues the other-contract positions of the accounts that also hold ``sym``: after
+        its mark moved (``cross_only``: a cross position's collateral counts the other cross
+        positions' unrealised losses) or its funding changed their wallets. The cost follows
+        the number of such accounts, not the number of positions."""
+        inst = self._inst[sym]
+        ccy = inst.settle_currency
+        linked = self._linked[ccy]
+        if not linked:
+            return
+        others = [s for s in self._by_ccy[ccy] if s != sym]
+        positions, dirty = self._positions, self._risk_dirty
+        for a in linked:
+            pos = positions.get((a, sym))
+            if pos is None or not pos.qty or (cross_only and pos.leverage):
+                continue
+            for s in others:
+                other = positions.get((a, s))
+                if other is not None and other.qty and not (cross_only and other.leverage):
+                    dirty[(a, s)] = None
 
     def _risk_flush(self) -> None:
         while self._risk_dirty:
@@ -359,15 +399,32 @@ class RiskMixin(DeleverageMixin):
 
     # ================================================================ the liquidation step
     def _liquidation_step(self, inst: Instrument, mark_e8: int) -> None:
+        """Runs after every mark change of ``inst``: its own step, then the step of every
+        other contract of its settle currency in which the move (through cross collateral) or
+        anything since that contract's last step (fills and funding elsewhere) has put a
+        position beyond its trigger. Finding none costs a search of that contract's index."""
         sym = inst.symbol
         if sym in self._settled:
             return
+        self._queue_linked(sym, cross_only=True)
+        self._contract_step(inst, mark_e8, always=True)
+        for s in self._by_ccy[inst.settle_currency]:
+            mark = self._marks.get(s)
+            if s != sym and mark is not None and s not in self._settled:
+                self._contract_step(self._inst[s], mark, always=False)
+
+    def _contract_step(self, inst: Instrument, mark_e8: int, always: bool) -> None:
+        """One contract's liquidation step at ``mark_e8``; unless ``always``, only when some
+        position is beyond its trigger (the lots are worked at the contract's own marks)."""
+        sym = inst.symbol
         self._risk_flush()
         lo, hi = inst.e8_to_ticks_floor(mark_e8), inst.e8_to_ticks_ceil(mark_e8)
         longs, shorts = self._liq_long[sym], self._liq_short[sym]
         # most endangered first: highest long trigger, lowest short trigger
         hit = [a for _, a in reversed(longs[bisect_left(longs, (hi, -1)):])]
         hit += [a for _, a in shorts[:bisect_right(shorts, (lo, MAX_ACCOUNT + 1))]]
+        if not hit and not always:
+            return
         for a in hit:
             self._liquidate(inst, a, mark_e8)
         self._work_lots(inst, mark_e8)
