@@ -393,6 +393,10 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         if risk_limit is not None and abs(pos.cost) > risk_limit:
             return self._command_reject(inst, a, f"Position value {abs(pos.cost)} exceeds the requested "
                                                  f"risk limit {risk_limit}")
+        if lev:
+            text = self._leverage_reject(inst, a, lev)
+            if text:
+                return self._command_reject(inst, a, text)
         ccy = inst.settle_currency
         before = self._available(a, ccy)
         saved = (pos.leverage, pos.extra_margin, pos.risk_limit)

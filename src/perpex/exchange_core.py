@@ -133,6 +133,9 @@ class ExchangeCore(MarginCore, ABC):
     def _overload_reject(self, inst: Instrument, rec: OrderRecord) -> str:
         return ""
 
+    def _leverage_reject(self, inst: Instrument, a: int, leverage: float) -> str:
+        return ""
+
     def _breaker_update(self, inst: Instrument, mark_e8: int) -> None:
         pass
 

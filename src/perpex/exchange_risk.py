@@ -68,6 +68,7 @@ from perpex.rounding import exact_rate
 _BULK_REINDEX = 256  # more dirty positions than this in one contract: rebuild its index by a sort
 HALTED_TEXT = "Trading is halted by the circuit breaker"
 TIER_CAP_TEXT = "Position would exceed the last tier"
+TIER_LEVERAGE_TEXT = "Leverage above the tier's maximum"
 _MODES = {"bitmex": RiskMode.BITMEX, "okex": RiskMode.OKEX, "huobi": RiskMode.HUOBI}
 
 
@@ -612,7 +613,33 @@ class RiskMixin(DeleverageMixin):
         pos = self._positions.get((rec.account, inst.symbol))
         open_same = sum(o.leaves_qty for o in self._resting(rec.account, inst.symbol) if o.side == rec.side)
         worst = abs((pos.qty if pos else 0) + rec.sign * (open_same + rec.leaves_qty))
-        return f"{TIER_CAP_TEXT} of {cap} contracts" if worst > cap else ""
+        if worst > cap:
+            return f"{TIER_CAP_TEXT} of {cap} contracts"
+        if pos is not None and cfg.mode is RiskMode.OKEX and cfg.tier_leverage:
+            return self._tier_leverage_text(pos.leverage, worst)
+        return ""
+
+    def _tier_leverage_text(self, leverage: float, contracts: int) -> str:
+        """OKEx: each tier caps the leverage of a position of its size, so an isolated
+        position may not grow (nor its leverage be raised) into a tier whose cap is below its
+        leverage. Cross positions are margined at the contract's initial rate."""
+        if not leverage:
+            return ""
+        tier = self._risk_cfg.tiers.tier_for(contracts)
+        if leverage <= tier.max_leverage:
+            return ""
+        return (f"{TIER_LEVERAGE_TEXT}: {leverage:g}x at {contracts} contracts, "
+                f"tier {tier.number} allows {tier.max_leverage:g}x")
+
+    def _leverage_reject(self, inst: Instrument, a: int, leverage: float) -> str:
+        if self._risk_cfg.mode is not RiskMode.OKEX or not self._risk_cfg.tier_leverage:
+            return ""
+        pos = self._positions.get((a, inst.symbol))
+        worst = abs(pos.qty) if pos is not None else 0
+        for side in (1, -1):
+            open_side = sum(o.leaves_qty for o in self._resting(a, inst.symbol) if o.sign == side)
+            worst = max(worst, abs((pos.qty if pos else 0) + side * open_side))
+        return self._tier_leverage_text(leverage, min(worst, self._risk_cfg.tiers.max_contracts))
 
     def _breaker_update(self, inst: Instrument, mark_e8: int) -> None:
         br = self._breakers.get(inst.symbol)

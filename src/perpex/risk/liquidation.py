@@ -124,6 +124,10 @@ class LiquidationConfig:
     ``tiers`` / ``liquidation_fee_rate`` / ``to_tier1`` / ``clawback`` / ``price_offset_ticks``:
     OKEx mode; partial-liquidation orders are priced ``price_offset_ticks`` better than the
     bankruptcy price for the liquidated trader (perpex default 1 tick), takeovers at it.
+    ``tier_leverage`` (OKEx mode): each tier's max leverage caps an isolated position of its
+    size, so orders that would grow one past it, and leverage raised above it, are refused.
+    Off by default: the one tier table counts contracts whatever they are worth, which fits
+    the coin-margined swap it comes from but not, say, XBTUSDT's tiny contracts.
     ``huobi_tiers``: Huobi mode; ascending net-position limits with factors per leverage.
     """
 
@@ -134,6 +138,7 @@ class LiquidationConfig:
     to_tier1: bool = False
     clawback: bool = False
     price_offset_ticks: int = 1
+    tier_leverage: bool = False
     huobi_tiers: tuple[HuobiTier, ...] = field(default_factory=_default_huobi)
 
     def __post_init__(self) -> None:
@@ -143,13 +148,13 @@ class LiquidationConfig:
             raise InvalidConfigError(f"variant={self.variant!r} must be a LiquidationVariant")
         if not isinstance(self.tiers, TierTable):
             raise InvalidConfigError(f"tiers={self.tiers!r} must be a TierTable")
-        for name in ("to_tier1", "clawback"):
+        for name in ("to_tier1", "clawback", "tier_leverage"):
             if type(getattr(self, name)) is not bool:
                 raise InvalidConfigError(f"{name}={getattr(self, name)!r} must be a bool")
-        if self.mode is not RiskMode.OKEX and (self.to_tier1 or self.clawback):
+        if self.mode is not RiskMode.OKEX and (self.to_tier1 or self.clawback or self.tier_leverage):
             raise InvalidConfigError(
-                f"to_tier1={self.to_tier1} / clawback={self.clawback} apply only to mode=OKEX, "
-                f"not {self.mode.name}")
+                f"to_tier1={self.to_tier1} / clawback={self.clawback} / tier_leverage="
+                f"{self.tier_leverage} apply only to mode=OKEX, not {self.mode.name}")
         if self.mode is not RiskMode.BITMEX and self.variant is not LiquidationVariant.RECOMMENDED:
             raise InvalidConfigError(
                 f"variant={self.variant.name} applies only to mode=BITMEX, not {self.mode.name}")
