@@ -10,8 +10,10 @@ A funding instant touches every open position of the contract, so its cost is pe
   entries since the last look are the ones past the count already seen;
 - position values and payments are NumPy vectors (``funding_payments`` rounds each one half
   away from zero, exactly);
-- the payments are booked by one :meth:`perpex.accounts.ledger.Ledger.transfer_many` (one
-  validation, then a tight loop; recorded transfer by transfer like single transfers);
+- the payments are booked by one :meth:`perpex.accounts.ledger.Ledger.transfer_many` from
+  the wallets as the ledger resolved them (:class:`~perpex.accounts.ledger.KeySlots`, kept
+  until a position is added), so the debit is one array operation with no per-key look-up
+  (recorded transfer by transfer like single transfers);
 - the Funding events are built only when events are on.
 
 The result is the one a per-position loop gives, to the unit and in the same order: each
@@ -22,6 +24,7 @@ the clearing ledger's residual goes to the insurance fund.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from itertools import compress, islice
 from operator import attrgetter
@@ -30,7 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from perpex.accounts.ledger import INSURANCE, LedgerKey, funding as clearing
+from perpex.accounts.ledger import INSURANCE, KeySlots, Ledger, LedgerKey, funding as clearing
 from perpex.accounts.position import Position, book_funding_many
 from perpex.errors import ArithmeticOverflowError
 from perpex.exchange_core import LIQUIDATION_ACCOUNT, ExchangeCore
@@ -45,14 +48,14 @@ _QTY = attrgetter("qty")
 class _Open(NamedTuple):
     positions: list[Position]
     accounts: list[int]
-    wallets: list[LedgerKey]
+    wallets: Sequence[LedgerKey]
     qty: npt.NDArray[np.int64]
 
 
 class _Registry:
     """The positions of one contract (open or flat), in account order, with their keys."""
 
-    __slots__ = ("accounts", "keys", "positions", "wallets", "ordered", "_key_set")
+    __slots__ = ("accounts", "keys", "positions", "wallets", "ordered", "_key_set", "_slots")
 
     def __init__(self) -> None:
         self.accounts: list[int] = []
@@ -61,6 +64,7 @@ class _Registry:
         self.wallets: list[LedgerKey] = []
         self.ordered = True
         self._key_set: dict[tuple[int, str], None] | None = None
+        self._slots: KeySlots | None = None
 
     def add(self, key: tuple[int, str], pos: Position) -> None:
         a = key[0]
@@ -71,6 +75,7 @@ class _Registry:
         self.positions.append(pos)
         self.wallets.append(("wallet", a))
         self._key_set = None
+        self._slots = None
 
     def sort(self) -> None:
         order = sorted(range(len(self.accounts)), key=self.accounts.__getitem__)
@@ -80,6 +85,7 @@ class _Registry:
         self.wallets = [self.wallets[i] for i in order]
         self.ordered = True
         self._key_set = None
+        self._slots = None
 
     def key_set(self) -> dict[tuple[int, str], None]:
         """The keys as a dict in account order, kept between instants: merging it into another
@@ -88,17 +94,29 @@ class _Registry:
             self._key_set = dict.fromkeys(self.keys)
         return self._key_set
 
-    def open(self) -> _Open:
+    def wallet_slots(self, ledger: Ledger, ccy: str) -> Sequence[LedgerKey]:
+        """The wallets resolved in ``ledger`` (kept until a position is added; the plain keys
+        while one of them is new to the ledger, which the next transfer creates)."""
+        slots = getattr(self, "_slots", None)  # absent from registries pickled before it
+        if slots is None or slots.ledger is not ledger or slots.currency != ccy:
+            slots = self._slots = ledger.resolve(ccy, self.wallets)
+            if slots is None:
+                return self.wallets
+        return slots
+
+    def open(self, ledger: Ledger | None = None, ccy: str = "") -> _Open:
         """The open positions in account order (the registry's own lists when every position
-        is open: read them, do not edit)."""
+        is open: read them, do not edit), their wallets resolved in ``ledger`` if given."""
         positions = self.positions
         qty = np.fromiter(map(_QTY, positions), dtype=np.int64, count=len(positions))
+        wallets = self.wallets if ledger is None else self.wallet_slots(ledger, ccy)
         held = qty != 0
         if held.all():
-            return _Open(positions, self.accounts, self.wallets, qty)
+            return _Open(positions, self.accounts, wallets, qty)
         keep = held.tolist()
         return _Open(list(compress(positions, keep)), list(compress(self.accounts, keep)),
-                     list(compress(self.wallets, keep)), qty[held])
+                     wallets.take(held) if type(wallets) is KeySlots
+                     else list(compress(wallets, keep)), qty[held])
 
 
 class FundingMixin(ExchangeCore):
@@ -169,13 +187,13 @@ class FundingMixin(ExchangeCore):
         reg = self._positions_of(sym)
         if mark is None or fixing.rate == 0:
             return
-        positions, accounts, wallets, qty = reg.open()
+        ccy = inst.settle_currency
+        positions, accounts, wallets, qty = reg.open(self._ledger, ccy)
         if not positions:
             return
-        ccy = inst.settle_currency
         payments, residual = funding_payments(self._values(inst, qty, mark), fixing.rate)
         pays = payments.tolist()
-        book_funding_many(self._ledger, ccy, sym, positions, pays, wallets)
+        book_funding_many(self._ledger, ccy, sym, positions, payments, wallets, pays)
         # the engine's positions belong to the fund, and so does their funding; its account is
         # the largest id, so this transfer follows its payment as it always has
         if positions[-1].account == LIQUIDATION_ACCOUNT and pays[-1]:

@@ -25,8 +25,12 @@ transfers for tests and debugging only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple, Union
+from collections.abc import Iterator, Sequence
+from itertools import compress
+from typing import Any, NamedTuple, Union
+
+import numpy as np
+import numpy.typing as npt
 
 from perpex.errors import InvalidInputError, InvariantViolation
 
@@ -35,6 +39,7 @@ __all__ = [
     "FEES",
     "INSURANCE",
     "CurrencyAudit",
+    "KeySlots",
     "Ledger",
     "LedgerKey",
     "Transfer",
@@ -50,6 +55,7 @@ INSURANCE: LedgerKey = ("insurance",)
 FEES: LedgerKey = ("fees",)
 EXTERNAL: LedgerKey = ("external",)
 
+_INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
 _KINDS = ("cost", "external", "fees", "funding", "insurance", "wallet")
 
 
@@ -107,101 +113,289 @@ class CurrencyAudit(NamedTuple):
     transfers: int
 
 
-class Ledger:
-    """Balances per currency and ledger key; see the module docstring."""
+def _listed(amounts: Sequence[int] | npt.NDArray[np.int64]) -> Sequence[int]:
+    return amounts.tolist() if isinstance(amounts, np.ndarray) else amounts
 
-    __slots__ = ("_books", "_counts", "_journal")
+
+def _total(amounts: Sequence[int] | npt.NDArray[np.int64]) -> int:
+    if isinstance(amounts, np.ndarray):
+        largest = max(int(amounts.max()), -int(amounts.min()))
+        if largest * len(amounts) <= _INT64_MAX:  # the int64 sum is exact
+            return int(amounts.sum())
+        return sum(amounts.tolist())
+    return sum(amounts)
+
+
+class KeySlots(Sequence[LedgerKey]):
+    """Ledger keys of one currency resolved once to where a :class:`Ledger` keeps their
+    balances, for a caller that moves money from the same keys again and again (funding pays
+    every position of a contract at each instant). Pass it as ``srcs`` to
+    :meth:`Ledger.transfer_many`; it reads as the plain sequence of its keys, and a ledger other
+    than the one that resolved it treats it as one."""
+
+    __slots__ = ("keys", "slots", "ledger", "currency", "distinct")
+
+    def __init__(self, keys: list[LedgerKey], slots: npt.NDArray[np.intp], ledger: Ledger,
+                 currency: str, distinct: bool) -> None:
+        self.keys = keys
+        self.slots = slots
+        self.ledger = ledger
+        self.currency = currency
+        self.distinct = distinct
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        return self.keys[i]
+
+    def __iter__(self) -> Iterator[LedgerKey]:
+        return iter(self.keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys
+
+    def take(self, keep: npt.NDArray[np.bool_]) -> KeySlots:
+        """The keys where ``keep`` is true, still resolved."""
+        return KeySlots(list(compress(self.keys, keep.tolist())), self.slots[keep], self.ledger,
+                        self.currency, self.distinct)
+
+
+class _BookView:
+    """One currency's balances as a mutable mapping of key to balance (debugging and tests;
+    the ledger itself reads its arrays)."""
+
+    __slots__ = ("_ledger", "_currency")
+
+    def __init__(self, ledger: Ledger, currency: str) -> None:
+        self._ledger, self._currency = ledger, currency
+
+    def __getitem__(self, key: LedgerKey) -> int:
+        slot = self._ledger._index[self._currency][key]
+        return self._ledger._cells[self._currency][slot]  # type: ignore[no-any-return]
+
+    def __setitem__(self, key: LedgerKey, value: int) -> None:
+        slot = self._ledger._index[self._currency][key]
+        self._ledger._add(self._currency, slot, value - self[key])
+
+
+class Ledger:
+    """Balances per currency and ledger key; see the module docstring.
+
+    Per currency, ``_index`` numbers the keys in the order they were first used and ``_vals``
+    holds their balances in a NumPy array at those numbers: single transfers cost about what
+    dict updates did, and a bulk transfer from resolved keys (:class:`KeySlots`) is one gather,
+    subtract and scatter. The array is int64 while every balance fits; a balance that would
+    not turns that currency's array into Python ints (dtype object) for good, so every amount
+    stays exact. Pickled, a Ledger is the plain ``{currency: {key: balance}}`` it always was."""
+
+    __slots__ = ("_index", "_vals", "_cells", "_counts", "_journal")
 
     def __init__(self, record: bool = False) -> None:
-        self._books: dict[str, dict[LedgerKey, int]] = {}
+        self._index: dict[str, dict[LedgerKey, int]] = {}
+        self._vals: dict[str, npt.NDArray[Any]] = {}
+        # what single transfers index: a memoryview of an int64 array reads and writes Python
+        # ints at about half the cost of the array's item access, and refuses what int64 cannot
+        # hold (ValueError); an object array is indexed directly
+        self._cells: dict[str, Any] = {}
         self._counts: dict[str, int] = {}
         self._journal: list[Transfer] | None = [] if record else None
 
+    # ---- representation ------------------------------------------------------------
+    def __getstate__(self) -> tuple[None, dict[str, object]]:
+        # exactly the state the dict-backed ledger pickled, so snapshots read the same
+        return None, {"_books": {c: self._book(c) for c in self._index},
+                      "_counts": self._counts, "_journal": self._journal}
+
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        slots = state[1]
+        self._index, self._vals, self._cells = {}, {}, {}
+        for currency, book in slots["_books"].items():
+            self._index[currency] = dict(zip(book, range(len(book))))
+            values = list(book.values())
+            try:
+                column = np.array(values, dtype=np.int64)
+            except OverflowError:
+                column = np.array(values, dtype=object)
+            vals = np.zeros(max(16, len(book)), dtype=column.dtype)
+            vals[:len(book)] = column
+            self._set_vals(currency, vals)
+        self._counts = slots["_counts"]
+        self._journal = slots["_journal"]
+
+    def _book(self, currency: str) -> dict[LedgerKey, int]:
+        index = self._index[currency]
+        return dict(zip(index, self._vals[currency][:len(index)].tolist()))
+
+    @property
+    def _books(self) -> dict[str, _BookView]:
+        return {c: _BookView(self, c) for c in self._index}
+
+    def _set_vals(self, currency: str, vals: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        self._vals[currency] = vals
+        cells: Any = vals if vals.dtype == object else memoryview(vals)  # type: ignore[arg-type]
+        self._cells[currency] = cells
+        return vals
+
+    def _add_currency(self, currency: str) -> dict[LedgerKey, int]:
+        index = self._index[currency] = {}
+        self._set_vals(currency, np.zeros(16, dtype=np.int64))
+        self._counts[currency] = 0
+        return index
+
+    def _add_key(self, currency: str, key: LedgerKey) -> int:
+        """A new key's slot, balance 0 (the key is already validated)."""
+        index = self._index[currency]
+        slot = index[key] = len(index)
+        vals = self._vals[currency]
+        if slot == len(vals):
+            self._set_vals(currency, np.concatenate([vals, np.zeros(len(vals), dtype=vals.dtype)]))
+        return slot
+
+    def _exact(self, currency: str) -> npt.NDArray[Any]:
+        """The currency's balances as Python ints from now on (one no longer fits int64)."""
+        return self._set_vals(currency, self._vals[currency].astype(object))
+
+    def _add(self, currency: str, slot: int, delta: int) -> None:
+        cells = self._cells[currency]
+        value = cells[slot] + delta
+        try:
+            cells[slot] = value
+        except ValueError:
+            self._exact(currency)[slot] = value
+
+    # ---- transfers -------------------------------------------------------------------
     def transfer(self, currency: str, src: LedgerKey, dst: LedgerKey, amount: int,
                  reason: str = "") -> None:
         """Move ``amount`` minor units from ``src`` to ``dst`` (a negative amount moves the
         other way; 0 is allowed and creates both keys). Validated before anything changes."""
         if type(amount) is not int:
             raise TypeError(f"amount must be an int, got {type(amount).__name__} {amount!r}")
-        book = self._books.get(currency)
-        if book is None:
+        index = self._index.get(currency)
+        if index is None:
             if not isinstance(currency, str) or not currency:
                 raise TypeError(f"currency must be a non-empty str, got {currency!r}")
             self._check_key(src, "src")
             self._check_key(dst, "dst")
+            s = d = None
         else:
-            if src not in book:
+            s = index.get(src)
+            if s is None:
                 self._check_key(src, "src")
-            if dst not in book:
+            d = index.get(dst)
+            if d is None:
                 self._check_key(dst, "dst")
         if src == dst:
             raise InvalidInputError(f"transfer of {amount} from {src!r} to itself")
-        if book is None:
-            book = self._books[currency] = {}
-            self._counts[currency] = 0
-        book[src] = book.get(src, 0) - amount
-        book[dst] = book.get(dst, 0) + amount
+        if index is None:
+            self._add_currency(currency)
+        if s is None:
+            s = self._add_key(currency, src)
+        if d is None:
+            d = self._add_key(currency, dst)
+        cells = self._cells[currency]
+        new_src, new_dst = cells[s] - amount, cells[d] + amount
+        try:
+            cells[s] = new_src
+            cells[d] = new_dst
+        except ValueError:
+            cells = self._exact(currency)
+            cells[s] = new_src
+            cells[d] = new_dst
         self._counts[currency] += 1
         if self._journal is not None:
             self._journal.append(Transfer(currency, src, dst, amount, reason))
 
+    def resolve(self, currency: str, keys: list[LedgerKey]) -> KeySlots | None:
+        """``keys`` resolved for repeated :meth:`transfer_many` calls, or None while one of
+        them (or the currency) is new to the ledger: a transfer creates keys, this does not."""
+        index = self._index.get(currency)
+        if index is None:
+            return None
+        found = list(map(index.get, keys))
+        if None in found:
+            return None
+        slots = np.array(found, dtype=np.intp)
+        distinct = len(np.unique(slots)) == len(slots)
+        return KeySlots(keys, slots, self, currency, distinct)
+
     def transfer_many(self, currency: str, srcs: Sequence[LedgerKey], dst: LedgerKey,
-                      amounts: Sequence[int], reason: str = "") -> None:
+                      amounts: Sequence[int] | npt.NDArray[np.int64], reason: str = "") -> None:
         """``transfer(currency, srcs[i], dst, amounts[i], reason)`` for every i, in order, with
         the same balances, transfer count and recorded transfers; validated in full before
         anything changes. For one payment per position (funding), where a call per transfer
-        would dominate the cost."""
+        would dominate the cost: ``srcs`` may be :class:`KeySlots` from :meth:`resolve`, and
+        ``amounts`` a 1-D int64 array."""
         n = len(srcs)
         if len(amounts) != n:
             raise InvalidInputError(f"{n} sources but {len(amounts)} amounts")
         if not n:
             return
-        if not {*map(type, amounts)} <= {int}:
+        if isinstance(amounts, np.ndarray):
+            if amounts.ndim != 1 or amounts.dtype != np.int64:
+                raise TypeError(f"amounts must be a 1-D int64 array, got {amounts.dtype} "
+                                f"of shape {amounts.shape}")
+        elif not {*map(type, amounts)} <= {int}:
             bad = next(a for a in amounts if type(a) is not int)
             raise TypeError(f"amount must be an int, got {type(bad).__name__} {bad!r}")
-        book = self._books.get(currency)
-        if book is None:
-            if not isinstance(currency, str) or not currency:
-                raise TypeError(f"currency must be a non-empty str, got {currency!r}")
-        known = book if book is not None else {}
-        if dst not in known:
+        index = self._index.get(currency)
+        if index is None and (not isinstance(currency, str) or not currency):
+            raise TypeError(f"currency must be a non-empty str, got {currency!r}")
+        known = index if index is not None else {}
+        d = known.get(dst)
+        if d is None:
             self._check_key(dst, "dst")
-        if dst in srcs:
-            raise InvalidInputError(f"transfer from {dst!r} to itself")
-        if book is None or not self._debit_known(book, srcs, amounts):
-            for key in srcs:
-                if key not in known:
+        if (type(srcs) is KeySlots and srcs.ledger is self and srcs.currency == currency
+                and len(srcs.slots) == n):
+            slots = srcs.slots
+            if d is not None and (slots == d).any():
+                raise InvalidInputError(f"transfer from {dst!r} to itself")
+            distinct = srcs.distinct
+        else:
+            if dst in srcs:
+                raise InvalidInputError(f"transfer from {dst!r} to itself")
+            found = list(map(known.get, srcs))
+            for key, slot in zip(srcs, found):
+                if slot is None:
                     self._check_key(key, "src")
-            if book is None:
-                book = self._books[currency] = {}
-                self._counts[currency] = 0
-            get = book.get
-            for key, amount in zip(srcs, amounts):
-                book[key] = get(key, 0) - amount
-        book[dst] = book.get(dst, 0) + sum(amounts)
+            if index is None:
+                index = self._add_currency(currency)
+            if None in found:  # new keys are created in the order they appear
+                add = self._add_key
+                found = [index[key] if key in index else add(currency, key) for key in srcs]
+            slots = np.array(found, dtype=np.intp)
+            distinct = len(np.unique(slots)) == n
+        if d is None:
+            d = self._add_key(currency, dst)
+        if distinct:
+            self._debit(currency, slots, amounts)
+        else:  # a source listed twice is debited twice, one after the other
+            for slot, amount in zip(slots.tolist(), _listed(amounts)):
+                self._add(currency, slot, -amount)
+        self._add(currency, d, _total(amounts))
         self._counts[currency] += n
         if self._journal is not None:
             self._journal.extend(Transfer(currency, key, dst, amount, reason)
-                                 for key, amount in zip(srcs, amounts))
+                                 for key, amount in zip(srcs, _listed(amounts)))
 
-    @staticmethod
-    def _debit_known(book: dict[LedgerKey, int], srcs: Sequence[LedgerKey],
-                     amounts: Sequence[int]) -> bool:
-        """Debits every source if all are known keys (the usual case: one look-up each, no
-        validation pass); otherwise undoes what it did and returns False."""
-        get = book.get
-        done = 0
-        for done, (key, amount) in enumerate(zip(srcs, amounts)):
-            old = get(key)
-            if old is None:
-                break
-            book[key] = old - amount
-        else:
-            return True
-        # in reverse, so a source listed twice gets back exactly what it had
-        for key, amount in reversed(list(zip(srcs[:done], amounts[:done]))):
-            book[key] += amount
-        return False
+    def _debit(self, currency: str, slots: npt.NDArray[np.intp],
+               amounts: Sequence[int] | npt.NDArray[np.int64]) -> None:
+        """Subtracts ``amounts`` at distinct ``slots``: in int64 when no result can leave its
+        range (bounded by the extremes), otherwise exactly in Python ints."""
+        vals = self._vals[currency]
+        if vals.dtype != object:
+            try:
+                column = np.asarray(amounts, dtype=np.int64)
+            except OverflowError:
+                column = None
+            if column is not None:
+                old = vals[slots]
+                if (int(old.min()) - int(column.max()) >= _INT64_MIN
+                        and int(old.max()) - int(column.min()) <= _INT64_MAX):
+                    vals[slots] = old - column
+                    return
+            vals = self._exact(currency)
+        vals[slots] -= np.array(_listed(amounts), dtype=object)
 
     @staticmethod
     def _check_key(key: object, name: str) -> None:
@@ -225,23 +419,29 @@ class Ledger:
 
     # ---- queries ---------------------------------------------------------------------
     def balance(self, currency: str, key: LedgerKey) -> int:
-        book = self._books.get(currency)
-        return 0 if book is None else book.get(key, 0)
+        index = self._index.get(currency)
+        if index is None:
+            return 0
+        slot = index.get(key)
+        return 0 if slot is None else self._cells[currency][slot]  # type: ignore[no-any-return]
 
     def balances(self, currency: str) -> dict[LedgerKey, int]:
         """All balances of one currency, in sorted key order."""
-        book = self._books.get(currency, {})
+        if currency not in self._index:
+            return {}
+        book = self._book(currency)
         return {k: book[k] for k in sorted(book)}
 
     def currencies(self) -> list[str]:
-        return sorted(self._books)
+        return sorted(self._index)
 
     def items(self) -> list[tuple[str, LedgerKey, int]]:
         """Every (currency, key, balance), sorted: the canonical order for hashing/snapshots."""
-        return [(c, k, v) for c in sorted(self._books) for k, v in sorted(self._books[c].items())]
+        return [(c, k, v) for c in sorted(self._index) for k, v in sorted(self._book(c).items())]
 
     def sum(self, currency: str) -> int:
-        return sum(self._books.get(currency, {}).values())
+        index = self._index.get(currency)
+        return 0 if index is None else sum(self._vals[currency][:len(index)].tolist())
 
     @property
     def transfers(self) -> list[Transfer]:
@@ -253,9 +453,9 @@ class Ledger:
     def audit(self) -> dict[str, CurrencyAudit]:
         """Per-currency totals by ledger kind, recomputed from the balances."""
         out: dict[str, CurrencyAudit] = {}
-        for currency in sorted(self._books):
+        for currency in sorted(self._index):
             by_kind = dict.fromkeys(_KINDS, 0)
-            for key, value in self._books[currency].items():
+            for key, value in self._book(currency).items():
                 by_kind[key[0]] += value  # type: ignore[index]
             out[currency] = CurrencyAudit(
                 total=sum(by_kind.values()), wallets=by_kind["wallet"], costs=by_kind["cost"],

@@ -19,6 +19,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from perpex.accounts.ledger import FEES, Ledger, LedgerKey, cost, funding, wallet
 from perpex.errors import InvalidInputError, InvalidLeverageError, InvalidQuantityError
 from perpex.rounding import div_round_half_away
@@ -157,13 +160,19 @@ def book_funding(ledger: Ledger, currency: str, position: Position, payment: int
 
 
 def book_funding_many(ledger: Ledger, currency: str, symbol: str, positions: Sequence[Position],
-                      payments: Sequence[int], wallets: Sequence[LedgerKey]) -> None:
+                      payments: Sequence[int] | npt.NDArray[np.int64],
+                      wallets: Sequence[LedgerKey], pays: list[int] | None = None) -> None:
     """:func:`book_funding` for every position of one contract, in order, as one bulk ledger
     call. ``wallets[i]`` must be ``wallet(positions[i].account)`` (callers that pay funding
-    often keep these keys rather than build one per payment)."""
-    if not len(positions) == len(payments) == len(wallets):
+    often keep these keys, or :class:`~perpex.accounts.ledger.KeySlots` of them, rather than
+    build one per payment). ``payments`` may be an int64 array; ``pays`` is then the same
+    payments as a list of ints when the caller has it already."""
+    if not len(positions) == len(payments) == len(wallets) or (
+            pays is not None and len(pays) != len(payments)):
         raise InvalidInputError(f"{len(positions)} positions, {len(payments)} payments and "
                                 f"{len(wallets)} wallets must match")
     ledger.transfer_many(currency, wallets, funding(symbol), payments, "funding")
-    for position, payment in zip(positions, payments):
+    if pays is None:
+        pays = payments.tolist() if isinstance(payments, np.ndarray) else list(payments)
+    for position, payment in zip(positions, pays):
         position.realised_pnl -= payment
