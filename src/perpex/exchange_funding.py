@@ -199,6 +199,9 @@ class FundingMixin(ExchangeCore):
         if positions[-1].account == LIQUIDATION_ACCOUNT and pays[-1]:
             self._ledger.transfer(ccy, INSURANCE, wallets[-1], pays[-1], "engine funding")
         self._queue_reindex(reg.key_set())
+        # the payments moved wallets, which other contracts' positions of the same accounts
+        # draw collateral from
+        self._queue_linked(sym, cross_only=False)
         self._ledger.transfer(ccy, clearing(sym), INSURANCE, residual, "funding residual")
         if self._emit:
             self._events += self._funding_events(sym, ccy, t, mark, fixing.rate,

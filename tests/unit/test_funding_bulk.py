@@ -64,6 +64,7 @@ def reference_pay_funding(ex: Any, sym: str, t: int) -> None:
             ex._ledger.transfer(ccy, INSURANCE, wallet(pos.account), pay, "engine funding")
         pays.append(pay)
     ex._queue_reindex(dict.fromkeys(key for key in ex._positions if key[1] == sym))
+    ex._queue_linked(sym, cross_only=False)
     ex._ledger.transfer(ccy, funding(sym), INSURANCE, sum(pays), "funding residual")
     if ex._emit:
         for pos, pay in zip(positions, pays):

@@ -4,8 +4,11 @@ one contract must re-check the account's positions in the others at that moment.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from perpex import presets
 from perpex.exchange import Exchange
+from perpex.pricing import FundingConfig
 from perpex.risk.liquidation import assess
 
 XBT = 100_000_000
@@ -56,4 +59,34 @@ def test_an_account_with_positions_in_two_contracts_is_linked_and_one_is_not():
     ex.place(TRADER, "XBTZ", "Sell", 2_000, 9_000)  # closes the XBTZ leg into the maker's bid
     assert ex._positions[(TRADER, "XBTZ")].qty == 0
     assert TRADER not in ex._linked["XBt"]
+    ex.check_invariants()
+
+
+
+def test_a_funding_instant_re_indexes_the_payers_positions_in_the_other_contracts():
+    h = 3_600_000
+    day = 1_561_939_200_000
+    start = day + 4 * h - 30 * 60_000
+    inst = presets.XBTUSD()
+    cfg = {"XBTUSD": FundingConfig.from_margins(inst.init_margin, inst.maint_margin,
+                                                initial_rate=0.0005)}
+    ex = Exchange([presets.XBTUSD(), presets.XBTZ()], funding=cfg)
+    ex.update_index(start, {s: {n: Decimal(10_000) for n in ("Bitstamp", "Coinbase", "Kraken")}
+                            for s in ("XBTUSD", "XBTZ")})
+    ex.deposit(MAKER, 100 * XBT, ts=start)
+    ex.deposit(TRADER, XBT // 10, ts=start)
+    for sym in ("XBTUSD", "XBTZ"):
+        ex.place(MAKER, sym, "Sell", 1_000, 10_000, ts=start)
+        ex.place(TRADER, sym, "Buy", 1_000, 10_000, ts=start)
+    queued: list[tuple[str, bool]] = []
+    plain = ex._queue_linked
+
+    def spy(sym: str, cross_only: bool) -> None:
+        queued.append((sym, cross_only))
+        plain(sym, cross_only)
+    ex._queue_linked = spy  # type: ignore[method-assign]
+    ex.advance(day + 4 * h)
+    paid = [e for e in ex.drain_events() if e["execType"] == "Funding"]
+    assert {e["account"] for e in paid} == {MAKER, TRADER}
+    assert ("XBTUSD", False) in queued  # the payers' XBTZ positions re-index
     ex.check_invariants()
