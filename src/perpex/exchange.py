@@ -59,6 +59,8 @@ __all__ = ["Audit", "BookView", "Exchange", "LIQUIDATION_ACCOUNT", "MAX_BATCH", 
            "ORDER_DTYPE", "RESULT_DTYPE", "STATE_VERSION", "STATUS_OK", "STATUS_OVERLOADED",
            "STATUS_REJECTED", "STATUS_UNKNOWN_ORDER"]
 
+_MAX_TS = 2**63 - 1
+
 
 class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
     """BitMEX-style exchange over one native book per instrument (see the module docstring)."""
@@ -182,17 +184,25 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
               ts: int | None = None) -> Outcome:
         """Places an order with BitMEX semantics; ordType defaults to Limit with a price,
         Stop with a stopPx (or a trailing peg), StopLimit with both, else Market."""
-        self._check_live()
-        t = self._check_ts(ts)
-        a = self._account(account)
-        inst = self._instrument(symbol)
-        s = _choice("side", side, SIDES)
+        # Each check below takes a short path for well-formed input and falls back to the
+        # shared helper, which raises the error, for anything else.
+        t, a = self._begin(ts, account)
+        inst = self._inst.get(symbol) if type(symbol) is str else None
+        if inst is None:
+            inst = self._instrument(symbol)
+        s = SIDES.get(side) if type(side) is str else None  # type: ignore[assignment]
+        if s is None:
+            s = _choice("side", side, SIDES)
         if ord_type is None:
             cond = stop_px is not None or peg_price_type is not None
             ord_type = ("StopLimit" if price is not None else "Stop") if cond else (
                 "Limit" if price is not None else "Market")
-        ot = _choice("ord_type", ord_type, ORD_TYPES)
-        tif = _choice("time_in_force", time_in_force, TIFS)
+        ot = ORD_TYPES.get(ord_type) if type(ord_type) is str else None  # type: ignore[assignment]
+        if ot is None:
+            ot = _choice("ord_type", ord_type, ORD_TYPES)
+        tif = TIFS.get(time_in_force) if type(time_in_force) is str else None  # type: ignore[assignment]
+        if tif is None:
+            tif = _choice("time_in_force", time_in_force, TIFS)
         conditional = ot in CONDITIONAL_TYPES
         market = ot in MARKET_TYPES
         if isinstance(exec_inst, str):
@@ -261,8 +271,25 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
                                             f"of account {a}")
             cl = cl_ord_id
         rec = OrderRecord(0, a, inst.symbol, s, ot, tif, flags, feed, p, stop, peg, disp, q, q,
-                          cl_ord_id=cl, close_all=close_all, conditional=conditional)
-        return self._commit(t, lambda: self._place(inst, rec))
+                          0, 0, cl, close_all, conditional)
+        return self._commit(t, self._place, inst, rec)
+
+    def _begin(self, ts: object, account: object) -> tuple[int, int]:
+        """What every order command checks first, in this order: the engine is live, the
+        timestamp, the account. Short paths for well-formed input; the shared helpers raise
+        for anything else."""
+        if self._halted is not None:
+            self._check_live()
+        last = self._ts
+        if ts is None:
+            t = last
+        elif type(ts) is int and last <= ts <= _MAX_TS:
+            t = ts
+        else:
+            t = self._check_ts(ts)
+        if type(account) is int and 0 <= account < LIQUIDATION_ACCOUNT and account in self._accounts:
+            return t, account
+        return t, self._account(account)
 
     def amend(self, account: int, order_id: int, qty: int | None = None,
               leaves_qty: int | None = None, price: object = None, stop_px: object = None, *,
@@ -323,18 +350,11 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         return self._commit(t, run)
 
     def cancel(self, account: int, order_id: int, *, ts: int | None = None) -> Outcome:
-        self._check_live()
-        t = self._check_ts(ts)
-        a = self._account(account)
-        rec = self._own_order(a, order_id)
-
-        def run() -> Outcome:
-            if not self._take_token(a):
-                return self._command_reject(self._inst[rec.symbol], a, RATE_LIMITED, rec)
-            self._books[rec.symbol].cancel(rec.order_id, a)
-            self._drive(rec.symbol)
-            return self._order_outcome(rec)
-        return self._commit(t, run)
+        t, a = self._begin(ts, account)
+        rec = self._orders.get(order_id) if type(order_id) is int else None  # type: ignore[assignment]
+        if rec is None or rec.account != a:
+            rec = self._own_order(a, order_id)
+        return self._commit(t, self._cancel_now, rec)
 
     def cancel_all(self, account: int, symbol: str | None = None, *,
                    ts: int | None = None) -> Outcome:

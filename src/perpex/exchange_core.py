@@ -185,14 +185,15 @@ class ExchangeCore(MarginCore, ABC):
             raise NonMonotonicTimeError(f"ts={ts} is earlier than the last command's ts={self._ts}")
         return ts
 
-    def _commit(self, ts: int, fn: Callable[[], Outcome]) -> Outcome:
-        """Runs the mutating part of a validated command; anything escaping it halts."""
+    def _commit(self, ts: int, fn: Callable[..., Outcome], *args: Any) -> Outcome:
+        """Runs the mutating part of a validated command, ``fn(*args)`` (arguments rather than
+        a closure: the per-order path would build one per call); anything escaping it halts."""
         self._ts = ts
         self._seq += 1
         self._done.clear()
         try:
             # the liquidation index is brought up to date when it is next read (exchange_risk)
-            return fn()
+            return fn(*args)
         except BaseException as exc:
             self._halted = f"{type(exc).__name__} in command seq={self._seq}: {exc}"
             raise EngineHaltedError(self._halted) from exc
@@ -231,9 +232,10 @@ class ExchangeCore(MarginCore, ABC):
 
     def _place(self, inst: Instrument, rec: OrderRecord) -> Outcome:
         rec.order_id = oid = self._next_id
-        self._next_id += 1
+        self._next_id = oid + 1
         sym, a = inst.symbol, rec.account
-        if self._rate is not None and not self._rate.take(self._buckets, a, self._ts):
+        rate = self._rate
+        if rate is not None and not rate.take(self._buckets, a, self._ts):
             return self._reject(inst, rec, RATE_LIMITED)
         if sym in self._settled:
             return self._reject(inst, rec, f"Instrument {sym} is settled")
@@ -241,11 +243,14 @@ class ExchangeCore(MarginCore, ABC):
         if text:
             return self._reject(inst, rec, text)
         key = (a, sym)
-        live = self._live.get(key, {})
+        live_all = self._live
+        live = live_all.get(key)
+        n_live = len(live) if live is not None else 0
         cond, ro = rec.conditional, rec.flags & _REDUCE
-        if cond or len(live) >= self._max_open:
-            stops = sum(1 for o in live if self._orders[o].conditional) if cond else 0
-            text = order_count_reject(len(live), stops, cond,
+        if cond or n_live >= self._max_open:
+            orders = self._orders
+            stops = sum(1 for o in live if orders[o].conditional) if cond and live else 0
+            text = order_count_reject(n_live, stops, cond,
                                       max_open=self._max_open, max_stop=self._max_stop)
             if text:
                 return self._reject(inst, rec, text)
@@ -264,17 +269,31 @@ class ExchangeCore(MarginCore, ABC):
                     return self._reject(inst, rec, text)
             if rec.flags & _CLOSE:
                 self._close_cancels(inst, rec, rec.leaves_qty)
+                live = live_all.get(key)  # the cancels may have emptied the key
         self._orders[oid] = rec
-        self._live.setdefault(key, {})[oid] = None
+        if live is None:
+            live_all[key] = {oid: None}
+        else:
+            live[oid] = None
         if rec.cl_ord_id:
             self._cl_ids[(a, rec.cl_ord_id)] = oid
         if ro:
             self._reduce_only.setdefault(key, {})[oid] = None
             self._dirty[a] = None
-        self._books[sym].add(oid, a, rec.side, rec.price, rec.leaves_qty, rec.ord_type, rec.tif,
-                             rec.flags, rec.display_qty, rec.stop_px, rec.peg_offset, rec.feed)
-        self._drive(sym)
-        return self._order_outcome(rec)
+        book = self._books[sym]
+        book.add(oid, a, rec.side, rec.price, rec.leaves_qty, rec.ord_type, rec.tif,
+                 rec.flags, rec.display_qty, rec.stop_px, rec.peg_offset, rec.feed)
+        # _drive inlined (the same steps in the same order)
+        self._apply(sym, book.drain_events())
+        if self._dirty or self._held:
+            self._drive_rest(sym)
+        done = self._done.get(oid)
+        if done is not None:
+            status, text, leaves, cum = done
+            return Outcome(self._seq, status != "Rejected", text, oid, status, leaves, cum)
+        cum = rec.cum_qty
+        return Outcome(self._seq, True, "", oid, "PartiallyFilled" if cum else "New",
+                       rec.leaves_qty, cum)
 
     def _order_outcome(self, rec: OrderRecord) -> Outcome:
         done = self._done.get(rec.order_id)
@@ -309,8 +328,12 @@ class ExchangeCore(MarginCore, ABC):
     def _drive(self, sym: str) -> None:
         """Applies the book's pending events, then keeps the reduce-only rule and releases
         held triggered orders one at a time, each against the position of that moment."""
-        book = self._books[sym]
-        self._apply(sym, book.drain_events())
+        self._apply(sym, self._books[sym].drain_events())
+        if self._dirty or self._held:
+            self._drive_rest(sym)
+
+    def _drive_rest(self, sym: str) -> None:
+        """The part of :meth:`_drive` after the book's events are applied."""
         while True:
             if self._dirty:
                 dirty = sorted(self._dirty)
@@ -360,19 +383,23 @@ class ExchangeCore(MarginCore, ABC):
                 self._held.append(oid)
 
     def _finish(self, inst: Instrument, rec: OrderRecord, exec_type: str, status: str,
-                text: str, **fill: Any) -> None:
+                text: str, last_qty: int = 0, last_px: int = 0, exec_cost: int = 0,
+                exec_comm: int = 0, liquidity: str = "") -> None:
         oid = rec.order_id
         del self._orders[oid]
         self._open_drop(rec)
-        self._lots.pop(oid, None)
-        if oid in self._liq_orders:
-            del self._liq_orders[oid]
-            text = text or LIQUIDATION_TEXT
         key = (rec.account, rec.symbol)
-        live = self._live[key]
+        if self._lots:
+            self._lots.pop(oid, None)
+        liq = self._liq_orders
+        if liq and oid in liq:
+            del liq[oid]
+            text = text or LIQUIDATION_TEXT
+        live_all = self._live
+        live = live_all[key]
         del live[oid]
         if not live:
-            del self._live[key]
+            del live_all[key]
         if rec.flags & _REDUCE:
             ros = self._reduce_only[key]
             del ros[oid]
@@ -382,7 +409,9 @@ class ExchangeCore(MarginCore, ABC):
             del self._cl_ids[(rec.account, rec.cl_ord_id)]
         self._done[oid] = (status, text, rec.leaves_qty, rec.cum_qty)
         if self._emit:
-            ev = execution(inst, rec, exec_type, status, seq=self._seq, ts=self._ts, text=text, **fill)
+            ev = execution(inst, rec, exec_type, status, seq=self._seq, ts=self._ts, text=text,
+                           last_qty=last_qty, last_px=last_px, exec_cost=exec_cost,
+                           exec_comm=exec_comm, liquidity=liquidity)
             self._events.append(ev)
             if exec_type == "Trade":
                 self._executions.append(ev)
@@ -391,31 +420,36 @@ class ExchangeCore(MarginCore, ABC):
               leaves: int, mleaves: int) -> None:
         sym, ccy = inst.symbol, inst.settle_currency
         cost = inst.exec_cost(q, px)  # the buyer's; the seller's is -cost
+        ta, ma = taker.account, maker.account
         positions = self._positions
-        tpos = positions.get((taker.account, sym)) or self._position(taker.account, sym)
-        mpos = tpos if maker.account == taker.account else \
-            positions.get((maker.account, sym)) or self._position(maker.account, sym)
+        tpos = positions.get((ta, sym)) or self._position(ta, sym)
+        mpos = tpos if ma == ta else positions.get((ma, sym)) or self._position(ma, sym)
+        ledger = self._ledger
         if taker.side == _BUY:
-            book_fill(self._ledger, ccy, tpos, mpos, q, cost)
+            book_fill(ledger, ccy, tpos, mpos, q, cost)
         else:
-            book_fill(self._ledger, ccy, mpos, tpos, q, cost)
-        hidden = maker.display_qty == 0 or (maker.display_qty > 0 and mleaves > maker.display_qty)
+            book_fill(ledger, ccy, mpos, tpos, q, cost)
+        mdisp = maker.display_qty
         taker_rate, maker_rate = self._fee_ratios[sym]
-        tfee = 0 if taker.account == LIQUIDATION_ACCOUNT else _fee(cost, taker_rate)
-        mfee = 0 if maker.account == LIQUIDATION_ACCOUNT else \
-            _fee(cost, taker_rate if hidden else maker_rate)
-        if taker.account == LIQUIDATION_ACCOUNT:
+        tfee = 0 if ta == LIQUIDATION_ACCOUNT else _fee(cost, taker_rate)
+        # a hidden maker, or an iceberg filled beyond its displayed slice, pays the taker rate
+        mfee = 0 if ma == LIQUIDATION_ACCOUNT else _fee(
+            cost, taker_rate if mdisp == 0 or (mdisp > 0 and mleaves > mdisp) else maker_rate)
+        if ta == LIQUIDATION_ACCOUNT:
             self._lot_fill(inst, taker, px, q)
-        if maker.account == LIQUIDATION_ACCOUNT:
+        if ma == LIQUIDATION_ACCOUNT:
             self._lot_fill(inst, maker, px, q)
-        self._touch(taker.account, ccy)
-        self._touch(maker.account, ccy)
+        touch = self._touch
+        touch(ta, ccy)
+        touch(ma, ccy)
         if tfee:
-            book_fee(self._ledger, ccy, tpos, tfee)
+            book_fee(ledger, ccy, tpos, tfee)
         if mfee:
-            book_fee(self._ledger, ccy, mpos, mfee)
-        self._dirty[taker.account] = None
-        self._dirty[maker.account] = None
+            book_fee(ledger, ccy, mpos, mfee)
+        dirty = self._dirty
+        dirty[ta] = None
+        dirty[ma] = None
+        emit = self._emit
         for rec, left, fee, liq in ((taker, leaves, tfee, "RemovedLiquidity"),
                                     (maker, mleaves, mfee, "AddedLiquidity")):
             rec.leaves_qty = left
@@ -423,11 +457,10 @@ class ExchangeCore(MarginCore, ABC):
             rec.px_qty += px * q
             signed = cost if rec.side == _BUY else -cost
             if left == 0:
-                self._finish(inst, rec, "Trade", "Filled", "", last_qty=q, last_px=px,
-                             exec_cost=signed, exec_comm=fee, liquidity=liq)
+                self._finish(inst, rec, "Trade", "Filled", "", q, px, signed, fee, liq)
                 continue
             self._open_sync(rec)
-            if self._emit:
+            if emit:
                 ev = execution(inst, rec, "Trade", "PartiallyFilled", seq=self._seq, ts=self._ts,
                                text=LIQUIDATION_TEXT if rec.order_id in self._liq_orders else "",
                                last_qty=q, last_px=px, exec_cost=signed, exec_comm=fee, liquidity=liq)
