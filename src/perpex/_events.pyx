@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Fast summaries of EVENT_DTYPE arrays: the fill tape digest used to compare runs."""
+"""Hot loops over event data: the fill tape digest used to compare runs, and the stamping of
+many event records from one template."""
 
 import numpy as np
 
@@ -39,3 +40,22 @@ def fill_digest(events, unsigned long long seed=FNV_OFFSET):
                 fills += 1
                 traded += qtys[i]
     return fills, traded, h
+
+
+def stamp_records(dict template, tuple keys, list a, list b, list c):
+    """One copy of ``template`` per row with ``keys`` (three of its keys) set to the row's
+    values from ``a``, ``b`` and ``c``: the per-position event records of a funding instant.
+    Copies keep the template's key order; nothing else is shared between them."""
+    cdef Py_ssize_t i, n = len(a)
+    if len(keys) != 3 or len(b) != n or len(c) != n:
+        raise ValueError("stamp_records needs three keys and three columns of one length")
+    k0, k1, k2 = keys
+    cdef list out = [None] * n
+    cdef dict d
+    for i in range(n):
+        d = template.copy()
+        d[k0] = a[i]
+        d[k1] = b[i]
+        d[k2] = c[i]
+        out[i] = d
+    return out

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from perpex._events import stamp_records
 from perpex.accounts.ledger import INSURANCE, KeySlots, Ledger, LedgerKey, funding as clearing
 from perpex.accounts.position import Position, book_funding_many
 from perpex.errors import ArithmeticOverflowError
@@ -215,13 +216,4 @@ class FundingMixin(ExchangeCore):
         template = {"seq": self._seq, "transactTime": t, "execType": "Funding", "account": 0,
                     "symbol": sym, "currency": ccy, "lastQty": 0, "lastPx": Decimal(mark) / E8,
                     "commission": rate, "execComm": 0, "execCost": 0, "text": "Funding"}
-        copy = template.copy
-        out: list[dict[str, Any]] = []
-        append = out.append
-        for a, q, pay in zip(accounts, qty, pays):
-            event = copy()
-            event["account"] = a
-            event["lastQty"] = q
-            event["execComm"] = pay
-            append(event)
-        return out
+        return stamp_records(template, ("account", "lastQty", "execComm"), accounts, qty, pays)
