@@ -51,9 +51,10 @@ EVENT_NAMES = {
 
 
 def _choice(name: str, value: object, table: dict) -> int:
-    if not isinstance(value, str) or value not in table:
+    code = table.get(value) if type(value) is str else None
+    if code is None:
         raise InvalidInputError(f"{name}={value!r} must be one of {', '.join(table)}")
-    return table[value]
+    return code  # type: ignore[no-any-return]
 
 
 def check_qty(qty: object, lot_size: int = 1, name: str = "qty") -> int:

@@ -36,7 +36,7 @@ from typing import Any, Iterable, Mapping
 from perpex import _native
 from perpex.accounts.ledger import EXTERNAL, Ledger, wallet
 from perpex.accounts.position import Position
-from perpex.book import EXEC_FLAGS, FEEDS, ORD_TYPES, SIDES, TIFS
+from perpex.book import EXEC_FLAGS, FEEDS, ORD_TYPES, SIDES, TIFS, _choice
 from perpex.errors import (
     ArithmeticOverflowError, DuplicateOrderIdError, InsufficientFundsError, InvalidInputError,
     InvalidLeverageError, InvalidPriceError, InvalidQuantityError, InvariantViolation,
@@ -44,7 +44,7 @@ from perpex.errors import (
 from perpex.exchange_batch import (
     MAX_BATCH, OP_CANCEL, OP_LIMIT, OP_MARKET, ORDER_DTYPE, RESULT_DTYPE, STATUS_OK,
     STATUS_OVERLOADED, STATUS_REJECTED, STATUS_UNKNOWN_ORDER, BatchMixin)
-from perpex.exchange_core import _BUY, _CLOSE, MAX_ACCOUNT, Audit, BookView, _choice, _int
+from perpex.exchange_core import _BUY, _CLOSE, MAX_ACCOUNT, Audit, BookView, _int
 from perpex.exchange_prices import PricingMixin
 from perpex.exchange_queries import STATE_VERSION, QueriesMixin
 from perpex.exchange_risk import LIQUIDATION_ACCOUNT, OverloadConfig, RiskMixin
@@ -58,9 +58,6 @@ from perpex.risk.limits import RATE_LIMITED, RateLimiter
 __all__ = ["Audit", "BookView", "Exchange", "LIQUIDATION_ACCOUNT", "MAX_BATCH", "OverloadConfig", "OP_CANCEL", "OP_LIMIT", "OP_MARKET",
            "ORDER_DTYPE", "RESULT_DTYPE", "STATE_VERSION", "STATUS_OK", "STATUS_OVERLOADED",
            "STATUS_REJECTED", "STATUS_UNKNOWN_ORDER"]
-
-_MAX_TS = 2**63 - 1
-
 
 class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
     """BitMEX-style exchange over one native book per instrument (see the module docstring)."""
@@ -184,25 +181,17 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
               ts: int | None = None) -> Outcome:
         """Places an order with BitMEX semantics; ordType defaults to Limit with a price,
         Stop with a stopPx (or a trailing peg), StopLimit with both, else Market."""
-        # Each check below takes a short path for well-formed input and falls back to the
-        # shared helper, which raises the error, for anything else.
-        t, a = self._begin(ts, account)
-        inst = self._inst.get(symbol) if type(symbol) is str else None
-        if inst is None:
-            inst = self._instrument(symbol)
-        s = SIDES.get(side) if type(side) is str else None  # type: ignore[assignment]
-        if s is None:
-            s = _choice("side", side, SIDES)
+        self._check_live()
+        t = self._check_ts(ts)
+        a = self._account(account)
+        inst = self._instrument(symbol)
+        s = _choice("side", side, SIDES)
         if ord_type is None:
             cond = stop_px is not None or peg_price_type is not None
             ord_type = ("StopLimit" if price is not None else "Stop") if cond else (
                 "Limit" if price is not None else "Market")
-        ot = ORD_TYPES.get(ord_type) if type(ord_type) is str else None  # type: ignore[assignment]
-        if ot is None:
-            ot = _choice("ord_type", ord_type, ORD_TYPES)
-        tif = TIFS.get(time_in_force) if type(time_in_force) is str else None  # type: ignore[assignment]
-        if tif is None:
-            tif = _choice("time_in_force", time_in_force, TIFS)
+        ot = _choice("ord_type", ord_type, ORD_TYPES)
+        tif = _choice("time_in_force", time_in_force, TIFS)
         conditional = ot in CONDITIONAL_TYPES
         market = ot in MARKET_TYPES
         if isinstance(exec_inst, str):
@@ -274,23 +263,6 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
                           0, 0, cl, close_all, conditional)
         return self._commit(t, self._place, inst, rec)
 
-    def _begin(self, ts: object, account: object) -> tuple[int, int]:
-        """What every order command checks first, in this order: the engine is live, the
-        timestamp, the account. Short paths for well-formed input; the shared helpers raise
-        for anything else."""
-        if self._halted is not None:
-            self._check_live()
-        last = self._ts
-        if ts is None:
-            t = last
-        elif type(ts) is int and last <= ts <= _MAX_TS:
-            t = ts
-        else:
-            t = self._check_ts(ts)
-        if type(account) is int and 0 <= account < LIQUIDATION_ACCOUNT and account in self._accounts:
-            return t, account
-        return t, self._account(account)
-
     def amend(self, account: int, order_id: int, qty: int | None = None,
               leaves_qty: int | None = None, price: object = None, stop_px: object = None, *,
               ts: int | None = None) -> Outcome:
@@ -350,10 +322,10 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         return self._commit(t, run)
 
     def cancel(self, account: int, order_id: int, *, ts: int | None = None) -> Outcome:
-        t, a = self._begin(ts, account)
-        rec = self._orders.get(order_id) if type(order_id) is int else None  # type: ignore[assignment]
-        if rec is None or rec.account != a:
-            rec = self._own_order(a, order_id)
+        self._check_live()
+        t = self._check_ts(ts)
+        a = self._account(account)
+        rec = self._own_order(a, order_id)
         return self._commit(t, self._cancel_now, rec)
 
     def cancel_all(self, account: int, symbol: str | None = None, *,

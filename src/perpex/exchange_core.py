@@ -83,12 +83,6 @@ def _fee(exec_cost: int, rate: tuple[int, int]) -> int:
     return q if a >= 0 else -q
 
 
-def _choice(name: str, value: object, table: dict[str, int]) -> int:
-    if not isinstance(value, str) or value not in table:
-        raise InvalidInputError(f"{name}={value!r} must be one of {', '.join(table)}")
-    return table[value]
-
-
 class ExchangeCore(MarginCore, ABC):
     """State holder and engine loop shared by the command, query, batch and pricing parts."""
 
@@ -180,6 +174,8 @@ class ExchangeCore(MarginCore, ABC):
     def _check_ts(self, ts: object) -> int:
         if ts is None:
             return self._ts
+        if type(ts) is int and self._ts <= ts < 2**63:  # every well-formed command: no more checks
+            return ts
         ts = _int("ts", ts, 0, 2**63 - 1)
         if ts < self._ts:
             raise NonMonotonicTimeError(f"ts={ts} is earlier than the last command's ts={self._ts}")
@@ -207,6 +203,8 @@ class ExchangeCore(MarginCore, ABC):
         return inst
 
     def _account(self, account: object) -> int:
+        if type(account) is int and account in self._accounts and account != LIQUIDATION_ACCOUNT:
+            return account  # a known trader: the checks below could not fail
         a = _int("account", account, 0, MAX_ACCOUNT)
         if a == LIQUIDATION_ACCOUNT:
             raise InvalidInputError(f"account={a} is reserved for the liquidation engine")
@@ -215,7 +213,7 @@ class ExchangeCore(MarginCore, ABC):
         return a
 
     def _own_order(self, account: int, order_id: object) -> OrderRecord:
-        oid = _int("order_id", order_id, 1)
+        oid = order_id if type(order_id) is int and order_id > 0 else _int("order_id", order_id, 1)
         rec = self._orders.get(oid)
         if rec is None or rec.account != account:
             raise UnknownOrderError(f"order_id={oid} is not a live order of account {account}")
@@ -280,20 +278,10 @@ class ExchangeCore(MarginCore, ABC):
         if ro:
             self._reduce_only.setdefault(key, {})[oid] = None
             self._dirty[a] = None
-        book = self._books[sym]
-        book.add(oid, a, rec.side, rec.price, rec.leaves_qty, rec.ord_type, rec.tif,
-                 rec.flags, rec.display_qty, rec.stop_px, rec.peg_offset, rec.feed)
-        # _drive inlined (the same steps in the same order)
-        self._apply(sym, book.drain_events())
-        if self._dirty or self._held:
-            self._drive_rest(sym)
-        done = self._done.get(oid)
-        if done is not None:
-            status, text, leaves, cum = done
-            return Outcome(self._seq, status != "Rejected", text, oid, status, leaves, cum)
-        cum = rec.cum_qty
-        return Outcome(self._seq, True, "", oid, "PartiallyFilled" if cum else "New",
-                       rec.leaves_qty, cum)
+        self._books[sym].add(oid, a, rec.side, rec.price, rec.leaves_qty, rec.ord_type, rec.tif,
+                             rec.flags, rec.display_qty, rec.stop_px, rec.peg_offset, rec.feed)
+        self._drive(sym)
+        return self._order_outcome(rec)
 
     def _order_outcome(self, rec: OrderRecord) -> Outcome:
         done = self._done.get(rec.order_id)

@@ -237,11 +237,8 @@ class MarginCore:
         if not bp and not sp:
             return 0
         pos = self._positions.get((a, sym))
-        if pos is None:
-            qty, ratio = 0, self._cross_rate(cv.instrument, cv.instrument.risk_limit)
-        else:
-            qty, ratio = pos.qty, self._init_ratio(cv.instrument, pos)
-        return level_order_margin(cv, qty, bq, bp, sq, sp, ratio, mark_e8=mark,
+        return level_order_margin(cv, pos.qty if pos is not None else 0, bq, bp, sq, sp,
+                                  self._init_ratio(cv.instrument, pos), mark_e8=mark,
                                   best_bid_ticks=self._books[sym].best_bid() or None)
 
     def _levels_margin_with(self, cv: ContractValue, lv: OpenLevels | None, a: int, sym: str,
@@ -345,36 +342,12 @@ class MarginCore:
         a, sym, ccy = rec.account, inst.symbol, inst.settle_currency
         cv = self._cv[sym]
         mark = self._marks.get(sym)
-        # _open_levels and _levels_usable inlined: every new order passes here
-        key = (a, sym)
-        live = self._live.get(key)
-        lv = self._open.get(key)
-        if (lv.count if lv is not None else 0) != (len(live) if live else 0):
-            lv = self._open_levels(a, sym)
-        fast = qty > 0 and cv.per_contract and (lv is None or not lv.unpriced) and (
-            mark is None or cv.inverse or cv.mark_unit(mark) is not None)
+        lv = self._open_levels(a, sym)
+        fast = qty > 0 and self._levels_usable(cv, lv, mark)
         if fast:
-            # _levels_margin_with inlined for a new order (``new`` always has contracts)
-            old = self._open_seen.get(rec.order_id, _IDLE) if replace else _IDLE
-            tmp = lv if lv is not None else OpenLevels()
-            side = rec.side
-            if old[2]:
-                tmp.remove(*old)
-            tmp.add(side, price, qty)
-            # _levels_margin inlined: the levels hold at least the new order
-            pos = self._positions.get(key)
-            if pos is None:
-                pqty, ratio = 0, self._cross_rate(inst, inst.risk_limit)
-            else:
-                pqty, ratio = pos.qty, self._init_ratio(inst, pos)
-            (bq, sq), (bp, sp) = tmp.qty, tmp.prices
-            try:
-                after = level_order_margin(cv, pqty, bq, bp, sq, sp, ratio, mark_e8=mark,
-                                           best_bid_ticks=self._books[sym].best_bid() or None)
-            finally:
-                tmp.remove(side, price, qty)
-                if old[2]:
-                    tmp.add(*old)
+            after = self._levels_margin_with(
+                cv, lv, a, sym, mark, (rec.side, price, qty),
+                self._open_seen.get(rec.order_id, _IDLE) if replace else _IDLE)
         else:
             after = self._order_margin_scan(a, sym, OpenOrder(qty if rec.side == _BUY else -qty, price),
                                             rec.order_id if replace else 0)

@@ -610,14 +610,20 @@ class RiskMixin(DeleverageMixin):
         if cfg.mode is RiskMode.BITMEX or rec.reduce_only:
             return ""
         cap = cfg.tiers.max_contracts if cfg.mode is RiskMode.OKEX else cfg.huobi_tiers[-1].max_net_contracts
-        pos = self._positions.get((rec.account, inst.symbol))
-        open_same = sum(o.leaves_qty for o in self._resting(rec.account, inst.symbol) if o.side == rec.side)
-        worst = abs((pos.qty if pos else 0) + rec.sign * (open_same + rec.leaves_qty))
+        worst = self._worst_contracts(rec.account, inst.symbol, rec.sign, rec.leaves_qty)
         if worst > cap:
             return f"{TIER_CAP_TEXT} of {cap} contracts"
+        pos = self._positions.get((rec.account, inst.symbol))
         if pos is not None and cfg.mode is RiskMode.OKEX and cfg.tier_leverage:
             return self._tier_leverage_text(pos.leverage, worst)
         return ""
+
+    def _worst_contracts(self, a: int, sym: str, sign: int, extra: int = 0) -> int:
+        """The size of the position if every resting order of the account on the ``sign``
+        side filled, and ``extra`` contracts more."""
+        pos = self._positions.get((a, sym))
+        open_side = sum(o.leaves_qty for o in self._resting(a, sym) if o.sign == sign)
+        return abs((pos.qty if pos else 0) + sign * (open_side + extra))
 
     def _tier_leverage_text(self, leverage: float, contracts: int) -> str:
         """OKEx: each tier caps the leverage of a position of its size, so an isolated
@@ -634,11 +640,7 @@ class RiskMixin(DeleverageMixin):
     def _leverage_reject(self, inst: Instrument, a: int, leverage: float) -> str:
         if self._risk_cfg.mode is not RiskMode.OKEX or not self._risk_cfg.tier_leverage:
             return ""
-        pos = self._positions.get((a, inst.symbol))
-        worst = abs(pos.qty) if pos is not None else 0
-        for side in (1, -1):
-            open_side = sum(o.leaves_qty for o in self._resting(a, inst.symbol) if o.sign == side)
-            worst = max(worst, abs((pos.qty if pos else 0) + side * open_side))
+        worst = max(self._worst_contracts(a, inst.symbol, sign) for sign in (1, -1))
         return self._tier_leverage_text(leverage, min(worst, self._risk_cfg.tiers.max_contracts))
 
     def _breaker_update(self, inst: Instrument, mark_e8: int) -> None:

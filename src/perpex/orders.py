@@ -146,18 +146,6 @@ class Outcome:
         return not self.accepted
 
 
-_STATIC: dict[tuple[int, int, int, int], tuple[str, str, str, bool]] = {}
-
-
-def _static_fields(ord_type: int, tif: int, flags: int, feed: int) -> tuple[str, str, str, bool]:
-    """(ordType, timeInForce, execInst, conditional) of an order with these fields."""
-    conditional = ord_type in CONDITIONAL_TYPES
-    out = _STATIC[(ord_type, tif, flags, feed)] = (
-        ORD_TYPE_NAMES[ord_type], TIF_NAMES[tif], exec_inst_text(flags, feed, conditional),
-        conditional)
-    return out
-
-
 _E8 = Decimal("1e-8")
 
 
@@ -166,15 +154,15 @@ def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_stat
               exec_cost: int = 0, exec_comm: int = 0, liquidity: str = "",
               stop_px: int | None = None) -> dict[str, Any]:
     """One BitMEX-shaped execution report for ``rec`` as it stands now."""
-    # Every accepted, filled or canceled order builds one or more of these: the names that
-    # depend only on the order's fixed fields come from one cached lookup, prices from the
+    # Every accepted, filled or canceled order builds one or more of these: the exec-inst
+    # lookup is inlined (the same value exec_inst_text gives); prices come from the
     # instrument's own cache. avgPx is the fills' mean price, sum(ticks x qty) x tick / cumQty,
     # to 8 decimals.
-    ord_type, tif, flags, feed = rec.ord_type, rec.tif, rec.flags, rec.feed
-    static = _STATIC.get((ord_type, tif, flags, feed))
-    if static is None:
-        static = _static_fields(ord_type, tif, flags, feed)
-    type_name, tif_name, inst_text, conditional = static
+    conditional = rec.ord_type in CONDITIONAL_TYPES
+    flags, feed = rec.flags, rec.feed
+    inst_text = _EXEC_INST_TEXTS.get((flags, feed, conditional))
+    if inst_text is None:
+        inst_text = exec_inst_text(flags, feed, conditional)
     px = instrument.ticks_to_price
     ticks = rec.stop_px if stop_px is None else stop_px
     cum = rec.cum_qty
@@ -189,8 +177,8 @@ def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_stat
         "account": rec.account,
         "symbol": rec.symbol,
         "side": SIDE_NAMES[rec.side],
-        "ordType": type_name,
-        "timeInForce": tif_name,
+        "ordType": ORD_TYPE_NAMES[rec.ord_type],
+        "timeInForce": TIF_NAMES[rec.tif],
         "execInst": inst_text,
         "orderQty": rec.order_qty,
         "price": px(rec.price) if rec.price else None,

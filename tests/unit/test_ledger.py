@@ -107,7 +107,7 @@ def test_audit_reports_totals_by_kind_and_transfer_counts():
 def test_check_balanced_halts_on_a_corrupted_book():
     ledger = Ledger()
     ledger.transfer("XBt", EXTERNAL, wallet(1), 100)
-    ledger._books["XBt"][wallet(1)] += 1  # simulate memory corruption
+    ledger._add("XBt", ledger._index["XBt"][wallet(1)], 1)  # simulate memory corruption
     with pytest.raises(InvariantViolation, match="XBt"):
         ledger.check_balanced()
 

@@ -161,24 +161,6 @@ class KeySlots(Sequence[LedgerKey]):
                         self.currency, self.distinct)
 
 
-class _BookView:
-    """One currency's balances as a mutable mapping of key to balance (debugging and tests;
-    the ledger itself reads its arrays)."""
-
-    __slots__ = ("_ledger", "_currency")
-
-    def __init__(self, ledger: Ledger, currency: str) -> None:
-        self._ledger, self._currency = ledger, currency
-
-    def __getitem__(self, key: LedgerKey) -> int:
-        slot = self._ledger._index[self._currency][key]
-        return self._ledger._cells[self._currency][slot]  # type: ignore[no-any-return]
-
-    def __setitem__(self, key: LedgerKey, value: int) -> None:
-        slot = self._ledger._index[self._currency][key]
-        self._ledger._add(self._currency, slot, value - self[key])
-
-
 class Ledger:
     """Balances per currency and ledger key; see the module docstring.
 
@@ -226,10 +208,6 @@ class Ledger:
     def _book(self, currency: str) -> dict[LedgerKey, int]:
         index = self._index[currency]
         return dict(zip(index, self._vals[currency][:len(index)].tolist()))
-
-    @property
-    def _books(self) -> dict[str, _BookView]:
-        return {c: _BookView(self, c) for c in self._index}
 
     def _set_vals(self, currency: str, vals: npt.NDArray[Any]) -> npt.NDArray[Any]:
         self._vals[currency] = vals

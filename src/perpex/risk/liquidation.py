@@ -317,10 +317,16 @@ def _bitmex_liq(pos: RiskPosition, steps: int, config: LiquidationConfig) -> int
 
 
 def _bitmex_below(pos: RiskPosition, mark_e8: int, liq: int | None) -> bool:
+    return _mark_at_or_beyond(pos.instrument, pos.qty, mark_e8, liq)
+
+
+def _mark_at_or_beyond(instrument: Instrument, qty: int, mark_e8: int, liq: int | None) -> bool:
+    """Whether the mark has reached the liquidation price ``liq`` (ticks) of a position of
+    ``qty`` contracts (never, without a liquidation price)."""
     if liq is None:
         return False
-    liq_e8 = pos.instrument.ticks_to_e8(liq)
-    return mark_e8 <= liq_e8 if pos.qty > 0 else mark_e8 >= liq_e8
+    liq_e8 = instrument.ticks_to_e8(liq)
+    return mark_e8 <= liq_e8 if qty > 0 else mark_e8 >= liq_e8
 
 
 def _keep_for_limit(pos: RiskPosition, limit: int) -> int:
@@ -374,10 +380,7 @@ def bitmex_takeover_ticks(instrument: Instrument, qty: int, cost: int, collatera
     the RECOMMENDED, V1 or V2 variant) that :func:`assess` would validate. It skips building
     the maintenance figures that a takeover does not use, which a cascade would otherwise
     compute once per liquidated position."""
-    if liq_ticks is None:
-        return None
-    liq_e8 = instrument.ticks_to_e8(liq_ticks)
-    if not (mark_e8 <= liq_e8 if qty > 0 else mark_e8 >= liq_e8):
+    if not _mark_at_or_beyond(instrument, qty, mark_e8, liq_ticks):
         return None
     return placeable_ticks(instrument, qty, bankruptcy_ticks(instrument, qty, cost, collateral))
 
