@@ -40,7 +40,7 @@ class EventBuffer {
 
   void push_back(const Event& e) { push() = e; }
   // A new last record, left for the caller to fill field by field (no temporary to copy).
-  Event& push() {
+  [[gnu::always_inline]] Event& push() {
     if (size_ == cap_) grow(cap_ ? cap_ * 2 : 64);
     return data_[size_++];
   }
@@ -70,7 +70,7 @@ class EventBuffer {
   }
 
  private:
-  void grow(std::size_t cap) {
+  [[gnu::noinline]] void grow(std::size_t cap) {
     Event* p = HugeAlloc<Event>().allocate(cap);
     if (size_) std::memcpy(static_cast<void*>(p), data_, size_ * sizeof(Event));
     release_storage();

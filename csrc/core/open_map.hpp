@@ -30,7 +30,7 @@ class OpenMap {
   const V* find(std::uint64_t key) const { return const_cast<OpenMap*>(this)->find(key); }
 
   // Inserts or overwrites.
-  V& put(std::uint64_t key, const V& v) {
+  [[gnu::always_inline]] V& put(std::uint64_t key, const V& v) {
     if ((size_ + 1) * 2 > slots_.size()) rehash(slots_.size() * 2);
     std::size_t i = slot(key);
     while (slots_[i].key != kEmpty) {
@@ -43,7 +43,7 @@ class OpenMap {
     return slots_[i].val;
   }
 
-  bool erase(std::uint64_t key) {
+  [[gnu::always_inline]] bool erase(std::uint64_t key) {
     std::size_t i = slot(key);
     while (slots_[i].key != key) {
       if (slots_[i].key == kEmpty) return false;
@@ -86,7 +86,7 @@ class OpenMap {
     // Fibonacci hashing spreads sequential ids across the table.
     return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);
   }
-  void rehash(std::size_t cap) {
+  [[gnu::noinline]] void rehash(std::size_t cap) {
     std::vector<Slot> old = std::move(slots_);
     slots_.assign(cap, Slot{kEmpty, V{}});
     mask_ = cap - 1;
