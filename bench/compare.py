@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nNODE_BYTES (bytes per resting order): {native.NODE_BYTES}")
     noop = min((measure_noop(rows) for _ in range(args.repeat)), key=lambda d: d["replay"])
     print(f"no-op pybind11 call: {noop['bare']:.0f} ns bare; {noop['replay']:.0f} ns/msg as the "
-          "replay loop with every command a no-op")
+          f"replay loop with every command a no-op; the order methods' own fast-call no-op: "
+          f"{noop['fast']:.0f} ns bare")
     call = results.get("perpex per-call")
     print("\ntargets:")
     if call is not None:

@@ -151,20 +151,24 @@ def run_perpex_batch(cmds: np.ndarray[Any, Any], rows: Rows, chunk: int | None =
 
 
 def measure_noop(rows: Rows) -> dict[str, float]:
-    """Costs of doing nothing through pybind11, in ns per call, measured on this machine now.
+    """Costs of doing nothing through the binding, in ns per call, measured on this machine now.
 
-    ``bare``: a tight loop calling ``OrderBook.noop`` with add_limit's five arguments.
-    ``replay``: the per-call replay loop (same dispatch) with every command replaced by that
-    no-op, i.e. the floor any per-call binding of this shape can reach.
+    ``bare``: a tight loop calling ``OrderBook.noop``, a pybind11 method with add_limit's five
+    arguments. ``replay``: the per-call replay loop (same dispatch) with every command replaced by
+    that no-op, i.e. the floor any pybind11 binding of this shape can reach. ``fast``: a tight
+    loop calling ``noop_fast``, add_limit's own fast-call argument handling with nothing run.
     """
     native = _native()
     book = native.OrderBook()
     noop = book.noop
     n = len(rows)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        noop(1, 2, 0, 40_000, 10)
-    bare = time.perf_counter() - t0
+
+    def bare(fn: Any) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn(1, 2, 0, 40_000, 10)
+        return (time.perf_counter() - t0) * 1e9 / n
+
     # replay()'s dispatch written out with the no-op in every branch: routing it through
     # replay() would need wrapper lambdas, whose extra frame would inflate the floor.
     t0 = time.perf_counter()
@@ -178,8 +182,8 @@ def measure_noop(rows: Rows) -> dict[str, float]:
             noop(order_id, 0, 0, 0, 0)
         else:
             noop(order_id, 0, 0, 0, qty)
-    loop = time.perf_counter() - t0
-    return {"bare": bare * 1e9 / n, "replay": loop * 1e9 / n}
+    loop = (time.perf_counter() - t0) * 1e9 / n
+    return {"bare": bare(noop), "replay": loop, "fast": bare(book.noop_fast)}
 
 
 # -------------------------------------------------------------------------- liquibook

@@ -3,61 +3,13 @@
 #include <memory>
 #include <optional>
 
-#include "common.hpp"
+#include "native_book.hpp"
 
 using namespace perpex::core;
 
 namespace perpex::bindings {
 
 namespace {
-
-// A Python-facing book: the core plus the per-call command counter and a guard that keeps other
-// threads out while a batch runs without the GIL.
-struct NativeBook {
-  explicit NativeBook(bool hold, std::size_t capacity) : core(hold, capacity) {}
-  OrderBook core;
-  std::uint32_t calls = 0;
-  bool busy = false;
-};
-
-struct BusyGuard {
-  explicit BusyGuard(bool& flag) : flag_(flag) { flag_ = true; }
-  ~BusyGuard() { flag_ = false; }
-  bool& flag_;
-};
-
-struct SwapBack {
-  EventBuffer& a;
-  EventBuffer& b;
-  ~SwapBack() { a.swap(b); }
-};
-
-void ensure_idle(const NativeBook& b) {
-  if (b.busy) raise_error("EngineError", "the book is running a batch in another thread");
-}
-
-// Out-of-range small enums map to 255, which every validator rejects.
-std::uint8_t u8(long long v) { return (v < 0 || v > 254) ? 255 : static_cast<std::uint8_t>(v); }
-
-Command add_command(std::uint64_t id, std::uint32_t account, long long side, StrictInt price,
-                    StrictInt qty, std::uint8_t ord_type = LIMIT) {
-  Command c = make_command(OP_ADD);
-  c.order_id = id;
-  c.account = account;
-  c.side = u8(side);
-  c.ord_type = ord_type;
-  c.price = price.value;
-  c.qty = qty.value;
-  return c;
-}
-
-Qty run(NativeBook& b, const Command& c) {
-  ensure_idle(b);
-  Reason r = b.core.apply(c, b.calls);
-  if (r != Reason::NONE) raise_for(r, c);
-  ++b.calls;
-  return b.core.result();
-}
 
 // A 1-D, C-contiguous array of one record type, or the matching perpex.errors exception.
 template <typename T>
@@ -168,57 +120,6 @@ void bind_constants(py::module_& m) {
 void bind_book(py::module_& m) {
   py::class_<NativeBook>(m, "OrderBook")
       .def(py::init<bool, std::size_t>(), py::arg("hold_triggered") = false, py::arg("capacity") = 1024)
-      .def("add",
-           [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, StrictInt price, StrictInt qty,
-              long long ord_type, long long tif, long long flags, StrictInt display_qty, StrictInt stop_px,
-              StrictInt peg_offset, long long trigger) {
-             Command c = add_command(id, account, side, price, qty, u8(ord_type));
-             c.tif = u8(tif);
-             c.flags = u8(flags);
-             c.display_qty = display_qty.value;
-             c.stop_px = stop_px.value;
-             c.peg_offset = peg_offset.value;
-             c.trigger = u8(trigger);
-             return run(b, c);
-           },
-           py::arg("order_id"), py::arg("account"), py::arg("side"), py::arg("price"), py::arg("qty"),
-           py::arg("ord_type") = int(LIMIT), py::arg("tif") = int(GTC), py::arg("flags") = 0,
-           py::arg("display_qty") = -1, py::arg("stop_px") = 0, py::arg("peg_offset") = 0,
-           py::arg("trigger") = int(FEED_MARK))
-      .def("add_limit",
-           [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, StrictInt price, StrictInt qty) {
-             return run(b, add_command(id, account, side, price, qty));
-           })
-      .def("add_market",
-           [](NativeBook& b, std::uint64_t id, std::uint32_t account, long long side, StrictInt qty, StrictInt protect) {
-             return run(b, add_command(id, account, side, protect, qty, MARKET));
-           },
-           py::arg("order_id"), py::arg("account"), py::arg("side"), py::arg("qty"), py::arg("protect_price") = 0)
-      .def("cancel",
-           [](NativeBook& b, std::uint64_t id, std::optional<std::uint32_t> account) {
-             Command c = make_command(OP_CANCEL);
-             c.order_id = id;
-             if (account) {
-               c.account = *account;
-               c.mask = MASK_ACCOUNT;
-             }
-             return run(b, c);
-           },
-           py::arg("order_id"), py::arg("account") = py::none())
-      .def("amend",
-           [](NativeBook& b, std::uint64_t id, std::optional<StrictInt> qty, std::optional<StrictInt> price,
-              std::optional<StrictInt> stop_px, std::optional<StrictInt> peg_offset, std::optional<std::uint32_t> account) {
-             Command c = make_command(OP_AMEND);
-             c.order_id = id;
-             if (qty) { c.qty = qty->value; c.mask |= MASK_QTY; }
-             if (price) { c.price = price->value; c.mask |= MASK_PRICE; }
-             if (stop_px) { c.stop_px = stop_px->value; c.mask |= MASK_STOP_PX; }
-             if (peg_offset) { c.peg_offset = peg_offset->value; c.mask |= MASK_PEG_OFFSET; }
-             if (account) { c.account = *account; c.mask |= MASK_ACCOUNT; }
-             return run(b, c);
-           },
-           py::arg("order_id"), py::arg("qty") = py::none(), py::arg("price") = py::none(),
-           py::arg("stop_px") = py::none(), py::arg("peg_offset") = py::none(), py::arg("account") = py::none())
       .def("cancel_all",
            [](NativeBook& b, std::uint32_t account) {
              Command c = make_command(OP_CANCEL_ALL);

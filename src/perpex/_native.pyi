@@ -115,7 +115,10 @@ class OrderBook:
         """Cancels every live and untriggered order of the account; returns how many."""
     def set_trigger_price(self, feed: int, price: int, price_ceil: Optional[int] = None) -> None: ...
     def noop(self, order_id: int, account: int, side: int, price: int, qty: int) -> int:
-        """Does nothing: the floor of a per-call binding of add_limit's shape (benchmarks)."""
+        """Does nothing through pybind11's dispatcher: the floor of a pybind11 binding of
+        add_limit's shape (benchmarks)."""
+    def noop_fast(self, order_id: int, account: int, side: int, price: int, qty: int) -> int:
+        """add_limit's own fast-call argument handling with nothing run (benchmarks)."""
     def activate(self, order_id: int, qty: int) -> int:
         """Releases a held triggered order with `qty` (<= its leaves) into matching."""
     def submit_batch(self, cmds: npt.NDArray,
