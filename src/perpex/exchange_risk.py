@@ -58,7 +58,7 @@ from perpex.orders import OrderRecord
 from perpex.risk.adl import adl_score, deleverage_percentile
 from perpex.risk.bands import PRICE_BAND, CircuitBreaker, PositionLimitTable, huobi_band, okex_band
 from perpex.risk.liquidation import (
-    Action, LiquidationConfig, RiskMode, RiskPosition, assess, bitmex_takeover_ticks,
+    Action, LiquidationConfig, RiskMode, RiskPosition, assess, bitmex_takeover_ticks, okex_tiers,
 )
 from perpex.risk.prices import (
     LiquidationVariant, liquidation_price, liquidation_ticks, risk_prices, round_toward_entry,
@@ -224,7 +224,7 @@ class RiskMixin(DeleverageMixin):
                                funding_rate=rate, variant=cfg.variant).liquidation_ticks
         rp = self._risk_position(inst, pos)
         if cfg.mode is RiskMode.OKEX:
-            need = Fraction(*exact_rate(cfg.tiers.tier_for(abs(rp.qty)).mmr)) + \
+            need = Fraction(*exact_rate(okex_tiers(inst, cfg).tier_for(abs(rp.qty)).mmr)) + \
                 Fraction(*exact_rate(cfg.liquidation_fee_rate))
         else:
             tiers = cfg.huobi_tiers
@@ -609,13 +609,14 @@ class RiskMixin(DeleverageMixin):
         cfg = self._risk_cfg
         if cfg.mode is RiskMode.BITMEX or rec.reduce_only:
             return ""
-        cap = cfg.tiers.max_contracts if cfg.mode is RiskMode.OKEX else cfg.huobi_tiers[-1].max_net_contracts
+        cap = okex_tiers(inst, cfg).max_contracts if cfg.mode is RiskMode.OKEX \
+            else cfg.huobi_tiers[-1].max_net_contracts
         worst = self._worst_contracts(rec.account, inst.symbol, rec.sign, rec.leaves_qty)
         if worst > cap:
             return f"{TIER_CAP_TEXT} of {cap} contracts"
         pos = self._positions.get((rec.account, inst.symbol))
         if pos is not None and cfg.mode is RiskMode.OKEX and cfg.tier_leverage:
-            return self._tier_leverage_text(pos.leverage, worst)
+            return self._tier_leverage_text(inst, pos.leverage, worst)
         return ""
 
     def _worst_contracts(self, a: int, sym: str, sign: int, extra: int = 0) -> int:
@@ -625,13 +626,13 @@ class RiskMixin(DeleverageMixin):
         open_side = sum(o.leaves_qty for o in self._resting(a, sym) if o.sign == sign)
         return abs((pos.qty if pos else 0) + sign * (open_side + extra))
 
-    def _tier_leverage_text(self, leverage: float, contracts: int) -> str:
+    def _tier_leverage_text(self, inst: Instrument, leverage: float, contracts: int) -> str:
         """OKEx: each tier caps the leverage of a position of its size, so an isolated
         position may not grow (nor its leverage be raised) into a tier whose cap is below its
         leverage. Cross positions are margined at the contract's initial rate."""
         if not leverage:
             return ""
-        tier = self._risk_cfg.tiers.tier_for(contracts)
+        tier = okex_tiers(inst, self._risk_cfg).tier_for(contracts)
         if leverage <= tier.max_leverage:
             return ""
         return (f"{TIER_LEVERAGE_TEXT}: {leverage:g}x at {contracts} contracts, "
@@ -641,7 +642,8 @@ class RiskMixin(DeleverageMixin):
         if self._risk_cfg.mode is not RiskMode.OKEX or not self._risk_cfg.tier_leverage:
             return ""
         worst = max(self._worst_contracts(a, inst.symbol, sign) for sign in (1, -1))
-        return self._tier_leverage_text(leverage, min(worst, self._risk_cfg.tiers.max_contracts))
+        table = okex_tiers(inst, self._risk_cfg)
+        return self._tier_leverage_text(inst, leverage, min(worst, table.max_contracts))
 
     def _breaker_update(self, inst: Instrument, mark_e8: int) -> None:
         br = self._breakers.get(inst.symbol)

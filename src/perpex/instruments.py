@@ -119,6 +119,8 @@ class Instrument:
     ``funding_offset_ms``: funding timestamps are the times t with
     ``t % funding_interval_ms == funding_offset_ms`` (XBTUSD: 04/12/20 UTC -> offset 4h).
     ``settlement_window_ms``: TWAP window of the settlement price of a dated future.
+    ``okex_tiers``: this contract's OKEx tiered maintenance schedule (MECHANICS §2.3), used in
+    OKEx risk mode; None: the engine's configured table (``LiquidationConfig.tiers``).
     """
 
     symbol: str
@@ -142,6 +144,7 @@ class Instrument:
     funding_offset_ms: int = 0
     expiry_ms: int | None = None
     settlement_window_ms: int | None = None
+    okex_tiers: TierTable | None = None
 
     _tick_num: int = field(init=False, repr=False, compare=False)
     _tick_den: int = field(init=False, repr=False, compare=False)
@@ -201,6 +204,8 @@ class Instrument:
         _check_int("risk_step", self.risk_step, 1)
         for name in ("maker_fee", "taker_fee", "settlement_fee"):
             _check_rate(name, getattr(self, name), -0.1, 0.1)
+        if self.okex_tiers is not None and not isinstance(self.okex_tiers, TierTable):
+            raise TypeError(f"okex_tiers must be a TierTable or None, got {self.okex_tiers!r}")
         if self.maker_fee + self.taker_fee < 0:
             raise InvalidConfigError(
                 f"maker_fee={self.maker_fee} + taker_fee={self.taker_fee} must be >= 0: "

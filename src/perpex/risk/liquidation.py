@@ -122,12 +122,14 @@ class LiquidationConfig:
 
     ``variant``: the liquidation-price variant of :mod:`perpex.risk.prices` (BitMEX mode).
     ``tiers`` / ``liquidation_fee_rate`` / ``to_tier1`` / ``clawback`` / ``price_offset_ticks``:
-    OKEx mode; partial-liquidation orders are priced ``price_offset_ticks`` better than the
+    OKEx mode (``tiers`` serves the contracts without a table of their own,
+    ``Instrument.okex_tiers``); partial-liquidation orders are priced ``price_offset_ticks`` better than the
     bankruptcy price for the liquidated trader (perpex default 1 tick), takeovers at it.
     ``tier_leverage`` (OKEx mode): each tier's max leverage caps an isolated position of its
     size, so orders that would grow one past it, and leverage raised above it, are refused.
-    Off by default: the one tier table counts contracts whatever they are worth, which fits
-    the coin-margined swap it comes from but not, say, XBTUSDT's tiny contracts.
+    Off by default: a tier table counts contracts whatever they are worth, so the configured
+    one fits the coin-margined swap it comes from but not, say, XBTUSDT's tiny contracts; give
+    such a contract its own ``okex_tiers`` before turning this on.
     ``huobi_tiers``: Huobi mode; ascending net-position limits with factors per leverage.
     """
 
@@ -407,8 +409,13 @@ def _partial(pos: RiskPosition, config: LiquidationConfig, keep: int, target: in
     return Assessment(True, Action.PARTIAL, order, target_tier=target, keep_qty=keep, **base)  # type: ignore[arg-type]
 
 
+def okex_tiers(inst: Instrument, config: LiquidationConfig) -> TierTable:
+    """The OKEx tier table of ``inst``: its own, else the configured one."""
+    return inst.okex_tiers if inst.okex_tiers is not None else config.tiers
+
+
 def _assess_okex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> Assessment:
-    table = config.tiers
+    table = okex_tiers(pos.instrument, config)
     fee = _rate("liquidation_fee_rate", config.liquidation_fee_rate)
     contracts = abs(pos.qty) if pos.tier_contracts is None else pos.tier_contracts
     tier = table.tier_for(contracts)
