@@ -95,6 +95,8 @@ EVENT_DTYPE: np.dtype  # 64-byte event record, fields:
 # leaves after the event), maker_leaves i8
 
 NODE_BYTES: int  # bytes per resting order node
+MAX_TICKS: int  # the largest price in ticks (2**53)
+MAX_QTY: int  # the largest quantity in contracts (2**40)
 
 class OrderBook:
     def __init__(self, hold_triggered: bool = False, capacity: int = 1024) -> None: ...

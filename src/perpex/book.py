@@ -245,7 +245,7 @@ def describe(events: np.ndarray) -> list[dict]:
     """EVENT_DTYPE rows as plain dicts with names, for reading and tests."""
     out = []
     for e in events:
-        d = {name: e[name].item() for name in events.dtype.names}
+        d = {name: e[name].item() for name in events.dtype.names or ()}
         d["type"] = EVENT_NAMES.get(d["type"], d["type"])
         d["side"] = "Buy" if d["side"] == _native.BUY else "Sell"
         out.append(d)

@@ -46,6 +46,7 @@ from perpex.exchange_batch import (
     STATUS_OVERLOADED, STATUS_REJECTED, STATUS_UNKNOWN_ORDER, BatchMixin)
 from perpex.exchange_core import _BUY, _CLOSE, MAX_ACCOUNT, Audit, BookView, _int
 from perpex.exchange_prices import PricingMixin
+from perpex.pricing._units import Number
 from perpex.exchange_queries import STATE_VERSION, QueriesMixin
 from perpex.exchange_risk import LIQUIDATION_ACCOUNT, OverloadConfig, RiskMixin
 from perpex.risk.liquidation import LiquidationConfig
@@ -67,7 +68,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
                  max_stop_orders: int = 10, max_executions: int = 100_000,
                  index_constituents: Mapping[str, Index | Mapping[str, object]] | None = None,
                  funding: Mapping[str, FundingConfig] | None = None, interest_8h: float = 0.0001,
-                 impact_notional: Mapping[str, object] | None = None,
+                 impact_notional: Mapping[str, Number] | None = None,
                  risk_mode: str | LiquidationConfig = "BitMEX",
                  insurance_fund: Mapping[str, int] | None = None,
                  overload: OverloadConfig | None = None) -> None:

@@ -248,10 +248,10 @@ class ExchangeCore(MarginCore, ABC):
         if cond or n_live >= self._max_open:
             orders = self._orders
             stops = sum(1 for o in live if orders[o].conditional) if cond and live else 0
-            text = order_count_reject(n_live, stops, cond,
-                                      max_open=self._max_open, max_stop=self._max_stop)
-            if text:
-                return self._reject(inst, rec, text)
+            count_text = order_count_reject(n_live, stops, cond,
+                                            max_open=self._max_open, max_stop=self._max_stop)
+            if count_text:
+                return self._reject(inst, rec, count_text)
         if not cond:
             if ro:
                 cap = self._capacity(a, sym, rec.side)

@@ -47,6 +47,7 @@ from perpex.pricing import (
     Funding, FundingConfig, FuturesFairBasis, Index, SettlementTwap,
     impact_prices, interest_rate, perpetual_fair_price, premium_index, settlement_fees,
     to_e8)
+from perpex.pricing._units import Number
 from perpex.rounding import exact_rate
 
 DEFAULT_CONSTITUENTS = ("Bitstamp", "Coinbase", "Kraken")
@@ -63,7 +64,7 @@ class PricingMixin(FundingMixin):
 
     def _init_pricing(self, index_constituents: Mapping[str, object] | None,
                       funding: Mapping[str, FundingConfig] | None, interest_8h: float,
-                      impact_notional: Mapping[str, object] | None) -> None:
+                      impact_notional: Mapping[str, Number] | None) -> None:
         given = dict(index_constituents or {})
         fund = dict(funding or {})
         notional = dict(impact_notional or {})
@@ -72,7 +73,7 @@ class PricingMixin(FundingMixin):
             for sym in table:
                 if sym not in self._inst:
                     raise UnknownSymbolError(f"{name} names symbol={sym!r}, which is not listed")
-        self._index_spec: dict[str, Index | dict[str, object]] = {}
+        self._index_spec: dict[str, Index | dict[str, Number]] = {}
         seen: set[int] = set()
         for sym, inst in self._inst.items():
             spec = given.get(sym)
@@ -118,7 +119,7 @@ class PricingMixin(FundingMixin):
                     raise InvalidConfigError(f"impact_notional[{sym!r}]={notional[sym]} must be > 0")
             elif inst.contract_type is ContractType.QUANTO:
                 im = Fraction(*exact_rate(inst.init_margin))
-                value = _SETTLE_MINOR.get(inst.settle_currency, E8) / 10 / im
+                value = Fraction(_SETTLE_MINOR.get(inst.settle_currency, E8), 10) / im
             else:
                 value = Fraction(10_000 if inst.is_perpetual else 200_000)
             if inst.contract_type is ContractType.LINEAR and inst.settle_currency not in _SETTLE_MINOR:
@@ -412,6 +413,7 @@ class PricingMixin(FundingMixin):
     # ================================================================ settlement
     def _settle_future(self, sym: str, t: int) -> None:
         inst, twap = self._inst[sym], self._twap[sym]
+        price: int | None
         if twap.ready:
             price = twap.price_e8()
         else:

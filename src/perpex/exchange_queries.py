@@ -113,7 +113,7 @@ class QueriesMixin(ExchangeCore):
 
     def wallet_balances(self, currency: str = "XBt") -> dict[int, int]:
         """Trader wallets (the liquidation engine's account is not a trader's)."""
-        return {k[1]: v for k, v in self._ledger.balances(currency).items()
+        return {int(k[1]): v for k, v in self._ledger.balances(currency).items()
                 if k[0] == "wallet" and k[1] != LIQUIDATION_ACCOUNT}
 
     def check_invariants(self) -> None:

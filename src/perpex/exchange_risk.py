@@ -597,9 +597,9 @@ class RiskMixin(DeleverageMixin):
                                   if inst.symbol in self._marks else 0)
             lev = pos.leverage if pos and pos.leverage else 1
             if qty and price:
-                text = ov.position_limits.reject(max(1, int(lev)), inst.value(qty, price))
-                if text:
-                    return text
+                limit_text = ov.position_limits.reject(max(1, int(lev)), inst.value(qty, price))
+                if limit_text:
+                    return limit_text
         return ""
 
     def _tier_cap_reject(self, inst: Instrument, rec: OrderRecord) -> str:

@@ -178,6 +178,7 @@ def _chain(data: bytes, buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     breaks = np.flatnonzero(cand[1:] != nxt[:-1])
     runs: list[tuple[int, int]] = []
     i = 0
+    stop = size  # set by the walk's last step below
     while True:
         b = int(np.searchsorted(breaks, i))
         last = int(breaks[b]) if b < breaks.size else cand.size - 1

@@ -34,9 +34,10 @@ SNAP_SUFFIX = ".snap"
 def _check_int(name: str, value: object, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name}={value} is outside [{lo}, {hi}]")
-    return int(value)
+    n = int(value)
+    if not lo <= n <= hi:
+        raise ValueError(f"{name}={n} is outside [{lo}, {hi}]")
+    return n
 
 
 def fsync_dir(path: Path) -> None:

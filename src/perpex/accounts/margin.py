@@ -18,6 +18,7 @@ Terms (BitMEX, recommended rule of §3.2):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from fractions import Fraction
 from math import gcd
 from typing import NamedTuple
 
@@ -68,7 +69,7 @@ class PositionMargin(NamedTuple):
         return self.init + self.commission
 
 
-def _check_rate(name: str, rate: float) -> float:
+def _check_rate(name: str, rate: float | Fraction) -> float | Fraction:
     num, _ = exact_rate(rate, name)
     if num < 0:
         raise InvalidInputError(f"{name}={rate} must be >= 0")
@@ -90,7 +91,7 @@ def _opening_legs(orders: list[OpenOrder], capacity: int, side: int) -> list[tup
 
 
 def order_margin(instrument: Instrument, position_qty: int, orders: Iterable[OpenOrder],
-                 init_rate: float, *, mark_e8: int | None = None,
+                 init_rate: float | Fraction, *, mark_e8: int | None = None,
                  best_bid_ticks: int | None = None, fee_rate: float | None = None) -> OrderMargin:
     """Margin held for open orders (§2.1).
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
 from types import MappingProxyType
+from typing import TypedDict
 
 from perpex.accounts.margin import commission_to_close, funding_reserve, maintenance_margin
 from perpex.errors import InvalidConfigError, InvalidInputError, InvalidLeverageError, InvalidPriceError
@@ -252,6 +253,18 @@ class Assessment:
     keep_qty: int
 
 
+class _Verdict(TypedDict):
+    """The fields of an :class:`Assessment` that one assessment shares across its outcomes."""
+
+    bankruptcy_ticks: int | None
+    liquidation_ticks: int | None
+    maintenance: int
+    equity: int
+    margin_ratio: Fraction | None
+    requirement: Fraction | None
+    current_tier: int
+
+
 def _check_mark(mark_e8: int) -> None:
     if type(mark_e8) is not int or mark_e8 <= 0:
         raise InvalidPriceError(f"mark_e8={mark_e8!r} must be an int > 0")
@@ -350,7 +363,7 @@ def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -
     maint = maintenance_margin(pos.cost, inst.maint_rate(steps), commission=comm,
                                funding=funding_reserve(inst, pos.qty, mark_e8, pos.funding_rate))
     equity = pos.collateral + comm + inst.unrealised_pnl(pos.qty, pos.cost, mark_e8)
-    base = dict(bankruptcy_ticks=bk, liquidation_ticks=liq, maintenance=maint, equity=equity,
+    base = _Verdict(bankruptcy_ticks=bk, liquidation_ticks=liq, maintenance=maint, equity=equity,
                 margin_ratio=None, requirement=None, current_tier=steps)
     if not below:
         return Assessment(False, Action.NONE, None, target_tier=None, keep_qty=abs(pos.qty), **base)
@@ -395,18 +408,18 @@ def _equity_and_value(pos: RiskPosition, mark_e8: int) -> tuple[int, int]:
     return pos.collateral + inst.unrealised_pnl(pos.qty, pos.cost, mark_e8), value
 
 
-def _full(pos: RiskPosition, config: LiquidationConfig, **base: object) -> Assessment:
+def _full(pos: RiskPosition, config: LiquidationConfig, base: _Verdict) -> Assessment:
     order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty), _bk_ticks(pos, config),
                              "GoodTillCancel", True)
-    return Assessment(True, Action.FULL, order, target_tier=1, keep_qty=0, **base)  # type: ignore[arg-type]
+    return Assessment(True, Action.FULL, order, target_tier=1, keep_qty=0, **base)
 
 
 def _partial(pos: RiskPosition, config: LiquidationConfig, keep: int, target: int,
-             **base: object) -> Assessment:
+             base: _Verdict) -> Assessment:
     offset = config.price_offset_ticks if config.mode is RiskMode.OKEX else 0
     order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty) - keep,
                              _offset(pos, _bk_ticks(pos, config), offset), "GoodTillCancel", False)
-    return Assessment(True, Action.PARTIAL, order, target_tier=target, keep_qty=keep, **base)  # type: ignore[arg-type]
+    return Assessment(True, Action.PARTIAL, order, target_tier=target, keep_qty=keep, **base)
 
 
 def okex_tiers(inst: Instrument, config: LiquidationConfig) -> TierTable:
@@ -426,13 +439,13 @@ def _assess_okex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> 
         return _rate("mmr", table.tier_for(_tier_max(table, number)).mmr) + fee
 
     need = requirement(tier.number)
-    base = dict(bankruptcy_ticks=_bk_ticks(pos, config), liquidation_ticks=None, maintenance=0,
+    base = _Verdict(bankruptcy_ticks=_bk_ticks(pos, config), liquidation_ticks=None, maintenance=0,
                 equity=equity, margin_ratio=ratio, requirement=need, current_tier=tier.number)
     base["maintenance"] = -(-value * need.numerator // need.denominator)
     if ratio >= need:
         return Assessment(False, Action.NONE, None, target_tier=None, keep_qty=abs(pos.qty), **base)
     if tier.number <= 2 or ratio < requirement(1):
-        return _full(pos, config, **base)
+        return _full(pos, config, base)
     target = tier.number
     while True:
         target = 1 if config.to_tier1 else max(1, target - 2)
@@ -442,8 +455,8 @@ def _assess_okex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> 
     others = contracts - abs(pos.qty)
     keep = _lot_floor(pos, max(0, _tier_max(table, target) - others))
     if keep <= 0:
-        return _full(pos, config, **base)
-    return _partial(pos, config, keep, target, **base)
+        return _full(pos, config, base)
+    return _partial(pos, config, keep, target, base)
 
 
 def _tier_max(table: TierTable, number: int) -> int:
@@ -474,7 +487,7 @@ def _assess_huobi(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) ->
     def ratio(i: int) -> Fraction:
         return level - _rate("factor", tiers[i].factors[lev])
 
-    base = dict(bankruptcy_ticks=_bk_ticks(pos, config), liquidation_ticks=None,
+    base = _Verdict(bankruptcy_ticks=_bk_ticks(pos, config), liquidation_ticks=None,
                 maintenance=-(-value * _rate("factor", tiers[index].factors[lev]) // lev),
                 equity=equity, margin_ratio=ratio(index), requirement=Fraction(0),
                 current_tier=index + 1)
@@ -485,9 +498,9 @@ def _assess_huobi(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) ->
         if ratio(i) > 0:
             keep = _lot_floor(pos, max(0, tiers[i].max_net_contracts - others))
             if keep > 0:
-                return _partial(pos, config, keep, i + 1, **base)
+                return _partial(pos, config, keep, i + 1, base)
             break
-    return _full(pos, config, **base)
+    return _full(pos, config, base)
 
 
 def assess(position: RiskPosition, mark_e8: int, config: LiquidationConfig) -> Assessment:

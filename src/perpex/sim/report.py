@@ -80,7 +80,7 @@ def _write_table(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        cols = list(zip(*rows)) if rows else [[] for _ in columns]
+        cols: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in columns]
         table = pa.table({c: [("" if x is None else x) if not isinstance(x, (int, float, str))
                               else x for x in col] for c, col in zip(columns, cols)})
         out = path.with_suffix(".parquet")
