@@ -5,5 +5,5 @@ PYBIND11_MODULE(_native, m) {
   m.doc() = "perpex native core: the order book and matching engine on integer ticks.";
   perpex::bindings::bind_constants(m);  // enums, reasons, CMD_DTYPE, EVENT_DTYPE
   perpex::bindings::bind_book(m);       // OrderBook
-  perpex::bindings::bind_fast_calls(m);  // OrderBook's add, add_limit, add_market, cancel, amend
+  perpex::bindings::bind_fast_calls(m);  // OrderBook's order methods and drain_event_tuples
 }

@@ -119,6 +119,8 @@ class OrderBook:
     def noop(self, order_id: int, account: int, side: int, price: int, qty: int) -> int:
         """Does nothing through pybind11's dispatcher: the floor of a pybind11 binding of
         add_limit's shape (benchmarks)."""
+    def drain_event_tuples(self) -> list[tuple[int, ...]]:
+        """The pending events as tuples in EVENT_DTYPE field order: drain_events().tolist()."""
     def noop_fast(self, order_id: int, account: int, side: int, price: int, qty: int) -> int:
         """add_limit's own fast-call argument handling with nothing run (benchmarks)."""
     def activate(self, order_id: int, qty: int) -> int:

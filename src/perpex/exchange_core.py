@@ -11,8 +11,6 @@ import numbers
 from collections import deque
 from typing import Any, Callable, Mapping, NamedTuple
 
-import numpy as np
-
 from perpex import _native
 from perpex.book import BookView as DepthView
 from perpex.accounts.ledger import CurrencyAudit, Ledger
@@ -316,7 +314,7 @@ class ExchangeCore(MarginCore, ABC):
     def _drive(self, sym: str) -> None:
         """Applies the book's pending events, then keeps the reduce-only rule and releases
         held triggered orders one at a time, each against the position of that moment."""
-        self._apply(sym, self._books[sym].drain_events())
+        self._apply(sym, self._books[sym].drain_event_tuples())
         if self._dirty or self._held:
             self._drive_rest(sym)
 
@@ -334,11 +332,12 @@ class ExchangeCore(MarginCore, ABC):
                 return
             self._release(sym, self._held.popleft())
 
-    def _apply(self, sym: str, events: np.ndarray) -> None:
+    def _apply(self, sym: str, events: list[tuple[int, ...]]) -> None:
+        """Applies the book's events (``drain_event_tuples()``) to orders, accounts and output."""
         inst = self._inst[sym]
         orders = self._orders
         for (typ, side, reason, _cmd, oid, mid, acct, macct, px, qty, leaves,
-             mleaves) in events.tolist():
+             mleaves) in events:
             if typ == _EV_FILL:
                 self._fill(inst, orders[oid], orders[mid], px, qty, leaves, mleaves)
                 continue
@@ -482,7 +481,7 @@ class ExchangeCore(MarginCore, ABC):
             rec.conditional = False
             rec.close_all = False
             book.activate(oid, qty)
-        self._apply(sym, book.drain_events())
+        self._apply(sym, book.drain_event_tuples())
         if oid in self._orders:
             self._open_sync(rec)
 
@@ -517,7 +516,7 @@ class ExchangeCore(MarginCore, ABC):
             else:
                 self._texts[rec.order_id] = amend_text
                 book.amend(rec.order_id, rec.leaves_qty - cut)
-            self._apply(sym, book.drain_events())
+            self._apply(sym, book.drain_event_tuples())
 
     @staticmethod
     def _least_aggressive(recs: list[OrderRecord]) -> list[OrderRecord]:

@@ -127,3 +127,29 @@ def test_a_subclass_uses_the_same_methods() -> None:
     assert book.add_limit(1, 7, BUY, 100, 5) == 5
     assert book.cancel(order_id=1, account=7) == 5
     assert book.order_count == 0
+
+
+def _twin_books() -> tuple[Any, Any]:
+    """Two books given the same commands: fills, an iceberg, a stop that fires, cancels, and
+    ids and prices beyond 32 bits."""
+    books = native.OrderBook(), native.OrderBook()
+    big = 2**40
+    for b in books:
+        b.add_limit(big, 2**32 - 1, SELL, 3 * 10**12, 50)
+        b.add(big + 1, 7, SELL, 3 * 10**12, 40, display_qty=10)
+        b.add(big + 2, 8, BUY, 0, 5, ord_type=native.STOP, stop_px=3 * 10**12, trigger=native.FEED_LAST)
+        b.add_market(big + 3, 9, BUY, 70)
+        b.amend(big + 1, qty=5)
+        b.cancel(big + 1)
+    return books
+
+
+def test_drain_event_tuples_is_drain_events_as_a_list() -> None:
+    a, b = _twin_books()
+    tuples = a.drain_event_tuples()
+    assert tuples == b.drain_events().tolist()
+    assert len(tuples) >= 8 and {t[0] for t in tuples} >= {native.EV_ACCEPTED, native.EV_FILL,
+                                                           native.EV_TRIGGERED, native.EV_CANCELED}
+    assert all(type(x) is int for t in tuples for x in t)
+    assert a.drain_event_tuples() == [] and a.pending_events == 0
+    assert a.state_hash() == b.state_hash()
