@@ -32,11 +32,10 @@ time in OKEx mode) until the requirement is met, and the Exchange re-assesses af
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from fractions import Fraction
 from types import MappingProxyType
-from typing import TypedDict
 
 from perpex.accounts.margin import commission_to_close, funding_reserve, maintenance_margin
 from perpex.errors import InvalidConfigError, InvalidInputError, InvalidLeverageError, InvalidPriceError
@@ -253,16 +252,16 @@ class Assessment:
     keep_qty: int
 
 
-class _Verdict(TypedDict):
-    """The fields of an :class:`Assessment` that one assessment shares across its outcomes."""
+def _safe(pos: RiskPosition, bankruptcy_ticks: int | None, liquidation_ticks: int | None,
+          maintenance: int, equity: int, margin_ratio: Fraction | None,
+          requirement: Fraction | None, current_tier: int) -> Assessment:
+    """The verdict that leaves ``pos`` alone; a liquidating one is made from it by :func:`_act`."""
+    return Assessment(False, Action.NONE, None, bankruptcy_ticks, liquidation_ticks, maintenance,
+                      equity, margin_ratio, requirement, current_tier, None, abs(pos.qty))
 
-    bankruptcy_ticks: int | None
-    liquidation_ticks: int | None
-    maintenance: int
-    equity: int
-    margin_ratio: Fraction | None
-    requirement: Fraction | None
-    current_tier: int
+
+def _act(safe: Assessment, action: Action, order: LiquidationOrder, target: int, keep: int) -> Assessment:
+    return replace(safe, liquidate=True, action=action, order=order, target_tier=target, keep_qty=keep)
 
 
 def _check_mark(mark_e8: int) -> None:
@@ -363,10 +362,9 @@ def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -
     maint = maintenance_margin(pos.cost, inst.maint_rate(steps), commission=comm,
                                funding=funding_reserve(inst, pos.qty, mark_e8, pos.funding_rate))
     equity = pos.collateral + comm + inst.unrealised_pnl(pos.qty, pos.cost, mark_e8)
-    base = _Verdict(bankruptcy_ticks=bk, liquidation_ticks=liq, maintenance=maint, equity=equity,
-                margin_ratio=None, requirement=None, current_tier=steps)
+    safe = _safe(pos, bk, liq, maint, equity, None, None, steps)
     if not below:
-        return Assessment(False, Action.NONE, None, target_tier=None, keep_qty=abs(pos.qty), **base)
+        return safe
     for target in range(steps - 1, -1, -1):
         keep = _keep_for_limit(pos, inst.risk_limit_for_steps(target))
         if keep <= 0:
@@ -377,10 +375,10 @@ def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -
         if not _bitmex_below(scaled, mark_e8, _bitmex_liq(scaled, target, config)):
             order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty) - keep,
                                      _placeable(pos, bk), "FillOrKill", False)
-            return Assessment(True, Action.PARTIAL, order, target_tier=target, keep_qty=keep, **base)
+            return _act(safe, Action.PARTIAL, order, target, keep)
     order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty), _placeable(pos, bk),
                              "GoodTillCancel", True)
-    return Assessment(True, Action.FULL, order, target_tier=0, keep_qty=0, **base)
+    return _act(safe, Action.FULL, order, 0, 0)
 
 
 def bitmex_takeover_ticks(instrument: Instrument, qty: int, cost: int, collateral: int,
@@ -408,18 +406,18 @@ def _equity_and_value(pos: RiskPosition, mark_e8: int) -> tuple[int, int]:
     return pos.collateral + inst.unrealised_pnl(pos.qty, pos.cost, mark_e8), value
 
 
-def _full(pos: RiskPosition, config: LiquidationConfig, base: _Verdict) -> Assessment:
+def _full(pos: RiskPosition, config: LiquidationConfig, safe: Assessment) -> Assessment:
     order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty), _bk_ticks(pos, config),
                              "GoodTillCancel", True)
-    return Assessment(True, Action.FULL, order, target_tier=1, keep_qty=0, **base)
+    return _act(safe, Action.FULL, order, 1, 0)
 
 
 def _partial(pos: RiskPosition, config: LiquidationConfig, keep: int, target: int,
-             base: _Verdict) -> Assessment:
+             safe: Assessment) -> Assessment:
     offset = config.price_offset_ticks if config.mode is RiskMode.OKEX else 0
     order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty) - keep,
                              _offset(pos, _bk_ticks(pos, config), offset), "GoodTillCancel", False)
-    return Assessment(True, Action.PARTIAL, order, target_tier=target, keep_qty=keep, **base)
+    return _act(safe, Action.PARTIAL, order, target, keep)
 
 
 def okex_tiers(inst: Instrument, config: LiquidationConfig) -> TierTable:
@@ -439,13 +437,12 @@ def _assess_okex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> 
         return _rate("mmr", table.tier_for(_tier_max(table, number)).mmr) + fee
 
     need = requirement(tier.number)
-    base = _Verdict(bankruptcy_ticks=_bk_ticks(pos, config), liquidation_ticks=None, maintenance=0,
-                equity=equity, margin_ratio=ratio, requirement=need, current_tier=tier.number)
-    base["maintenance"] = -(-value * need.numerator // need.denominator)
+    maint = -(-value * need.numerator // need.denominator)
+    safe = _safe(pos, _bk_ticks(pos, config), None, maint, equity, ratio, need, tier.number)
     if ratio >= need:
-        return Assessment(False, Action.NONE, None, target_tier=None, keep_qty=abs(pos.qty), **base)
+        return safe
     if tier.number <= 2 or ratio < requirement(1):
-        return _full(pos, config, base)
+        return _full(pos, config, safe)
     target = tier.number
     while True:
         target = 1 if config.to_tier1 else max(1, target - 2)
@@ -455,8 +452,8 @@ def _assess_okex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> 
     others = contracts - abs(pos.qty)
     keep = _lot_floor(pos, max(0, _tier_max(table, target) - others))
     if keep <= 0:
-        return _full(pos, config, base)
-    return _partial(pos, config, keep, target, base)
+        return _full(pos, config, safe)
+    return _partial(pos, config, keep, target, safe)
 
 
 def _tier_max(table: TierTable, number: int) -> int:
@@ -487,20 +484,18 @@ def _assess_huobi(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) ->
     def ratio(i: int) -> Fraction:
         return level - _rate("factor", tiers[i].factors[lev])
 
-    base = _Verdict(bankruptcy_ticks=_bk_ticks(pos, config), liquidation_ticks=None,
-                maintenance=-(-value * _rate("factor", tiers[index].factors[lev]) // lev),
-                equity=equity, margin_ratio=ratio(index), requirement=Fraction(0),
-                current_tier=index + 1)
+    maint = -(-value * _rate("factor", tiers[index].factors[lev]) // lev)
+    safe = _safe(pos, _bk_ticks(pos, config), None, maint, equity, ratio(index), Fraction(0), index + 1)
     if ratio(index) > 0:
-        return Assessment(False, Action.NONE, None, target_tier=None, keep_qty=abs(pos.qty), **base)
+        return safe
     others = net - abs(pos.qty)
     for i in range(index - 1, -1, -1):
         if ratio(i) > 0:
             keep = _lot_floor(pos, max(0, tiers[i].max_net_contracts - others))
             if keep > 0:
-                return _partial(pos, config, keep, i + 1, base)
+                return _partial(pos, config, keep, i + 1, safe)
             break
-    return _full(pos, config, base)
+    return _full(pos, config, safe)
 
 
 def assess(position: RiskPosition, mark_e8: int, config: LiquidationConfig) -> Assessment:
