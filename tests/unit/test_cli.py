@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from perpex.cli import main
 from perpex.sim.demo import run
 
@@ -23,6 +25,7 @@ def test_demo_command_prints_its_summary(capsys) -> None:
     assert "fills" in out and "state hash" in out
 
 
+@pytest.mark.spawns
 def test_demo_state_hash_is_identical_across_processes() -> None:
     code = "from perpex.sim.demo import run; print(run(20000, 5).state_hash)"
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import perpex._native as N
 
 CORE = Path(__file__).resolve().parents[2] / "csrc" / "core"
@@ -42,6 +44,7 @@ print(book.state_hash(), hashlib.sha256(events.tobytes()).hexdigest(), int(statu
 """
 
 
+@pytest.mark.spawns
 def test_same_commands_give_identical_events_and_hash_across_processes_and_hash_seeds() -> None:
     root = str(Path(__file__).resolve().parents[2])
     outs = set()

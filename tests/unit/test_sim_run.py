@@ -163,6 +163,7 @@ def test_sweep_values_parse_as_toml_and_the_in_process_sweep_collects_one_row_pe
     assert rows[0]["state_hash"] != rows[1]["state_hash"]
 
 
+@pytest.mark.spawns
 def test_sweep_on_a_two_worker_local_cluster_matches_the_in_process_results(tiny: Path, tmp_path: Path,
                                                                             capsys) -> None:
     text = set_param(TINY, "run.hours", 0.1)
