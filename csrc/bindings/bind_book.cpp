@@ -11,6 +11,19 @@ namespace perpex::bindings {
 
 namespace {
 
+// Keeps per-call methods out while a batch runs without the GIL.
+struct BusyGuard {
+  explicit BusyGuard(bool& flag) : flag_(flag) { flag_ = true; }
+  ~BusyGuard() { flag_ = false; }
+  bool& flag_;
+};
+
+struct SwapBack {
+  EventBuffer& a;
+  EventBuffer& b;
+  ~SwapBack() { a.swap(b); }
+};
+
 // A 1-D, C-contiguous array of one record type, or the matching perpex.errors exception.
 template <typename T>
 py::array records(const py::object& obj, const char* name, const char* dtype_name) {
@@ -27,10 +40,10 @@ py::array records(const py::object& obj, const char* name, const char* dtype_nam
   return arr;
 }
 
-py::array_t<Event> take_events(EventBuffer& ev, std::size_t from) {
-  py::array_t<Event> out(static_cast<py::ssize_t>(ev.size() - from));
-  if (ev.size() > from) std::memcpy(out.mutable_data(), ev.data() + from, (ev.size() - from) * sizeof(Event));
-  ev.truncate(from);
+py::array_t<Event> take_events(EventBuffer& ev) {
+  py::array_t<Event> out(static_cast<py::ssize_t>(ev.size()));
+  if (ev.size()) std::memcpy(out.mutable_data(), ev.data(), ev.size() * sizeof(Event));
+  ev.clear();
   return out;
 }
 
@@ -175,7 +188,7 @@ void bind_book(py::module_& m) {
              auto buf = std::make_unique<EventBuffer>();
              if (out_obj.is_none()) buf->reserve(n + n / 2 + 16);
              else buf->borrow(static_cast<Event*>(out.mutable_data()), static_cast<std::size_t>(out.shape(0)));
-             std::swap(*buf, b.core.events());
+             buf->swap(b.core.events());
              {
                SwapBack restore{*buf, b.core.events()};  // even if an allocation fails
                BusyGuard guard(b.busy);
@@ -196,7 +209,7 @@ void bind_book(py::module_& m) {
            "`out` (an EVENT_DTYPE array reused across calls) the events are written into it and "
            "returned as a view of its first rows when they fit, else as a new array (then `out` "
            "holds a prefix of them).")
-      .def("drain_events", [](NativeBook& b) { ensure_idle(b); return take_events(b.core.events(), 0); })
+      .def("drain_events", [](NativeBook& b) { ensure_idle(b); return take_events(b.core.events()); })
       .def_property_readonly("pending_events", [](const NativeBook& b) { return const_cast<NativeBook&>(b).core.events().size(); })
       .def("best_bid", [](const NativeBook& b) { return b.core.best_bid(); })
       .def("best_ask", [](const NativeBook& b) { return b.core.best_ask(); })

@@ -190,15 +190,21 @@ constexpr Param kAmend[] = {
     {"peg_offset", Kind::OPT_STRICT, false, 0}, {"account", Kind::OPT_ACCOUNT, false, 0},
 };
 
-// The first five parameters of add and add_limit: order_id, account, side, price, qty.
-Command add_from(const Value* v, std::uint8_t ord_type) {
-  return add_command(v[0].u, static_cast<std::uint32_t>(v[1].u), v[2].s, StrictInt{v[3].s},
-                     StrictInt{v[4].s}, ord_type);
+// An add command from the leading order_id, account and side values of every add method.
+Command add_command(const Value* v, long long price, long long qty, std::uint8_t ord_type) {
+  Command c = core::make_command(core::OP_ADD);
+  c.order_id = v[0].u;
+  c.account = static_cast<std::uint32_t>(v[1].u);
+  c.side = u8(v[2].s);
+  c.ord_type = ord_type;
+  c.price = price;
+  c.qty = qty;
+  return c;
 }
 
 PyObject* fast_add(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kw) {
   return call("add", kAdd, self, args, nargs, kw, [](NativeBook& b, const Value* v) {
-    Command c = add_from(v, u8(v[5].s));
+    Command c = add_command(v, v[3].s, v[4].s, u8(v[5].s));
     c.tif = u8(v[6].s);
     c.flags = u8(v[7].s);
     c.display_qty = v[8].s;
@@ -211,14 +217,13 @@ PyObject* fast_add(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
 
 PyObject* fast_add_limit(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kw) {
   return call("add_limit", kAddLimit, self, args, nargs, kw,
-              [](NativeBook& b, const Value* v) { return run(b, add_from(v, core::LIMIT)); });
+              [](NativeBook& b, const Value* v) { return run(b, add_command(v, v[3].s, v[4].s, core::LIMIT)); });
 }
 
 PyObject* fast_add_market(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kw) {
   return call("add_market", kAddMarket, self, args, nargs, kw, [](NativeBook& b, const Value* v) {
-    // Positions 3 and 4 are qty and protect_price; the command takes them as qty and price.
-    return run(b, add_command(v[0].u, static_cast<std::uint32_t>(v[1].u), v[2].s, StrictInt{v[4].s},
-                              StrictInt{v[3].s}, core::MARKET));
+    // the protection price travels as the command's price
+    return run(b, add_command(v, v[4].s, v[3].s, core::MARKET));
   });
 }
 
@@ -259,7 +264,7 @@ PyObject* fast_drain_tuples(PyObject* self, PyObject*) {
   try {
     NativeBook& b = book_of(self);
     ensure_idle(b);
-    EventBuffer& ev = b.core.events();
+    core::EventBuffer& ev = b.core.events();
     const auto n = static_cast<Py_ssize_t>(ev.size());
     py::list out(n);
     for (Py_ssize_t i = 0; i < n; ++i) {

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "order_book.hpp"
+#include "order_book_inl.hpp"
 
 namespace perpex::core {
 

@@ -38,7 +38,6 @@ class EventBuffer {
   }
   bool borrowed() const { return borrowed_; }
 
-  void push_back(const Event& e) { push() = e; }
   // A new last record, left for the caller to fill field by field (no temporary to copy).
   [[gnu::always_inline]] Event& push() {
     if (size_ == cap_) grow(cap_ ? cap_ * 2 : 64);
@@ -48,19 +47,12 @@ class EventBuffer {
     if (n > cap_) grow(n);
   }
   void clear() { size_ = 0; }
-  // Only shrinks: the dropped tail is simply forgotten.
-  void truncate(std::size_t n) {
-    if (n < size_) size_ = n;
-  }
 
   std::size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
   Event* data() { return data_; }
   const Event* data() const { return data_; }
   Event& operator[](std::size_t i) { return data_[i]; }
   const Event& operator[](std::size_t i) const { return data_[i]; }
-  const Event* begin() const { return data_; }
-  const Event* end() const { return data_ + size_; }
 
   void swap(EventBuffer& o) noexcept {
     std::swap(data_, o.data_);
@@ -93,7 +85,5 @@ class EventBuffer {
   std::size_t cap_ = 0;
   bool borrowed_ = false;
 };
-
-inline void swap(EventBuffer& a, EventBuffer& b) noexcept { a.swap(b); }
 
 }  // namespace perpex::core

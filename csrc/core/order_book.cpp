@@ -5,9 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-// Small helpers forced inline: GCC keeps them out of line because each has several callers, and
-// their calls were about an eighth of the instructions per message of the batch loop.
-#define PERPEX_INLINE __attribute__((always_inline))
+#include "order_book_inl.hpp"
 
 namespace perpex::core {
 
@@ -433,19 +431,8 @@ PERPEX_INLINE bool OrderBook::fill(Index t, Index m, Qty q, Ticks px) {
   Order& maker = nodes_[m];
   maker.leaves -= q;
   taker.leaves -= q;
-  Event& e = events_.push();
-  e.type = EV_FILL;
-  e.side = taker.side;
-  e.reason = 0;
-  e.cmd = cmd_;
-  e.order_id = taker.id;
-  e.maker_id = maker.id;
-  e.account = taker.account;
-  e.maker_account = maker.account;
-  e.price = px;
-  e.qty = q;
-  e.leaves = taker.leaves;
-  e.maker_leaves = maker.leaves;
+  events_.push() = Event{EV_FILL, taker.side, 0, cmd_, taker.id, maker.id, taker.account,
+                         maker.account, px, q, taker.leaves, maker.leaves};
   if (maker.leaves > 0) return false;
   take_off_book(m);  // frees the level once it is empty
   forget(m);
@@ -461,20 +448,6 @@ PERPEX_INLINE void OrderBook::refresh_slice(Index m, Level& lv) {
   lv.visible_total += slice;
   lv.hidden_total -= slice;
   push_level_back(m, lv);
-}
-
-PERPEX_INLINE void OrderBook::push_level_back(Index n, Level& lv) {
-  Order& o = nodes_[n];
-  o.next = kNil;
-  if (o.display == 0) {
-    o.prev = lv.htail;
-    if (lv.htail != kNil) nodes_[lv.htail].next = n; else lv.hhead = n;
-    lv.htail = n;
-  } else {
-    o.prev = lv.tail;
-    if (lv.tail != kNil) nodes_[lv.tail].next = n; else lv.head = n;
-    lv.tail = n;
-  }
 }
 
 PERPEX_INLINE void OrderBook::rest(Index n, Ticks price) {
@@ -533,26 +506,6 @@ Index OrderBook::find_or_add_level(int side, Ticks price) {
   return li;
 }
 
-PERPEX_INLINE std::size_t OrderBook::position(const LevelVec& v, Ticks key) {
-  // Keys are distinct integers, so the level `d` keys behind the best sits at most `d` slots
-  // from the back: the search starts there. Near the touch, where most levels are occupied,
-  // that first guess is usually the answer.
-  const std::size_t size = v.size();
-  if (size == 0 || key > v.back().first) return size;
-  const auto behind = static_cast<std::uint64_t>(v.back().first - key);
-  std::size_t lo = behind >= size ? 0 : size - 1 - static_cast<std::size_t>(behind);
-  if (v[lo].first >= key) return lo;
-  std::size_t n = size - 1 - lo;  // the answer is in (lo, size - 1]
-  ++lo;
-  while (n > 0) {  // branch-light bisection
-    const std::size_t half = n / 2;
-    const bool right = v[lo + half].first < key;
-    lo = right ? lo + half + 1 : lo;
-    n = right ? n - half - 1 : half;
-  }
-  return lo;
-}
-
 void OrderBook::remove_level(int side, Index li) {
   LevelVec& v = side_vec(side);
   if (!v.empty() && v.back().second == li) {
@@ -568,38 +521,10 @@ void OrderBook::remove_level(int side, Index li) {
 // ---------------------------------------------------------------------------------------------
 // nodes
 
-PERPEX_INLINE Index OrderBook::alloc_node() {
-  if (free_head_ != kNil) {
-    Index n = free_head_;
-    free_head_ = nodes_[n].next;
-    return n;
-  }
-  nodes_.push_back(Order{});
-  return static_cast<Index>(nodes_.size() - 1);
-}
-
 PERPEX_INLINE void OrderBook::free_node(Index n) {
   nodes_[n].next = free_head_;
   nodes_[n].level = kNil;
   free_head_ = n;
-}
-
-PERPEX_INLINE void OrderBook::account_link(Index n) {
-  Order& o = nodes_[n];
-  const std::uint32_t* slot = acct_index_.find(o.account);
-  if (slot) {
-    o.acct_slot = *slot;
-  } else {
-    o.acct_slot = static_cast<std::uint32_t>(acct_lists_.size());
-    acct_index_.put(o.account, o.acct_slot);
-    acct_lists_.emplace_back();
-  }
-  AccountList* al = &acct_lists_[o.acct_slot];
-  o.acct_prev = al->tail;
-  o.acct_next = kNil;
-  if (al->tail != kNil) nodes_[al->tail].acct_next = n; else al->head = n;
-  al->tail = n;
-  ++al->count;
 }
 
 PERPEX_INLINE void OrderBook::account_unlink(Index n) {
@@ -684,19 +609,8 @@ void OrderBook::start_live(Index n, const Conditional& cd, Qty qty) {
 }
 
 PERPEX_INLINE void OrderBook::emit(std::uint8_t type, const Order& o, Reason reason, Ticks price, Qty qty) {
-  Event& e = events_.push();
-  e.type = type;
-  e.side = o.side;
-  e.reason = static_cast<std::uint16_t>(reason);
-  e.cmd = cmd_;
-  e.order_id = o.id;
-  e.maker_id = 0;
-  e.account = o.account;
-  e.maker_account = 0;
-  e.price = price;
-  e.qty = qty;
-  e.leaves = o.leaves;
-  e.maker_leaves = 0;
+  events_.push() = Event{type, o.side, static_cast<std::uint16_t>(reason), cmd_, o.id, 0, o.account, 0,
+                         price, qty, o.leaves, 0};
 }
 
 }  // namespace perpex::core
