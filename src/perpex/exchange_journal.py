@@ -44,7 +44,7 @@ from perpex.errors import CorruptJournalError, CorruptSnapshotError, EngineHalte
 from perpex.exchange import Exchange
 from perpex.exchange_codec import (
     K_DEPOSIT, K_LEVERAGE, K_RISK_LIMIT, K_TRANSFER, K_WITHDRAW, Codec)
-from perpex.journal import FsyncMode, Journal, read_journal, recover, scan_journal
+from perpex.journal import JOURNAL_FILE, FsyncMode, Journal, read_journal, recover, scan_journal
 from perpex.orders import Outcome
 from perpex.snapshot import load_snapshot, write_snapshot
 
@@ -148,7 +148,7 @@ class JournaledExchange:
         if not isinstance(exchange, Exchange):
             raise TypeError(f"exchange must be an Exchange, got {type(exchange).__name__}")
         d = Path(directory)
-        if (d / "journal.log").exists() and (d / "journal.log").stat().st_size:
+        if (d / JOURNAL_FILE).exists() and (d / JOURNAL_FILE).stat().st_size:
             raise ValueError(f"{d} already holds a journal: use JournaledExchange.recover")
         self._setup(exchange, Journal(d, fsync=fsync), group_commit, snapshot_keep)
         self.snapshot()
@@ -178,9 +178,6 @@ class JournaledExchange:
         """
         codec: list[Codec] = []
 
-        def restore(payload: bytes) -> Exchange:
-            return load_exchange(payload)
-
         def start() -> Exchange:
             if fresh is None:
                 raise CorruptSnapshotError(f"{directory}: no usable snapshot and no fresh= "
@@ -193,7 +190,7 @@ class JournaledExchange:
             _apply(codec[0], ex, seq, ts, payload)
             ex.drain_events()
 
-        ex, last = recover(directory, restore=restore, fresh=start, apply=apply,
+        ex, last = recover(directory, restore=load_exchange, fresh=start, apply=apply,
                            state_hash=lambda e: e.state_hash())
         journal = Journal(directory, fsync=fsync, first_seq=last + 1)
         if journal.last_seq != last:
@@ -249,27 +246,31 @@ class JournaledExchange:
         if j.mode == "batch" and j.last_seq - j.durable_seq >= self._group:
             j.sync()
 
-    def _run(self, call: Callable[[], Any], payload: Callable[[], bytes]) -> Any:
+    def _run(self, encode: Callable[..., bytes], encoded: tuple[Any, ...],
+             call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``call(*args, **kwargs)`` on the exchange, journaling ``encode(*encoded)`` when the
+        command took a seq (also when its processing halted the engine). Arguments rather than
+        closures: every journaled order would otherwise build two."""
         ex = self.exchange
         before = ex._seq
         try:
-            return call()
+            return call(*args, **kwargs)
         finally:
-            if ex._seq != before:   # accepted (also when its processing halted the engine)
-                self._log(payload())
+            if ex._seq != before:
+                self._log(encode(*encoded))
 
     # ------------------------------------------------------------------ commands
     def deposit(self, account: int, amount: int, *, currency: str = "XBt",
                 tx_id: object = None, ts: int | None = None) -> Outcome:
-        return self._run(
-            lambda: self.exchange.deposit(account, amount, currency=currency, tx_id=tx_id, ts=ts),
-            lambda: self._codec.money(K_DEPOSIT, account, amount, currency, tx_id))
+        return self._run(self._codec.money, (K_DEPOSIT, account, amount, currency, tx_id),
+                         self.exchange.deposit, account, amount, currency=currency, tx_id=tx_id,
+                         ts=ts)
 
     def withdraw(self, account: int, amount: int, *, currency: str = "XBt",
                  tx_id: object = None, ts: int | None = None) -> Outcome:
-        return self._run(
-            lambda: self.exchange.withdraw(account, amount, currency=currency, tx_id=tx_id, ts=ts),
-            lambda: self._codec.money(K_WITHDRAW, account, amount, currency, tx_id))
+        return self._run(self._codec.money, (K_WITHDRAW, account, amount, currency, tx_id),
+                         self.exchange.withdraw, account, amount, currency=currency, tx_id=tx_id,
+                         ts=ts)
 
     def place(self, account: int, symbol: str, side: str, qty: int | None, price: object = None,
               ord_type: str | None = None, time_in_force: str = "GoodTillCancel",
@@ -279,71 +280,59 @@ class JournaledExchange:
               ts: int | None = None) -> Outcome:
         if not isinstance(exec_inst, (str, tuple)):
             exec_inst = tuple(exec_inst)   # an iterator must be read once, for both uses
-        ex = self.exchange
-        before = ex._seq
-        try:
-            out = ex.place(account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
-                           display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id,
-                           ts=ts)
-        finally:
-            if ex._seq != before:   # accepted (also when its processing halted the engine)
-                self._log(self._codec.place(
-                    account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
-                    display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id))
-        return out
+        args = (account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
+                display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id)
+        return self._run(self._codec.place, args, self.exchange.place, *args, ts=ts)
 
     def amend(self, account: int, order_id: int, qty: int | None = None,
               leaves_qty: int | None = None, price: object = None, stop_px: object = None, *,
               ts: int | None = None) -> Outcome:
-        return self._run(
-            lambda: self.exchange.amend(account, order_id, qty, leaves_qty, price, stop_px, ts=ts),
-            lambda: self._codec.amend(account, order_id, qty, leaves_qty, price, stop_px))
+        args = (account, order_id, qty, leaves_qty, price, stop_px)
+        return self._run(self._codec.amend, args, self.exchange.amend, *args, ts=ts)
 
     def cancel(self, account: int, order_id: int, *, ts: int | None = None) -> Outcome:
-        return self._run(lambda: self.exchange.cancel(account, order_id, ts=ts),
-                         lambda: self._codec.cancel(account, order_id))
+        args = (account, order_id)
+        return self._run(self._codec.cancel, args, self.exchange.cancel, *args, ts=ts)
 
     def cancel_all(self, account: int, symbol: str | None = None, *,
                    ts: int | None = None) -> Outcome:
-        return self._run(lambda: self.exchange.cancel_all(account, symbol, ts=ts),
-                         lambda: self._codec.cancel_all(account, symbol))
+        args = (account, symbol)
+        return self._run(self._codec.cancel_all, args, self.exchange.cancel_all, *args, ts=ts)
 
     def set_leverage(self, account: int, symbol: str, leverage: float, *,
                      ts: int | None = None) -> Outcome:
-        return self._run(lambda: self.exchange.set_leverage(account, symbol, leverage, ts=ts),
-                         lambda: self._codec.account_symbol(K_LEVERAGE, account, symbol, leverage))
+        return self._run(self._codec.account_symbol, (K_LEVERAGE, account, symbol, leverage),
+                         self.exchange.set_leverage, account, symbol, leverage, ts=ts)
 
     def set_risk_limit(self, account: int, symbol: str, risk_limit: int, *,
                        ts: int | None = None) -> Outcome:
-        return self._run(
-            lambda: self.exchange.set_risk_limit(account, symbol, risk_limit, ts=ts),
-            lambda: self._codec.account_symbol(K_RISK_LIMIT, account, symbol, risk_limit))
+        return self._run(self._codec.account_symbol, (K_RISK_LIMIT, account, symbol, risk_limit),
+                         self.exchange.set_risk_limit, account, symbol, risk_limit, ts=ts)
 
     def transfer_margin(self, account: int, symbol: str, amount: int, *,
                         ts: int | None = None) -> Outcome:
-        return self._run(
-            lambda: self.exchange.transfer_margin(account, symbol, amount, ts=ts),
-            lambda: self._codec.account_symbol(K_TRANSFER, account, symbol, amount))
+        return self._run(self._codec.account_symbol, (K_TRANSFER, account, symbol, amount),
+                         self.exchange.transfer_margin, account, symbol, amount, ts=ts)
 
     def set_mark(self, symbol: str, price: object, ts: int | None = None) -> Outcome:
-        return self._run(lambda: self.exchange.set_mark(symbol, price, ts),
-                         lambda: self._codec.set_mark(symbol, price))
+        return self._run(self._codec.set_mark, (symbol, price), self.exchange.set_mark,
+                         symbol, price, ts)
 
     def set_mark_e8(self, symbol: str, mark_e8: int, *, ts: int | None = None) -> Outcome:
-        return self._run(lambda: self.exchange.set_mark_e8(symbol, mark_e8, ts=ts),
-                         lambda: self._codec.set_mark_e8(symbol, mark_e8))
+        return self._run(self._codec.set_mark_e8, (symbol, mark_e8), self.exchange.set_mark_e8,
+                         symbol, mark_e8, ts=ts)
 
     def update_index(self, ts: int, quotes: Mapping[str, Any]) -> Outcome:
-        return self._run(lambda: self.exchange.update_index(ts, quotes),
-                         lambda: self._codec.update_index(quotes))
+        return self._run(self._codec.update_index, (quotes,), self.exchange.update_index,
+                         ts, quotes)
 
     def advance(self, ts: int) -> Outcome:
-        return self._run(lambda: self.exchange.advance(ts), self._codec.advance)
+        return self._run(self._codec.advance, (), self.exchange.advance, ts)
 
     def submit_orders(self, cmds: np.ndarray, *, events: bool = False) -> np.ndarray:
         """The batch path; a batch that took any seq is one journal record of its raw rows."""
-        return self._run(lambda: self.exchange.submit_orders(cmds, events=events),
-                         lambda: self._codec.batch(cmds, events))
+        return self._run(self._codec.batch, (cmds, events), self.exchange.submit_orders, cmds,
+                         events=events)
 
 
 def journal_payloads(directory: str | os.PathLike[str]) -> list[tuple[int, str]]:

@@ -36,17 +36,15 @@ from typing import Callable, Iterable, Iterator, Literal, NamedTuple, Sequence, 
 
 import numpy as np
 
-from perpex.checksum import _crc32c_pure, byte_columns, crc32c, crc32c_many, crc32c_rows
+from perpex.checksum import byte_columns, crc32c, crc32c_many, crc32c_rows
 from perpex.errors import CorruptJournalError
 from perpex.snapshot import (
-    SNAP_HEADER_SIZE, SNAP_MAGIC, SNAP_VERSION, Snapshot, fsync_dir, load_snapshot,
-    load_snapshots, write_snapshot)
+    Snapshot, _check_int, fsync_dir, load_snapshot, load_snapshots, write_snapshot)
 
 __all__ = [
     "JOURNAL_FILE", "Journal", "Record", "Snapshot", "crc32c", "iter_records", "load_snapshot",
     "load_snapshots", "read_journal", "recover", "write_snapshot",
 ]
-__all__ += ["SNAP_HEADER_SIZE", "SNAP_MAGIC", "SNAP_VERSION", "_crc32c_pure", "_crc32c_rows"]
 
 S = TypeVar("S")
 FsyncMode = Literal["always", "batch", "never"]
@@ -61,8 +59,6 @@ MAX_PAYLOAD = 2**32 - 1
 _MAGIC_U8 = np.frombuffer(REC_MAGIC, dtype=np.uint8)
 
 _BATCH_FLUSH_BYTES = 1 << 20
-
-_crc32c_rows = crc32c_rows
 
 
 def _record_crc(length: int, seq: int, ts: int, payload: bytes | memoryview) -> int:
@@ -79,15 +75,6 @@ class Record(NamedTuple):
     ts: int
     payload: bytes
     offset: int
-
-
-def _check_int(name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    v = int(value)
-    if not lo <= v <= hi:
-        raise ValueError(f"{name}={v} is outside [{lo}, {hi}]")
-    return v
 
 
 def _valid_at(data: bytes, off: int) -> bool:
@@ -424,7 +411,7 @@ class Journal:
         head["seq"] = np.arange(first_seq, first_seq + n, dtype=np.uint64)
         head["ts"] = ts_a
         hb = head.view(np.uint8).reshape(n, REC_HEADER_SIZE)
-        head["crc"] = _crc32c_rows(np.concatenate([hb[:, 4:24], rows], axis=1))
+        head["crc"] = crc32c_rows(np.concatenate([hb[:, 4:24], rows], axis=1))
         self._buf += np.concatenate([head.view(np.uint8).reshape(n, -1), rows],
                                     axis=1).tobytes()
         self._last_seq = first_seq + n - 1

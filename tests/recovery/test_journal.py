@@ -16,10 +16,11 @@ import pytest
 
 from perpex._native import CMD_DTYPE, OrderBook
 from perpex.errors import CorruptJournalError, CorruptSnapshotError
-from perpex.checksum import crc32c_many
+from perpex.checksum import _crc32c_pure, crc32c_many
+from perpex.checksum import crc32c_rows as _crc32c_rows
 from perpex.journal import (
-    JOURNAL_FILE, REC_HEADER_SIZE, REC_MAGIC, Journal, Record, _crc32c_pure, _crc32c_rows, crc32c,
-    iter_records, load_snapshot, load_snapshots, read_journal, recover, write_snapshot,
+    JOURNAL_FILE, REC_HEADER_SIZE, REC_MAGIC, Journal, Record, crc32c, iter_records,
+    load_snapshot, load_snapshots, read_journal, recover, write_snapshot,
 )
 from tests.recovery.common import damage_snapshot, kill_mid_run
 from tests.recovery.worker import TS_STEP_MS
