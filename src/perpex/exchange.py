@@ -317,8 +317,6 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
                 self._dirty[a] = None
             self._books[rec.symbol].amend(rec.order_id, new_leaves, new_price, new_stop, None, a)
             self._drive(rec.symbol)
-            if rec.order_id in self._orders:
-                self._open_sync(rec)
             return self._order_outcome(rec)
         return self._commit(t, run)
 
@@ -460,19 +458,13 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         return self._commit(t, run)
 
     # ================================================================ invariants
-    def check_invariants(self) -> None:
-        """Also checks the derived caches of this layer against fresh computations: the
-        liquidation index and its trigger cache (see :mod:`perpex.exchange_risk`), the cached
-        margin rates and the instruments' cached price conversions."""
-        super().check_invariants()
-        try:
-            self._check_liquidation_index()
-            bad = self._check_rate_caches()
-            for sym in self._symbols:
-                bad += self._inst[sym].cache_errors()
-            if bad:
-                raise InvariantViolation("; ".join(bad))
-        except InvariantViolation as exc:
-            if self._halted is None:
-                self._halted = str(exc)
-            raise
+    def _check_caches(self) -> None:
+        """The derived caches of this layer against fresh computations: the liquidation index
+        and its trigger cache (see :mod:`perpex.exchange_risk`), the cached margin rates and
+        the instruments' cached price conversions."""
+        self._check_liquidation_index()
+        bad = self._check_rate_caches()
+        for sym in self._symbols:
+            bad += self._inst[sym].cache_errors()
+        if bad:
+            raise InvariantViolation("; ".join(bad))

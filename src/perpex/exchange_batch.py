@@ -9,11 +9,12 @@ import numpy as np
 
 from perpex import _native
 from perpex.errors import (
-    ArithmeticOverflowError, EngineHaltedError, InvalidInputError, InvalidPriceError, InvalidQuantityError,
+    ArithmeticOverflowError, InvalidInputError, InvalidPriceError, InvalidQuantityError,
     NonMonotonicTimeError, UnknownAccountError, UnknownSymbolError)
 from perpex.exchange_core import ExchangeCore
 from perpex.instruments import Instrument
 from perpex.orders import OrderRecord, Outcome
+from perpex.risk.bands import LoadShedder, RequestKind
 from perpex.risk.limits import OVERLOADED, RATE_LIMITED
 
 # Batch path: one row per simple command. op: 1 limit (price in ticks), 2 market, 3 cancel.
@@ -25,6 +26,7 @@ STATUS_OK, STATUS_REJECTED, STATUS_UNKNOWN_ORDER, STATUS_OVERLOADED = 0, 1, 2, 3
 RESULT_DTYPE = np.dtype([("seq", "<u8"), ("order_id", "<u8"), ("status", "u1"),
                          ("leaves", "<i8"), ("cum", "<i8")])
 MAX_BATCH = 1 << 24
+_NEW, _CANCEL = RequestKind.NEW, RequestKind.CANCEL
 
 
 class BatchMixin(ExchangeCore):
@@ -58,22 +60,25 @@ class BatchMixin(ExchangeCore):
         n = len(cmds)
         insts = [self._inst[s] for s in self._symbols]
         depth = self._overload.queue_depth  # type: ignore[attr-defined]
-        shed_from = n if depth is None else depth
+        # the batch is the queue and nothing completes while it runs: a fresh one per batch
+        shedder = None if depth is None else LoadShedder(depth)
         # result columns gathered as lists and written once: a NumPy row assignment per
         # command costs more than the cheaper commands themselves
         seqs, oids, status, leaves, cums = [0] * n, [0] * n, [STATUS_OK] * n, [0] * n, [0] * n
-        orders, place, cancel = self._orders, self._place, self._cancel_now
+        orders, place, cancel, commit = self._orders, self._place, self._cancel_now, self._commit
         limit, market, gtc, mark_feed = _native.LIMIT, _native.MARKET, _native.GTC, _native.FEED_MARK
         saved, self._emit = self._emit, events
         try:
             for i, (ts, acct, si, op, side, _p, qty, price, oid) in enumerate(cmds.tolist()):
                 inst = insts[si]
                 if op == OP_CANCEL:
+                    if shedder is not None:
+                        shedder.admit(_CANCEL)
                     rec = orders.get(oid)
                     if rec is None or rec.account != acct:
                         oids[i], status[i] = oid, STATUS_UNKNOWN_ORDER
                         continue
-                elif i >= shed_from:
+                elif shedder is not None and shedder.admit(_NEW) is not None:
                     status[i] = STATUS_OVERLOADED
                     if events:
                         self._events.append(self._shed_event(inst, ts, acct, op, side, qty, price))
@@ -82,15 +87,7 @@ class BatchMixin(ExchangeCore):
                     rec = OrderRecord(0, acct, inst.symbol, side, limit if op == OP_LIMIT else market,
                                       gtc, 0, mark_feed, price if op == OP_LIMIT else 0, 0, 0, -1,
                                       qty, qty)
-                # _commit inlined: the same sequencing and the same halt on an escaping error
-                self._ts = ts
-                self._seq += 1
-                self._done.clear()
-                try:
-                    res = cancel(rec) if op == OP_CANCEL else place(inst, rec)
-                except BaseException as exc:
-                    self._halted = f"{type(exc).__name__} in command seq={self._seq}: {exc}"
-                    raise EngineHaltedError(self._halted) from exc
+                res = commit(ts, cancel, rec) if op == OP_CANCEL else commit(ts, place, inst, rec)
                 seqs[i], leaves[i], cums[i] = res.seq, res.leaves_qty, res.cum_qty
                 oids[i] = res.order_id or 0
                 if not res.accepted:

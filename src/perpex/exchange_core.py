@@ -143,6 +143,9 @@ class ExchangeCore(MarginCore, ABC):
     def _sweep_residual(self, ccy: str) -> None:
         pass
 
+    def _check_caches(self) -> None:
+        pass
+
     def _risk_state(self) -> dict[str, Any]:
         return {}
 
@@ -497,9 +500,6 @@ class ExchangeCore(MarginCore, ABC):
         pos = self._positions.get((a, sym))
         p = pos.qty if pos else 0
         return -p if side == _BUY and p < 0 else (p if side == _SELL and p > 0 else 0)
-
-    def _resting(self, a: int, sym: str) -> list[OrderRecord]:
-        return [self._orders[o] for o in self._live.get((a, sym), ()) if not self._orders[o].conditional]
 
     def _shrink(self, sym: str, victims: list[OrderRecord], excess: int, cancel_text: str,
                 amend_text: str | None) -> None:

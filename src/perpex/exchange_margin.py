@@ -179,26 +179,27 @@ class MarginCore:
                 inst.init_rate(inst.steps_for_risk_limit(risk_limit)), "init_rate")
         return rate
 
-    def _init_rate(self, inst: Instrument, pos: Position | None) -> Fraction | float:
-        if pos is not None and pos.leverage > 0:
-            num, den = exact_rate(pos.leverage, "leverage")
-            return Fraction(den, num)
-        return inst.init_rate(inst.steps_for_risk_limit(pos.risk_limit) if pos else 0)
+    def _init_rate(self, inst: Instrument, pos: Position | None) -> Fraction:
+        return Fraction(*self._init_ratio(inst, pos))
 
     def _init_ratio(self, inst: Instrument, pos: Position | None) -> tuple[int, int]:
-        """:meth:`_init_rate` as an exact (num, den) pair."""
+        """IM% of the position's margin mode (1 / leverage, or the cross rate at its risk
+        limit) as an exact (num, den) pair."""
         if pos is not None and pos.leverage > 0:
             num, den = exact_rate(pos.leverage, "leverage")
             return den, num
         return self._cross_rate(inst, pos.risk_limit if pos is not None else inst.risk_limit)
+
+    def _resting(self, a: int, sym: str) -> list[OrderRecord]:
+        """The live orders of (a, sym) without the conditional ones (untriggered or held)."""
+        return [r for r in map(self._orders.__getitem__, self._live.get((a, sym), ())) if not r.conditional]
 
     def _order_margin_scan(self, a: int, sym: str, extra: OpenOrder | None = None,
                            replace_id: int = 0) -> int:
         """Order margin walked order by order (any contract, any mark)."""
         inst = self._inst[sym]
         orders = [OpenOrder(r.sign * r.leaves_qty, r.price, r.reduce_only)
-                  for r in map(self._orders.__getitem__, self._live.get((a, sym), ()))
-                  if not r.conditional and r.order_id != replace_id]
+                  for r in self._resting(a, sym) if r.order_id != replace_id]
         if extra is not None:
             orders.append(extra)
         if not orders:
@@ -213,23 +214,14 @@ class MarginCore:
         return cv.per_contract and (lv is None or not lv.unpriced) and (
             mark is None or cv.inverse or cv.mark_unit(mark) is not None)
 
-    def _order_margin(self, a: int, sym: str, extra: OpenOrder | None = None,
-                      replace_id: int = 0) -> int:
-        """Order margin of (a, sym), optionally with ``extra`` added and the live order
-        ``replace_id`` left out (an amend's check)."""
+    def _order_margin(self, a: int, sym: str) -> int:
+        """Order margin of (a, sym)."""
         cv = self._cv[sym]
         mark = self._marks.get(sym)
         lv = self._open_levels(a, sym)
-        if not self._levels_usable(cv, lv, mark) or (
-                extra is not None and (extra.qty == 0 or extra.price_ticks <= 0)):
-            return self._order_margin_scan(a, sym, extra, replace_id)
-        if extra is None and not replace_id:
-            return self._levels_margin(cv, lv, a, sym, mark) if lv is not None else 0
-        new = _IDLE
-        if extra is not None and not extra.reduce_only:
-            new = (_BUY if extra.qty > 0 else _SELL, extra.price_ticks, abs(extra.qty))
-        return self._levels_margin_with(cv, lv, a, sym, mark, new,
-                                        self._open_seen.get(replace_id, _IDLE) if replace_id else _IDLE)
+        if not self._levels_usable(cv, lv, mark):
+            return self._order_margin_scan(a, sym)
+        return self._levels_margin(cv, lv, a, sym, mark) if lv is not None else 0
 
     def _levels_margin(self, cv: ContractValue, lv: OpenLevels, a: int, sym: str,
                        mark: int | None) -> int:

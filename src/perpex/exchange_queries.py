@@ -117,8 +117,9 @@ class QueriesMixin(ExchangeCore):
                 if k[0] == "wallet" and k[1] != LIQUIDATION_ACCOUNT}
 
     def check_invariants(self) -> None:
-        """Native book invariants, balanced ledgers, positions summing to zero, and the order
-        records matching the books. A failure halts the exchange."""
+        """Native book invariants, balanced ledgers, positions summing to zero, the order
+        records matching the books, then the upper layers' derived caches. A failure halts
+        the exchange."""
         try:
             for sym in self._symbols:
                 self._books[sym].check_invariants()
@@ -153,6 +154,7 @@ class QueriesMixin(ExchangeCore):
                 if book.order_count + book.conditional_count != n:
                     raise InvariantViolation(f"{sym} book holds {book.order_count + book.conditional_count}"
                                              f" orders, the exchange records {n}")
+            self._check_caches()
         except InvariantViolation as exc:
             if self._halted is None:
                 self._halted = str(exc)

@@ -154,15 +154,11 @@ def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_stat
               exec_cost: int = 0, exec_comm: int = 0, liquidity: str = "",
               stop_px: int | None = None) -> dict[str, Any]:
     """One BitMEX-shaped execution report for ``rec`` as it stands now."""
-    # Every accepted, filled or canceled order builds one or more of these: the exec-inst
-    # lookup is inlined (the same value exec_inst_text gives); prices come from the
-    # instrument's own cache. avgPx is the fills' mean price, sum(ticks x qty) x tick / cumQty,
-    # to 8 decimals.
+    # Every accepted, filled or canceled order builds one or more of these: prices come from
+    # the instrument's own cache. avgPx is the fills' mean price, sum(ticks x qty) x tick /
+    # cumQty, to 8 decimals.
     conditional = rec.ord_type in CONDITIONAL_TYPES
-    flags, feed = rec.flags, rec.feed
-    inst_text = _EXEC_INST_TEXTS.get((flags, feed, conditional))
-    if inst_text is None:
-        inst_text = exec_inst_text(flags, feed, conditional)
+    inst_text = exec_inst_text(rec.flags, rec.feed, conditional)
     px = instrument.ticks_to_price
     ticks = rec.stop_px if stop_px is None else stop_px
     cum = rec.cum_qty

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
-from math import gcd
 from typing import NamedTuple
 
 from perpex.errors import InvalidInputError, InvalidLeverageError, InvalidPriceError
@@ -160,20 +159,14 @@ class ContractValue:
                  "e8_per_tick", "multiplier", "fee_num", "fee_den", "_mark")
 
     def __init__(self, instrument: Instrument) -> None:
-        tn, td = instrument.tick_size.as_integer_ratio()
-        m = instrument.multiplier
         self.instrument = instrument
         self.inverse = instrument.contract_type is ContractType.INVERSE
-        if self.inverse:  # unit value = |m| / price, i.e. num / (ticks x den), rounded
-            num, den = -m * td, tn
-        else:
-            num, den = m * tn, td
-            g = gcd(num, den)
-            num, den = num // g, den // g
-        self.value_num, self.value_den = num, den
-        self.per_contract = self.inverse or den == 1
-        self.e8_per_tick = instrument.ticks_to_e8(1)
-        self.multiplier = m
+        # the instrument's own value ratio: inverse |m| / price is num / (ticks x den), rounded;
+        # linear and quanto, ticks x num / den (in lowest terms)
+        self.value_num, self.value_den = instrument._value_num, instrument._value_den
+        self.per_contract = self.inverse or self.value_den == 1
+        self.e8_per_tick = instrument.e8_per_tick
+        self.multiplier = instrument.multiplier
         fee_num, fee_den = exact_rate(instrument.taker_fee, "taker_fee")
         self.fee_num, self.fee_den = (fee_num, fee_den) if fee_num > 0 else (0, 1)
         self._mark: tuple[int, int | None] = (0, None)  # the last mark asked for and its unit
@@ -188,12 +181,9 @@ class ContractValue:
         return unit
 
     def _mark_unit(self, mark_e8: int) -> int | None:
-        if self.inverse:
-            q, r = divmod(-self.multiplier * E8, mark_e8)
-            return -(q + (2 * r >= mark_e8))
-        if (self.multiplier * mark_e8) % E8:
+        if not self.inverse and (self.multiplier * mark_e8) % E8:
             return None
-        return self.multiplier * mark_e8 // E8
+        return self.instrument.mark_value(1, mark_e8)
 
 
 def level_order_margin(cv: ContractValue, position_qty: int, buys: Mapping[int, int],
