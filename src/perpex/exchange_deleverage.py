@@ -158,8 +158,9 @@ class DeleverageMixin(ExchangeCore):
         sym, ccy = inst.symbol, inst.settle_currency
         want = -1 if side == "Sell" else 1  # counterparties of a long lot are shorts
         cands = []
-        for (a, s), p in sorted(self._positions.items()):
-            if s != sym or a == LIQUIDATION_ACCOUNT or p.qty * want <= 0 or p.cost == 0:
+        positions, accounts, _, _ = self._positions_of(sym).open()  # type: ignore[attr-defined]
+        for a, p in zip(accounts, positions):
+            if a == LIQUIDATION_ACCOUNT or p.qty * want <= 0 or p.cost == 0:
                 continue
             coll = self._collateral(inst, p)  # type: ignore[attr-defined]
             if inst.mark_value(p.qty, mark_e8) - (p.cost - coll) > 0:
@@ -204,8 +205,9 @@ class DeleverageMixin(ExchangeCore):
         """Account -> profit that a clawback may take (> 0 only), in account order."""
         sym, ccy = inst.symbol, inst.settle_currency
         out: dict[int, int] = {}
-        for (a, s), p in sorted(self._positions.items()):
-            if s != sym or a == LIQUIDATION_ACCOUNT or not p.qty:
+        positions, accounts, _, _ = self._positions_of(sym).open()  # type: ignore[attr-defined]
+        for a, p in zip(accounts, positions):
+            if a == LIQUIDATION_ACCOUNT:
                 continue
             profit = min(inst.unrealised_pnl(p.qty, p.cost, mark_e8),
                          self._ledger.balance(ccy, wallet(a)))

@@ -47,7 +47,7 @@ from perpex.pricing import (
     Funding, FundingConfig, FuturesFairBasis, Index, SettlementTwap,
     impact_prices, interest_rate, perpetual_fair_price, premium_index, settlement_fees,
     to_e8)
-from perpex.pricing._units import Number
+from perpex.pricing._units import Number, rate_fraction
 from perpex.rounding import exact_rate
 
 DEFAULT_CONSTITUENTS = ("Bitstamp", "Coinbase", "Kraken")
@@ -191,7 +191,7 @@ class PricingMixin(FundingMixin):
         interest = interest_rate(quote_daily, base_daily, DAY_MS // interval)
         rates = []
         for name, value in (("quote_daily", quote_daily), ("base_daily", base_daily)):
-            if abs(Fraction(*exact_rate(value, name))) > MAX_DAILY_INTEREST:
+            if abs(rate_fraction(value, name)) > MAX_DAILY_INTEREST:
                 raise InvalidInputError(f"{name}={value!r} must be within +/-"
                                         f"{float(MAX_DAILY_INTEREST):.0%} a day")
             rates.append(float(value))

@@ -58,11 +58,10 @@ from perpex.orders import OrderRecord
 from perpex.risk.adl import adl_score, deleverage_percentile
 from perpex.risk.bands import PRICE_BAND, CircuitBreaker, PositionLimitTable, huobi_band, okex_band
 from perpex.risk.liquidation import (
-    Action, LiquidationConfig, RiskMode, RiskPosition, assess, bitmex_takeover_ticks, okex_tiers,
+    Action, LiquidationConfig, RiskMode, RiskPosition, assess, bitmex_liquidation_ticks,
+    bitmex_takeover_ticks, okex_tiers,
 )
-from perpex.risk.prices import (
-    LiquidationVariant, liquidation_price, liquidation_ticks, risk_prices, round_toward_entry,
-)
+from perpex.risk.prices import LiquidationVariant, liquidation_price, round_toward_entry
 from perpex.rounding import exact_rate
 
 _BULK_REINDEX = 256  # more dirty positions than this in one contract: rebuild its index by a sort
@@ -70,6 +69,11 @@ HALTED_TEXT = "Trading is halted by the circuit breaker"
 TIER_CAP_TEXT = "Position would exceed the last tier"
 TIER_LEVERAGE_TEXT = "Leverage above the tier's maximum"
 _MODES = {"bitmex": RiskMode.BITMEX, "okex": RiskMode.OKEX, "huobi": RiskMode.HUOBI}
+
+
+def _entry(pos: Position, ticks: int | None) -> tuple[int, int] | None:
+    """The index entry (side, trigger tick) of ``pos`` (None: no trigger to index)."""
+    return None if ticks is None else (1 if pos.qty > 0 else -1, ticks)
 
 
 @dataclass(frozen=True)
@@ -216,12 +220,8 @@ class RiskMixin(DeleverageMixin):
             steps = max(inst.steps_for_risk_limit(pos.risk_limit), inst.risk_steps(pos.cost))
             if collateral is None:
                 collateral = self._collateral(inst, pos)
-            rate = self._funding_rate(inst.symbol)
-            if cfg.variant is LiquidationVariant.RECOMMENDED:  # integer arithmetic, same result
-                return liquidation_ticks(inst, pos.qty, pos.cost, collateral,
-                                         inst.maint_rate(steps), funding_rate=rate)
-            return risk_prices(inst, pos.qty, pos.cost, collateral, inst.maint_rate(steps),
-                               funding_rate=rate, variant=cfg.variant).liquidation_ticks
+            return bitmex_liquidation_ticks(inst, pos.qty, pos.cost, collateral, steps,
+                                            self._funding_rate(inst.symbol), cfg.variant)
         rp = self._risk_position(inst, pos)
         if cfg.mode is RiskMode.OKEX:
             need = Fraction(*exact_rate(okex_tiers(inst, cfg).tier_for(abs(rp.qty)).mmr)) + \
@@ -266,32 +266,46 @@ class RiskMixin(DeleverageMixin):
         return (pos.qty, pos.cost, pos.risk_limit, pos.leverage, collateral,
                 self._funding_rate(inst.symbol))
 
+    def _kept_entry(self, key: tuple[int, str], inputs: tuple[float, ...]
+                    ) -> tuple[tuple[float, ...], tuple[int, int] | None] | None:
+        """The trigger cache's record of ``key`` (inputs, index entry) when it was computed from
+        ``inputs`` and the index still holds its entry; None when the trigger is to be
+        recomputed. Reads only: recording is :meth:`_cached_ticks`'s."""
+        seen = self._liq_inputs.get(key)
+        if seen is not None and seen[0] == inputs and self._liq_key.get(key) == seen[1]:
+            return seen
+        return None
+
     def _cached_ticks(self, a: int, sym: str) -> tuple[int, int] | None:
         """:meth:`_index_ticks`, reusing the last result while the trigger inputs are the same
         and the index still holds what they gave."""
         key = (a, sym)
-        pos = self._positions.get(key)
-        if a == LIQUIDATION_ACCOUNT or pos is None or pos.qty == 0 or sym in self._settled:
+        pos = self._indexed_position(a, sym)
+        if pos is None:
             self._liq_inputs.pop(key, None)
             return None
         inst = self._inst[sym]
         collateral = self._collateral(inst, pos)
         inputs = self._trigger_inputs(inst, pos, collateral)
-        seen = self._liq_inputs.get(key)
-        if seen is not None and seen[0] == inputs and self._liq_key.get(key) == seen[1]:
+        seen = self._kept_entry(key, inputs)
+        if seen is not None:
             return seen[1]
-        ticks = self._trigger_ticks(inst, pos, collateral)
-        out = None if ticks is None else (1 if pos.qty > 0 else -1, ticks)
+        out = _entry(pos, self._trigger_ticks(inst, pos, collateral))
         self._liq_inputs[key] = (inputs, out)
         return out
 
-    def _index_ticks(self, a: int, sym: str) -> tuple[int, int] | None:
-        """(side, trigger tick) of the position, or None when it is not to be indexed."""
+    def _indexed_position(self, a: int, sym: str) -> Position | None:
+        """The position when it belongs in the index (open, not the engine's, in a contract
+        not settled)."""
         pos = self._positions.get((a, sym))
         if a == LIQUIDATION_ACCOUNT or pos is None or pos.qty == 0 or sym in self._settled:
             return None
-        ticks = self._trigger_ticks(self._inst[sym], pos)
-        return None if ticks is None else (1 if pos.qty > 0 else -1, ticks)
+        return pos
+
+    def _index_ticks(self, a: int, sym: str) -> tuple[int, int] | None:
+        """(side, trigger tick) of the position, or None when it is not to be indexed."""
+        pos = self._indexed_position(a, sym)
+        return None if pos is None else _entry(pos, self._trigger_ticks(self._inst[sym], pos))
 
     def _rebuild_index(self, sym: str, accounts: list[int]) -> None:
         """Re-indexes many positions of one contract at once (a funding instant touches all of
@@ -492,12 +506,12 @@ class RiskMixin(DeleverageMixin):
         if max(inst.steps_for_risk_limit(pos.risk_limit), inst.risk_steps(cost)):
             return False
         collateral = self._collateral(inst, pos)
-        seen = self._liq_inputs.get(key)
-        if seen is not None and seen[0] == self._trigger_inputs(inst, pos, collateral):
-            liq = None if seen[1] is None else seen[1][1]
-        else:
+        seen = self._kept_entry(key, self._trigger_inputs(inst, pos, collateral))
+        if seen is None:
             liq = self._trigger_ticks(inst, pos, collateral)
-        bk = bitmex_takeover_ticks(inst, qty, cost, collateral, liq, mark_e8, cfg)
+        else:
+            liq = None if seen[1] is None else seen[1][1]
+        bk = bitmex_takeover_ticks(inst, qty, cost, collateral, liq, mark_e8)
         if bk is None:
             self._risk_dirty[key] = None
         else:

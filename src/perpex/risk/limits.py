@@ -14,6 +14,7 @@ import numbers
 from decimal import Decimal
 
 from perpex.errors import InvalidConfigError
+from perpex.risk.bands import OVERLOADED  # BitMEX's 503 text, shared with the load shedder
 from perpex.rounding import exact_rate
 
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
 ]
 
 RATE_LIMITED = "Rate limit exceeded"
-OVERLOADED = "The system is currently overloaded. Please try again later."  # BitMEX's 503 text
 TOO_MANY_OPEN = "Too many open orders"
 TOO_MANY_STOPS = "Too many stop orders"
 

@@ -55,6 +55,7 @@ __all__ = [
     "RiskMode",
     "RiskPosition",
     "assess",
+    "bitmex_liquidation_ticks",
     "bitmex_takeover_ticks",
     "placeable_ticks",
 ]
@@ -321,13 +322,16 @@ def _lot_floor(pos: RiskPosition, n: int) -> int:
 
 # ---- BitMEX -------------------------------------------------------------------------------
 
-def _bitmex_liq(pos: RiskPosition, steps: int, config: LiquidationConfig) -> int | None:
-    inst = pos.instrument
-    if config.variant is LiquidationVariant.RECOMMENDED:  # integer arithmetic, same ticks
-        return liquidation_ticks(inst, pos.qty, pos.cost, pos.collateral, inst.maint_rate(steps),
-                                 funding_rate=pos.funding_rate)
-    return risk_prices(inst, pos.qty, pos.cost, pos.collateral, inst.maint_rate(steps),
-                       funding_rate=pos.funding_rate, variant=config.variant).liquidation_ticks
+def bitmex_liquidation_ticks(instrument: Instrument, qty: int, cost: int, collateral: int, steps: int,
+                             funding_rate: float, variant: LiquidationVariant) -> int | None:
+    """The BitMEX liquidation price of ``variant`` in ticks (rounded towards the entry side,
+    None: unreachable) at MM%(``steps``), with the paying side's ``funding_rate`` reserve: the
+    trigger both :func:`assess` and the Exchange's liquidation index use."""
+    if variant is LiquidationVariant.RECOMMENDED:  # integer arithmetic, same ticks
+        return liquidation_ticks(instrument, qty, cost, collateral, instrument.maint_rate(steps),
+                                 funding_rate=funding_rate)
+    return risk_prices(instrument, qty, cost, collateral, instrument.maint_rate(steps),
+                       funding_rate=funding_rate, variant=variant).liquidation_ticks
 
 
 def _bitmex_below(pos: RiskPosition, mark_e8: int, liq: int | None) -> bool:
@@ -355,7 +359,8 @@ def _keep_for_limit(pos: RiskPosition, limit: int) -> int:
 def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> Assessment:
     inst = pos.instrument
     steps = max(pos.risk_steps, inst.risk_steps(pos.cost))
-    liq = _bitmex_liq(pos, steps, config)
+    liq = bitmex_liquidation_ticks(inst, pos.qty, pos.cost, pos.collateral, steps, pos.funding_rate,
+                                   config.variant)
     below = _bitmex_below(pos, mark_e8, liq)
     bk = _raw_bk_ticks(pos, config)
     comm = commission_to_close(inst, pos.qty, bk)
@@ -372,7 +377,9 @@ def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -
         if keep == abs(pos.qty):
             continue
         scaled = _scaled(pos, keep)
-        if not _bitmex_below(scaled, mark_e8, _bitmex_liq(scaled, target, config)):
+        if not _bitmex_below(scaled, mark_e8, bitmex_liquidation_ticks(
+                inst, scaled.qty, scaled.cost, scaled.collateral, target, scaled.funding_rate,
+                config.variant)):
             order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty) - keep,
                                      _placeable(pos, bk), "FillOrKill", False)
             return _act(safe, Action.PARTIAL, order, target, keep)
@@ -382,7 +389,7 @@ def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -
 
 
 def bitmex_takeover_ticks(instrument: Instrument, qty: int, cost: int, collateral: int,
-                          liq_ticks: int | None, mark_e8: int, config: LiquidationConfig) -> int | None:
+                          liq_ticks: int | None, mark_e8: int) -> int | None:
     """What :func:`assess` answers in BitMEX mode for a position at the lowest risk limit
     (steps 0, where there is no lower limit to step down to), reduced to the one number the
     engine acts on: the takeover price (placeable bankruptcy ticks) when the mark is at or
@@ -406,8 +413,10 @@ def _equity_and_value(pos: RiskPosition, mark_e8: int) -> tuple[int, int]:
     return pos.collateral + inst.unrealised_pnl(pos.qty, pos.cost, mark_e8), value
 
 
-def _full(pos: RiskPosition, config: LiquidationConfig, safe: Assessment) -> Assessment:
-    order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty), _bk_ticks(pos, config),
+def _full(pos: RiskPosition, safe: Assessment) -> Assessment:
+    # the safe verdict holds the placeable bankruptcy price (_bk_ticks) of this position
+    assert safe.bankruptcy_ticks is not None
+    order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty), safe.bankruptcy_ticks,
                              "GoodTillCancel", True)
     return _act(safe, Action.FULL, order, 1, 0)
 
@@ -415,8 +424,9 @@ def _full(pos: RiskPosition, config: LiquidationConfig, safe: Assessment) -> Ass
 def _partial(pos: RiskPosition, config: LiquidationConfig, keep: int, target: int,
              safe: Assessment) -> Assessment:
     offset = config.price_offset_ticks if config.mode is RiskMode.OKEX else 0
+    assert safe.bankruptcy_ticks is not None  # as in _full
     order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty) - keep,
-                             _offset(pos, _bk_ticks(pos, config), offset), "GoodTillCancel", False)
+                             _offset(pos, safe.bankruptcy_ticks, offset), "GoodTillCancel", False)
     return _act(safe, Action.PARTIAL, order, target, keep)
 
 
@@ -442,7 +452,7 @@ def _assess_okex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> 
     if ratio >= need:
         return safe
     if tier.number <= 2 or ratio < requirement(1):
-        return _full(pos, config, safe)
+        return _full(pos, safe)
     target = tier.number
     while True:
         target = 1 if config.to_tier1 else max(1, target - 2)
@@ -452,7 +462,7 @@ def _assess_okex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> 
     others = contracts - abs(pos.qty)
     keep = _lot_floor(pos, max(0, _tier_max(table, target) - others))
     if keep <= 0:
-        return _full(pos, config, safe)
+        return _full(pos, safe)
     return _partial(pos, config, keep, target, safe)
 
 
@@ -495,7 +505,7 @@ def _assess_huobi(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) ->
             if keep > 0:
                 return _partial(pos, config, keep, i + 1, safe)
             break
-    return _full(pos, config, safe)
+    return _full(pos, safe)
 
 
 def assess(position: RiskPosition, mark_e8: int, config: LiquidationConfig) -> Assessment:
