@@ -28,16 +28,16 @@ from perpex.book import ORD_TYPES, SIDES, TIFS
 from perpex.exchange_batch import ORDER_DTYPE
 
 __all__ = ["Codec", "K_ADVANCE", "K_AMEND", "K_BATCH", "K_CANCEL", "K_CANCEL_ALL", "K_DEPOSIT",
-           "K_INDEX", "K_LEVERAGE", "K_PLACE", "K_RISK_LIMIT", "K_SET_MARK", "K_SET_MARK_E8",
-           "K_TRANSFER", "K_WITHDRAW", "KIND_NAMES"]
+           "K_INDEX", "K_INTEREST", "K_LEVERAGE", "K_PLACE", "K_RISK_LIMIT", "K_SET_MARK",
+           "K_SET_MARK_E8", "K_TRANSFER", "K_WITHDRAW", "KIND_NAMES"]
 
 (K_DEPOSIT, K_WITHDRAW, K_PLACE, K_AMEND, K_CANCEL, K_CANCEL_ALL, K_LEVERAGE, K_RISK_LIMIT,
- K_TRANSFER, K_SET_MARK, K_SET_MARK_E8, K_INDEX, K_ADVANCE, K_BATCH) = range(1, 15)
+ K_TRANSFER, K_SET_MARK, K_SET_MARK_E8, K_INDEX, K_ADVANCE, K_BATCH, K_INTEREST) = range(1, 16)
 KIND_NAMES = {K_DEPOSIT: "deposit", K_WITHDRAW: "withdraw", K_PLACE: "place", K_AMEND: "amend",
               K_CANCEL: "cancel", K_CANCEL_ALL: "cancel_all", K_LEVERAGE: "set_leverage",
               K_RISK_LIMIT: "set_risk_limit", K_TRANSFER: "transfer_margin",
               K_SET_MARK: "set_mark", K_SET_MARK_E8: "set_mark_e8", K_INDEX: "update_index",
-              K_ADVANCE: "advance", K_BATCH: "submit_orders"}
+              K_ADVANCE: "advance", K_BATCH: "submit_orders", K_INTEREST: "set_interest_rates"}
 
 # value tags
 _NONE, _INT, _FLOAT, _DEC, _STR, _BIGINT, _TRUE, _FALSE, _FRAC, _TUPLE, _PICKLE = range(11)
@@ -187,7 +187,7 @@ class Codec:
             K_LEVERAGE: self._r_leverage, K_RISK_LIMIT: self._r_risk_limit,
             K_TRANSFER: self._r_transfer, K_SET_MARK: self._r_set_mark,
             K_SET_MARK_E8: self._r_set_mark_e8, K_INDEX: self._r_index, K_ADVANCE: self._r_advance,
-            K_BATCH: self._r_batch}
+            K_BATCH: self._r_batch, K_INTEREST: self._r_interest}
 
     # ------------------------------------------------------------------ encoders
     def money(self, kind: int, account: int, amount: int, currency: str, tx_id: object) -> bytes:
@@ -253,6 +253,12 @@ class Codec:
 
     def advance(self) -> bytes:
         return bytes((K_ADVANCE,))
+
+    def interest(self, symbol: str, quote_daily: float, base_daily: float) -> bytes:
+        out = bytearray((K_INTEREST, self.code[symbol]))
+        _put(out, quote_daily)
+        _put(out, base_daily)
+        return bytes(out)
 
     def batch(self, cmds: np.ndarray, events: bool) -> bytes:
         return _HEAD_BATCH.pack(K_BATCH, 1 if events else 0) + cmds.tobytes()
@@ -336,6 +342,11 @@ class Codec:
 
     def _r_advance(self, ex: Any, p: bytes, ts: int) -> object:
         return ex.advance(ts)
+
+    def _r_interest(self, ex: Any, p: bytes, ts: int) -> object:
+        quote_daily, pos = _get(p, 2)
+        base_daily, _ = _get(p, pos)
+        return ex.set_interest_rates(self.symbols[p[1]], quote_daily, base_daily, ts=ts)
 
     def _r_batch(self, ex: Any, p: bytes, ts: int) -> object:
         cmds = np.frombuffer(p, dtype=ORDER_DTYPE, offset=_HEAD_BATCH.size).copy()

@@ -329,6 +329,11 @@ class JournaledExchange:
     def advance(self, ts: int) -> Outcome:
         return self._run(self._codec.advance, (), self.exchange.advance, ts)
 
+    def set_interest_rates(self, symbol: str, quote_daily: float, base_daily: float, *,
+                           ts: int) -> Outcome:
+        return self._run(self._codec.interest, (symbol, quote_daily, base_daily),
+                         self.exchange.set_interest_rates, symbol, quote_daily, base_daily, ts=ts)
+
     def submit_orders(self, cmds: np.ndarray, *, events: bool = False) -> np.ndarray:
         """The batch path; a batch that took any seq is one journal record of its raw rows."""
         return self._run(self._codec.batch, (cmds, events), self.exchange.submit_orders, cmds,
