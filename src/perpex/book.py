@@ -51,7 +51,7 @@ EVENT_NAMES = {
 
 
 def _choice(name: str, value: object, table: dict) -> int:
-    code = table.get(value) if type(value) is str else None
+    code = table.get(value) if isinstance(value, str) else None
     if code is None:
         raise InvalidInputError(f"{name}={value!r} must be one of {', '.join(table)}")
     return code  # type: ignore[no-any-return]
