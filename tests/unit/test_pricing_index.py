@@ -8,7 +8,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from perpex.errors import (
@@ -302,3 +302,27 @@ def test_index_is_deterministic_and_within_the_active_prices(steps):
     for p in prints:
         if p.price_e8 is not None and not p.held:
             assert E(9_000) <= p.price_e8 <= E(11_000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.floats(min_value=1e-12, max_value=1e9, allow_nan=False, allow_infinity=False),
+    st.decimals(min_value=Decimal("1e-12"), max_value=Decimal("1e9"), allow_nan=False,
+                allow_infinity=False, places=12),
+    st.fractions(min_value=Fraction(1, 10**12), max_value=Fraction(10**9), max_denominator=10**12),
+    st.integers(min_value=1, max_value=10**10)))
+@example(2.5e-08)                        # ties: to the even neighbour
+@example(Decimal("10000.000000035"))
+@example(Fraction(1, 2 * 10**8))         # half of one unit rounds to 0: rejected
+def test_to_e8_rounds_the_exact_value_half_even(value: object) -> None:
+    # reference: the exact rational times 1e8, rounded half-even by hand
+    exact = Fraction(str(value)) if isinstance(value, float) else Fraction(value)  # type: ignore[arg-type]
+    scaled = exact * 10**8
+    q, r = divmod(scaled.numerator, scaled.denominator)
+    if 2 * r > scaled.denominator or (2 * r == scaled.denominator and q % 2):
+        q += 1
+    if q <= 0:
+        with pytest.raises(InvalidPriceError):
+            to_e8(value)
+    else:
+        assert to_e8(value) == q

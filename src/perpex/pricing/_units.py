@@ -39,8 +39,9 @@ def round_half_even(x: Fraction) -> int:
     return div_round(x.numerator, x.denominator, Rounding.HALF_EVEN)
 
 
-def _exact(value: object, what: str, err: type[InvalidInputError]) -> Fraction:
-    """The exact rational value of an int/float/Decimal/Fraction; rejects everything else."""
+def _exact_pair(value: object, what: str, err: type[InvalidInputError]) -> tuple[int, int]:
+    """The exact value of an int/float/Decimal/Fraction as (numerator, denominator > 0);
+    rejects everything else."""
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, Fraction)):
         raise err(f"{what}={value!r} must be a number (int, float or Decimal), "
                   f"got {type(value).__name__}")
@@ -48,7 +49,12 @@ def _exact(value: object, what: str, err: type[InvalidInputError]) -> Fraction:
         raise err(f"{what}={value!r} must be finite")
     if isinstance(value, Decimal) and not value.is_finite():
         raise err(f"{what}={value!r} must be finite")
-    return Fraction(*exact_rate(value, what))
+    return exact_rate(value, what)
+
+
+def _exact(value: object, what: str, err: type[InvalidInputError]) -> Fraction:
+    """The exact rational value of an int/float/Decimal/Fraction; rejects everything else."""
+    return Fraction(*_exact_pair(value, what, err))
 
 
 def exact_number(value: object, what: str) -> Fraction:
@@ -64,10 +70,12 @@ def to_e8(value: object, what: str = "price") -> int:
     Raises ``InvalidPriceError`` for bool, str, None, NaN, inf and anything <= 0 after
     conversion, and ``ArithmeticOverflowError`` above the int64 range.
     """
-    exact = _exact(value, what, InvalidPriceError)
-    if exact <= 0:
+    # integer arithmetic on the exact pair: every quote of every feed comes through here, and
+    # a Fraction would normalise by a gcd at each step for the same rounded result
+    num, den = _exact_pair(value, what, InvalidPriceError)
+    if num <= 0:
         raise InvalidPriceError(f"{what}={value!r} must be > 0")
-    e8 = round_half_even(exact * E8)
+    e8 = div_round(num * E8, den, Rounding.HALF_EVEN)
     if e8 <= 0:
         raise InvalidPriceError(f"{what}={value!r} must be > 0 after rounding to 1e-8")
     if e8 > INT64_MAX:
