@@ -89,7 +89,7 @@ class DeleverageMixin(ExchangeCore):
         if rest < 0:
             # a shortfall (per-fill rounding) is the fund's to cover, but never beyond what it
             # holds: what it cannot cover waits on the engine's wallet for a later sweep
-            rest = max(rest, -self._ledger.balance(ccy, INSURANCE))
+            rest = max(rest, -max(0, self._ledger.balance(ccy, INSURANCE)))
         if rest:
             self._ledger.transfer(ccy, wallet(LIQUIDATION_ACCOUNT), INSURANCE, rest, "liquidation residual")
             self._liq_stats[ccy]["residual"] += rest

@@ -43,3 +43,12 @@ def test_a_shortfall_beyond_the_fund_takes_only_what_it_holds_and_the_rest_waits
 
 def test_an_empty_fund_leaves_the_whole_shortfall_on_the_engine():
     assert sweep(flat_engine(fund=0, engine_wallet=-4)) == (0, -4, 0)
+
+
+def test_a_fund_already_below_zero_covers_nothing_and_takes_nothing_from_the_engine():
+    # the fund can be overdrawn by the engine's funding; the sweep must not then move money
+    # from the engine's wallet into it
+    ex = flat_engine(fund=0, engine_wallet=-5)
+    ex._ledger.transfer("XBt", INSURANCE, ("external",), 10, "the fund pays out beyond its balance")
+    assert sweep(ex) == (-10, -5, 0)
+    assert all(v == 0 for v in ex.audit().ledger_sum.values())
