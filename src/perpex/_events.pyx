@@ -47,9 +47,9 @@ def stamp_records(dict template, tuple keys, list a, list b, list c):
     values from ``a``, ``b`` and ``c``: the per-position event records of a funding instant.
     Copies keep the template's key order; nothing else is shared between them."""
     cdef Py_ssize_t i, n = len(a)
-    if len(keys) != 3 or len(b) != n or len(c) != n:
-        raise ValueError("stamp_records needs three keys and three columns of one length")
-    k0, k1, k2 = keys
+    if len(b) != n or len(c) != n:
+        raise ValueError("stamp_records needs three columns of one length")
+    k0, k1, k2 = keys  # anything but three keys raises ValueError here
     cdef list out = [None] * n
     cdef dict d
     for i in range(n):

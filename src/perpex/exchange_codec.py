@@ -20,7 +20,7 @@ import pickle
 import struct
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Callable, Mapping, cast
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def _put(out: bytearray, v: object) -> None:
     elif t is float:
         out += _TAG_F64.pack(_FLOAT, v)
     elif t is str:
-        _put_bytes(out, _STR, cast(str, v).encode())
+        _put_bytes(out, _STR, v.encode())  # type: ignore[attr-defined]
     elif t is Decimal:
         _put_bytes(out, _DEC, str(v).encode())
     elif isinstance(v, bool):

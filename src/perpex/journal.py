@@ -165,18 +165,16 @@ def _chain(data: bytes, buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     breaks = np.flatnonzero(cand[1:] != nxt[:-1])
     runs: list[tuple[int, int]] = []
     i = 0
-    stop = size  # set by the walk's last step below
     while True:
         b = int(np.searchsorted(breaks, i))
         last = int(breaks[b]) if b < breaks.size else cand.size - 1
         runs.append((i, last + 1))
         target = int(nxt[last])
         j = int(np.searchsorted(cand, target))
-        if j < cand.size and cand[j] == target:
-            i = j
-            continue
-        stop = target
-        break
+        if j >= cand.size or cand[j] != target:
+            break
+        i = j
+    stop = target
     if len(runs) == 1:
         sel = slice(runs[0][0], runs[0][1])
         offs, lens = cand[sel], lens[sel]

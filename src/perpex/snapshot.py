@@ -32,8 +32,7 @@ SNAP_SUFFIX = ".snap"
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> int:
-    # the journal checks every record's seq and ts with it: a plain int skips the ABC check
-    if type(value) is not int and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     n = int(value)
     if not lo <= n <= hi:

@@ -16,8 +16,7 @@ import pytest
 
 from perpex._native import CMD_DTYPE, OrderBook
 from perpex.errors import CorruptJournalError, CorruptSnapshotError
-from perpex.checksum import _crc32c_pure, crc32c_many
-from perpex.checksum import crc32c_rows as _crc32c_rows
+from perpex.checksum import _crc32c_pure, crc32c_many, crc32c_rows
 from perpex.journal import (
     JOURNAL_FILE, REC_HEADER_SIZE, REC_MAGIC, Journal, Record, crc32c, iter_records,
     load_snapshot, load_snapshots, read_journal, recover, write_snapshot,
@@ -81,7 +80,7 @@ def test_crc32c_matches_the_standard_check_value() -> None:
     assert _crc32c_pure(b"6789", _crc32c_pure(b"12345")) == 0xE3069283
     assert crc32c(b"6789", crc32c(b"12345")) == 0xE3069283
     rows = np.frombuffer(b"123456789" * 2, dtype=np.uint8).reshape(2, 9)
-    assert _crc32c_rows(rows).tolist() == [0xE3069283, 0xE3069283]
+    assert crc32c_rows(rows).tolist() == [0xE3069283, 0xE3069283]
 
 
 def test_append_rejects_a_seq_that_is_not_last_plus_one(tmp_path: Path) -> None:

@@ -315,12 +315,9 @@ def test_index_is_deterministic_and_within_the_active_prices(steps):
 @example(Decimal("10000.000000035"))
 @example(Fraction(1, 2 * 10**8))         # half of one unit rounds to 0: rejected
 def test_to_e8_rounds_the_exact_value_half_even(value: object) -> None:
-    # reference: the exact rational times 1e8, rounded half-even by hand
+    # reference: the exact rational times 1e8, rounded half-even (Fraction's own round)
     exact = Fraction(str(value)) if isinstance(value, float) else Fraction(value)  # type: ignore[arg-type]
-    scaled = exact * 10**8
-    q, r = divmod(scaled.numerator, scaled.denominator)
-    if 2 * r > scaled.denominator or (2 * r == scaled.denominator and q % 2):
-        q += 1
+    q = round(exact * 10**8)
     if q <= 0:
         with pytest.raises(InvalidPriceError):
             to_e8(value)
