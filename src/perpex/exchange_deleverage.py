@@ -152,19 +152,26 @@ class DeleverageMixin(ExchangeCore):
         return rec.cum_qty
 
     # ================================================================ ADL
-    def _deleverage(self, inst: Instrument, side: str, qty: int, bk: int, mark_e8: int) -> int:
-        """Closes ``qty`` of the engine's lot against the ranked opposite side at ``bk``;
-        returns what could not be deleveraged."""
-        sym, ccy = inst.symbol, inst.settle_currency
-        want = -1 if side == "Sell" else 1  # counterparties of a long lot are shorts
-        cands = []
-        positions, accounts, _, _ = self._positions_of(sym).open()  # type: ignore[attr-defined]
+    def _adl_candidates(self, inst: Instrument, want: int, mark_e8: int) -> list[AdlCandidate]:
+        """The positions of side ``want`` (1: longs, -1: shorts) that ADL may close, in account
+        order; the engine's own and bankrupt ones (equity <= 0 at ``mark_e8``) are left out,
+        as :func:`perpex.risk.adl.adl_score` cannot rank them."""
+        cands: list[AdlCandidate] = []
+        positions, accounts, _, _ = self._positions_of(inst.symbol).open()  # type: ignore[attr-defined]
         for a, p in zip(accounts, positions):
             if a == LIQUIDATION_ACCOUNT or p.qty * want <= 0 or p.cost == 0:
                 continue
             coll = self._collateral(inst, p)  # type: ignore[attr-defined]
             if inst.mark_value(p.qty, mark_e8) - (p.cost - coll) > 0:
                 cands.append(AdlCandidate(a, p.qty, p.cost, coll))
+        return cands
+
+    def _deleverage(self, inst: Instrument, side: str, qty: int, bk: int, mark_e8: int) -> int:
+        """Closes ``qty`` of the engine's lot against the ranked opposite side at ``bk``;
+        returns what could not be deleveraged."""
+        sym, ccy = inst.symbol, inst.settle_currency
+        want = -1 if side == "Sell" else 1  # counterparties of a long lot are shorts
+        cands = self._adl_candidates(inst, want, mark_e8)
         if not cands:
             return qty
         queue = adl_queue(inst, cands, mark_e8, "Short" if want < 0 else "Long")

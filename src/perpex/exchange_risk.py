@@ -55,7 +55,7 @@ from perpex.exchange_core import _BUY, LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, MA
 from perpex.exchange_deleverage import DeleverageMixin
 from perpex.instruments import Instrument
 from perpex.orders import OrderRecord
-from perpex.risk.adl import adl_score, deleverage_percentile
+from perpex.risk.adl import adl_queue, deleverage_percentile
 from perpex.risk.bands import PRICE_BAND, CircuitBreaker, PositionLimitTable, huobi_band, okex_band
 from perpex.risk.liquidation import (
     Action, LiquidationConfig, RiskMode, RiskPosition, assess, bitmex_liquidation_ticks,
@@ -69,6 +69,12 @@ HALTED_TEXT = "Trading is halted by the circuit breaker"
 TIER_CAP_TEXT = "Position would exceed the last tier"
 TIER_LEVERAGE_TEXT = "Leverage above the tier's maximum"
 _MODES = {"bitmex": RiskMode.BITMEX, "okex": RiskMode.OKEX, "huobi": RiskMode.HUOBI}
+
+
+def _bitmex_steps(inst: Instrument, pos: Position) -> int:
+    """The risk-limit steps that set a BitMEX position's MM%: its authorised limit's, or more
+    when its cost has already grown past that limit."""
+    return max(inst.steps_for_risk_limit(pos.risk_limit), inst.risk_steps(pos.cost))
 
 
 def _entry(pos: Position, ticks: int | None) -> tuple[int, int] | None:
@@ -193,8 +199,7 @@ class RiskMixin(DeleverageMixin):
         table = sorted(self._risk_cfg.huobi_tiers[0].factors)
         lev = pos.leverage
         if lev == 0:
-            rate = inst.init_rate(inst.steps_for_risk_limit(pos.risk_limit))
-            num, den = exact_rate(rate, "init_rate")
+            num, den = self._cross_rate(inst, pos.risk_limit)
             lev = den / num
         fit = [x for x in table if x <= lev]
         return float(fit[-1] if fit else table[0])
@@ -217,7 +222,7 @@ class RiskMixin(DeleverageMixin):
         if cfg.mode is RiskMode.BITMEX:
             # Built from the position directly: this runs for every position a fill, a funding
             # payment or a margin change touches, so it avoids a validated RiskPosition.
-            steps = max(inst.steps_for_risk_limit(pos.risk_limit), inst.risk_steps(pos.cost))
+            steps = _bitmex_steps(inst, pos)
             if collateral is None:
                 collateral = self._collateral(inst, pos)
             return bitmex_liquidation_ticks(inst, pos.qty, pos.cost, collateral, steps,
@@ -503,7 +508,7 @@ class RiskMixin(DeleverageMixin):
         qty, cost = pos.qty, pos.cost
         if not cost or (cost > 0) != ((qty > 0) != inst.is_inverse):
             return False  # assess raises on such a position; let it
-        if max(inst.steps_for_risk_limit(pos.risk_limit), inst.risk_steps(cost)):
+        if _bitmex_steps(inst, pos):
             return False
         collateral = self._collateral(inst, pos)
         seen = self._kept_entry(key, self._trigger_inputs(inst, pos, collateral))
@@ -572,17 +577,11 @@ class RiskMixin(DeleverageMixin):
         out["bankruptPrice"] = inst.ticks_to_price(v.bankruptcy_ticks) if v.bankruptcy_ticks else None
         if mark:
             side = 1 if pos.qty > 0 else -1
-            scores = []
-            for (a, s), p in self._positions.items():
-                if s != inst.symbol or a == LIQUIDATION_ACCOUNT or p.qty * side <= 0 or not p.cost:
-                    continue
-                coll = self._collateral(inst, p)
-                if inst.mark_value(p.qty, mark) - (p.cost - coll) > 0:
-                    scores.append((-adl_score(inst, p.qty, p.cost, coll, mark), a))
-            scores.sort()
-            rank = next((i for i, (_, a) in enumerate(scores) if a == pos.account), None)
+            queue = adl_queue(inst, self._adl_candidates(inst, side, mark), mark,
+                              "Long" if side > 0 else "Short")
+            rank = next((i for i, c in enumerate(queue) if c.account == pos.account), None)
             if rank is not None:
-                out["deleveragePercentile"] = deleverage_percentile(rank + 1, len(scores))
+                out["deleveragePercentile"] = deleverage_percentile(rank + 1, len(queue))
         return out
 
     # ================================================================ overload checks

@@ -14,7 +14,6 @@ cover.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from fractions import Fraction
 
@@ -64,13 +63,9 @@ def affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: i
     """
     check_int("available", available, 0)
     loss = -surplus(1, fill_price, bankruptcy_price, instrument, side)
+    per: int | Fraction
     if instrument.contract_type is ContractType.INVERSE:
-        if type(budget) is int:  # all-integer (the fund's balance): the same figures, no Fractions
-            if loss <= 0:
-                return available, 0
-            n = min(available, max(0, budget // loss))
-            return n, loss * n
-        per = Fraction(loss)
+        per = loss  # kept an int, so an integer budget (the fund's balance) stays integer
     else:
         # the exact (unrounded) loss of one contract, plus the per-fill rounding allowance
         sign = _SIDES[side]
@@ -79,8 +74,9 @@ def affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: i
         if ticks <= 0:
             per = Fraction(0)
     if per <= 0:
-        return available, Fraction(0)
-    n = min(available, max(0, math.floor(Fraction(budget) / per)))
+        return available, per * 0  # zero of per's type, so an int budget stays an int
+    # // floors exactly for int and Fraction operands alike
+    n = min(available, max(0, budget // per))
     return n, per * n
 
 

@@ -298,12 +298,8 @@ def placeable_ticks(instrument: Instrument, qty: int, bk: int | None) -> int:
     return max(1, min(bk, instrument.max_price_ticks))
 
 
-def _placeable(pos: RiskPosition, bk: int | None) -> int:
-    return placeable_ticks(pos.instrument, pos.qty, bk)
-
-
 def _bk_ticks(pos: RiskPosition, config: LiquidationConfig) -> int:
-    return _placeable(pos, _raw_bk_ticks(pos, config))
+    return placeable_ticks(pos.instrument, pos.qty, _raw_bk_ticks(pos, config))
 
 
 def _close_side(qty: int) -> str:
@@ -334,10 +330,6 @@ def bitmex_liquidation_ticks(instrument: Instrument, qty: int, cost: int, collat
                        funding_rate=funding_rate, variant=variant).liquidation_ticks
 
 
-def _bitmex_below(pos: RiskPosition, mark_e8: int, liq: int | None) -> bool:
-    return _mark_at_or_beyond(pos.instrument, pos.qty, mark_e8, liq)
-
-
 def _mark_at_or_beyond(instrument: Instrument, qty: int, mark_e8: int, liq: int | None) -> bool:
     """Whether the mark has reached the liquidation price ``liq`` (ticks) of a position of
     ``qty`` contracts (never, without a liquidation price)."""
@@ -361,7 +353,7 @@ def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -
     steps = max(pos.risk_steps, inst.risk_steps(pos.cost))
     liq = bitmex_liquidation_ticks(inst, pos.qty, pos.cost, pos.collateral, steps, pos.funding_rate,
                                    config.variant)
-    below = _bitmex_below(pos, mark_e8, liq)
+    below = _mark_at_or_beyond(inst, pos.qty, mark_e8, liq)
     bk = _raw_bk_ticks(pos, config)
     comm = commission_to_close(inst, pos.qty, bk)
     maint = maintenance_margin(pos.cost, inst.maint_rate(steps), commission=comm,
@@ -377,13 +369,13 @@ def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -
         if keep == abs(pos.qty):
             continue
         scaled = _scaled(pos, keep)
-        if not _bitmex_below(scaled, mark_e8, bitmex_liquidation_ticks(
+        if not _mark_at_or_beyond(inst, scaled.qty, mark_e8, bitmex_liquidation_ticks(
                 inst, scaled.qty, scaled.cost, scaled.collateral, target, scaled.funding_rate,
                 config.variant)):
             order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty) - keep,
-                                     _placeable(pos, bk), "FillOrKill", False)
+                                     placeable_ticks(inst, pos.qty, bk), "FillOrKill", False)
             return _act(safe, Action.PARTIAL, order, target, keep)
-    order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty), _placeable(pos, bk),
+    order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty), placeable_ticks(inst, pos.qty, bk),
                              "GoodTillCancel", True)
     return _act(safe, Action.FULL, order, 0, 0)
 
@@ -496,7 +488,8 @@ def _assess_huobi(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) ->
 
     maint = -(-value * _rate("factor", tiers[index].factors[lev]) // lev)
     safe = _safe(pos, _bk_ticks(pos, config), None, maint, equity, ratio(index), Fraction(0), index + 1)
-    if ratio(index) > 0:
+    assert safe.margin_ratio is not None  # Huobi verdicts always carry the ratio
+    if safe.margin_ratio > 0:
         return safe
     others = net - abs(pos.qty)
     for i in range(index - 1, -1, -1):
