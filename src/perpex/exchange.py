@@ -46,19 +46,20 @@ from perpex.exchange_batch import (
     STATUS_OVERLOADED, STATUS_REJECTED, STATUS_UNKNOWN_ORDER, BatchMixin)
 from perpex.exchange_core import _BUY, _CLOSE, MAX_ACCOUNT, Audit, BookView, _int
 from perpex.exchange_prices import PricingMixin
-from perpex.pricing._units import Number
 from perpex.exchange_queries import STATE_VERSION, QueriesMixin
 from perpex.exchange_risk import LIQUIDATION_ACCOUNT, OverloadConfig, RiskMixin
-from perpex.risk.liquidation import LiquidationConfig
 from perpex.instruments import Instrument
 from perpex.orders import (
     CONDITIONAL_TYPES, MARKET_TYPES, OrderRecord, Outcome, insufficient_text)
 from perpex.pricing import FundingConfig, Index, to_e8
+from perpex.pricing._units import Number
 from perpex.risk.limits import RATE_LIMITED, RateLimiter
+from perpex.risk.liquidation import LiquidationConfig
 
 __all__ = ["Audit", "BookView", "Exchange", "LIQUIDATION_ACCOUNT", "MAX_BATCH", "OverloadConfig", "OP_CANCEL", "OP_LIMIT", "OP_MARKET",
            "ORDER_DTYPE", "RESULT_DTYPE", "STATE_VERSION", "STATUS_OK", "STATUS_OVERLOADED",
            "STATUS_REJECTED", "STATUS_UNKNOWN_ORDER"]
+
 
 class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
     """BitMEX-style exchange over one native book per instrument (see the module docstring)."""
@@ -363,7 +364,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         if not math.isfinite(lev) or lev < 0 or lev > top:
             raise InvalidLeverageError(
                 f"leverage={leverage} must be 0 (cross) or in (0, {top:g}] for the risk limit")
-        return self._commit(t, lambda: self._reconfigure(inst, a, lev, None))
+        return self._commit(t, self._reconfigure, inst, a, lev, None)
 
     def set_risk_limit(self, account: int, symbol: str, risk_limit: int, *,
                        ts: int | None = None) -> Outcome:
@@ -374,7 +375,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         steps = inst.steps_for_risk_limit(_int("risk_limit", risk_limit, 1))
         if inst.init_rate(steps) > 1:
             raise InvalidInputError(f"risk_limit={risk_limit} needs an initial margin above 100%")
-        return self._commit(t, lambda: self._reconfigure(inst, a, None, int(risk_limit)))
+        return self._commit(t, self._reconfigure, inst, a, None, int(risk_limit))
 
     def _reconfigure(self, inst: Instrument, a: int, lev: float | None,
                      risk_limit: int | None) -> Outcome:

@@ -13,9 +13,9 @@ from perpex.errors import (
     NonMonotonicTimeError, UnknownAccountError, UnknownSymbolError)
 from perpex.exchange_core import ExchangeCore
 from perpex.instruments import Instrument
-from perpex.orders import OrderRecord, Outcome
+from perpex.orders import OrderRecord
 from perpex.risk.bands import LoadShedder, RequestKind
-from perpex.risk.limits import OVERLOADED, RATE_LIMITED
+from perpex.risk.limits import OVERLOADED
 
 # Batch path: one row per simple command. op: 1 limit (price in ticks), 2 market, 3 cancel.
 OP_LIMIT, OP_MARKET, OP_CANCEL = 1, 2, 3
@@ -106,13 +106,6 @@ class BatchMixin(ExchangeCore):
                 "ordType": "Limit" if op == OP_LIMIT else "Market", "orderQty": qty,
                 "price": inst.ticks_to_price(price) if op == OP_LIMIT else None,
                 "leavesQty": 0, "cumQty": 0, "text": OVERLOADED}
-
-    def _cancel_now(self, rec: OrderRecord) -> Outcome:
-        if not self._take_token(rec.account):
-            return self._command_reject(self._inst[rec.symbol], rec.account, RATE_LIMITED, rec)
-        self._books[rec.symbol].cancel(rec.order_id, rec.account)
-        self._drive(rec.symbol)
-        return self._order_outcome(rec)
 
     def _validate_batch(self, cmds: np.ndarray) -> None:
         def bad(mask: np.ndarray, what: str, exc: type[Exception] = InvalidInputError) -> None:

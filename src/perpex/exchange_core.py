@@ -284,6 +284,14 @@ class ExchangeCore(MarginCore, ABC):
         self._drive(sym)
         return self._order_outcome(rec)
 
+    def _cancel_now(self, rec: OrderRecord) -> Outcome:
+        """Cancels ``rec``, a live order of its account (``cancel`` and batch cancel rows)."""
+        if not self._take_token(rec.account):
+            return self._command_reject(self._inst[rec.symbol], rec.account, RATE_LIMITED, rec)
+        self._books[rec.symbol].cancel(rec.order_id, rec.account)
+        self._drive(rec.symbol)
+        return self._order_outcome(rec)
+
     def _order_outcome(self, rec: OrderRecord) -> Outcome:
         done = self._done.get(rec.order_id)
         if done is not None:

@@ -40,9 +40,8 @@ from perpex.errors import ArithmeticOverflowError
 from perpex.exchange_core import LIQUIDATION_ACCOUNT, ExchangeCore
 from perpex.instruments import E8, ContractType, Instrument
 from perpex.pricing import Funding, funding_payments
-from perpex.rounding import Rounding, div_round
+from perpex.rounding import INT64_MAX, Rounding, div_round
 
-_INT64_MAX = 2**63 - 1
 _QTY = attrgetter("qty")
 
 
@@ -116,7 +115,7 @@ class _Registry:
             return _Open(positions, self.accounts, wallets, qty)
         keep = held.tolist()
         return _Open(list(compress(positions, keep)), list(compress(self.accounts, keep)),
-                     wallets.take(held) if type(wallets) is KeySlots
+                     wallets.take(held, keep) if type(wallets) is KeySlots
                      else list(compress(wallets, keep)), qty[held])
 
 
@@ -163,18 +162,18 @@ class FundingMixin(ExchangeCore):
         largest = int(np.abs(qty).max())
         if inst.contract_type is ContractType.INVERSE:
             unit = -div_round(inst.multiplier * E8, price_e8, Rounding.HALF_AWAY)
-            if largest * abs(unit) > _INT64_MAX:
+            if largest * abs(unit) > INT64_MAX:
                 raise ArithmeticOverflowError(f"{inst.symbol}: a position value at "
                                               f"{price_e8} e8 exceeds the int64 limit")
             return qty * unit
         scale = inst.multiplier * price_e8
-        if largest * abs(scale) + E8 // 2 <= _INT64_MAX:
+        if largest * abs(scale) + E8 // 2 <= INT64_MAX:
             # qty x m x price / 1e8 rounded half away from zero (1e8 is even: add half, floor)
             raw = qty * scale
             whole = (np.abs(raw) + E8 // 2) // E8
             return np.where(raw < 0, -whole, whole)
         values = [inst.mark_value(q, price_e8) for q in qty.tolist()]
-        if any(not -_INT64_MAX <= v <= _INT64_MAX for v in values):
+        if any(not -INT64_MAX <= v <= INT64_MAX for v in values):
             raise ArithmeticOverflowError(f"{inst.symbol}: a position value at {price_e8} e8 "
                                           "exceeds the int64 limit")
         return np.array(values, dtype=np.int64)
@@ -193,8 +192,7 @@ class FundingMixin(ExchangeCore):
         if not positions:
             return
         payments, residual = funding_payments(self._values(inst, qty, mark), fixing.rate)
-        pays = payments.tolist()
-        book_funding_many(self._ledger, ccy, sym, positions, payments, wallets, pays)
+        pays = book_funding_many(self._ledger, ccy, sym, positions, payments, wallets)
         # the engine's positions belong to the fund, and so does their funding; its account is
         # the largest id, so this transfer follows its payment as it always has
         if positions[-1].account == LIQUIDATION_ACCOUNT and pays[-1]:

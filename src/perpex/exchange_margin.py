@@ -27,7 +27,7 @@ from typing import Any
 from perpex import _native
 from perpex.accounts.ledger import Ledger
 from perpex.accounts.margin import (
-    ContractValue, OpenOrder, level_order_margin, order_margin, position_init_margin)
+    ContractValue, OpenOrder, level_order_margin, order_margin)
 from perpex.accounts.position import Position
 from perpex.instruments import Instrument
 from perpex.orders import MARKET_TYPES, OrderRecord, insufficient_text
@@ -179,9 +179,6 @@ class MarginCore:
                 inst.init_rate(inst.steps_for_risk_limit(risk_limit)), "init_rate")
         return rate
 
-    def _init_rate(self, inst: Instrument, pos: Position | None) -> Fraction:
-        return Fraction(*self._init_ratio(inst, pos))
-
     def _init_ratio(self, inst: Instrument, pos: Position | None) -> tuple[int, int]:
         """IM% of the position's margin mode (1 / leverage, or the cross rate at its risk
         limit) as an exact (num, den) pair."""
@@ -206,7 +203,8 @@ class MarginCore:
             return 0
         pos = self._positions.get((a, sym))
         bid = self._books[sym].best_bid()
-        return order_margin(inst, pos.qty if pos else 0, orders, self._init_rate(inst, pos),
+        return order_margin(inst, pos.qty if pos else 0, orders,
+                            Fraction(*self._init_ratio(inst, pos)),
                             mark_e8=self._marks.get(sym), best_bid_ticks=bid or None).total
 
     def _levels_usable(self, cv: ContractValue, lv: OpenLevels | None, mark: int | None) -> bool:
@@ -257,12 +255,11 @@ class MarginCore:
     def _position_margin(self, inst: Instrument, pos: Position) -> int:
         if pos.qty == 0 and pos.extra_margin == 0:
             return 0
-        if pos.leverage == 0:  # cross: ceil(|cost| x IM%), no added margin
-            num, den = self._cross_rate(inst, pos.risk_limit)
-            return -((-abs(pos.cost) * num) // den)
-        return position_init_margin(pos.cost, leverage=pos.leverage,
-                                    init_rate=inst.init_rate(inst.steps_for_risk_limit(pos.risk_limit)),
-                                    extra_margin=pos.extra_margin)
+        # position_init_margin's result from the cached exact ratio: it runs per order and per
+        # mark, and the isolated case needs neither the risk limit's rate nor Decimal work
+        num, den = self._init_ratio(inst, pos)
+        m = -((-abs(pos.cost) * num) // den)
+        return m + pos.extra_margin if pos.leverage > 0 else m
 
     def _check_rate_caches(self) -> list[str]:
         """Every cached rate against a fresh computation; the disagreements, described."""

@@ -19,7 +19,10 @@ from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Sequence
+
+import numpy as np
+import numpy.typing as npt
 
 from perpex.errors import ArithmeticOverflowError, InvalidInputError, InvalidPriceError
 
@@ -35,6 +38,7 @@ __all__ = [
     "div_round_half_away",
     "div_trunc",
     "exact_rate",
+    "exact_sum",
     "price_to_ticks",
     "signed_ticks",
     "ticks_to_price",
@@ -58,6 +62,12 @@ class Rounding(Enum):
     TOWARD_ZERO = "toward_zero"
     HALF_AWAY = "half_away"
     HALF_EVEN = "half_even"
+
+
+# div_round compares against these: each Rounding.X is an attribute look-up on the enum class
+# (~70 ns on 3.11), and the mode chain did up to five per call on the per-order path
+_HALF_AWAY, _FLOOR, _CEIL, _TOWARD_ZERO, _HALF_EVEN = (
+    Rounding.HALF_AWAY, Rounding.FLOOR, Rounding.CEIL, Rounding.TOWARD_ZERO, Rounding.HALF_EVEN)
 
 
 def _require_int(name: str, value: object) -> int:
@@ -134,17 +144,32 @@ def div_round(a: int, b: int, mode: Rounding) -> int:
         a, b = _require_int("a", a), _require_int("b", b)
     if b == 0:
         raise ZeroDivisionError("division by zero")
-    if mode is Rounding.HALF_AWAY:
+    if mode is _HALF_AWAY:
         return div_round_half_away(a, b)
-    if mode is Rounding.FLOOR:
+    if mode is _FLOOR:
         return a // b
-    if mode is Rounding.CEIL:
+    if mode is _CEIL:
         return -((-a) // b)
-    if mode is Rounding.TOWARD_ZERO:
+    if mode is _TOWARD_ZERO:
         return div_trunc(a, b)
-    if mode is Rounding.HALF_EVEN:
+    if mode is _HALF_EVEN:
         return _div_half_even(a, b)
     raise TypeError(f"mode must be a Rounding, got {mode!r}")
+
+
+def exact_sum(values: Sequence[int] | npt.NDArray[np.int64]) -> int:
+    """The sum of ints or of a 1-D int64 array, exact: an array sums in int64 when its largest
+    magnitude times its length fits (no partial sum can overflow), in Python ints otherwise."""
+    if not isinstance(values, np.ndarray):
+        return sum(values)
+    n = len(values)
+    if not n:
+        return 0
+    # max(max, -min), not abs(): -(int64 min) does not fit int64 and np.abs leaves it negative
+    largest = max(int(values.max()), -int(values.min()))
+    if largest * n <= INT64_MAX:
+        return int(values.sum(dtype=np.int64))
+    return sum(values.tolist())
 
 
 @lru_cache(maxsize=1024)

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from perpex.errors import InvalidInputError, InvariantViolation
+from perpex.rounding import INT64_MAX, exact_sum
 
 __all__ = [
     "EXTERNAL",
@@ -55,7 +56,7 @@ INSURANCE: LedgerKey = ("insurance",)
 FEES: LedgerKey = ("fees",)
 EXTERNAL: LedgerKey = ("external",)
 
-_INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
+_INT64_MIN = -INT64_MAX - 1
 _KINDS = ("cost", "external", "fees", "funding", "insurance", "wallet")
 
 
@@ -117,15 +118,6 @@ def _listed(amounts: Sequence[int] | npt.NDArray[np.int64]) -> Sequence[int]:
     return amounts.tolist() if isinstance(amounts, np.ndarray) else amounts
 
 
-def _total(amounts: Sequence[int] | npt.NDArray[np.int64]) -> int:
-    if isinstance(amounts, np.ndarray):
-        largest = max(int(amounts.max()), -int(amounts.min()))
-        if largest * len(amounts) <= _INT64_MAX:  # the int64 sum is exact
-            return int(amounts.sum())
-        return sum(amounts.tolist())
-    return sum(amounts)
-
-
 class KeySlots(Sequence[LedgerKey]):
     """Ledger keys of one currency resolved once to where a :class:`Ledger` keeps their
     balances, for a caller that moves money from the same keys again and again (funding pays
@@ -155,9 +147,12 @@ class KeySlots(Sequence[LedgerKey]):
     def __contains__(self, key: object) -> bool:
         return key in self.keys
 
-    def take(self, keep: npt.NDArray[np.bool_]) -> KeySlots:
-        """The keys where ``keep`` is true, still resolved."""
-        return KeySlots(list(compress(self.keys, keep.tolist())), self.slots[keep], self.ledger,
+    def take(self, keep: npt.NDArray[np.bool_], listed: list[bool] | None = None) -> KeySlots:
+        """The keys where ``keep`` is true, still resolved. ``listed`` is ``keep.tolist()``
+        when the caller has it already (funding selects its positions with the same mask)."""
+        if listed is None:
+            listed = keep.tolist()
+        return KeySlots(list(compress(self.keys, listed)), self.slots[keep], self.ledger,
                         self.currency, self.distinct)
 
 
@@ -350,7 +345,7 @@ class Ledger:
         else:  # a source listed twice is debited twice, one after the other
             for slot, amount in zip(slots.tolist(), _listed(amounts)):
                 self._add(currency, slot, -amount)
-        self._add(currency, d, _total(amounts))
+        self._add(currency, d, exact_sum(amounts))
         self._counts[currency] += n
         if self._journal is not None:
             self._journal.extend(Transfer(currency, key, dst, amount, reason)
@@ -369,7 +364,7 @@ class Ledger:
             if column is not None:
                 old = vals[slots]
                 if (int(old.min()) - int(column.max()) >= _INT64_MIN
-                        and int(old.max()) - int(column.min()) <= _INT64_MAX):
+                        and int(old.max()) - int(column.min()) <= INT64_MAX):
                     vals[slots] = old - column
                     return
             vals = self._exact(currency)

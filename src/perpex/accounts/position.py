@@ -161,18 +161,17 @@ def book_funding(ledger: Ledger, currency: str, position: Position, payment: int
 
 def book_funding_many(ledger: Ledger, currency: str, symbol: str, positions: Sequence[Position],
                       payments: Sequence[int] | npt.NDArray[np.int64],
-                      wallets: Sequence[LedgerKey], pays: list[int] | None = None) -> None:
+                      wallets: Sequence[LedgerKey]) -> list[int]:
     """:func:`book_funding` for every position of one contract, in order, as one bulk ledger
     call. ``wallets[i]`` must be ``wallet(positions[i].account)`` (callers that pay funding
     often keep these keys, or :class:`~perpex.accounts.ledger.KeySlots` of them, rather than
-    build one per payment). ``payments`` may be an int64 array; ``pays`` is then the same
-    payments as a list of ints when the caller has it already."""
-    if not len(positions) == len(payments) == len(wallets) or (
-            pays is not None and len(pays) != len(payments)):
+    build one per payment). ``payments`` may be an int64 array. Returns the payments as a list
+    of ints, which the caller may keep (it needs them again for its events)."""
+    if not len(positions) == len(payments) == len(wallets):
         raise InvalidInputError(f"{len(positions)} positions, {len(payments)} payments and "
                                 f"{len(wallets)} wallets must match")
     ledger.transfer_many(currency, wallets, funding(symbol), payments, "funding")
-    if pays is None:
-        pays = payments.tolist() if isinstance(payments, np.ndarray) else list(payments)
+    pays = payments.tolist() if isinstance(payments, np.ndarray) else list(payments)
     for position, payment in zip(positions, pays):
         position.realised_pnl -= payment
+    return pays

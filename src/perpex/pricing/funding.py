@@ -40,7 +40,7 @@ from perpex.pricing._units import (
     config_fraction,
     rate_fraction,
 )
-from perpex.rounding import Rounding, div_round, exact_rate
+from perpex.rounding import Rounding, div_round, exact_rate, exact_sum
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -200,15 +200,7 @@ def funding_payments(values: object, rate: float) -> tuple[npt.NDArray[np.int64]
     ``|residual| <= len(values) / 2``.
     """
     payments = mul_rate_half_away(values, rate)
-    n = payments.size
-    if n == 0:
-        return payments, 0
-    largest = int(np.abs(payments).max())
-    if largest * n <= INT64_MAX:
-        residual = int(payments.sum(dtype=np.int64))
-    else:
-        residual = sum(payments.tolist())
-    return payments, residual
+    return payments, exact_sum(payments)
 
 
 # ------------------------------------------------------------------------------- schedule
