@@ -6,9 +6,10 @@ engine keeps an index of the resting orders that carry margin: per (account, con
 open contracts by price on each side (:class:`OpenLevels`), brought in line with an order
 whenever the engine accepts, fills, amends, releases or finishes it. For contracts valued per
 contract (inverse ones, and linear or quanto ones with a whole contract value per tick; see
-:class:`~perpex.accounts.margin.ContractValue`) the margin then comes from the levels through
-:func:`~perpex.accounts.margin.level_order_margin`, one pass over a few price levels instead of
-one object per order; every other case (another contract, a mark at which the value is not per
+:class:`~perpex.accounts.margin.ContractValue`) the margin then comes from the levels, one pass
+over a few price levels instead of one object per order: the index is native
+(:mod:`perpex.accounts._levels`, :func:`~perpex.accounts.margin.level_order_margin` in checked
+64-bit integers), and a calculation that would overflow takes that Python function; every other case (another contract, a mark at which the value is not per
 contract, an order without a price in flight) walks the orders with
 :func:`~perpex.accounts.margin.order_margin`. Both give the same number: ``check_invariants``
 rebuilds the index from the live orders and recomputes every account's order margin both ways.
@@ -20,11 +21,11 @@ per-key count of indexed orders, and that key is re-indexed before use.
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
 from fractions import Fraction
 from typing import Any
 
 from perpex import _native
+from perpex.accounts._levels import LevelTerms, OpenLevels
 from perpex.accounts.ledger import Ledger
 from perpex.accounts.margin import (
     ContractValue, OpenOrder, level_order_margin, order_margin)
@@ -38,53 +39,23 @@ _REDUCE = _native.FLAG_REDUCE_ONLY
 _IDLE = (0, 0, 0)  # an indexed order that carries no order margin
 
 
-class OpenLevels:
-    """The margin-carrying resting orders of one (account, contract): contracts per price on
-    each side (``qty[BUY]``, ``qty[SELL]``) with the prices sorted ascending (``prices``)."""
-
-    __slots__ = ("qty", "prices", "count", "unpriced")
-
-    def __init__(self) -> None:
-        self.qty: tuple[dict[int, int], dict[int, int]] = ({}, {})
-        self.prices: tuple[list[int], list[int]] = ([], [])
-        self.count = 0      # indexed live orders of the key, margin-carrying or not
-        self.unpriced = 0   # margin-carrying orders without a price (market types in flight)
-
-    def add(self, side: int, price: int, n: int) -> None:
-        if price <= 0:
-            self.unpriced += 1
-            return
-        q = self.qty[side]
-        had = q.get(price)
-        if had is None:
-            q[price] = n
-            insort(self.prices[side], price)
-        else:
-            q[price] = had + n
-
-    def remove(self, side: int, price: int, n: int) -> None:
-        if price <= 0:
-            self.unpriced -= 1
-            return
-        q = self.qty[side]
-        left = q[price] - n
-        if left:
-            q[price] = left
-        else:
-            del q[price]
-            prices = self.prices[side]
-            del prices[bisect_left(prices, price)]
-
-    def levels(self) -> tuple[dict[int, int], dict[int, int], int]:
-        """(buys, sells, unpriced) for comparisons."""
-        return dict(self.qty[0]), dict(self.qty[1]), self.unpriced
-
-
 def _contribution(rec: OrderRecord) -> tuple[int, int, int]:
     """(side, price ticks, contracts) the order adds to its account's order margin."""
     if rec.conditional or rec.flags & _REDUCE or rec.leaves_qty <= 0:
         return _IDLE
     return rec.side, rec.price, rec.leaves_qty
+
+
+def _level_terms(cv: ContractValue) -> LevelTerms | None:
+    """The native index's constants for a contract valued per contract (None otherwise, or
+    when a constant is beyond 64 bits: such a contract takes the Python calculation)."""
+    if not cv.per_contract:
+        return None
+    try:
+        return LevelTerms(cv.inverse, cv.value_num, cv.value_den, cv.e8_per_tick, cv.fee_num,
+                          cv.fee_den)
+    except OverflowError:
+        return None
 
 
 class MarginCore:
@@ -105,6 +76,7 @@ class MarginCore:
         self._open_seen: dict[int, tuple[int, int, int]] = {}
         # ---- instrument constants
         self._cv = {sym: ContractValue(inst) for sym, inst in self._inst.items()}
+        self._terms = {sym: t for sym, cv in self._cv.items() if (t := _level_terms(cv)) is not None}
         self._cross_rates: dict[tuple[str, int], tuple[int, int]] = {}
         self._fee_ratios = {sym: (exact_rate(inst.taker_fee, "taker_fee"),
                                   exact_rate(inst.maker_fee, "maker_fee"))
@@ -223,34 +195,42 @@ class MarginCore:
 
     def _levels_margin(self, cv: ContractValue, lv: OpenLevels, a: int, sym: str,
                        mark: int | None) -> int:
-        (bq, sq), (bp, sp) = lv.qty, lv.prices
-        if not bp and not sp:
-            return 0
-        pos = self._positions.get((a, sym))
-        return level_order_margin(cv, pos.qty if pos is not None else 0, bq, bp, sq, sp,
-                                  self._init_ratio(cv.instrument, pos), mark_e8=mark,
-                                  best_bid_ticks=self._books[sym].best_bid() or None)
+        return self._levels_margin_with(cv, lv, a, sym, mark, _IDLE, _IDLE)
 
     def _levels_margin_with(self, cv: ContractValue, lv: OpenLevels | None, a: int, sym: str,
                             mark: int | None, new: tuple[int, int, int],
                             old: tuple[int, int, int]) -> int:
-        """The margin with ``new`` (side, price, contracts) added and ``old`` taken out: the
-        levels are changed in place for the calculation and put back before returning."""
+        """The margin with ``new`` (side, price, contracts) added and ``old`` taken out (each
+        priced, or ``_IDLE``), the levels left as they were."""
         if lv is None:
             if not new[2]:
                 return 0
             lv = OpenLevels()
-        if old[2]:
-            lv.remove(*old)
-        if new[2]:
-            lv.add(*new)
-        try:
-            return self._levels_margin(cv, lv, a, sym, mark)
-        finally:
-            if new[2]:
-                lv.remove(*new)
-            if old[2]:
-                lv.add(*old)
+        elif not new[2] and lv.empty():
+            return 0
+        pos = self._positions.get((a, sym))
+        pq = pos.qty if pos is not None else 0
+        rn, rd = self._init_ratio(cv.instrument, pos)
+        bid = self._books[sym].best_bid()
+        terms = self._terms.get(sym)
+        if terms is not None:
+            try:
+                m = lv.margin_with(terms, pq, rn, rd, mark or 0,
+                                   cv.mark_unit(mark) if mark else 0, bid or 0, *new, *old)
+            except OverflowError:  # a rate or price beyond 64 bits
+                m = None
+            if m is not None:
+                return m
+        # the reference calculation in Python integers, on a copy of the levels
+        bq, sq, _ = lv.levels()
+        for (side, price, n), sign in ((old, -1), (new, 1)):
+            if n:
+                q = bq if side == _BUY else sq
+                q[price] = q.get(price, 0) + sign * n
+                if not q[price]:
+                    del q[price]
+        return level_order_margin(cv, pq, bq, sorted(bq), sq, sorted(sq), (rn, rd), mark_e8=mark,
+                                  best_bid_ticks=bid or None)
 
     def _position_margin(self, inst: Instrument, pos: Position) -> int:
         if pos.qty == 0 and pos.extra_margin == 0:

@@ -1,0 +1,285 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The order-margin index of one (account, contract) in C: resting contracts per price on
+each side, and :func:`perpex.accounts.margin.level_order_margin` computed over them.
+
+Every new order asks for its account's order margin with the order added, so this runs once
+per order on the hot path. The Python function stays the reference (the tests and
+``check_invariants`` compare the two); this module is the same pass over the same levels in
+64-bit integers, with every product and sum checked. A calculation that would overflow returns
+None and the caller takes the Python path, whose integers do not overflow."""
+
+from libc.stdint cimport int64_t
+from libcpp.map cimport map as cmap
+from cython.operator cimport dereference as deref, preincrement as inc
+
+
+cdef extern from *:
+    """
+    #include <cstdint>
+    static inline bool perpex_mul(int64_t a, int64_t b, int64_t *out) {
+        return __builtin_mul_overflow(a, b, out);
+    }
+    static inline bool perpex_add(int64_t a, int64_t b, int64_t *out) {
+        return __builtin_add_overflow(a, b, out);
+    }
+    /* ceil(a * num / den) for a, num >= 0 and den > 0, through 128 bits; false when the
+       quotient does not fit in 63 bits */
+    static inline bool perpex_ceil_mul_div(int64_t a, int64_t num, int64_t den, int64_t *out) {
+        __int128 p = (__int128)a * num;
+        __int128 q = (p + den - 1) / den;
+        if (q > INT64_MAX) return true;
+        *out = (int64_t)q;
+        return false;
+    }
+    """
+    bint perpex_mul(int64_t a, int64_t b, int64_t *out) nogil
+    bint perpex_add(int64_t a, int64_t b, int64_t *out) nogil
+    bint perpex_ceil_mul_div(int64_t a, int64_t num, int64_t den, int64_t *out) nogil
+
+
+ctypedef cmap[int64_t, int64_t] Levels
+
+
+cdef class LevelTerms:
+    """One contract's constants for the calculation (see ``ContractValue``): the contract
+    type, its value ratio, ticks in 1e-8 units and the taker fee as an exact ratio (0 when
+    the fee is a rebate: no reserve)."""
+
+    cdef readonly bint inverse
+    cdef readonly int64_t value_num, value_den, e8_per_tick, fee_num, fee_den
+
+    def __init__(self, bint inverse, int64_t value_num, int64_t value_den, int64_t e8_per_tick,
+                 int64_t fee_num, int64_t fee_den):
+        if value_num <= 0 or value_den <= 0 or e8_per_tick <= 0 or fee_num < 0 or fee_den <= 0:
+            raise ValueError("LevelTerms needs positive value and tick ratios and a fee >= 0")
+        if not inverse and value_den != 1:
+            raise ValueError("a linear or quanto contract's levels need a whole value per tick")
+        self.inverse = inverse
+        self.value_num, self.value_den = value_num, value_den
+        self.e8_per_tick = e8_per_tick
+        self.fee_num, self.fee_den = fee_num, fee_den
+
+
+cdef struct Pass:
+    int64_t charged
+    int64_t premium
+
+
+cdef class OpenLevels:
+    """The margin-carrying resting orders of one (account, contract): contracts per price
+    on each side. ``count`` is the key's indexed live orders, margin-carrying or not;
+    ``unpriced`` the margin-carrying ones without a price (market types in flight)."""
+
+    cdef Levels _buys, _sells
+    cdef int64_t _nbuy, _nsell
+    cdef public Py_ssize_t count
+    cdef public Py_ssize_t unpriced
+
+    def add(self, int side, int64_t price, int64_t n):
+        if price <= 0:
+            self.unpriced += 1
+            return
+        self._add(side, price, n)
+
+    def remove(self, int side, int64_t price, int64_t n):
+        if price <= 0:
+            self.unpriced -= 1
+            return
+        self._remove(side, price, n)
+
+    cdef inline void _add(self, int side, int64_t price, int64_t n):
+        if side == 0:
+            self._buys[price] += n
+            self._nbuy += n
+        else:
+            self._sells[price] += n
+            self._nsell += n
+
+    cdef void _remove(self, int side, int64_t price, int64_t n) except *:
+        cdef Levels* lv = &self._buys if side == 0 else &self._sells
+        cdef int64_t left
+        it = lv.find(price)
+        if it == lv.end() or deref(it).second < n:
+            raise KeyError(f"no {n} contracts resting at {price} on side {side}")
+        left = deref(it).second - n
+        if left:
+            deref(lv)[price] = left  # (an in-place update through the iterator edits a copy)
+        else:
+            lv.erase(it)
+        if side == 0:
+            self._nbuy -= n
+        else:
+            self._nsell -= n
+
+    def levels(self):
+        """(buys, sells, unpriced), contracts by price, for comparisons."""
+        return dict(self._buys), dict(self._sells), self.unpriced
+
+    def empty(self):
+        """No priced contracts on either side."""
+        return self._buys.empty() and self._sells.empty()
+
+    def margin(self, LevelTerms t, int64_t position_qty, int64_t rate_num, int64_t rate_den,
+               int64_t mark_e8, int64_t mark_unit, int64_t best_bid):
+        """``level_order_margin`` of these levels: ``rate_num / rate_den`` is IM%, ``mark_e8``
+        0 for no mark (else ``mark_unit`` is one contract's value at it) and ``best_bid`` 0
+        for none. None when a 64-bit step would overflow."""
+        cdef int64_t out
+        if self._margin(t, position_qty, rate_num, rate_den, mark_e8, mark_unit, best_bid, &out):
+            return None
+        return out
+
+    def margin_with(self, LevelTerms t, int64_t position_qty, int64_t rate_num, int64_t rate_den,
+                    int64_t mark_e8, int64_t mark_unit, int64_t best_bid, int side, int64_t price,
+                    int64_t n, int old_side, int64_t old_price, int64_t old_n):
+        """:meth:`margin` with ``n`` contracts at ``price`` on ``side`` added and ``old_n`` at
+        ``old_price`` on ``old_side`` taken out (a replaced order; 0 for none). The levels are
+        put back before returning. Both prices must be > 0 when their quantity is."""
+        cdef int64_t out
+        cdef bint overflow
+        if (n and price <= 0) or (old_n and old_price <= 0):
+            raise ValueError("margin_with takes priced orders only")
+        if old_n:
+            self._remove(old_side, old_price, old_n)
+        if n:
+            self._add(side, price, n)
+        overflow = self._margin(t, position_qty, rate_num, rate_den, mark_e8, mark_unit,
+                                best_bid, &out)
+        if n:
+            self._remove(side, price, n)
+        if old_n:
+            self._add(old_side, old_price, old_n)
+        return None if overflow else out
+
+    cdef bint _margin(self, LevelTerms t, int64_t pq, int64_t rn, int64_t rd, int64_t mark_e8,
+                      int64_t m1, int64_t best_bid, int64_t* out) except -1:
+        # the same steps as level_order_margin, whose docstring explains the netting
+        cdef int64_t cap_b = -pq if pq < 0 else 0
+        cdef int64_t cap_s = pq if pq > 0 else 0
+        cdef int64_t nb = self._nbuy - cap_b if not self._buys.empty() else 0
+        cdef int64_t ns = self._nsell - cap_s if not self._sells.empty() else 0
+        cdef int64_t b_lo, b_hi, s_lo, s_hi, buy_over = 0, sell_under = 0
+        cdef int64_t charged = 0, premium = 0, im, fee
+        cdef Pass p
+        out[0] = 0
+        if rn < 0 or rd <= 0:
+            raise ValueError("the initial margin rate must be a ratio >= 0")
+        if nb < 0:
+            nb = 0
+        if ns < 0:
+            ns = 0
+        if not nb and not ns:
+            return False
+        if nb >= ns:
+            s_lo, s_hi = 0, ns
+            if t.inverse:
+                b_lo, b_hi = ns, nb
+            else:
+                b_lo, b_hi = 0, nb - ns
+        else:
+            b_lo, b_hi = 0, nb
+            if t.inverse:
+                s_lo, s_hi = 0, ns - nb
+            else:
+                s_lo, s_hi = nb, ns
+        if mark_e8 > 0:
+            buy_over = mark_e8 // t.e8_per_tick
+            sell_under = buy_over + (mark_e8 % t.e8_per_tick != 0)  # ceil (C division truncates)
+        elif not self._buys.empty():
+            m1 = 0
+            buy_over = deref(self._buys.rbegin()).first
+        if nb:
+            if self._buys_pass(t, cap_b, b_lo, b_hi, buy_over, m1, &p):
+                return True
+            charged, premium = p.charged, p.premium
+        if ns:
+            if self._sells_pass(t, cap_s, s_lo, s_hi, sell_under, best_bid, m1, &p):
+                return True
+            if perpex_add(charged, p.charged, &charged) or perpex_add(premium, p.premium, &premium):
+                return True
+        if perpex_ceil_mul_div(charged, rn, rd, &im) or \
+                perpex_ceil_mul_div(charged, t.fee_num, t.fee_den, &fee):
+            return True
+        if perpex_add(im, premium, &im) or perpex_add(im, fee, out):
+            return True
+        return False
+
+    cdef bint _level(self, LevelTerms t, int64_t p, int64_t n, int64_t* at, int64_t lo,
+                     int64_t hi, bint beyond, int64_t m1, Pass* acc) noexcept:
+        """The opening contracts ``n`` of one level in a side's pass (``_side_levels``): the
+        charged ones are those at pass positions [lo, hi). True on overflow."""
+        cdef int64_t unit, value, first, last, x, d
+        if t.inverse:  # Instrument.unit_value: |m| / price rounded half up, per contract
+            if perpex_mul(p, t.value_den, &d) or perpex_mul(d, 2, &x):
+                return True
+            unit = (2 * t.value_num + d) // x if t.value_num < (INT64_MAX - d) // 2 else -1
+            if unit < 0:
+                return True
+            value = -unit
+        else:
+            if perpex_mul(p, t.value_num, &unit):
+                return True
+            value = unit
+        first = at[0] if at[0] > lo else lo
+        at[0] += n
+        last = at[0] if at[0] < hi else hi
+        if last > first:
+            if perpex_mul(last - first, unit, &x) or perpex_add(acc.charged, x, &acc.charged):
+                return True
+        if beyond:
+            x = value - m1
+            if x < 0:
+                x = -x
+            if perpex_mul(n, x, &x) or perpex_add(acc.premium, x, &acc.premium):
+                return True
+        return False
+
+    cdef bint _buys_pass(self, LevelTerms t, int64_t cap, int64_t lo, int64_t hi,
+                         int64_t over, int64_t m1, Pass* acc) noexcept:
+        # most aggressive (highest) first; a premium is due above the mark
+        cdef int64_t at = 0, p, n
+        cdef bint beyond
+        acc.charged = acc.premium = 0
+        it = self._buys.rbegin()
+        while it != self._buys.rend():
+            p, n = deref(it).first, deref(it).second
+            inc(it)
+            if cap:  # the position's closing contracts come first and carry nothing
+                if cap >= n:
+                    cap -= n
+                    continue
+                n, cap = n - cap, 0
+            beyond = p > over
+            if self._level(t, p, n, &at, lo, hi, beyond, m1, acc):
+                return True
+            if not beyond and at >= hi:
+                break
+        return False
+
+    cdef bint _sells_pass(self, LevelTerms t, int64_t cap, int64_t lo, int64_t hi,
+                          int64_t under, int64_t floor, int64_t m1, Pass* acc) noexcept:
+        # lowest first, valued at no less than the best bid; a premium is due below the mark
+        cdef int64_t at = 0, p, n
+        cdef bint beyond
+        acc.charged = acc.premium = 0
+        it = self._sells.begin()
+        while it != self._sells.end():
+            p, n = deref(it).first, deref(it).second
+            inc(it)
+            if cap:
+                if cap >= n:
+                    cap -= n
+                    continue
+                n, cap = n - cap, 0
+            if p < floor:
+                p = floor
+            beyond = p < under
+            if self._level(t, p, n, &at, lo, hi, beyond, m1, acc):
+                return True
+            if not beyond and at >= hi:
+                break
+        return False
+
+
+cdef extern from "<cstdint>":
+    const int64_t INT64_MAX
