@@ -213,10 +213,10 @@ class MarginCore:
         rn, rd = self._init_ratio(cv.instrument, pos)
         bid = self._books[sym].best_bid()
         terms = self._terms.get(sym)
-        if terms is not None:
+        unit = cv.mark_unit(mark) if mark else 0
+        if terms is not None and unit is not None:
             try:
-                m = lv.margin_with(terms, pq, rn, rd, mark or 0,
-                                   cv.mark_unit(mark) if mark else 0, bid or 0, *new, *old)
+                m = lv.margin_with(terms, pq, rn, rd, mark or 0, unit, bid or 0, *new, *old)
             except OverflowError:  # a rate or price beyond 64 bits
                 m = None
             if m is not None:
