@@ -22,10 +22,17 @@ sources each price is clamped to [0.97, 1.03] x median and averaged with equal w
 are averaged; one is used directly.
 
 Invariant: the index never changes between grid instants, and a failed call changes nothing.
+
+Ratios are exact Fractions in the config and the state, but an evaluation is integer arithmetic
+alone: a median is carried doubled (an even count's may end in a half), a deviation test is
+cross-multiplied by the limit's denominator, and the weights are integer numerators over one
+common denominator fixed at construction. Every print and every exclusion is therefore exactly
+what the rational formulas give, without building a Fraction per comparison.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
@@ -39,9 +46,9 @@ from perpex.pricing._units import (
     check_ts,
     config_fraction,
     fraction_state,
-    round_half_even,
     to_e8,
 )
+from perpex.rounding import Rounding, div_round
 
 MINUTE_MS = 60_000
 
@@ -111,6 +118,9 @@ class IndexPrint:
 class _Constituent:
     name: str
     weight: Fraction
+    # the weight times the index's common denominator (then over the numerators' gcd): only
+    # ratios of weights enter a print, so integers in the same proportion give the same value
+    scaled_weight: int
     price_e8: int | None = None
     last_update_ms: int | None = None
     last_change_ms: int | None = None
@@ -119,24 +129,36 @@ class _Constituent:
     status: ConstituentStatus = field(default=ConstituentStatus.PENDING)
 
 
-def _px(c: _Constituent) -> int:
-    """The price of a constituent known to have one (the callers filter on it)."""
-    assert c.price_e8 is not None
-    return c.price_e8
+_Ratio = tuple[int, int]
+_Priced = tuple[_Constituent, int]
 
 
-def _median(values: list[int]) -> Fraction:
+def _ratio(x: Fraction) -> _Ratio:
+    return x.numerator, x.denominator
+
+
+def _twice_median(values: list[int]) -> int:
+    """Twice the median: an even count's median may end in a half; its double is an int."""
     ordered = sorted(values)
-    n = len(ordered)
-    mid = n // 2
-    if n % 2:
-        return Fraction(ordered[mid])
-    return Fraction(ordered[mid - 1] + ordered[mid], 2)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return 2 * ordered[mid]
+    return ordered[mid - 1] + ordered[mid]
 
 
-def _deviates(price: int | Fraction, ref: Fraction, limit: Fraction) -> bool:
-    """|price - ref| / ref >= limit, exactly."""
-    return abs(price - ref) >= limit * ref
+def _deviates(price: int, twice_ref: int, limit: _Ratio) -> bool:
+    """|price - ref| / ref >= limit for ref = twice_ref / 2 > 0, exactly: both sides of
+    |price - ref| >= limit x ref multiplied by 2 x the limit's denominator."""
+    num, den = limit
+    return abs(2 * price - twice_ref) * den >= num * twice_ref
+
+
+def _scaled_weights(weights: list[Fraction]) -> list[int]:
+    """Positive integers in the proportions of ``weights``."""
+    common = math.lcm(*(w.denominator for w in weights))
+    scaled = [w.numerator * (common // w.denominator) for w in weights]
+    divisor = math.gcd(*scaled)
+    return [w // divisor for w in scaled]
 
 
 class Index:
@@ -151,12 +173,23 @@ class Index:
         self._config = config if config is not None else IndexConfig()
         if not isinstance(weights, Mapping) or not weights:
             raise InvalidConfigError(f"weights={weights!r} must be a non-empty mapping")
-        self._constituents: dict[str, _Constituent] = {}
+        exact: dict[str, Fraction] = {}
         for name, weight in weights.items():
             if not isinstance(name, str) or not name:
                 raise InvalidConfigError(f"constituent name={name!r} must be a non-empty str")
-            self._constituents[name] = _Constituent(
-                name, config_fraction(weight, f"weight[{name!r}]"))
+            exact[name] = config_fraction(weight, f"weight[{name!r}]")
+        scaled = _scaled_weights(list(exact.values()))
+        self._constituents: dict[str, _Constituent] = {
+            name: _Constituent(name, weight, n)
+            for (name, weight), n in zip(exact.items(), scaled)}
+        # the config is frozen, so its ratios are split into integer pairs once, here
+        cfg = self._config
+        self._exclude: _Ratio = _ratio(cfg.exclude_deviation)
+        self._pair: _Ratio = _ratio(cfg.pair_deviation)
+        self._single: _Ratio = _ratio(cfg.single_deviation)
+        self._readmit_near: _Ratio = _ratio(cfg.readmit_deviation)
+        self._readmit_single: _Ratio = _ratio(cfg.readmit_single_deviation)
+        self._okex_clamp: _Ratio = _ratio(cfg.okex_clamp)
         start_ms = check_ts(start_ms, "start_ms")
         interval = self._config.publish_interval_ms
         # the first print is the first grid instant at or after the start
@@ -289,7 +322,7 @@ class Index:
         active = [x for x in self._constituents.values() if x.status is ConstituentStatus.ACTIVE]
         if self._config.method == METHOD_OKEX:
             return Fraction(1, len(active))
-        return c.weight / sum(x.weight for x in active)
+        return Fraction(c.scaled_weight, sum(x.scaled_weight for x in active))
 
     def _publish_through(self, ts_ms: int) -> list[IndexPrint]:
         prints: list[IndexPrint] = []
@@ -304,88 +337,96 @@ class Index:
             self._next_print_ms = t + interval
         return prints
 
-    def _hold(self, t: int, active: list[_Constituent]) -> IndexPrint:
+    def _hold(self, t: int, active: list[_Priced]) -> IndexPrint:
         prev = self._last.price_e8 if self._last is not None else None
-        return IndexPrint(t, prev, True, tuple(c.name for c in active))
+        return IndexPrint(t, prev, True, tuple(c.name for c, _ in active))
 
     def _evaluate_bitmex(self, t: int) -> IndexPrint:
-        cfg = self._config
-        available: list[_Constituent] = []
+        stale_ms = self._config.stale_ms
+        available: list[_Priced] = []
         for c in self._constituents.values():
-            if c.price_e8 is None:
+            price = c.price_e8
+            if price is None:
                 c.status = ConstituentStatus.PENDING
-            elif c.last_change_ms is not None and t - c.last_change_ms >= cfg.stale_ms:
+            elif c.last_change_ms is not None and t - c.last_change_ms >= stale_ms:
                 c.status = ConstituentStatus.STALE        # rule 2
                 c.readmit_since_ms = None
             else:
-                available.append(c)
+                available.append((c, price))
         if len(available) >= 3:                           # rule 3a
-            median = _median([_px(c) for c in available])
-            for c in available:
-                if not c.excluded and _deviates(_px(c), median, cfg.exclude_deviation):
+            median2 = _twice_median([p for _, p in available])
+            for c, p in available:
+                if not c.excluded and _deviates(p, median2, self._exclude):
                     c.excluded = True
                     c.readmit_since_ms = None
-        active = [c for c in available if not c.excluded]
-        self._readmit(t, available, active)
-        active = [c for c in available if not c.excluded]
-        for c in available:
+        self._readmit(t, available, [cp for cp in available if not cp[0].excluded])
+        active = [cp for cp in available if not cp[0].excluded]
+        for c, _ in available:
             c.status = ConstituentStatus.EXCLUDED if c.excluded else ConstituentStatus.ACTIVE
-        names = tuple(c.name for c in active)
         prev = self._last.price_e8 if self._last is not None else None
         if not active:
             return self._hold(t, active)
         if len(active) == 2:                              # rule 3b
-            median = _median([_px(c) for c in active])
-            if any(_deviates(_px(c), median, cfg.pair_deviation) for c in active):
+            median2 = active[0][1] + active[1][1]
+            if any(_deviates(p, median2, self._pair) for _, p in active):
                 return self._hold(t, active)
         if len(active) == 1 and prev is not None:         # rule 3c
-            if _deviates(_px(active[0]), Fraction(prev), cfg.single_deviation):
+            if _deviates(active[0][1], 2 * prev, self._single):
                 return self._hold(t, active)
-        total = sum((c.weight for c in active), Fraction(0))
-        value = sum((c.weight * _px(c) for c in active), Fraction(0)) / total
-        return IndexPrint(t, round_half_even(value), False, names)
+        total = 0
+        weighted = 0
+        for c, p in active:
+            total += c.scaled_weight
+            weighted += c.scaled_weight * p
+        return IndexPrint(t, div_round(weighted, total, Rounding.HALF_EVEN), False,
+                          tuple(c.name for c, _ in active))
 
-    def _readmit(self, t: int, available: list[_Constituent],
-                 active: list[_Constituent]) -> None:
+    def _readmit(self, t: int, available: list[_Priced], active: list[_Priced]) -> None:
         """Rule 4: the re-admission clock of each excluded constituent."""
-        cfg = self._config
         if len(active) >= 2:
-            ref: Fraction | None = _median([_px(c) for c in active])
-            limit = cfg.readmit_deviation
+            ref2: int | None = _twice_median([p for _, p in active])
+            limit = self._readmit_near
         else:
             prev = self._last.price_e8 if self._last is not None else None
-            ref = Fraction(prev) if prev is not None else None
-            limit = cfg.readmit_single_deviation
-        for c in available:
+            ref2 = 2 * prev if prev is not None else None
+            limit = self._readmit_single
+        readmit_ms = self._config.readmit_ms
+        for c, p in available:
             if not c.excluded:
                 continue
-            if ref is None or _deviates(_px(c), ref, limit):
+            if ref2 is None or _deviates(p, ref2, limit):
                 c.readmit_since_ms = None
                 continue
             if c.readmit_since_ms is None:
                 c.readmit_since_ms = t
-            if t - c.readmit_since_ms >= cfg.readmit_ms:
+            if t - c.readmit_since_ms >= readmit_ms:
                 c.excluded = False
                 c.readmit_since_ms = None
 
     def _evaluate_okex(self, t: int) -> IndexPrint:
-        cfg = self._config
-        valid: list[_Constituent] = []
+        stale_ms = self._config.okex_stale_ms
+        valid: list[_Priced] = []
         for c in self._constituents.values():
-            if c.price_e8 is None:
+            price = c.price_e8
+            if price is None:
                 c.status = ConstituentStatus.PENDING
-            elif c.last_update_ms is None or t - c.last_update_ms >= cfg.okex_stale_ms:
+            elif c.last_update_ms is None or t - c.last_update_ms >= stale_ms:
                 c.status = ConstituentStatus.STALE
             else:
                 c.status = ConstituentStatus.ACTIVE
-                valid.append(c)
+                valid.append((c, price))
         if not valid:
             return self._hold(t, valid)
-        prices: list[Fraction] = [Fraction(_px(c)) for c in valid]
-        if len(valid) >= 3:
-            median = _median([_px(c) for c in valid])
-            lo = median * (1 - cfg.okex_clamp)
-            hi = median * (1 + cfg.okex_clamp)
-            prices = [min(max(p, lo), hi) for p in prices]
-        value = sum(prices, Fraction(0)) / len(prices)
-        return IndexPrint(t, round_half_even(value), False, tuple(c.name for c in valid))
+        names = tuple(c.name for c, _ in valid)
+        prices = [p for _, p in valid]
+        if len(prices) < 3:
+            return IndexPrint(t, div_round(sum(prices), len(prices), Rounding.HALF_EVEN),
+                              False, names)
+        # in units of 1 / (2 x the clamp's denominator) the band [0.97, 1.03] x median has
+        # integer ends: median x (1 -+ num/den) = twice_median x (den -+ num) / (2 den)
+        num, den = self._okex_clamp
+        median2 = _twice_median(prices)
+        lo, hi, unit = median2 * (den - num), median2 * (den + num), 2 * den
+        total = sum(min(max(unit * p, lo), hi) for p in prices)
+        return IndexPrint(t, div_round(total, unit * len(prices), Rounding.HALF_EVEN),
+                          False, names)
