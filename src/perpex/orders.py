@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from perpex import _native
 from perpex.instruments import Instrument
@@ -126,10 +126,11 @@ class OrderRecord:
                 self.cl_ord_id, self.close_all, self.conditional, self.triggered)
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one command did. ``accepted`` is False for a business reject (``text`` says why);
-    order commands fill in the order's state after the command."""
+    order commands fill in the order's state after the command. Immutable; a named tuple
+    because every command returns one, and a frozen dataclass costs a guarded attribute set
+    per field (about 1 us a command)."""
 
     seq: int
     accepted: bool = True
@@ -138,7 +139,7 @@ class Outcome:
     ord_status: str | None = None
     leaves_qty: int = 0
     cum_qty: int = 0
-    count: int = 0
+    count: int = 0  # type: ignore[assignment]  # the field shadows tuple.count, by design
     amount: int = 0
 
     @property

@@ -171,6 +171,15 @@ def test_insufficient_balance_is_a_rejected_outcome_that_changes_nothing_but_seq
     assert ex.last_seq == seq + 1 and ex.open_orders(1) == []
 
 
+def test_an_outcome_cannot_be_changed_after_the_command():
+    ex = xbtusd_pair(XBT)
+    out = ex.place(1, "XBTUSD", "Buy", 10, 10_000)
+    assert (out.accepted, out.ord_status, out.leaves_qty, out.count) == (True, "New", 10, 0)
+    with pytest.raises(AttributeError):
+        out.leaves_qty = 0  # type: ignore[misc]
+    assert out.leaves_qty == 10
+
+
 # ---------------------------------------------------------------- ReduceOnly and Close
 
 def long_position(ex: Exchange, qty: int = 100, price: int = 10_000) -> None:
