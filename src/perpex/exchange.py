@@ -47,7 +47,8 @@ from perpex.exchange_batch import (
 from perpex.exchange_core import _BUY, _CLOSE, MAX_ACCOUNT, Audit, BookView, _int
 from perpex.exchange_prices import PricingMixin
 from perpex.exchange_queries import STATE_VERSION, QueriesMixin
-from perpex.exchange_risk import LIQUIDATION_ACCOUNT, OverloadConfig, RiskMixin
+from perpex.exchange_overload import OverloadConfig, OverloadMixin
+from perpex.exchange_risk import LIQUIDATION_ACCOUNT, RiskMixin
 from perpex.instruments import Instrument
 from perpex.orders import (
     CONDITIONAL_TYPES, MARKET_TYPES, OrderRecord, Outcome, insufficient_text)
@@ -61,7 +62,7 @@ __all__ = ["Audit", "BookView", "Exchange", "LIQUIDATION_ACCOUNT", "MAX_BATCH", 
            "STATUS_REJECTED", "STATUS_UNKNOWN_ORDER"]
 
 
-class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
+class Exchange(RiskMixin, OverloadMixin, PricingMixin, QueriesMixin, BatchMixin):
     """BitMEX-style exchange over one native book per instrument (see the module docstring)."""
 
     def __init__(self, instruments: Iterable[Instrument], *,
@@ -81,7 +82,8 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         :mod:`perpex.exchange_prices`); ``risk_mode``: "BitMEX", "OKEx", "Huobi" or a
         :class:`LiquidationConfig` (see :mod:`perpex.exchange_risk`); ``insurance_fund``:
         the fund's opening balance per currency, transferred in from the external ledger;
-        ``overload``: price bands, position limits and a circuit breaker (all off by default)."""
+        ``overload``: price bands, position limits and a circuit breaker (all off by default;
+        see :mod:`perpex.exchange_overload`)."""
         insts = list(instruments)
         if not insts or not all(isinstance(i, Instrument) for i in insts):
             raise TypeError("instruments must be a non-empty iterable of Instrument")

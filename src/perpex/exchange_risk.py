@@ -1,7 +1,9 @@
 """The liquidation engine inside :class:`perpex.exchange.Exchange` (MECHANICS §3, §7, §8;
 Decisions 3, 8, 11; RELIABILITY B2.1, M3, M4, P1, P2, P3).
 
-Policy lives in :mod:`perpex.risk`; this module wires it to the book and the ledger.
+Policy lives in :mod:`perpex.risk`; this module wires it to the book and the ledger. Overload
+protection (circuit breakers, tier caps, price bands, position limits) is
+:mod:`perpex.exchange_overload`'s; its configuration enters with the risk mode.
 
 After every mark change the liquidation step of that contract runs:
 
@@ -44,19 +46,19 @@ Choices where the documents are silent:
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Mapping
 
 from perpex.accounts.ledger import INSURANCE, wallet
 from perpex.accounts.position import Position, book_fill
 from perpex.errors import InvalidConfigError, InvariantViolation
-from perpex.exchange_core import _BUY, LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, MAX_ACCOUNT
+from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, MAX_ACCOUNT
 from perpex.exchange_deleverage import DeleverageMixin
+# the overload names are also imported from here, and snapshots taken before overload
+# protection had its own module pickle OverloadConfig under this module's name
+from perpex.exchange_overload import HALTED_TEXT, TIER_CAP_TEXT, TIER_LEVERAGE_TEXT, OverloadConfig
 from perpex.instruments import Instrument
-from perpex.orders import OrderRecord
-from perpex.risk.adl import adl_queue, deleverage_percentile
-from perpex.risk.bands import PRICE_BAND, CircuitBreaker, PositionLimitTable, huobi_band, okex_band
+from perpex.risk.adl import adl_position, deleverage_percentile
 from perpex.risk.liquidation import (
     Action, LiquidationConfig, RiskMode, RiskPosition, assess, bitmex_liquidation_ticks,
     bitmex_takeover_ticks, okex_tiers,
@@ -65,9 +67,6 @@ from perpex.risk.prices import LiquidationVariant, liquidation_price, round_towa
 from perpex.rounding import exact_rate
 
 _BULK_REINDEX = 256  # more dirty positions than this in one contract: rebuild its index by a sort
-HALTED_TEXT = "Trading is halted by the circuit breaker"
-TIER_CAP_TEXT = "Position would exceed the last tier"
-TIER_LEVERAGE_TEXT = "Leverage above the tier's maximum"
 _MODES = {"bitmex": RiskMode.BITMEX, "okex": RiskMode.OKEX, "huobi": RiskMode.HUOBI}
 
 
@@ -82,35 +81,8 @@ def _entry(pos: Position, ticks: int | None) -> tuple[int, int] | None:
     return None if ticks is None else (1 if pos.qty > 0 else -1, ticks)
 
 
-@dataclass(frozen=True)
-class OverloadConfig:
-    """Overload protection (MECHANICS §10), all off by default (BitMEX has none of these).
-
-    ``price_bands``: "OKEx" or "Huobi" dynamic price limits around the index (average basis
-    taken as 0); ``position_limits``: a cap on position value by leverage;
-    ``circuit_breaker``: ``(max_move, window_ms, halt_ms)``, one breaker per contract that
-    halts new orders (not cancels) after the mark moves too far; ``queue_depth``: load
-    shedding on the batch path, :meth:`~perpex.exchange.Exchange.submit_orders` queues at most
-    this many rows and rejects the new orders beyond it (cancels are exempt)."""
-
-    price_bands: str | None = None
-    position_limits: PositionLimitTable | None = None
-    circuit_breaker: tuple[float, int, int] | None = None
-    queue_depth: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.price_bands not in (None, "OKEx", "Huobi"):
-            raise InvalidConfigError(f"price_bands={self.price_bands!r} must be None, 'OKEx' or 'Huobi'")
-        if self.position_limits is not None and not isinstance(self.position_limits, PositionLimitTable):
-            raise InvalidConfigError("position_limits must be a PositionLimitTable")
-        if self.circuit_breaker is not None:
-            CircuitBreaker(*self.circuit_breaker)  # validates
-        if self.queue_depth is not None and (type(self.queue_depth) is not int or self.queue_depth < 1):
-            raise InvalidConfigError(f"queue_depth={self.queue_depth!r} must be None or an int >= 1")
-
-
 class RiskMixin(DeleverageMixin):
-    """Liquidation step, insurance fund, ADL and overload checks."""
+    """Liquidation step, insurance fund and ADL."""
 
     # False sends every liquidated position through assess() (the reference path the
     # equivalence tests compare the direct takeover with)
@@ -125,18 +97,14 @@ class RiskMixin(DeleverageMixin):
         else:
             raise InvalidConfigError(f"risk_mode={risk_mode!r} must be BitMEX, OKEx or Huobi (any case) "
                                      "or a LiquidationConfig")
-        if overload is not None and not isinstance(overload, OverloadConfig):
-            raise InvalidConfigError("overload must be an OverloadConfig")
+        self._init_overload(overload)  # type: ignore[attr-defined]
         self._risk_cfg = cfg
-        self._overload = overload or OverloadConfig()
         funds = dict(insurance_fund or {})
         for ccy, amount in funds.items():
             if ccy not in self._by_ccy:
                 raise InvalidConfigError(f"insurance_fund currency={ccy!r} is not settled by any contract")
             if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
                 raise InvalidConfigError(f"insurance_fund[{ccy!r}]={amount!r} must be an int >= 0")
-        self._breakers = {s: CircuitBreaker(*self._overload.circuit_breaker)
-                          for s in self._symbols} if self._overload.circuit_breaker else {}
         # ---- state: engine lots (order id -> bankruptcy ticks) and fund statistics
         self._lots: dict[int, int] = {}
         self._clawed: dict[str, int] = {}  # currency -> clawed back since start
@@ -162,11 +130,6 @@ class RiskMixin(DeleverageMixin):
     @property
     def risk_config(self) -> LiquidationConfig:
         return self._risk_cfg
-
-    @property
-    def overload_config(self) -> OverloadConfig:
-        """Price bands, position limits and circuit breaker in force."""
-        return self._overload
 
     def insurance_fund(self, currency: str = "XBt") -> int:
         return self._ledger.balance(currency, INSURANCE)
@@ -577,97 +540,17 @@ class RiskMixin(DeleverageMixin):
         out["bankruptPrice"] = inst.ticks_to_price(v.bankruptcy_ticks) if v.bankruptcy_ticks else None
         if mark:
             side = 1 if pos.qty > 0 else -1
-            queue = adl_queue(inst, self._adl_candidates(inst, side, mark), mark,
-                              "Long" if side > 0 else "Short")
-            rank = next((i for i, c in enumerate(queue) if c.account == pos.account), None)
-            if rank is not None:
-                out["deleveragePercentile"] = deleverage_percentile(rank + 1, len(queue))
+            place = adl_position(inst, self._adl_candidates(inst, side, mark), mark,
+                                 "Long" if side > 0 else "Short", pos.account)
+            if place is not None:
+                out["deleveragePercentile"] = deleverage_percentile(*place)
         return out
-
-    # ================================================================ overload checks
-    def _overload_reject(self, inst: Instrument, rec: OrderRecord) -> str:
-        br = self._breakers.get(inst.symbol)
-        if br is not None and br.is_halted(self._ts):
-            return HALTED_TEXT
-        text = self._tier_cap_reject(inst, rec)
-        if text:
-            return text
-        ov = self._overload
-        if ov.price_bands and rec.price > 0 and not rec.conditional:
-            index = getattr(self, "_index", {}).get(inst.symbol)
-            index_e8 = index.price_e8 if index is not None else None
-            if index_e8:
-                since = self._ts - (getattr(self, "_clock_start", None) or 0)
-                fn = okex_band if ov.price_bands == "OKEx" else huobi_band
-                band = fn(index_e8, 0, max(0, since))
-                px = inst.ticks_to_e8(rec.price)
-                if (rec.side == _BUY and px > band.max_bid_e8) or (rec.side != _BUY and px < band.min_ask_e8):
-                    return PRICE_BAND
-        if ov.position_limits is not None and not rec.reduce_only:
-            pos = self._positions.get((rec.account, inst.symbol))
-            qty = (pos.qty if pos else 0) + rec.sign * rec.leaves_qty
-            price = rec.price or (inst.e8_to_ticks_ceil(self._marks[inst.symbol])
-                                  if inst.symbol in self._marks else 0)
-            lev = pos.leverage if pos and pos.leverage else 1
-            if qty and price:
-                limit_text = ov.position_limits.reject(max(1, int(lev)), inst.value(qty, price))
-                if limit_text:
-                    return limit_text
-        return ""
-
-    def _tier_cap_reject(self, inst: Instrument, rec: OrderRecord) -> str:
-        """OKEx and Huobi size the requirement by a tier table that ends: an order that could
-        take the position (with the account's other orders on that side) past its last tier
-        is refused, as the exchanges cap position size, instead of halting the engine later."""
-        cfg = self._risk_cfg
-        if cfg.mode is RiskMode.BITMEX or rec.reduce_only:
-            return ""
-        cap = okex_tiers(inst, cfg).max_contracts if cfg.mode is RiskMode.OKEX \
-            else cfg.huobi_tiers[-1].max_net_contracts
-        worst = self._worst_contracts(rec.account, inst.symbol, rec.sign, rec.leaves_qty)
-        if worst > cap:
-            return f"{TIER_CAP_TEXT} of {cap} contracts"
-        pos = self._positions.get((rec.account, inst.symbol))
-        if pos is not None and cfg.mode is RiskMode.OKEX and cfg.tier_leverage:
-            return self._tier_leverage_text(inst, pos.leverage, worst)
-        return ""
-
-    def _worst_contracts(self, a: int, sym: str, sign: int, extra: int = 0) -> int:
-        """The size of the position if every resting order of the account on the ``sign``
-        side filled, and ``extra`` contracts more."""
-        pos = self._positions.get((a, sym))
-        open_side = sum(o.leaves_qty for o in self._resting(a, sym) if o.sign == sign)
-        return abs((pos.qty if pos else 0) + sign * (open_side + extra))
-
-    def _tier_leverage_text(self, inst: Instrument, leverage: float, contracts: int) -> str:
-        """OKEx: each tier caps the leverage of a position of its size, so an isolated
-        position may not grow (nor its leverage be raised) into a tier whose cap is below its
-        leverage. Cross positions are margined at the contract's initial rate."""
-        if not leverage:
-            return ""
-        tier = okex_tiers(inst, self._risk_cfg).tier_for(contracts)
-        if leverage <= tier.max_leverage:
-            return ""
-        return (f"{TIER_LEVERAGE_TEXT}: {leverage:g}x at {contracts} contracts, "
-                f"tier {tier.number} allows {tier.max_leverage:g}x")
-
-    def _leverage_reject(self, inst: Instrument, a: int, leverage: float) -> str:
-        if self._risk_cfg.mode is not RiskMode.OKEX or not self._risk_cfg.tier_leverage:
-            return ""
-        worst = max(self._worst_contracts(a, inst.symbol, sign) for sign in (1, -1))
-        table = okex_tiers(inst, self._risk_cfg)
-        return self._tier_leverage_text(inst, leverage, min(worst, table.max_contracts))
-
-    def _breaker_update(self, inst: Instrument, mark_e8: int) -> None:
-        br = self._breakers.get(inst.symbol)
-        if br is not None:
-            br.update(self._ts, mark_e8)
 
     def _risk_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
             "lots": sorted(self._lots.items()),
             "stats": sorted((c, sorted(v.items())) for c, v in self._liq_stats.items()),
-            "breakers": sorted((s, b.export_state()) for s, b in self._breakers.items())}
+            "breakers": self._breaker_state()}  # type: ignore[attr-defined]
         if self._risk_cfg.clawback:  # only then, so that other configurations hash as before
             state["clawback"] = sorted(self._clawed.items())
         return state

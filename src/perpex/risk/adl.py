@@ -28,6 +28,7 @@ from perpex.instruments import Instrument
 __all__ = [
     "AdlCandidate",
     "AdlFill",
+    "adl_position",
     "adl_queue",
     "adl_score",
     "deleverage_percentile",
@@ -53,10 +54,15 @@ class AdlFill(NamedTuple):
     price_ticks: int
 
 
-
-
 def adl_score(instrument: Instrument, qty: int, cost: int, collateral: int, mark_e8: int) -> Fraction:
     """The §8.2 ranking score of one position at ``mark_e8`` (exact)."""
+    return Fraction(*_score_ratio(instrument, qty, cost, collateral, mark_e8))
+
+
+def _score_ratio(instrument: Instrument, qty: int, cost: int, collateral: int,
+                 mark_e8: int) -> tuple[int, int]:
+    """:func:`adl_score` as an unreduced numerator and denominator > 0: one position's place
+    compares these by cross-multiplying, which is exact and spares a gcd per candidate."""
     for name, value in (("qty", qty), ("cost", cost), ("collateral", collateral), ("mark_e8", mark_e8)):
         check_int(name, value)
     if qty == 0 or cost == 0:
@@ -69,13 +75,16 @@ def adl_score(instrument: Instrument, qty: int, cost: int, collateral: int, mark
         raise InvalidInputError(
             f"position qty={qty} has equity {equity} <= 0 at mark_e8={mark_e8}: it is bankrupt "
             "and must be liquidated, not ranked as an ADL counterparty")
-    pnl_pct = Fraction(mark_value - cost, abs(cost))
-    leverage = Fraction(abs(mark_value), equity)
-    if pnl_pct > 0:
-        return pnl_pct * leverage
-    if pnl_pct < 0:
-        return pnl_pct / leverage
-    return Fraction(0)
+    # PNL% = pnl / |cost| and EffectiveLeverage = |mark value| / equity
+    pnl = mark_value - cost
+    if pnl > 0:
+        return pnl * abs(mark_value), abs(cost) * equity
+    if pnl < 0:
+        if mark_value == 0:
+            raise ZeroDivisionError(f"position qty={qty} is worth 0 at mark_e8={mark_e8}: a loss "
+                                    "divided by an effective leverage of 0 has no score")
+        return pnl * equity, abs(cost) * abs(mark_value)
+    return 0, 1
 
 
 def rank_scores(scores: Mapping[int, Fraction | int]) -> list[int]:
@@ -88,6 +97,38 @@ def rank_scores(scores: Mapping[int, Fraction | int]) -> list[int]:
 def adl_queue(instrument: Instrument, candidates: Iterable[AdlCandidate], mark_e8: int,
               side: str) -> list[AdlCandidate]:
     """The deleverage queue of one side (``"Long"`` or ``"Short"``), highest score first."""
+    pool = _side_pool(candidates, side)
+    scores = {c.account: adl_score(instrument, c.qty, c.cost, c.collateral, mark_e8) for c in pool}
+    by_account = {c.account: c for c in pool}
+    return [by_account[a] for a in rank_scores(scores)]
+
+
+def adl_position(instrument: Instrument, candidates: Iterable[AdlCandidate], mark_e8: int,
+                 side: str, account: int) -> tuple[int, int] | None:
+    """Where ``account`` stands in the deleverage queue of ``side`` that :func:`adl_queue`
+    builds from the same arguments: ``(place, length)`` with place 1 at the front, ready for
+    :func:`deleverage_percentile`; None when the account holds nothing on that side. It
+    counts the candidates ranked ahead instead of ordering the queue, so one position costs
+    O(n); the same inputs raise the same errors as :func:`adl_queue`."""
+    check_int("account", account, 0)
+    pool = _side_pool(candidates, side)
+    ratios = [_score_ratio(instrument, c.qty, c.cost, c.collateral, mark_e8) for c in pool]
+    own = next((i for i, c in enumerate(pool) if c.account == account), None)
+    if own is None:
+        return None
+    num, den = ratios[own]
+    ahead = 0
+    for c, (n, d) in zip(pool, ratios):
+        # the order of rank_scores: a higher score first, an equal one by account ascending
+        diff = n * den - num * d
+        if diff > 0 or (diff == 0 and c.account < account):
+            ahead += 1
+    return ahead + 1, len(pool)
+
+
+def _side_pool(candidates: Iterable[AdlCandidate], side: str) -> list[AdlCandidate]:
+    """The candidates of ``side`` ("Long" or "Short"), checked: int quantities, account ids
+    >= 0, each account once."""
     if side not in ("Long", "Short"):
         raise InvalidInputError(f"side={side!r} must be 'Long' or 'Short'")
     sign = 1 if side == "Long" else -1
@@ -95,9 +136,7 @@ def adl_queue(instrument: Instrument, candidates: Iterable[AdlCandidate], mark_e
     accounts = [check_int("account", c.account, 0) for c in pool]
     if len(set(accounts)) != len(accounts):
         raise InvalidInputError(f"duplicate account in ADL candidates: {sorted(accounts)}")
-    scores = {c.account: adl_score(instrument, c.qty, c.cost, c.collateral, mark_e8) for c in pool}
-    by_account = {c.account: c for c in pool}
-    return [by_account[a] for a in rank_scores(scores)]
+    return pool
 
 
 def deleverage_percentile(position: int, queue_length: int) -> int:

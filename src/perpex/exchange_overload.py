@@ -1,0 +1,166 @@
+"""Overload protection inside :class:`perpex.exchange.Exchange` (MECHANICS §10, Decision 12).
+
+Every check here is a pre-trade reject: it runs before an order reaches the book and refuses
+it with a text, changing nothing else. All of them are off in the default configuration, as
+BitMEX has none:
+
+- the circuit breaker (one per contract, :class:`perpex.risk.bands.CircuitBreaker`) sees every
+  mark change and, once tripped, refuses new orders (never cancels) until its halt ends;
+- OKEx and Huobi tier tables end, so an order that could take a position past the last tier is
+  refused, and with OKEx tier leverage an isolated position may neither grow into a tier nor
+  have its leverage raised above that tier's cap;
+- price bands (OKEx or Huobi formulas around the index) refuse limit orders outside them;
+- position limits cap a position's value by its leverage.
+
+Load shedding on the batch path reads :attr:`OverloadConfig.queue_depth` in
+:mod:`perpex.exchange_batch`.
+
+Choices where the documents are silent:
+- the average basis of the price bands is taken as 0, and their opening ten minutes count from
+  simulated time 0;
+- a market order's position limit is valued at the mark rounded up to a tick; a cross position
+  counts as 1x.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from perpex.errors import InvalidConfigError
+from perpex.exchange_core import _BUY, ExchangeCore
+from perpex.instruments import Instrument
+from perpex.orders import OrderRecord
+from perpex.risk.bands import PRICE_BAND, CircuitBreaker, PositionLimitTable, huobi_band, okex_band
+from perpex.risk.liquidation import LiquidationConfig, RiskMode, okex_tiers
+
+HALTED_TEXT = "Trading is halted by the circuit breaker"
+TIER_CAP_TEXT = "Position would exceed the last tier"
+TIER_LEVERAGE_TEXT = "Leverage above the tier's maximum"
+
+
+@dataclass(frozen=True)
+class OverloadConfig:
+    """Overload protection (MECHANICS §10), all off by default (BitMEX has none of these).
+
+    ``price_bands``: "OKEx" or "Huobi" dynamic price limits around the index (average basis
+    taken as 0); ``position_limits``: a cap on position value by leverage;
+    ``circuit_breaker``: ``(max_move, window_ms, halt_ms)``, one breaker per contract that
+    halts new orders (not cancels) after the mark moves too far; ``queue_depth``: load
+    shedding on the batch path, :meth:`~perpex.exchange.Exchange.submit_orders` queues at most
+    this many rows and rejects the new orders beyond it (cancels are exempt)."""
+
+    price_bands: str | None = None
+    position_limits: PositionLimitTable | None = None
+    circuit_breaker: tuple[float, int, int] | None = None
+    queue_depth: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.price_bands not in (None, "OKEx", "Huobi"):
+            raise InvalidConfigError(f"price_bands={self.price_bands!r} must be None, 'OKEx' or 'Huobi'")
+        if self.position_limits is not None and not isinstance(self.position_limits, PositionLimitTable):
+            raise InvalidConfigError("position_limits must be a PositionLimitTable")
+        if self.circuit_breaker is not None:
+            CircuitBreaker(*self.circuit_breaker)  # validates
+        if self.queue_depth is not None and (type(self.queue_depth) is not int or self.queue_depth < 1):
+            raise InvalidConfigError(f"queue_depth={self.queue_depth!r} must be None or an int >= 1")
+
+
+class OverloadMixin(ExchangeCore):
+    """Circuit breakers, tier caps, price bands and position limits."""
+
+    # the tier tables are the liquidation engine's (perpex.exchange_risk sets it)
+    _risk_cfg: LiquidationConfig
+
+    def _init_overload(self, overload: OverloadConfig | None) -> None:
+        if overload is not None and not isinstance(overload, OverloadConfig):
+            raise InvalidConfigError("overload must be an OverloadConfig")
+        self._overload = overload or OverloadConfig()
+        self._breakers = {s: CircuitBreaker(*self._overload.circuit_breaker)
+                          for s in self._symbols} if self._overload.circuit_breaker else {}
+
+    @property
+    def overload_config(self) -> OverloadConfig:
+        """Price bands, position limits and circuit breaker in force."""
+        return self._overload
+
+    def _breaker_state(self) -> list[tuple[str, dict[str, object]]]:
+        return sorted((s, b.export_state()) for s, b in self._breakers.items())
+
+    # ================================================================ pre-trade rejects
+    def _overload_reject(self, inst: Instrument, rec: OrderRecord) -> str:
+        br = self._breakers.get(inst.symbol)
+        if br is not None and br.is_halted(self._ts):
+            return HALTED_TEXT
+        text = self._tier_cap_reject(inst, rec)
+        if text:
+            return text
+        ov = self._overload
+        if ov.price_bands and rec.price > 0 and not rec.conditional:
+            index = getattr(self, "_index", {}).get(inst.symbol)
+            index_e8 = index.price_e8 if index is not None else None
+            if index_e8:
+                since = self._ts - (getattr(self, "_clock_start", None) or 0)
+                fn = okex_band if ov.price_bands == "OKEx" else huobi_band
+                band = fn(index_e8, 0, max(0, since))
+                px = inst.ticks_to_e8(rec.price)
+                if (rec.side == _BUY and px > band.max_bid_e8) or (rec.side != _BUY and px < band.min_ask_e8):
+                    return PRICE_BAND
+        if ov.position_limits is not None and not rec.reduce_only:
+            pos = self._positions.get((rec.account, inst.symbol))
+            qty = (pos.qty if pos else 0) + rec.sign * rec.leaves_qty
+            price = rec.price or (inst.e8_to_ticks_ceil(self._marks[inst.symbol])
+                                  if inst.symbol in self._marks else 0)
+            lev = pos.leverage if pos and pos.leverage else 1
+            if qty and price:
+                limit_text = ov.position_limits.reject(max(1, int(lev)), inst.value(qty, price))
+                if limit_text:
+                    return limit_text
+        return ""
+
+    def _tier_cap_reject(self, inst: Instrument, rec: OrderRecord) -> str:
+        """OKEx and Huobi size the requirement by a tier table that ends: an order that could
+        take the position (with the account's other orders on that side) past its last tier
+        is refused, as the exchanges cap position size, instead of halting the engine later."""
+        cfg = self._risk_cfg
+        if cfg.mode is RiskMode.BITMEX or rec.reduce_only:
+            return ""
+        cap = okex_tiers(inst, cfg).max_contracts if cfg.mode is RiskMode.OKEX \
+            else cfg.huobi_tiers[-1].max_net_contracts
+        worst = self._worst_contracts(rec.account, inst.symbol, rec.sign, rec.leaves_qty)
+        if worst > cap:
+            return f"{TIER_CAP_TEXT} of {cap} contracts"
+        pos = self._positions.get((rec.account, inst.symbol))
+        if pos is not None and cfg.mode is RiskMode.OKEX and cfg.tier_leverage:
+            return self._tier_leverage_text(inst, pos.leverage, worst)
+        return ""
+
+    def _worst_contracts(self, a: int, sym: str, sign: int, extra: int = 0) -> int:
+        """The size of the position if every resting order of the account on the ``sign``
+        side filled, and ``extra`` contracts more."""
+        pos = self._positions.get((a, sym))
+        open_side = sum(o.leaves_qty for o in self._resting(a, sym) if o.sign == sign)
+        return abs((pos.qty if pos else 0) + sign * (open_side + extra))
+
+    def _tier_leverage_text(self, inst: Instrument, leverage: float, contracts: int) -> str:
+        """OKEx: each tier caps the leverage of a position of its size, so an isolated
+        position may not grow (nor its leverage be raised) into a tier whose cap is below its
+        leverage. Cross positions are margined at the contract's initial rate."""
+        if not leverage:
+            return ""
+        tier = okex_tiers(inst, self._risk_cfg).tier_for(contracts)
+        if leverage <= tier.max_leverage:
+            return ""
+        return (f"{TIER_LEVERAGE_TEXT}: {leverage:g}x at {contracts} contracts, "
+                f"tier {tier.number} allows {tier.max_leverage:g}x")
+
+    def _leverage_reject(self, inst: Instrument, a: int, leverage: float) -> str:
+        if self._risk_cfg.mode is not RiskMode.OKEX or not self._risk_cfg.tier_leverage:
+            return ""
+        worst = max(self._worst_contracts(a, inst.symbol, sign) for sign in (1, -1))
+        table = okex_tiers(inst, self._risk_cfg)
+        return self._tier_leverage_text(inst, leverage, min(worst, table.max_contracts))
+
+    # ================================================================ the circuit breaker
+    def _breaker_update(self, inst: Instrument, mark_e8: int) -> None:
+        br = self._breakers.get(inst.symbol)
+        if br is not None:
+            br.update(self._ts, mark_e8)
