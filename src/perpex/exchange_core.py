@@ -131,6 +131,9 @@ class ExchangeCore(MarginCore, ABC):
     def _breaker_update(self, inst: Instrument, mark_e8: int) -> None:
         pass
 
+    def _index_print(self, inst: Instrument, t: int, index_e8: int) -> None:
+        pass
+
     def _liquidation_step(self, inst: Instrument, mark_e8: int) -> None:
         pass
 

@@ -9,15 +9,18 @@ BitMEX has none:
 - OKEx and Huobi tier tables end, so an order that could take a position past the last tier is
   refused, and with OKEx tier leverage an isolated position may neither grow into a tier nor
   have its leverage raised above that tier's cap;
-- price bands (OKEx or Huobi formulas around the index) refuse limit orders outside them;
+- price bands (OKEx or Huobi formulas around the index and the 10-minute average basis)
+  refuse limit orders outside them;
 - position limits cap a position's value by its leverage.
 
 Load shedding on the batch path reads :attr:`OverloadConfig.queue_depth` in
 :mod:`perpex.exchange_batch`.
 
 Choices where the documents are silent:
-- the average basis of the price bands is taken as 0, and their opening ten minutes count from
-  simulated time 0;
+- a contract's band starts with its first index print (its opening ten minutes count from
+  there); the basis is observed at every index print as the last trade price minus the index,
+  a minute's sample is (open + close) / 2 of its observations, and the average is over the
+  last ten finished minutes (0 before the first trade);
 - a market order's position limit is valued at the mark rounded up to a tick; a cross position
   counts as 1x.
 """
@@ -25,11 +28,15 @@ Choices where the documents are silent:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from perpex import _native
 from perpex.errors import InvalidConfigError
 from perpex.exchange_core import _BUY, ExchangeCore
 from perpex.instruments import Instrument
 from perpex.orders import OrderRecord
-from perpex.risk.bands import PRICE_BAND, CircuitBreaker, PositionLimitTable, huobi_band, okex_band
+from perpex.risk.bands import (
+    PRICE_BAND, BandClock, CircuitBreaker, PositionLimitTable, huobi_band, okex_band)
 from perpex.risk.liquidation import LiquidationConfig, RiskMode, okex_tiers
 
 HALTED_TEXT = "Trading is halted by the circuit breaker"
@@ -41,8 +48,8 @@ TIER_LEVERAGE_TEXT = "Leverage above the tier's maximum"
 class OverloadConfig:
     """Overload protection (MECHANICS §10), all off by default (BitMEX has none of these).
 
-    ``price_bands``: "OKEx" or "Huobi" dynamic price limits around the index (average basis
-    taken as 0); ``position_limits``: a cap on position value by leverage;
+    ``price_bands``: "OKEx" or "Huobi" dynamic price limits around the index and the
+    average basis (see the module docstring); ``position_limits``: a cap on position value by leverage;
     ``circuit_breaker``: ``(max_move, window_ms, halt_ms)``, one breaker per contract that
     halts new orders (not cancels) after the mark moves too far; ``queue_depth``: load
     shedding on the batch path, :meth:`~perpex.exchange.Exchange.submit_orders` queues at most
@@ -76,6 +83,8 @@ class OverloadMixin(ExchangeCore):
         self._overload = overload or OverloadConfig()
         self._breakers = {s: CircuitBreaker(*self._overload.circuit_breaker)
                           for s in self._symbols} if self._overload.circuit_breaker else {}
+        self._band_clocks = {s: BandClock() for s in self._symbols} \
+            if self._overload.price_bands else {}
 
     @property
     def overload_config(self) -> OverloadConfig:
@@ -84,6 +93,19 @@ class OverloadMixin(ExchangeCore):
 
     def _breaker_state(self) -> list[tuple[str, dict[str, object]]]:
         return sorted((s, b.export_state()) for s, b in self._breakers.items())
+
+    def _band_state(self) -> dict[str, Any]:
+        """The band clocks' state, under "bands" only when bands are on (so that every other
+        configuration hashes as before)."""
+        if not self._band_clocks:
+            return {}
+        return {"bands": sorted((s, c.export_state()) for s, c in self._band_clocks.items())}
+
+    def _index_print(self, inst: Instrument, t: int, index_e8: int) -> None:
+        clock = self._band_clocks.get(inst.symbol)
+        if clock is not None:
+            last = self._books[inst.symbol].last_price(_native.FEED_LAST)
+            clock.observe(t, index_e8, inst.ticks_to_e8(last) if last else None)
 
     # ================================================================ pre-trade rejects
     def _overload_reject(self, inst: Instrument, rec: OrderRecord) -> str:
@@ -95,12 +117,13 @@ class OverloadMixin(ExchangeCore):
             return text
         ov = self._overload
         if ov.price_bands and rec.price > 0 and not rec.conditional:
-            index = getattr(self, "_index", {}).get(inst.symbol)
+            index = self._index.get(inst.symbol)  # type: ignore[attr-defined]
             index_e8 = index.price_e8 if index is not None else None
-            if index_e8:
-                since = self._ts - (getattr(self, "_clock_start", None) or 0)
+            clock = self._band_clocks[inst.symbol]
+            since = clock.since_open_ms(self._ts)
+            if index_e8 and since is not None:
                 fn = okex_band if ov.price_bands == "OKEx" else huobi_band
-                band = fn(index_e8, 0, max(0, since))
+                band = fn(index_e8, clock.average_e8(), since)
                 px = inst.ticks_to_e8(rec.price)
                 if (rec.side == _BUY and px > band.max_bid_e8) or (rec.side != _BUY and px < band.min_ask_e8):
                     return PRICE_BAND

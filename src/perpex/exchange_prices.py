@@ -347,6 +347,7 @@ class PricingMixin(FundingMixin):
             twap.add(t, index_e8)
         if index_e8 is None:
             return
+        self._index_print(inst, t, index_e8)
         self._push_price(inst, _native.FEED_INDEX, index_e8)
         f = self._funding.get(sym)
         if f is not None:

@@ -553,4 +553,5 @@ class RiskMixin(DeleverageMixin):
             "breakers": self._breaker_state()}  # type: ignore[attr-defined]
         if self._risk_cfg.clawback:  # only then, so that other configurations hash as before
             state["clawback"] = sorted(self._clawed.items())
+        state.update(self._band_state())  # type: ignore[attr-defined]
         return state

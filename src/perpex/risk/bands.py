@@ -30,6 +30,7 @@ __all__ = [
     "HUOBI_BTC_USDT_POSITION_LIMITS_2022",
     "OVERLOADED",
     "PRICE_BAND",
+    "BandClock",
     "BandParams",
     "BasisWindow",
     "CircuitBreaker",
@@ -182,6 +183,57 @@ class BasisWindow:
     def export_state(self) -> dict[str, object]:
         return {"minutes": self.minutes, "last_ts": self._last_ts,
                 "samples": [list(s) for s in self._samples]}
+
+
+class BandClock:
+    """What one contract's dynamic band needs besides the index: when the band started (the
+    contract's first index print, from which the first ``warmup_ms`` count) and the average
+    basis of the last ``minutes`` whole minutes.
+
+    Each index print is one observation of the basis, the contract's last trade price minus
+    the index (none before the first trade). A minute's sample is ``(open + close) / 2`` of the
+    observations inside it, and it enters the :class:`BasisWindow` when an observation of a
+    later minute arrives, so the average only ever holds finished minutes."""
+
+    __slots__ = ("opened_ms", "window", "_minute", "_open", "_close")
+
+    def __init__(self, minutes: int = 10) -> None:
+        self.opened_ms: int | None = None
+        self.window = BasisWindow(minutes)
+        self._minute: int | None = None  # start of the minute being observed
+        self._open = self._close = 0
+
+    def observe(self, ts_ms: int, index_e8: int, last_e8: int | None) -> None:
+        """One index print at ``ts_ms`` with the last trade price then (None before any)."""
+        check_int("ts_ms", ts_ms, 0)
+        check_int("index_e8", index_e8, 1)
+        if self.opened_ms is None:
+            self.opened_ms = ts_ms
+        elif ts_ms < self.opened_ms or (self._minute is not None and ts_ms < self._minute):
+            raise NonMonotonicTimeError(f"ts_ms={ts_ms} is earlier than an observation already made")
+        if last_e8 is None:
+            return
+        check_int("last_e8", last_e8, 1)
+        basis = last_e8 - index_e8
+        minute = ts_ms - ts_ms % MINUTE_MS
+        if self._minute is not None and minute != self._minute:
+            self.window.add_minute(self._minute, self._open, self._close)
+            self._minute = None
+        if self._minute is None:
+            self._minute, self._open = minute, basis
+        self._close = basis
+
+    def since_open_ms(self, ts_ms: int) -> int | None:
+        """Milliseconds since the band started; None before the first index print."""
+        return None if self.opened_ms is None else max(0, ts_ms - self.opened_ms)
+
+    def average_e8(self) -> Fraction:
+        """The average basis of the finished minutes in the window (0 before the first)."""
+        return self.window.average_e8()
+
+    def export_state(self) -> dict[str, object]:
+        return {"opened_ms": self.opened_ms, "minute": self._minute, "open": self._open,
+                "close": self._close, "window": self.window.export_state()}
 
 
 # ---- position limits by leverage ----------------------------------------------------------
