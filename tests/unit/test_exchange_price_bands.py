@@ -64,24 +64,16 @@ def test_the_first_ten_minutes_after_the_first_print_use_the_opening_band(kind, 
     assert text(ex, 1, "Sell", low - 0.5, t) == PRICE_BAND
 
 
-def test_okex_after_ten_minutes_adds_the_average_basis_to_the_three_percent_band():
-    ex = with_premium_trade("OKEx")
+# OKEx: maxBid = min(max(I, 1.03 I + basis), 1.25 I), minAsk = max(min(I, 0.97 I + basis), 0.75 I);
+# Huobi: highestBid = min(1.04 (I + basis), 1.06 I), lowestAsk = max(0.96 (I + basis), 0.94 I)
+@pytest.mark.parametrize("kind, high, low", [("OKEx", 10_400, 9_800), ("Huobi", 10_504, 9_696)])
+def test_after_ten_minutes_the_band_follows_the_average_basis(kind, high, low):
+    ex = with_premium_trade(kind)
     t = DAY + 11 * MIN
-    # maxBid = min(max(I, 1.03 I + basis), 1.25 I) = 10,300 + 100; minAsk = 9,700 + 100
-    assert text(ex, 3, "Buy", 10_400, t) == ""
-    assert text(ex, 3, "Buy", 10_400.5, t) == PRICE_BAND
-    assert text(ex, 3, "Sell", 9_800, t) == ""
-    assert text(ex, 3, "Sell", 9_799.5, t) == PRICE_BAND
-
-
-def test_huobi_after_ten_minutes_centres_its_four_percent_band_on_index_plus_basis():
-    ex = with_premium_trade("Huobi")
-    t = DAY + 11 * MIN
-    # highestBid = min(1.04 (I + basis), 1.06 I) = 10,504; lowestAsk = max(0.96 x 10,100, 0.94 I)
-    assert text(ex, 3, "Buy", 10_504, t) == ""
-    assert text(ex, 3, "Buy", 10_504.5, t) == PRICE_BAND
-    assert text(ex, 3, "Sell", 9_696, t) == ""
-    assert text(ex, 3, "Sell", 9_695.5, t) == PRICE_BAND
+    assert text(ex, 3, "Buy", high, t) == ""
+    assert text(ex, 3, "Buy", high + 0.5, t) == PRICE_BAND
+    assert text(ex, 3, "Sell", low, t) == ""
+    assert text(ex, 3, "Sell", low - 0.5, t) == PRICE_BAND
 
 
 def test_without_a_trade_the_basis_is_zero():

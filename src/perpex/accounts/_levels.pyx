@@ -204,80 +204,68 @@ cdef class OpenLevels:
             return True
         return False
 
-    cdef bint _level(self, LevelTerms t, int64_t p, int64_t n, int64_t* at, int64_t lo,
-                     int64_t hi, bint beyond, int64_t m1, Pass* acc) noexcept:
-        """The opening contracts ``n`` of one level in a side's pass (``_side_levels``): the
-        charged ones are those at pass positions [lo, hi). True on overflow."""
+    cdef int _level(self, LevelTerms t, int64_t p, int64_t n, int64_t* cap, int64_t* at,
+                    int64_t lo, int64_t hi, bint beyond, int64_t m1, Pass* acc) noexcept:
+        """One level of a side's pass (``_side_levels``): the position's closing contracts
+        (``cap``) come first and carry nothing; of the rest, those at pass positions [lo, hi)
+        are charged. 1 when the pass can stop, -1 on overflow, else 0."""
         cdef int64_t unit, value, first, last, x, d
+        if cap[0]:
+            if cap[0] >= n:
+                cap[0] -= n
+                return 0
+            n, cap[0] = n - cap[0], 0
         if t.inverse:  # Instrument.unit_value: |m| / price rounded half up, per contract
             if perpex_mul(p, t.value_den, &d) or perpex_mul(d, 2, &x):
-                return True
+                return -1
             unit = (2 * t.value_num + d) // x if t.value_num < (INT64_MAX - d) // 2 else -1
             if unit < 0:
-                return True
+                return -1
             value = -unit
         else:
             if perpex_mul(p, t.value_num, &unit):
-                return True
+                return -1
             value = unit
         first = at[0] if at[0] > lo else lo
         at[0] += n
         last = at[0] if at[0] < hi else hi
         if last > first:
             if perpex_mul(last - first, unit, &x) or perpex_add(acc.charged, x, &acc.charged):
-                return True
+                return -1
         if beyond:
             x = value - m1
             if x < 0:
                 x = -x
             if perpex_mul(n, x, &x) or perpex_add(acc.premium, x, &acc.premium):
-                return True
-        return False
+                return -1
+        return 1 if not beyond and at[0] >= hi else 0
 
     cdef bint _buys_pass(self, LevelTerms t, int64_t cap, int64_t lo, int64_t hi,
                          int64_t over, int64_t m1, Pass* acc) noexcept:
         # most aggressive (highest) first; a premium is due above the mark
-        cdef int64_t at = 0, p, n
-        cdef bint beyond
+        cdef int64_t at = 0, p
+        cdef int r
         acc.charged = acc.premium = 0
         it = self._buys.rbegin()
         while it != self._buys.rend():
-            p, n = deref(it).first, deref(it).second
+            p = deref(it).first
+            r = self._level(t, p, deref(it).second, &cap, &at, lo, hi, p > over, m1, acc)
+            if r:
+                return r < 0
             inc(it)
-            if cap:  # the position's closing contracts come first and carry nothing
-                if cap >= n:
-                    cap -= n
-                    continue
-                n, cap = n - cap, 0
-            beyond = p > over
-            if self._level(t, p, n, &at, lo, hi, beyond, m1, acc):
-                return True
-            if not beyond and at >= hi:
-                break
         return False
 
     cdef bint _sells_pass(self, LevelTerms t, int64_t cap, int64_t lo, int64_t hi,
                           int64_t under, int64_t floor, int64_t m1, Pass* acc) noexcept:
         # lowest first, valued at no less than the best bid; a premium is due below the mark
-        cdef int64_t at = 0, p, n
-        cdef bint beyond
+        cdef int64_t at = 0, p
+        cdef int r
         acc.charged = acc.premium = 0
-        it = self._sells.begin()
-        while it != self._sells.end():
-            p, n = deref(it).first, deref(it).second
-            inc(it)
-            if cap:
-                if cap >= n:
-                    cap -= n
-                    continue
-                n, cap = n - cap, 0
-            if p < floor:
-                p = floor
-            beyond = p < under
-            if self._level(t, p, n, &at, lo, hi, beyond, m1, acc):
-                return True
-            if not beyond and at >= hi:
-                break
+        for level in self._sells:
+            p = level.first if level.first > floor else floor
+            r = self._level(t, p, level.second, &cap, &at, lo, hi, p < under, m1, acc)
+            if r:
+                return r < 0
         return False
 
 
