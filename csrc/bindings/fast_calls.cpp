@@ -312,30 +312,37 @@ PyCFunction as_cfunction(F f) {
   return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
 }
 
+// A method taking arguments through vectorcall, keywords included.
+template <typename F>
+PyMethodDef fast_method(const char* name, F f, const char* doc) {
+  return {name, as_cfunction(f), METH_FASTCALL | METH_KEYWORDS, doc};
+}
+
 // Text signatures ("name($self, ...)\n--\n\n") give inspect.signature() and help() the parameters.
 PyMethodDef kMethods[] = {
-    {"add", as_cfunction(fast_add), METH_FASTCALL | METH_KEYWORDS,
-     "add($self, order_id, account, side, price, qty, ord_type=0, tif=0, flags=0, display_qty=-1, "
-     "stop_px=0, peg_offset=0, trigger=1)\n--\n\n"
-     "Adds an order of any type; returns its live leaves after matching (0 if it is gone)."},
-    {"add_limit", as_cfunction(fast_add_limit), METH_FASTCALL | METH_KEYWORDS,
-     "add_limit($self, order_id, account, side, price, qty)\n--\n\n"
-     "Adds a displayed GoodTillCancel limit order; returns its leaves resting after matching."},
-    {"add_market", as_cfunction(fast_add_market), METH_FASTCALL | METH_KEYWORDS,
-     "add_market($self, order_id, account, side, qty, protect_price=0)\n--\n\n"
-     "Adds a market order (protect_price > 0: it trades no further than that price); returns 0."},
-    {"cancel", as_cfunction(fast_cancel), METH_FASTCALL | METH_KEYWORDS,
-     "cancel($self, order_id, account=None)\n--\n\n"
-     "Cancels a resting or untriggered order; returns the canceled leaves."},
-    {"amend", as_cfunction(fast_amend), METH_FASTCALL | METH_KEYWORDS,
-     "amend($self, order_id, qty=None, price=None, stop_px=None, peg_offset=None, account=None)\n--\n\n"
-     "qty is the new leaves quantity (> 0). Returns the leaves resting after the amend."},
+    fast_method("add", fast_add,
+                "add($self, order_id, account, side, price, qty, ord_type=0, tif=0, flags=0, "
+                "display_qty=-1, stop_px=0, peg_offset=0, trigger=1)\n--\n\n"
+                "Adds an order of any type; returns its live leaves after matching (0 if it is gone)."),
+    fast_method("add_limit", fast_add_limit,
+                "add_limit($self, order_id, account, side, price, qty)\n--\n\n"
+                "Adds a displayed GoodTillCancel limit order; returns its leaves resting after matching."),
+    fast_method("add_market", fast_add_market,
+                "add_market($self, order_id, account, side, qty, protect_price=0)\n--\n\n"
+                "Adds a market order (protect_price > 0: it trades no further than that price); returns 0."),
+    fast_method("cancel", fast_cancel,
+                "cancel($self, order_id, account=None)\n--\n\n"
+                "Cancels a resting or untriggered order; returns the canceled leaves."),
+    fast_method("amend", fast_amend,
+                "amend($self, order_id, qty=None, price=None, stop_px=None, peg_offset=None, "
+                "account=None)\n--\n\n"
+                "qty is the new leaves quantity (> 0). Returns the leaves resting after the amend."),
     {"drain_event_tuples", as_cfunction(fast_drain_tuples), METH_NOARGS,
      "drain_event_tuples($self)\n--\n\n"
      "The pending events as a list of tuples in EVENT_DTYPE field order (drain_events().tolist())."},
-    {"noop_fast", as_cfunction(fast_noop), METH_FASTCALL | METH_KEYWORDS,
-     "noop_fast($self, order_id, account, side, price, qty)\n--\n\n"
-     "add_limit's argument handling and nothing else: the floor of these methods (benchmarks)."},
+    fast_method("noop_fast", fast_noop,
+                "noop_fast($self, order_id, account, side, price, qty)\n--\n\n"
+                "add_limit's argument handling and nothing else: the floor of these methods (benchmarks)."),
 };
 
 }  // namespace
