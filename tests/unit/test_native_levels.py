@@ -153,3 +153,11 @@ def test_an_overflowing_calculation_returns_none_and_the_exchange_takes_the_pyth
     # a rate whose exact ratio is beyond 64 bits: the call itself refuses it
     with pytest.raises(OverflowError):
         lv.margin(*args(cv, 0, (1, 2**70), None, None))
+
+
+def test_a_negative_rate_is_refused_before_the_levels_change():
+    cv = ContractValue(INSTRUMENTS["XBTUSD"])
+    lv = native(cv, {100: 5}, {})
+    with pytest.raises(ValueError, match="ratio"):
+        lv.margin_with(*args(cv, 0, (-1, 100), None, None), 0, 101, 3, 0, 100, 2)
+    assert lv.levels() == ({100: 5}, {}, 0)

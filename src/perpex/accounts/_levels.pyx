@@ -47,6 +47,7 @@ cdef class LevelTerms:
 
     cdef readonly bint inverse
     cdef readonly int64_t value_num, value_den, e8_per_tick, fee_num, fee_den
+    cdef int64_t _twice_value_num  # the numerator of an inverse unit's half-up rounding
 
     def __init__(self, bint inverse, int64_t value_num, int64_t value_den, int64_t e8_per_tick,
                  int64_t fee_num, int64_t fee_den):
@@ -54,10 +55,17 @@ cdef class LevelTerms:
             raise ValueError("LevelTerms needs positive value and tick ratios and a fee >= 0")
         if not inverse and value_den != 1:
             raise ValueError("a linear or quanto contract's levels need a whole value per tick")
+        if perpex_mul(value_num, 2, &self._twice_value_num):
+            raise OverflowError("value_num is beyond 63 bits when doubled")
         self.inverse = inverse
         self.value_num, self.value_den = value_num, value_den
         self.e8_per_tick = e8_per_tick
         self.fee_num, self.fee_den = fee_num, fee_den
+
+
+cdef inline void _check_rate(int64_t rn, int64_t rd) except *:
+    if rn < 0 or rd <= 0:
+        raise ValueError("the initial margin rate must be a ratio >= 0")
 
 
 cdef struct Pass:
@@ -125,6 +133,7 @@ cdef class OpenLevels:
         0 for no mark (else ``mark_unit`` is one contract's value at it) and ``best_bid`` 0
         for none. None when a 64-bit step would overflow."""
         cdef int64_t out
+        _check_rate(rate_num, rate_den)
         if self._margin(t, position_qty, rate_num, rate_den, mark_e8, mark_unit, best_bid, &out):
             return None
         return out
@@ -139,6 +148,7 @@ cdef class OpenLevels:
         cdef bint overflow
         if (n and price <= 0) or (old_n and old_price <= 0):
             raise ValueError("margin_with takes priced orders only")
+        _check_rate(rate_num, rate_den)  # before the levels change
         if old_n:
             self._remove(old_side, old_price, old_n)
         if n:
@@ -152,18 +162,17 @@ cdef class OpenLevels:
         return None if overflow else out
 
     cdef bint _margin(self, LevelTerms t, int64_t pq, int64_t rn, int64_t rd, int64_t mark_e8,
-                      int64_t m1, int64_t best_bid, int64_t* out) except -1:
-        # the same steps as level_order_margin, whose docstring explains the netting
+                      int64_t m1, int64_t best_bid, int64_t* out) noexcept:
+        # the same steps as level_order_margin, whose docstring explains the netting; True on
+        # overflow
         cdef int64_t cap_b = -pq if pq < 0 else 0
         cdef int64_t cap_s = pq if pq > 0 else 0
-        cdef int64_t nb = self._nbuy - cap_b if not self._buys.empty() else 0
-        cdef int64_t ns = self._nsell - cap_s if not self._sells.empty() else 0
-        cdef int64_t b_lo, b_hi, s_lo, s_hi, buy_over = 0, sell_under = 0
+        cdef int64_t nb = self._nbuy - cap_b  # the totals are 0 on an empty side
+        cdef int64_t ns = self._nsell - cap_s
+        cdef int64_t b_lo, b_hi, s_lo, s_hi, buy_over = INT64_MAX, sell_under = 0
         cdef int64_t charged = 0, premium = 0, im, fee
         cdef Pass p
         out[0] = 0
-        if rn < 0 or rd <= 0:
-            raise ValueError("the initial margin rate must be a ratio >= 0")
         if nb < 0:
             nb = 0
         if ns < 0:
@@ -182,12 +191,9 @@ cdef class OpenLevels:
                 s_lo, s_hi = 0, ns - nb
             else:
                 s_lo, s_hi = nb, ns
-        if mark_e8 > 0:
+        if mark_e8 > 0:  # without a mark no level is beyond it: no premium
             buy_over = mark_e8 // t.e8_per_tick
             sell_under = buy_over + (mark_e8 % t.e8_per_tick != 0)  # ceil (C division truncates)
-        elif not self._buys.empty():
-            m1 = 0
-            buy_over = deref(self._buys.rbegin()).first
         if nb:
             if self._buys_pass(t, cap_b, b_lo, b_hi, buy_over, m1, &p):
                 return True
@@ -216,11 +222,10 @@ cdef class OpenLevels:
                 return 0
             n, cap[0] = n - cap[0], 0
         if t.inverse:  # Instrument.unit_value: |m| / price rounded half up, per contract
-            if perpex_mul(p, t.value_den, &d) or perpex_mul(d, 2, &x):
+            if perpex_mul(p, t.value_den, &d) or perpex_mul(d, 2, &x) or \
+                    perpex_add(t._twice_value_num, d, &unit):
                 return -1
-            unit = (2 * t.value_num + d) // x if t.value_num < (INT64_MAX - d) // 2 else -1
-            if unit < 0:
-                return -1
+            unit //= x
             value = -unit
         else:
             if perpex_mul(p, t.value_num, &unit):
