@@ -9,8 +9,9 @@ contract (inverse ones, and linear or quanto ones with a whole contract value pe
 :class:`~perpex.accounts.margin.ContractValue`) the margin then comes from the levels, one pass
 over a few price levels instead of one object per order: the index is native
 (:mod:`perpex.accounts._levels`, :func:`~perpex.accounts.margin.level_order_margin` in checked
-64-bit integers), and a calculation that would overflow takes that Python function; every other case (another contract, a mark at which the value is not per
-contract, an order without a price in flight) walks the orders with
+64-bit integers), and a calculation that would overflow takes that Python function. Every
+other case (another contract, a mark at which the value is not per contract, an order without
+a price in flight) walks the orders with
 :func:`~perpex.accounts.margin.order_margin`. Both give the same number: ``check_invariants``
 rebuilds the index from the live orders and recomputes every account's order margin both ways.
 
@@ -37,6 +38,7 @@ from perpex.rounding import exact_rate
 _BUY, _SELL = _native.BUY, _native.SELL
 _REDUCE = _native.FLAG_REDUCE_ONLY
 _IDLE = (0, 0, 0)  # an indexed order that carries no order margin
+_NO_LEVELS = OpenLevels()  # a key without resting orders, for a margin with one added
 
 
 def _contribution(rec: OrderRecord) -> tuple[int, int, int]:
@@ -191,10 +193,6 @@ class MarginCore:
         lv = self._open_levels(a, sym)
         if not self._levels_usable(cv, lv, mark):
             return self._order_margin_scan(a, sym)
-        return self._levels_margin(cv, lv, a, sym, mark) if lv is not None else 0
-
-    def _levels_margin(self, cv: ContractValue, lv: OpenLevels, a: int, sym: str,
-                       mark: int | None) -> int:
         return self._levels_margin_with(cv, lv, a, sym, mark, _IDLE, _IDLE)
 
     def _levels_margin_with(self, cv: ContractValue, lv: OpenLevels | None, a: int, sym: str,
@@ -205,7 +203,7 @@ class MarginCore:
         if lv is None:
             if not new[2]:
                 return 0
-            lv = OpenLevels()
+            lv = _NO_LEVELS  # margin_with leaves it empty again
         elif not new[2] and lv.empty():
             return 0
         pos = self._positions.get((a, sym))
@@ -312,8 +310,7 @@ class MarginCore:
         cv = self._cv[sym]
         mark = self._marks.get(sym)
         lv = self._open_levels(a, sym)
-        fast = qty > 0 and self._levels_usable(cv, lv, mark)
-        if fast:
+        if qty > 0 and self._levels_usable(cv, lv, mark):
             after = self._levels_margin_with(
                 cv, lv, a, sym, mark, (rec.side, price, qty),
                 self._open_seen.get(rec.order_id, _IDLE) if replace else _IDLE)
@@ -322,8 +319,5 @@ class MarginCore:
                                             rec.order_id if replace else 0)
         if after <= self._available(a, ccy, (sym, 0)):
             return ""
-        if fast:
-            before = self._levels_margin(cv, lv, a, sym, mark) if lv is not None else 0
-        else:
-            before = self._order_margin_scan(a, sym)
+        before = self._order_margin(a, sym)
         return insufficient_text(after - before, ccy) if after > before else ""
