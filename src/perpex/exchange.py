@@ -47,7 +47,7 @@ from perpex.exchange_batch import (
 from perpex.exchange_core import _BUY, _CLOSE, MAX_ACCOUNT, Audit, BookView, _int
 from perpex.exchange_prices import PricingMixin
 from perpex.exchange_queries import STATE_VERSION, QueriesMixin
-from perpex.exchange_overload import OverloadConfig, OverloadMixin
+from perpex.exchange_overload import OverloadConfig
 from perpex.exchange_risk import LIQUIDATION_ACCOUNT, RiskMixin
 from perpex.instruments import Instrument
 from perpex.orders import (
@@ -62,7 +62,7 @@ __all__ = ["Audit", "BookView", "Exchange", "LIQUIDATION_ACCOUNT", "MAX_BATCH", 
            "STATUS_REJECTED", "STATUS_UNKNOWN_ORDER"]
 
 
-class Exchange(RiskMixin, OverloadMixin, PricingMixin, QueriesMixin, BatchMixin):
+class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
     """BitMEX-style exchange over one native book per instrument (see the module docstring)."""
 
     def __init__(self, instruments: Iterable[Instrument], *,

@@ -32,11 +32,11 @@ from typing import Any
 
 from perpex import _native
 from perpex.errors import InvalidConfigError
-from perpex.exchange_core import _BUY, ExchangeCore
+from perpex.exchange_core import ExchangeCore
 from perpex.instruments import Instrument
-from perpex.orders import OrderRecord
+from perpex.orders import SIDE_NAMES, OrderRecord
 from perpex.risk.bands import (
-    PRICE_BAND, BandClock, CircuitBreaker, PositionLimitTable, huobi_band, okex_band)
+    BandClock, CircuitBreaker, PositionLimitTable, band_reject, huobi_band, okex_band)
 from perpex.risk.liquidation import LiquidationConfig, RiskMode, okex_tiers
 
 HALTED_TEXT = "Trading is halted by the circuit breaker"
@@ -124,9 +124,9 @@ class OverloadMixin(ExchangeCore):
             if index_e8 and since is not None:
                 fn = okex_band if ov.price_bands == "OKEx" else huobi_band
                 band = fn(index_e8, clock.average_e8(), since)
-                px = inst.ticks_to_e8(rec.price)
-                if (rec.side == _BUY and px > band.max_bid_e8) or (rec.side != _BUY and px < band.min_ask_e8):
-                    return PRICE_BAND
+                outside = band_reject(SIDE_NAMES[rec.side], inst.ticks_to_e8(rec.price), band)
+                if outside:
+                    return outside
         if ov.position_limits is not None and not rec.reduce_only:
             pos = self._positions.get((rec.account, inst.symbol))
             qty = (pos.qty if pos else 0) + rec.sign * rec.leaves_qty

@@ -56,7 +56,8 @@ from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, MAX_ACCO
 from perpex.exchange_deleverage import DeleverageMixin
 # the overload names are also imported from here, and snapshots taken before overload
 # protection had its own module pickle OverloadConfig under this module's name
-from perpex.exchange_overload import HALTED_TEXT, TIER_CAP_TEXT, TIER_LEVERAGE_TEXT, OverloadConfig
+from perpex.exchange_overload import (  # noqa: F401
+    HALTED_TEXT, TIER_CAP_TEXT, TIER_LEVERAGE_TEXT, OverloadConfig, OverloadMixin)
 from perpex.instruments import Instrument
 from perpex.risk.adl import adl_position, deleverage_percentile
 from perpex.risk.liquidation import (
@@ -81,7 +82,7 @@ def _entry(pos: Position, ticks: int | None) -> tuple[int, int] | None:
     return None if ticks is None else (1 if pos.qty > 0 else -1, ticks)
 
 
-class RiskMixin(DeleverageMixin):
+class RiskMixin(DeleverageMixin, OverloadMixin):
     """Liquidation step, insurance fund and ADL."""
 
     # False sends every liquidated position through assess() (the reference path the
@@ -97,7 +98,7 @@ class RiskMixin(DeleverageMixin):
         else:
             raise InvalidConfigError(f"risk_mode={risk_mode!r} must be BitMEX, OKEx or Huobi (any case) "
                                      "or a LiquidationConfig")
-        self._init_overload(overload)  # type: ignore[attr-defined]
+        self._init_overload(overload)
         self._risk_cfg = cfg
         funds = dict(insurance_fund or {})
         for ccy, amount in funds.items():
@@ -550,8 +551,8 @@ class RiskMixin(DeleverageMixin):
         state: dict[str, Any] = {
             "lots": sorted(self._lots.items()),
             "stats": sorted((c, sorted(v.items())) for c, v in self._liq_stats.items()),
-            "breakers": self._breaker_state()}  # type: ignore[attr-defined]
+            "breakers": self._breaker_state()}
         if self._risk_cfg.clawback:  # only then, so that other configurations hash as before
             state["clawback"] = sorted(self._clawed.items())
-        state.update(self._band_state())  # type: ignore[attr-defined]
+        state.update(self._band_state())
         return state
