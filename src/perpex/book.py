@@ -18,7 +18,7 @@ import numpy as np
 
 from perpex import _native
 from perpex.errors import InvalidInputError, InvalidQuantityError, ArithmeticOverflowError
-from perpex.rounding import price_to_ticks, signed_ticks, ticks_to_price
+from perpex.rounding import INT64_MAX, price_to_ticks, signed_ticks, ticks_to_price
 
 SIDES = {"Buy": _native.BUY, "Sell": _native.SELL}
 ORD_TYPES = {
@@ -38,7 +38,6 @@ EXEC_FLAGS = {
 }
 _CONDITIONAL = {"Stop", "StopLimit", "MarketIfTouched", "LimitIfTouched"}
 _NEEDS_PRICE = {"Limit", "StopLimit", "LimitIfTouched"}
-INT64_MAX = 2**63 - 1
 
 EVENT_NAMES = {
     _native.EV_ACCEPTED: "Accepted",

@@ -22,12 +22,11 @@ from perpex.errors import (
     InvalidPriceError,
     NonMonotonicTimeError,
 )
-from perpex.rounding import Rounding, div_round, exact_rate
+from perpex.rounding import INT64_MAX, Rounding, div_round, exact_rate
 
 Number = Union[int, float, Decimal, Fraction]
 
 E8 = 10**8
-INT64_MAX = 2**63 - 1
 
 
 def round_half_even(x: Fraction) -> int:

@@ -48,7 +48,7 @@ from perpex.pricing._units import (
     fraction_state,
     to_e8,
 )
-from perpex.rounding import Rounding, div_round
+from perpex.rounding import Rounding, div_round, exact_rate
 
 MINUTE_MS = 60_000
 
@@ -133,10 +133,6 @@ _Ratio = tuple[int, int]
 _Priced = tuple[_Constituent, int]
 
 
-def _ratio(x: Fraction) -> _Ratio:
-    return x.numerator, x.denominator
-
-
 def _twice_median(values: list[int]) -> int:
     """Twice the median: an even count's median may end in a half; its double is an int."""
     ordered = sorted(values)
@@ -184,12 +180,12 @@ class Index:
             for (name, weight), n in zip(exact.items(), scaled)}
         # the config is frozen, so its ratios are split into integer pairs once, here
         cfg = self._config
-        self._exclude: _Ratio = _ratio(cfg.exclude_deviation)
-        self._pair: _Ratio = _ratio(cfg.pair_deviation)
-        self._single: _Ratio = _ratio(cfg.single_deviation)
-        self._readmit_near: _Ratio = _ratio(cfg.readmit_deviation)
-        self._readmit_single: _Ratio = _ratio(cfg.readmit_single_deviation)
-        self._okex_clamp: _Ratio = _ratio(cfg.okex_clamp)
+        self._exclude: _Ratio = exact_rate(cfg.exclude_deviation)
+        self._pair: _Ratio = exact_rate(cfg.pair_deviation)
+        self._single: _Ratio = exact_rate(cfg.single_deviation)
+        self._readmit_near: _Ratio = exact_rate(cfg.readmit_deviation)
+        self._readmit_single: _Ratio = exact_rate(cfg.readmit_single_deviation)
+        self._okex_clamp: _Ratio = exact_rate(cfg.okex_clamp)
         start_ms = check_ts(start_ms, "start_ms")
         interval = self._config.publish_interval_ms
         # the first print is the first grid instant at or after the start
@@ -338,7 +334,7 @@ class Index:
         return prints
 
     def _hold(self, t: int, active: list[_Priced]) -> IndexPrint:
-        prev = self._last.price_e8 if self._last is not None else None
+        prev = self.price_e8
         return IndexPrint(t, prev, True, tuple(c.name for c, _ in active))
 
     def _evaluate_bitmex(self, t: int) -> IndexPrint:
@@ -363,7 +359,7 @@ class Index:
         active = [cp for cp in available if not cp[0].excluded]
         for c, _ in available:
             c.status = ConstituentStatus.EXCLUDED if c.excluded else ConstituentStatus.ACTIVE
-        prev = self._last.price_e8 if self._last is not None else None
+        prev = self.price_e8
         if not active:
             return self._hold(t, active)
         if len(active) == 2:                              # rule 3b
@@ -387,7 +383,7 @@ class Index:
             ref2: int | None = _twice_median([p for _, p in active])
             limit = self._readmit_near
         else:
-            prev = self._last.price_e8 if self._last is not None else None
+            prev = self.price_e8
             ref2 = 2 * prev if prev is not None else None
             limit = self._readmit_single
         readmit_ms = self._config.readmit_ms
