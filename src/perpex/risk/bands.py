@@ -216,10 +216,9 @@ class BandClock:
         check_int("last_e8", last_e8, 1)
         basis = last_e8 - index_e8
         minute = ts_ms - ts_ms % MINUTE_MS
-        if self._minute is not None and minute != self._minute:
-            self.window.add_minute(self._minute, self._open, self._close)
-            self._minute = None
-        if self._minute is None:
+        if minute != self._minute:
+            if self._minute is not None:
+                self.window.add_minute(self._minute, self._open, self._close)
             self._minute, self._open = minute, basis
         self._close = basis
 

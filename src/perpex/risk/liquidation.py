@@ -487,9 +487,9 @@ def _assess_huobi(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) ->
         return level - _rate("factor", tiers[i].factors[lev])
 
     maint = -(-value * _rate("factor", tiers[index].factors[lev]) // lev)
-    safe = _safe(pos, _bk_ticks(pos, config), None, maint, equity, ratio(index), Fraction(0), index + 1)
-    assert safe.margin_ratio is not None  # Huobi verdicts always carry the ratio
-    if safe.margin_ratio > 0:
+    current = ratio(index)
+    safe = _safe(pos, _bk_ticks(pos, config), None, maint, equity, current, Fraction(0), index + 1)
+    if current > 0:
         return safe
     others = net - abs(pos.qty)
     for i in range(index - 1, -1, -1):
