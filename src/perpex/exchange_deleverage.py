@@ -157,8 +157,8 @@ class DeleverageMixin(ExchangeCore):
         order; the engine's own and bankrupt ones (equity <= 0 at ``mark_e8``) are left out,
         as :func:`perpex.risk.adl.adl_score` cannot rank them."""
         cands: list[AdlCandidate] = []
-        positions, accounts, _, _ = self._positions_of(inst.symbol).open()  # type: ignore[attr-defined]
-        for a, p in zip(accounts, positions):
+        reg = self._positions_of(inst.symbol)  # type: ignore[attr-defined]
+        for a, p in zip(reg.accounts, reg.positions):  # flat ones fail the side test
             if a == LIQUIDATION_ACCOUNT or p.qty * want <= 0 or p.cost == 0:
                 continue
             coll = self._collateral(inst, p)  # type: ignore[attr-defined]
@@ -212,9 +212,9 @@ class DeleverageMixin(ExchangeCore):
         """Account -> profit that a clawback may take (> 0 only), in account order."""
         sym, ccy = inst.symbol, inst.settle_currency
         out: dict[int, int] = {}
-        positions, accounts, _, _ = self._positions_of(sym).open()  # type: ignore[attr-defined]
-        for a, p in zip(accounts, positions):
-            if a == LIQUIDATION_ACCOUNT:
+        reg = self._positions_of(sym)  # type: ignore[attr-defined]
+        for a, p in zip(reg.accounts, reg.positions):
+            if a == LIQUIDATION_ACCOUNT or not p.qty:
                 continue
             profit = min(inst.unrealised_pnl(p.qty, p.cost, mark_e8),
                          self._ledger.balance(ccy, wallet(a)))
