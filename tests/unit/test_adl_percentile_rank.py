@@ -121,3 +121,20 @@ def test_a_bad_account_is_refused() -> None:
     inst = presets.XBTUSD()
     with pytest.raises(InvalidInputError):
         adl_position(inst, [], inst.ticks_to_e8(20_000), "Long", -1)
+
+
+def test_a_losing_position_worth_nothing_at_the_mark_ranks_last() -> None:
+    # qty x multiplier x mark rounds to 0 units: no effective leverage to divide the loss by,
+    # so the score is minus infinity (a bare division used to raise ZeroDivisionError)
+    inst = presets.XBTUSDT()
+    mark_e8 = 1
+    worthless = [AdlCandidate(a, 1, inst.exec_cost(1, 40_000), 30_000) for a in (3, 1)]
+    finite = AdlCandidate(8, 10**8, 2, 10)  # worth 1 unit, bought at 2: equity 9
+    assert inst.mark_value(1, mark_e8) == 0
+    cands = [*worthless, finite]
+    assert [c.account for c in adl_queue(inst, cands, mark_e8, "Long")] == [8, 1, 3]
+    assert [adl_position(inst, cands, mark_e8, "Long", a) for a in (8, 1, 3)] == \
+        [(1, 3), (2, 3), (3, 3)]
+    with pytest.raises(InvalidInputError, match="minus infinity"):
+        adl_score(inst, *worthless[0][1:], mark_e8)
+    assert adl_score(inst, *finite[1:], mark_e8) < 0

@@ -11,6 +11,9 @@ Ranking, exactly as BitMEX documents it, with signed BitMEX values (§0)::
 at which ``collateral + UPnL`` is zero, as in :mod:`perpex.risk.prices`), so
 ``MarkValue - BankruptValue`` is the position's equity. Every key is an exact
 :class:`~fractions.Fraction`, so ties are real ties and are broken by account id ascending.
+A losing position whose mark value rounds to 0 (an inverse contract at a vast mark, a linear
+one at a tiny mark) has no leverage to divide by: its score is minus infinity, and it ranks
+behind every position with a finite score.
 Longs and shorts form separate queues, highest score first. Deleveraged counterparties fill at
 the bankruptcy price of the liquidated position, in queue order, until it is exhausted.
 """
@@ -55,14 +58,20 @@ class AdlFill(NamedTuple):
 
 
 def adl_score(instrument: Instrument, qty: int, cost: int, collateral: int, mark_e8: int) -> Fraction:
-    """The §8.2 ranking score of one position at ``mark_e8`` (exact)."""
-    return Fraction(*_score_ratio(instrument, qty, cost, collateral, mark_e8))
+    """The §8.2 ranking score of one position at ``mark_e8`` (exact). A losing position worth
+    0 at the mark has no finite score (InvalidInputError); the queues rank it last."""
+    num, den = _score_ratio(instrument, qty, cost, collateral, mark_e8)
+    if not den:
+        raise InvalidInputError(f"position qty={qty} is worth 0 at mark_e8={mark_e8} at a loss: "
+                                "its score is minus infinity (it ranks last)")
+    return Fraction(num, den)
 
 
 def _score_ratio(instrument: Instrument, qty: int, cost: int, collateral: int,
                  mark_e8: int) -> tuple[int, int]:
-    """:func:`adl_score` as an unreduced numerator and denominator > 0: one position's place
-    compares these by cross-multiplying, which is exact and spares a gcd per candidate."""
+    """:func:`adl_score` as an unreduced numerator and denominator >= 0: one position's place
+    compares these by cross-multiplying, which is exact and spares a gcd per candidate. A
+    denominator of 0 (with numerator -1) is minus infinity."""
     for name, value in (("qty", qty), ("cost", cost), ("collateral", collateral), ("mark_e8", mark_e8)):
         check_int(name, value)
     if qty == 0 or cost == 0:
@@ -80,9 +89,8 @@ def _score_ratio(instrument: Instrument, qty: int, cost: int, collateral: int,
     if pnl > 0:
         return pnl * abs(mark_value), abs(cost) * equity
     if pnl < 0:
-        if mark_value == 0:
-            raise ZeroDivisionError(f"position qty={qty} is worth 0 at mark_e8={mark_e8}: a loss "
-                                    "divided by an effective leverage of 0 has no score")
+        if mark_value == 0:  # a loss over an effective leverage of 0
+            return -1, 0
         return pnl * equity, abs(cost) * abs(mark_value)
     return 0, 1
 
@@ -98,9 +106,16 @@ def adl_queue(instrument: Instrument, candidates: Iterable[AdlCandidate], mark_e
               side: str) -> list[AdlCandidate]:
     """The deleverage queue of one side (``"Long"`` or ``"Short"``), highest score first."""
     pool = _side_pool(candidates, side)
-    scores = {c.account: adl_score(instrument, c.qty, c.cost, c.collateral, mark_e8) for c in pool}
-    by_account = {c.account: c for c in pool}
-    return [by_account[a] for a in rank_scores(scores)]
+    keys = {c.account: _rank_key(_score_ratio(instrument, c.qty, c.cost, c.collateral, mark_e8))
+            for c in pool}
+    return sorted(pool, key=lambda c: (keys[c.account], c.account))
+
+
+def _rank_key(ratio: tuple[int, int]) -> tuple[int, Fraction]:
+    """Sorts ascending as the queue runs: a finite score before minus infinity, a higher
+    score first."""
+    num, den = ratio
+    return (0, -Fraction(num, den)) if den else (1, Fraction(0))
 
 
 def adl_position(instrument: Instrument, candidates: Iterable[AdlCandidate], mark_e8: int,
@@ -119,8 +134,9 @@ def adl_position(instrument: Instrument, candidates: Iterable[AdlCandidate], mar
     num, den = ratios[own]
     ahead = 0
     for c, (n, d) in zip(pool, ratios):
-        # the order of rank_scores: a higher score first, an equal one by account ascending
-        diff = n * den - num * d
+        # the queue's order: a higher score first (minus infinity last), an equal one by
+        # account ascending
+        diff = (n * den - num * d) if d and den else (d > 0) - (den > 0)
         if diff > 0 or (diff == 0 and c.account < account):
             ahead += 1
     return ahead + 1, len(pool)
