@@ -9,7 +9,7 @@ plain data. Events are dicts whose keys are BitMEX's execution fields (``execTyp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from typing import Any, NamedTuple
 
 from perpex import _native
@@ -21,6 +21,7 @@ __all__ = [
     "Outcome",
     "ORD_TYPE_NAMES",
     "TIF_NAMES",
+    "avg_px",
     "exec_inst_text",
     "execution",
     "insufficient_text",
@@ -148,6 +149,54 @@ class Outcome(NamedTuple):
 
 
 _E8 = Decimal("1e-8")
+# The default context spelled out, so that an event never depends on a caller's decimal context.
+_CTX = Context(prec=28, rounding=ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999,
+               traps=[InvalidOperation, DivisionByZero, Overflow])
+# avgPx by its value in 1e-8 units: most orders fill at one price, so few values recur often.
+_AVG_PX: dict[int, Decimal] = {}
+_AVG_PX_CACHE_SIZE = 1 << 16
+_FAST_CUM = 10**12
+_FAST_E8 = 10**16
+
+
+def avg_px(instrument: Instrument, px_qty: int, cum: int) -> Decimal:
+    """The fills' mean price ``px_qty x tick / cum`` rounded half-even to 8 decimals, exactly
+    as ``(Decimal(px_qty) * tick_size / Decimal(cum)).quantize(Decimal("1e-8"))`` in the
+    default context gives it, value and exponent alike (``20000.50000000``)."""
+    # In integers, in 1e-8 units: V = px_qty x e8_per_tick / cum, rounded half-even once. The
+    # Decimal form rounds twice. Its product is exact (px_qty x e8_per_tick = V x cum < 1e28
+    # has at most 28 digits); its quotient keeps 28 significant digits, down to 1e-12 of a
+    # unit when V < 1e16, an error of at most 0.5e-12; then quantize rounds to the unit. A tie
+    # V = m + 1/2 is exact at 28 digits, and any other V = n / cum lies at least
+    # 1 / (2 cum) > 0.5e-12 (cum < 1e12) from every m + 1/2, so the first rounding never
+    # reaches one and both round alike. Outside that range the first rounding can make a tie
+    # (tests show one), so the Decimal form itself runs, raising InvalidOperation past 28 digits.
+    num = px_qty * instrument._e8_per_tick
+    if 0 < cum < _FAST_CUM and num >= 0:
+        units, rem = divmod(num, cum)
+        if units < _FAST_E8:
+            rem += rem
+            if rem > cum or (rem == cum and units & 1):
+                units += 1
+            price = _AVG_PX.get(units)
+            if price is None:
+                if len(_AVG_PX) >= _AVG_PX_CACHE_SIZE:
+                    _AVG_PX.clear()  # bounded; a miss only costs a recomputation
+                price = _AVG_PX[units] = _CTX.multiply(Decimal(units), _E8)
+            return price
+    ctx = _CTX
+    return ctx.divide(ctx.multiply(Decimal(px_qty), instrument.tick_size), Decimal(cum)).quantize(
+        _E8, context=ctx)
+
+
+# Every event has these keys in this order. Copying a finished dict clones its table in one
+# go and filling it in replaces values in place: about two thirds of the cost of a 27-key
+# literal, which inserts every key anew. Every accepted, filled or canceled order saves it.
+_EXECUTION = dict.fromkeys((
+    "seq", "transactTime", "execType", "ordStatus", "orderID", "clOrdID", "account", "symbol",
+    "side", "ordType", "timeInForce", "execInst", "orderQty", "price", "stopPx", "displayQty",
+    "lastQty", "lastPx", "leavesQty", "cumQty", "avgPx", "execCost", "execComm",
+    "lastLiquidityInd", "triggered", "currency", "text"))
 
 
 def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_status: str, *,
@@ -155,53 +204,79 @@ def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_stat
               exec_cost: int = 0, exec_comm: int = 0, liquidity: str = "",
               stop_px: int | None = None) -> dict[str, Any]:
     """One BitMEX-shaped execution report for ``rec`` as it stands now."""
-    # Every accepted, filled or canceled order builds one or more of these: prices come from
-    # the instrument's own cache. avgPx is the fills' mean price, sum(ticks x qty) x tick /
-    # cumQty, to 8 decimals.
-    conditional = rec.ord_type in CONDITIONAL_TYPES
-    inst_text = exec_inst_text(rec.flags, rec.feed, conditional)
-    px = instrument.ticks_to_price
+    # Each field of rec is read once and prices come straight from the instrument's cache (a
+    # miss goes through ticks_to_price, which fills it; no cached Decimal is 0, as 0 ticks
+    # means none and is never looked up).
+    ord_type = rec.ord_type
+    flags = rec.flags
+    conditional = ord_type in CONDITIONAL_TYPES
+    price = rec.price
+    ticks = rec.stop_px if stop_px is None else stop_px
+    cum = rec.cum_qty
+    disp = rec.display_qty
+    cached = instrument._prices.get
+    ev = _EXECUTION.copy()
+    ev["seq"] = seq
+    ev["transactTime"] = ts
+    ev["execType"] = exec_type
+    ev["ordStatus"] = ord_status
+    ev["orderID"] = rec.order_id
+    ev["clOrdID"] = rec.cl_ord_id
+    ev["account"] = rec.account
+    ev["symbol"] = rec.symbol
+    ev["side"] = SIDE_NAMES[rec.side]
+    ev["ordType"] = ORD_TYPE_NAMES[ord_type]
+    ev["timeInForce"] = TIF_NAMES[rec.tif]
+    # no flags and no trigger: always empty, whatever the feed
+    ev["execInst"] = exec_inst_text(flags, rec.feed, conditional) if flags or conditional else ""
+    ev["orderQty"] = rec.order_qty
+    ev["price"] = (cached(price) or instrument.ticks_to_price(price)) if price else None
+    ev["stopPx"] = (cached(ticks) or instrument.ticks_to_price(ticks)) if ticks else None
+    ev["displayQty"] = None if disp < 0 else disp
+    ev["lastQty"] = last_qty
+    ev["lastPx"] = (cached(last_px) or instrument.ticks_to_price(last_px)) if last_px else None
+    ev["leavesQty"] = rec.leaves_qty
+    ev["cumQty"] = cum
+    ev["avgPx"] = avg_px(instrument, rec.px_qty, cum) if cum else None
+    ev["execCost"] = exec_cost
+    ev["execComm"] = exec_comm
+    ev["lastLiquidityInd"] = liquidity
+    ev["triggered"] = "StopOrderTriggered" if rec.triggered else (
+        "NotTriggered" if conditional else "")
+    ev["currency"] = instrument.settle_currency
+    ev["text"] = text
+    return ev
+
+
+def order_view(instrument: Instrument, rec: OrderRecord, ord_status: str,
+               stop_px: int | None = None) -> dict[str, Any]:
+    """An open order as BitMEX's ``GET /order`` shows it: the execution fields less the
+    fill's own (seq, transactTime, execType, last*, exec*, text)."""
+    ord_type = rec.ord_type
+    flags = rec.flags
+    conditional = ord_type in CONDITIONAL_TYPES
+    price = rec.price
     ticks = rec.stop_px if stop_px is None else stop_px
     cum = rec.cum_qty
     disp = rec.display_qty
     return {
-        "seq": seq,
-        "transactTime": ts,
-        "execType": exec_type,
         "ordStatus": ord_status,
         "orderID": rec.order_id,
         "clOrdID": rec.cl_ord_id,
         "account": rec.account,
         "symbol": rec.symbol,
         "side": SIDE_NAMES[rec.side],
-        "ordType": ORD_TYPE_NAMES[rec.ord_type],
+        "ordType": ORD_TYPE_NAMES[ord_type],
         "timeInForce": TIF_NAMES[rec.tif],
-        "execInst": inst_text,
+        "execInst": exec_inst_text(flags, rec.feed, conditional) if flags or conditional else "",
         "orderQty": rec.order_qty,
-        "price": px(rec.price) if rec.price else None,
-        "stopPx": px(ticks) if ticks else None,
+        "price": instrument.ticks_to_price(price) if price else None,
+        "stopPx": instrument.ticks_to_price(ticks) if ticks else None,
         "displayQty": None if disp < 0 else disp,
-        "lastQty": last_qty,
-        "lastPx": px(last_px) if last_px else None,
         "leavesQty": rec.leaves_qty,
         "cumQty": cum,
-        "avgPx": (Decimal(rec.px_qty) * instrument.tick_size / Decimal(cum)).quantize(_E8)
-        if cum else None,
-        "execCost": exec_cost,
-        "execComm": exec_comm,
-        "lastLiquidityInd": liquidity,
+        "avgPx": avg_px(instrument, rec.px_qty, cum) if cum else None,
         "triggered": "StopOrderTriggered" if rec.triggered else (
             "NotTriggered" if conditional else ""),
         "currency": instrument.settle_currency,
-        "text": text,
     }
-
-
-def order_view(instrument: Instrument, rec: OrderRecord, ord_status: str,
-               stop_px: int | None = None) -> dict[str, Any]:
-    """An open order as BitMEX's ``GET /order`` shows it."""
-    ev = execution(instrument, rec, "", ord_status, seq=0, ts=0, stop_px=stop_px)
-    for key in ("seq", "transactTime", "execType", "lastQty", "lastPx", "execCost", "execComm",
-                "lastLiquidityInd", "text"):
-        del ev[key]
-    return ev
