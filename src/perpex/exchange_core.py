@@ -26,6 +26,11 @@ from perpex.orders import (
 from perpex.risk.limits import RATE_LIMITED, RateLimiter, order_count_reject
 from perpex.rounding import signed_ticks
 
+# Outcome(...) runs the named tuple's generated __new__ in the bytecode loop (about 4,000
+# instructions); the order path, which returns one per command with every field known, builds
+# the tuple directly
+_new_tuple = tuple.__new__
+
 MAX_ACCOUNT = 2**32 - 1
 LIQUIDATION_ACCOUNT = MAX_ACCOUNT  # reserved: the liquidation engine's account
 LIQUIDATION_TEXT = "Liquidation"
@@ -299,16 +304,19 @@ class ExchangeCore(MarginCore, ABC):
         done = self._done.get(rec.order_id)
         if done is not None:
             status, text, leaves, cum = done
-            return Outcome(self._seq, status != "Rejected", text, rec.order_id, status, leaves, cum)
+            return _new_tuple(Outcome, (self._seq, status != "Rejected", text, rec.order_id,
+                                        status, leaves, cum, 0, 0))
         status = "PartiallyFilled" if rec.cum_qty else "New"
-        return Outcome(self._seq, True, "", rec.order_id, status, rec.leaves_qty, rec.cum_qty)
+        return _new_tuple(Outcome, (self._seq, True, "", rec.order_id, status, rec.leaves_qty,
+                                    rec.cum_qty, 0, 0))
 
     def _reject(self, inst: Instrument, rec: OrderRecord, text: str) -> Outcome:
         rec.leaves_qty = 0
         if self._emit:
             self._events.append(execution(inst, rec, "Rejected", "Rejected", seq=self._seq,
                                           ts=self._ts, text=text))
-        return Outcome(self._seq, False, text, rec.order_id or None, "Rejected", 0, rec.cum_qty)
+        return _new_tuple(Outcome, (self._seq, False, text, rec.order_id or None, "Rejected", 0,
+                                    rec.cum_qty, 0, 0))
 
     def _command_reject(self, inst: Instrument | None, account: int, text: str,
                         rec: OrderRecord | None = None) -> Outcome:

@@ -13,6 +13,7 @@ from perpex.errors import (
 from perpex.exchange import (
     ORDER_DTYPE, OP_CANCEL, OP_LIMIT, OP_MARKET, STATUS_OK, STATUS_REJECTED, STATUS_UNKNOWN_ORDER,
     Exchange)
+from perpex.orders import Outcome
 
 XBT = 100_000_000
 USDT = 1_000_000
@@ -178,6 +179,18 @@ def test_an_outcome_cannot_be_changed_after_the_command():
     with pytest.raises(AttributeError):
         out.leaves_qty = 0  # type: ignore[misc]
     assert out.leaves_qty == 10
+
+
+def test_order_outcomes_have_every_field_and_equal_the_named_constructor():
+    # the order path builds its outcomes as plain tuples of every field, not through Outcome()
+    ex = xbtusd_pair(XBT)
+    outs = [ex.place(1, "XBTUSD", "Buy", 10, 10_000), ex.place(2, "XBTUSD", "Sell", 4, 10_000),
+            ex.place(1, "XBTUSD", "Buy", 10**7, 10_000)]
+    for out in outs:
+        assert type(out) is Outcome and len(out) == len(Outcome._fields)
+        assert out == Outcome(**out._asdict())
+    assert [(o.accepted, o.ord_status, o.leaves_qty, o.cum_qty) for o in outs] == \
+        [(True, "New", 10, 0), (True, "Filled", 0, 4), (False, "Rejected", 0, 0)]
 
 
 # ---------------------------------------------------------------- ReduceOnly and Close
