@@ -99,12 +99,13 @@ class MarginCore:
         lv = self._open.get(key)
         if lv is None:
             lv = self._open[key] = OpenLevels()
+        # arguments spelled out: a starred call packs a tuple and takes the slow call path
         if old is None:
             lv.count += 1
         elif old[2]:
-            lv.remove(*old)
+            lv.remove(old[0], old[1], old[2])
         if new[2]:
-            lv.add(*new)
+            lv.add(new[0], new[1], new[2])
         self._open_seen[oid] = new
 
     def _open_drop(self, rec: OrderRecord) -> None:
@@ -116,7 +117,7 @@ class MarginCore:
         lv = self._open[key]
         lv.count -= 1
         if old[2]:
-            lv.remove(*old)
+            lv.remove(old[0], old[1], old[2])
         if not lv.count:
             del self._open[key]
 
@@ -214,7 +215,8 @@ class MarginCore:
         unit = cv.mark_unit(mark) if mark else 0
         if terms is not None and unit is not None:
             try:
-                m = lv.margin_with(terms, pq, rn, rd, mark or 0, unit, bid or 0, *new, *old)
+                m = lv.margin_with(terms, pq, rn, rd, mark or 0, unit, bid or 0, new[0], new[1],
+                                   new[2], old[0], old[1], old[2])
             except OverflowError:  # a rate or price beyond 64 bits
                 m = None
             if m is not None:
