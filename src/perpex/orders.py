@@ -198,6 +198,10 @@ _EXECUTION = dict.fromkeys((
     "lastQty", "lastPx", "leavesQty", "cumQty", "avgPx", "execCost", "execComm",
     "lastLiquidityInd", "triggered", "currency", "text"))
 
+_ORDER_VIEW_KEYS = tuple(key for key in _EXECUTION if key not in (
+    "seq", "transactTime", "execType", "lastQty", "lastPx", "execCost", "execComm",
+    "lastLiquidityInd", "text"))
+
 
 def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_status: str, *,
               seq: int, ts: int, text: str = "", last_qty: int = 0, last_px: int = 0,
@@ -252,31 +256,5 @@ def order_view(instrument: Instrument, rec: OrderRecord, ord_status: str,
                stop_px: int | None = None) -> dict[str, Any]:
     """An open order as BitMEX's ``GET /order`` shows it: the execution fields less the
     fill's own (seq, transactTime, execType, last*, exec*, text)."""
-    ord_type = rec.ord_type
-    flags = rec.flags
-    conditional = ord_type in CONDITIONAL_TYPES
-    price = rec.price
-    ticks = rec.stop_px if stop_px is None else stop_px
-    cum = rec.cum_qty
-    disp = rec.display_qty
-    return {
-        "ordStatus": ord_status,
-        "orderID": rec.order_id,
-        "clOrdID": rec.cl_ord_id,
-        "account": rec.account,
-        "symbol": rec.symbol,
-        "side": SIDE_NAMES[rec.side],
-        "ordType": ORD_TYPE_NAMES[ord_type],
-        "timeInForce": TIF_NAMES[rec.tif],
-        "execInst": exec_inst_text(flags, rec.feed, conditional) if flags or conditional else "",
-        "orderQty": rec.order_qty,
-        "price": instrument.ticks_to_price(price) if price else None,
-        "stopPx": instrument.ticks_to_price(ticks) if ticks else None,
-        "displayQty": None if disp < 0 else disp,
-        "leavesQty": rec.leaves_qty,
-        "cumQty": cum,
-        "avgPx": avg_px(instrument, rec.px_qty, cum) if cum else None,
-        "triggered": "StopOrderTriggered" if rec.triggered else (
-            "NotTriggered" if conditional else ""),
-        "currency": instrument.settle_currency,
-    }
+    ev = execution(instrument, rec, "", ord_status, seq=0, ts=0, stop_px=stop_px)
+    return {key: ev[key] for key in _ORDER_VIEW_KEYS}
