@@ -36,7 +36,8 @@ from perpex.exchange_core import ExchangeCore
 from perpex.instruments import Instrument
 from perpex.orders import SIDE_NAMES, OrderRecord
 from perpex.risk.bands import (
-    BandClock, CircuitBreaker, PositionLimitTable, band_reject, huobi_band, okex_band)
+    HUOBI_PARAMS, OKEX_PARAMS, BandClock, CircuitBreaker, PositionLimitTable, band_reject,
+    huobi_band, okex_band)
 from perpex.risk.liquidation import LiquidationConfig, RiskMode, okex_tiers
 
 HALTED_TEXT = "Trading is halted by the circuit breaker"
@@ -119,14 +120,15 @@ class OverloadMixin(ExchangeCore):
         if ov.price_bands and rec.price > 0 and not rec.conditional:
             index = self._index.get(inst.symbol)  # type: ignore[attr-defined]
             index_e8 = index.price_e8 if index is not None else None
-            clock = self._band_clocks[inst.symbol]
-            since = clock.since_open_ms(self._ts)
-            if index_e8 and since is not None:
-                fn = okex_band if ov.price_bands == "OKEx" else huobi_band
-                band = fn(index_e8, clock.average_e8(), since)
-                outside = band_reject(SIDE_NAMES[rec.side], inst.ticks_to_e8(rec.price), band)
-                if outside:
-                    return outside
+            if index_e8:
+                okex = ov.price_bands == "OKEx"
+                band = self._band_clocks[inst.symbol].band(
+                    okex_band if okex else huobi_band, OKEX_PARAMS if okex else HUOBI_PARAMS,
+                    index_e8, self._ts)
+                if band is not None:
+                    outside = band_reject(SIDE_NAMES[rec.side], inst.ticks_to_e8(rec.price), band)
+                    if outside:
+                        return outside
         if ov.position_limits is not None and not rec.reduce_only:
             pos = self._positions.get((rec.account, inst.symbol))
             qty = (pos.qty if pos else 0) + rec.sign * rec.leaves_qty

@@ -64,6 +64,16 @@ def test_the_first_ten_minutes_after_the_first_print_use_the_opening_band(kind, 
     assert text(ex, 1, "Sell", low - 0.5, t) == PRICE_BAND
 
 
+def test_the_opening_band_ends_on_time_without_a_new_index_print():
+    # orders between two prints share one band computation; the end of the opening minutes
+    # must still change it: 5% before, 3% after (no trade, so the basis is 0)
+    ex = banded("OKEx")
+    ex.update_index(DAY, Q)
+    assert text(ex, 1, "Buy", 10_400, DAY + 10 * MIN - 1) == ""
+    assert text(ex, 1, "Buy", 10_400, DAY + 10 * MIN) == PRICE_BAND
+    assert text(ex, 1, "Buy", 10_300, DAY + 10 * MIN) == ""
+
+
 # OKEx: maxBid = min(max(I, 1.03 I + basis), 1.25 I), minAsk = max(min(I, 0.97 I + basis), 0.75 I);
 # Huobi: highestBid = min(1.04 (I + basis), 1.06 I), lowestAsk = max(0.96 (I + basis), 0.94 I)
 @pytest.mark.parametrize("kind, high, low", [("OKEx", 10_400, 9_800), ("Huobi", 10_504, 9_696)])

@@ -17,7 +17,7 @@ Stateful pieces take integer millisecond timestamps and e8 prices and expose
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
@@ -195,18 +195,21 @@ class BandClock:
     observations inside it, and it enters the :class:`BasisWindow` when an observation of a
     later minute arrives, so the average only ever holds finished minutes."""
 
-    __slots__ = ("opened_ms", "window", "_minute", "_open", "_close")
+    __slots__ = ("opened_ms", "window", "_minute", "_open", "_close", "_band")
 
     def __init__(self, minutes: int = 10) -> None:
         self.opened_ms: int | None = None
         self.window = BasisWindow(minutes)
         self._minute: int | None = None  # start of the minute being observed
         self._open = self._close = 0
+        # the last band handed out and what it was computed from (derived, not state)
+        self._band: tuple[tuple[object, ...], PriceBand] | None = None
 
     def observe(self, ts_ms: int, index_e8: int, last_e8: int | None) -> None:
         """One index print at ``ts_ms`` with the last trade price then (None before any)."""
         check_int("ts_ms", ts_ms, 0)
         check_int("index_e8", index_e8, 1)
+        self._band = None  # a finished minute moves the average
         if self.opened_ms is None:
             self.opened_ms = ts_ms
         elif ts_ms < self.opened_ms or (self._minute is not None and ts_ms < self._minute):
@@ -229,6 +232,23 @@ class BandClock:
     def average_e8(self) -> Fraction:
         """The average basis of the finished minutes in the window (0 before the first)."""
         return self.window.average_e8()
+
+    def band(self, fn: Callable[[int, Fraction, int, BandParams], PriceBand], params: BandParams,
+             index_e8: int, ts_ms: int) -> PriceBand | None:
+        """``fn(index_e8, average_e8(), since_open_ms(ts_ms), params)``, None before the first
+        index print. Between two observations only the index and the end of the opening
+        minutes can change it, so every order in between reuses one computation."""
+        since = self.since_open_ms(ts_ms)
+        if since is None:
+            return None
+        key = (fn, params, index_e8, since < params.warmup_ms)
+        # a clock restored from a snapshot older than the cache has no _band slot set
+        cached = getattr(self, "_band", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        band = fn(index_e8, self.average_e8(), since, params)
+        self._band = (key, band)
+        return band
 
     def export_state(self) -> dict[str, object]:
         return {"opened_ms": self.opened_ms, "minute": self._minute, "open": self._open,
