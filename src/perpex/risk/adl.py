@@ -21,6 +21,7 @@ the bankruptcy price of the liquidated position, in queue order, until it is exh
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cmp_to_key
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -105,17 +106,8 @@ def rank_scores(scores: Mapping[int, Fraction | int]) -> list[int]:
 def adl_queue(instrument: Instrument, candidates: Iterable[AdlCandidate], mark_e8: int,
               side: str) -> list[AdlCandidate]:
     """The deleverage queue of one side (``"Long"`` or ``"Short"``), highest score first."""
-    pool = _side_pool(candidates, side)
-    keys = {c.account: _rank_key(_score_ratio(instrument, c.qty, c.cost, c.collateral, mark_e8))
-            for c in pool}
-    return sorted(pool, key=lambda c: (keys[c.account], c.account))
-
-
-def _rank_key(ratio: tuple[int, int]) -> tuple[int, Fraction]:
-    """Sorts ascending as the queue runs: a finite score before minus infinity, a higher
-    score first."""
-    num, den = ratio
-    return (0, -Fraction(num, den)) if den else (1, Fraction(0))
+    ranked = _ranked(instrument, _side_pool(candidates, side), mark_e8)
+    return [c for _, c in sorted(ranked, key=cmp_to_key(_queue_order))]
 
 
 def adl_position(instrument: Instrument, candidates: Iterable[AdlCandidate], mark_e8: int,
@@ -126,20 +118,26 @@ def adl_position(instrument: Instrument, candidates: Iterable[AdlCandidate], mar
     counts the candidates ranked ahead instead of ordering the queue, so one position costs
     O(n); the same inputs raise the same errors as :func:`adl_queue`."""
     check_int("account", account, 0)
-    pool = _side_pool(candidates, side)
-    ratios = [_score_ratio(instrument, c.qty, c.cost, c.collateral, mark_e8) for c in pool]
-    own = next((i for i, c in enumerate(pool) if c.account == account), None)
+    ranked = _ranked(instrument, _side_pool(candidates, side), mark_e8)
+    own = next((r for r in ranked if r[1].account == account), None)
     if own is None:
         return None
-    num, den = ratios[own]
-    ahead = 0
-    for c, (n, d) in zip(pool, ratios):
-        # the queue's order: a higher score first (minus infinity last), an equal one by
-        # account ascending
-        diff = (n * den - num * d) if d and den else (d > 0) - (den > 0)
-        if diff > 0 or (diff == 0 and c.account < account):
-            ahead += 1
-    return ahead + 1, len(pool)
+    return sum(_queue_order(r, own) < 0 for r in ranked) + 1, len(ranked)
+
+
+_Ranked = tuple[tuple[int, int], AdlCandidate]
+
+
+def _ranked(instrument: Instrument, pool: list[AdlCandidate], mark_e8: int) -> list[_Ranked]:
+    return [(_score_ratio(instrument, c.qty, c.cost, c.collateral, mark_e8), c) for c in pool]
+
+
+def _queue_order(a: _Ranked, b: _Ranked) -> int:
+    """< 0 when ``a`` goes before ``b``: a higher score first (minus infinity last), an equal
+    one by account ascending. Scores compare by cross-multiplying, exact without a gcd."""
+    (n, d), (num, den) = a[0], b[0]
+    diff = (num * d - n * den) if d and den else (den > 0) - (d > 0)
+    return diff or a[1].account - b[1].account
 
 
 def _side_pool(candidates: Iterable[AdlCandidate], side: str) -> list[AdlCandidate]:
