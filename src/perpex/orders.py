@@ -208,9 +208,7 @@ def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_stat
               exec_cost: int = 0, exec_comm: int = 0, liquidity: str = "",
               stop_px: int | None = None) -> dict[str, Any]:
     """One BitMEX-shaped execution report for ``rec`` as it stands now."""
-    # Each field of rec is read once and prices come straight from the instrument's cache (a
-    # miss goes through ticks_to_price, which fills it; no cached Decimal is 0, as 0 ticks
-    # means none and is never looked up).
+    # each field of rec is read once; prices come from the instrument's cache
     ord_type = rec.ord_type
     flags = rec.flags
     conditional = ord_type in CONDITIONAL_TYPES
@@ -218,7 +216,7 @@ def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_stat
     ticks = rec.stop_px if stop_px is None else stop_px
     cum = rec.cum_qty
     disp = rec.display_qty
-    cached = instrument._prices.get
+    px = instrument.ticks_to_price
     ev = _EXECUTION.copy()
     ev["seq"] = seq
     ev["transactTime"] = ts
@@ -234,11 +232,11 @@ def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_stat
     # no flags and no trigger: always empty, whatever the feed
     ev["execInst"] = exec_inst_text(flags, rec.feed, conditional) if flags or conditional else ""
     ev["orderQty"] = rec.order_qty
-    ev["price"] = (cached(price) or instrument.ticks_to_price(price)) if price else None
-    ev["stopPx"] = (cached(ticks) or instrument.ticks_to_price(ticks)) if ticks else None
+    ev["price"] = px(price) if price else None
+    ev["stopPx"] = px(ticks) if ticks else None
     ev["displayQty"] = None if disp < 0 else disp
     ev["lastQty"] = last_qty
-    ev["lastPx"] = (cached(last_px) or instrument.ticks_to_price(last_px)) if last_px else None
+    ev["lastPx"] = px(last_px) if last_px else None
     ev["leavesQty"] = rec.leaves_qty
     ev["cumQty"] = cum
     ev["avgPx"] = avg_px(instrument, rec.px_qty, cum) if cum else None
