@@ -26,7 +26,7 @@ from fractions import Fraction
 from typing import Any
 
 from perpex import _native
-from perpex.accounts._levels import LevelTerms, OpenLevels
+from perpex.accounts._levels import OpenLevels
 from perpex.accounts.ledger import Ledger
 from perpex.accounts.margin import (
     ContractValue, OpenOrder, level_order_margin, order_margin)
@@ -48,18 +48,6 @@ def _contribution(rec: OrderRecord) -> tuple[int, int, int]:
     return rec.side, rec.price, rec.leaves_qty
 
 
-def _level_terms(cv: ContractValue) -> LevelTerms | None:
-    """The native index's constants for a contract valued per contract (None otherwise, or
-    when a constant is beyond 64 bits: such a contract takes the Python calculation)."""
-    if not cv.per_contract:
-        return None
-    try:
-        return LevelTerms(cv.inverse, cv.value_num, cv.value_den, cv.e8_per_tick, cv.fee_num,
-                          cv.fee_den)
-    except OverflowError:
-        return None
-
-
 class MarginCore:
     """Order-margin index, margin helpers and the available balance."""
 
@@ -78,7 +66,6 @@ class MarginCore:
         self._open_seen: dict[int, tuple[int, int, int]] = {}
         # ---- instrument constants
         self._cv = {sym: ContractValue(inst) for sym, inst in self._inst.items()}
-        self._terms = {sym: t for sym, cv in self._cv.items() if (t := _level_terms(cv)) is not None}
         self._cross_rates: dict[tuple[str, int], tuple[int, int]] = {}
         self._fee_ratios = {sym: (exact_rate(inst.taker_fee, "taker_fee"),
                                   exact_rate(inst.maker_fee, "maker_fee"))
@@ -211,7 +198,7 @@ class MarginCore:
         pq = pos.qty if pos is not None else 0
         rn, rd = self._init_ratio(cv.instrument, pos)
         bid = self._books[sym].best_bid()
-        terms = self._terms.get(sym)
+        terms = cv.terms
         unit = cv.mark_unit(mark) if mark else 0
         if terms is not None and unit is not None:
             try:

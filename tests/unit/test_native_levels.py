@@ -14,7 +14,7 @@ from perpex import presets
 from perpex.accounts._levels import LevelTerms, OpenLevels
 from perpex.accounts.margin import ContractValue, level_order_margin
 from perpex.exchange import Exchange
-from perpex.exchange_margin import _IDLE, _level_terms
+from perpex.exchange_margin import _IDLE
 from perpex.rounding import exact_rate
 
 XBT = 100_000_000
@@ -38,7 +38,7 @@ def reference(cv: ContractValue, position: int, buys: dict[int, int], sells: dic
 
 def args(cv: ContractValue, position: int, rate: tuple[int, int], mark: int | None,
          bid: int | None) -> tuple:
-    terms = _level_terms(cv)
+    terms = cv.terms
     assert terms is not None
     return (terms, position, *rate, mark or 0, cv.mark_unit(mark) if mark else 0, bid or 0)
 

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import NamedTuple
 
+from perpex.accounts._levels import LevelTerms
 from perpex.errors import InvalidInputError, InvalidLeverageError, InvalidPriceError
 from perpex.instruments import E8, ContractType, Instrument
 from perpex.rounding import Rounding, apply_rate, div_by_rate, exact_rate
@@ -153,10 +154,14 @@ class ContractValue:
     ``per_contract``: the value of ``n`` contracts at a tick is always ``n`` times the value of
     one (inverse contracts, whose value is rounded per contract, and linear or quanto ones whose
     contract value at a tick is a whole number of minor units). Only then does order margin
-    depend on open orders through their contracts per price level alone."""
+    depend on open orders through their contracts per price level alone.
+
+    ``terms``: these constants for the native order-margin index, or None when the contract
+    is not valued per contract or a constant is beyond 64 bits (it then takes the Python
+    calculation)."""
 
     __slots__ = ("instrument", "inverse", "per_contract", "value_num", "value_den",
-                 "e8_per_tick", "multiplier", "fee_num", "fee_den", "_mark")
+                 "e8_per_tick", "multiplier", "fee_num", "fee_den", "terms", "_mark")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
@@ -169,6 +174,13 @@ class ContractValue:
         self.multiplier = instrument.multiplier
         fee_num, fee_den = exact_rate(instrument.taker_fee, "taker_fee")
         self.fee_num, self.fee_den = (fee_num, fee_den) if fee_num > 0 else (0, 1)
+        self.terms: LevelTerms | None = None
+        if self.per_contract:
+            try:
+                self.terms = LevelTerms(self.inverse, self.value_num, self.value_den,
+                                        self.e8_per_tick, self.fee_num, self.fee_den)
+            except OverflowError:
+                pass
         self._mark: tuple[int, int | None] = (0, None)  # the last mark asked for and its unit
 
     def mark_unit(self, mark_e8: int) -> int | None:
