@@ -56,6 +56,7 @@ from perpex.pricing import FundingConfig, Index, to_e8
 from perpex.pricing._units import Number
 from perpex.risk.limits import RATE_LIMITED, RateLimiter
 from perpex.risk.liquidation import LiquidationConfig
+from perpex.rounding import INT64_MAX
 
 __all__ = ["Audit", "BookView", "Exchange", "LIQUIDATION_ACCOUNT", "MAX_BATCH", "OverloadConfig", "OP_CANCEL", "OP_LIMIT", "OP_MARKET",
            "ORDER_DTYPE", "RESULT_DTYPE", "STATE_VERSION", "STATUS_OK", "STATUS_OVERLOADED",
@@ -143,7 +144,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         a = _int("account", account, 0, MAX_ACCOUNT)
         if a == LIQUIDATION_ACCOUNT:
             raise InvalidInputError(f"account={a} is reserved for the liquidation engine")
-        n = _int("amount", amount, None, 2**63 - 1)
+        n = _int("amount", amount, None, INT64_MAX)
         if n <= 0:
             raise InvalidInputError(f"{kind} amount={n} must be > 0")
         if currency not in self._by_ccy:
@@ -253,7 +254,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
             disp = _int("display_qty", display_qty, 0)
             if market:
                 raise InvalidQuantityError(f"display_qty={disp}: market-type orders cannot hide quantity")
-        if max(p, stop) * q > 2**63 - 1:
+        if max(p, stop) * q > INT64_MAX:
             raise ArithmeticOverflowError(f"notional {max(p, stop)} ticks x qty={q} overflows int64")
         cl = ""
         if cl_ord_id is not None:
@@ -300,7 +301,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         if new_leaves is None and new_price is None and new_stop is None:
             raise InvalidInputError("amend needs at least one of qty, leaves_qty, price, stop_px")
         lv = rec.leaves_qty if new_leaves is None else new_leaves
-        if max(new_price or rec.price, new_stop or rec.stop_px) * lv > 2**63 - 1:
+        if max(new_price or rec.price, new_stop or rec.stop_px) * lv > INT64_MAX:
             raise ArithmeticOverflowError(f"notional of qty={lv} overflows int64")
 
         def run() -> Outcome:
@@ -415,7 +416,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         t = self._check_ts(ts)
         a = self._account(account)
         inst = self._instrument(symbol)
-        n = _int("amount", amount, None, 2**63 - 1)
+        n = _int("amount", amount, None, INT64_MAX)
         pos = self._positions.get((a, inst.symbol))
         if pos is None or pos.leverage == 0 or pos.qty == 0:
             raise InvalidInputError(f"transfer_margin needs an open isolated position on {inst.symbol}")

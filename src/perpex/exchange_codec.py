@@ -26,6 +26,7 @@ import numpy as np
 
 from perpex.book import ORD_TYPES, SIDES, TIFS
 from perpex.exchange_batch import ORDER_DTYPE
+from perpex.rounding import INT64_MAX, INT64_MIN
 
 __all__ = ["Codec", "K_ADVANCE", "K_AMEND", "K_BATCH", "K_CANCEL", "K_CANCEL_ALL", "K_DEPOSIT",
            "K_INDEX", "K_INTEREST", "K_LEVERAGE", "K_PLACE", "K_RISK_LIMIT", "K_SET_MARK",
@@ -56,7 +57,6 @@ _HEAD_PLACE = struct.Struct("<BIBBBB")       # kind, account, symbol, side, ord_
 _HEAD_ORDER = struct.Struct("<BIq")          # kind, account, order id
 _HEAD_MARK_E8 = struct.Struct("<BBq")        # kind, symbol, mark_e8
 _HEAD_BATCH = struct.Struct("<BB")           # kind, events flag
-_I64_MIN, _I64_MAX = -2**63, 2**63 - 1
 
 _SIDE_NAMES = list(SIDES)
 _ORD_NAMES = list(ORD_TYPES)
@@ -72,7 +72,7 @@ def _put(out: bytearray, v: object) -> None:
     if v is None:
         out.append(_NONE)
     elif t is int:
-        if _I64_MIN <= v <= _I64_MAX:  # type: ignore[operator]
+        if INT64_MIN <= v <= INT64_MAX:  # type: ignore[operator]
             out += _TAG_I64.pack(_INT, v)
         else:
             _put_bytes(out, _BIGINT, str(v).encode())

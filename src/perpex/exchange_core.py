@@ -24,7 +24,7 @@ from perpex.orders import (
     CANCEL_TEXTS, CLOSE_CANCELED_OTHER, CLOSE_NO_POSITION, REDUCE_ONLY_CANCELED,
     REDUCE_ONLY_CLIPPED, REDUCE_ONLY_WOULD_INCREASE, OrderRecord, Outcome, execution)
 from perpex.risk.limits import RATE_LIMITED, RateLimiter, order_count_reject
-from perpex.rounding import signed_ticks
+from perpex.rounding import INT64_MAX, signed_ticks
 
 # Outcome(...) runs the named tuple's generated __new__ in the bytecode loop (about 4,000
 # instructions); the order path, which returns one per command with every field known, builds
@@ -183,9 +183,9 @@ class ExchangeCore(MarginCore, ABC):
     def _check_ts(self, ts: object) -> int:
         if ts is None:
             return self._ts
-        if type(ts) is int and self._ts <= ts < 2**63:  # every well-formed command: no more checks
+        if type(ts) is int and self._ts <= ts <= INT64_MAX:  # every well-formed command: no more checks
             return ts
-        ts = _int("ts", ts, 0, 2**63 - 1)
+        ts = _int("ts", ts, 0, INT64_MAX)
         if ts < self._ts:
             raise NonMonotonicTimeError(f"ts={ts} is earlier than the last command's ts={self._ts}")
         return ts

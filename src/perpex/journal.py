@@ -38,6 +38,7 @@ import numpy as np
 
 from perpex.checksum import byte_columns, crc32c, crc32c_many, crc32c_rows
 from perpex.errors import CorruptJournalError
+from perpex.rounding import INT64_MAX, INT64_MIN
 from perpex.snapshot import (
     Snapshot, _check_int, fsync_dir, load_snapshot, load_snapshots, write_snapshot)
 
@@ -358,9 +359,9 @@ class Journal:
     def append(self, seq: int, ts: int, payload: bytes) -> None:
         """Appends one record; ``seq`` must be ``last_seq + 1``."""
         if type(seq) is not int or type(ts) is not int or not 0 <= seq < 2**64 \
-                or not -2**63 <= ts < 2**63:
+                or not INT64_MIN <= ts <= INT64_MAX:
             seq = _check_int("seq", seq, 0, 2**64 - 1)
-            ts = _check_int("ts", ts, -2**63, 2**63 - 1)
+            ts = _check_int("ts", ts, INT64_MIN, INT64_MAX)
         if seq != self._last_seq + 1:
             raise ValueError(f"seq={seq} must be last_seq + 1 = {self._last_seq + 1}")
         if type(payload) is not bytes:

@@ -28,6 +28,7 @@ from perpex.errors import ArithmeticOverflowError, InvalidInputError, InvalidPri
 
 __all__ = [
     "INT64_MAX",
+    "INT64_MIN",
     "Rounding",
     "apply_rate",
     "check_int",
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
 
 
 class Rounding(Enum):

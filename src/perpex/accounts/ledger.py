@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from perpex.errors import InvalidInputError, InvariantViolation
-from perpex.rounding import INT64_MAX, exact_sum
+from perpex.rounding import INT64_MAX, INT64_MIN, exact_sum
 
 __all__ = [
     "EXTERNAL",
@@ -56,7 +56,6 @@ INSURANCE: LedgerKey = ("insurance",)
 FEES: LedgerKey = ("fees",)
 EXTERNAL: LedgerKey = ("external",)
 
-_INT64_MIN = -INT64_MAX - 1
 _KINDS = ("cost", "external", "fees", "funding", "insurance", "wallet")
 
 
@@ -363,7 +362,7 @@ class Ledger:
                 column = None
             if column is not None:
                 old = vals[slots]
-                if (int(old.min()) - int(column.max()) >= _INT64_MIN
+                if (int(old.min()) - int(column.max()) >= INT64_MIN
                         and int(old.max()) - int(column.min()) <= INT64_MAX):
                     vals[slots] = old - column
                     return
