@@ -304,25 +304,29 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         if max(new_price or rec.price, new_stop or rec.stop_px) * lv > INT64_MAX:
             raise ArithmeticOverflowError(f"notional of qty={lv} overflows int64")
 
-        def run() -> Outcome:
-            if not self._take_token(a):
-                return self._command_reject(inst, a, RATE_LIMITED, rec)
-            if not rec.conditional and not rec.reduce_only:
-                text = self._margin_reject(inst, rec, lv, new_price or rec.price, replace=True)
-                if text:
-                    return self._command_reject(inst, a, text, rec)
-            if new_price is not None:
-                rec.price = new_price
-            if new_stop is not None:
-                rec.stop_px = new_stop
-            if new_leaves is not None and rec.close_all:
-                rec.close_all = False
-            if rec.reduce_only:
-                self._dirty[a] = None
-            self._books[rec.symbol].amend(rec.order_id, new_leaves, new_price, new_stop, None, a)
-            self._drive(rec.symbol)
-            return self._order_outcome(rec)
-        return self._commit(t, run)
+        return self._commit(t, self._amend_now, inst, rec, lv, new_leaves, new_price, new_stop)
+
+    def _amend_now(self, inst: Instrument, rec: OrderRecord, lv: int, new_leaves: int | None,
+                   new_price: int | None, new_stop: int | None) -> Outcome:
+        """The mutating part of a validated :meth:`amend` (``lv``: the leaves after it)."""
+        a = rec.account
+        if not self._take_token(a):
+            return self._command_reject(inst, a, RATE_LIMITED, rec)
+        if not rec.conditional and not rec.reduce_only:
+            text = self._margin_reject(inst, rec, lv, new_price or rec.price, replace=True)
+            if text:
+                return self._command_reject(inst, a, text, rec)
+        if new_price is not None:
+            rec.price = new_price
+        if new_stop is not None:
+            rec.stop_px = new_stop
+        if new_leaves is not None and rec.close_all:
+            rec.close_all = False
+        if rec.reduce_only:
+            self._dirty[a] = None
+        self._books[rec.symbol].amend(rec.order_id, new_leaves, new_price, new_stop, None, a)
+        self._drive(rec.symbol)
+        return self._order_outcome(rec)
 
     def cancel(self, account: int, order_id: int, *, ts: int | None = None) -> Outcome:
         self._check_live()
