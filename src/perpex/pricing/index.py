@@ -48,7 +48,7 @@ from perpex.pricing._units import (
     fraction_state,
     to_e8,
 )
-from perpex.rounding import Rounding, div_round, exact_rate
+from perpex.rounding import Rounding, div_round
 
 MINUTE_MS = 60_000
 
@@ -129,7 +129,6 @@ class _Constituent:
     status: ConstituentStatus = field(default=ConstituentStatus.PENDING)
 
 
-_Ratio = tuple[int, int]
 _Priced = tuple[_Constituent, int]
 
 
@@ -142,11 +141,10 @@ def _twice_median(values: list[int]) -> int:
     return ordered[mid - 1] + ordered[mid]
 
 
-def _deviates(price: int, twice_ref: int, limit: _Ratio) -> bool:
+def _deviates(price: int, twice_ref: int, limit: Fraction) -> bool:
     """|price - ref| / ref >= limit for ref = twice_ref / 2 > 0, exactly: both sides of
     |price - ref| >= limit x ref multiplied by 2 x the limit's denominator."""
-    num, den = limit
-    return abs(2 * price - twice_ref) * den >= num * twice_ref
+    return abs(2 * price - twice_ref) * limit.denominator >= limit.numerator * twice_ref
 
 
 def _scaled_weights(weights: list[Fraction]) -> list[int]:
@@ -178,14 +176,6 @@ class Index:
         self._constituents: dict[str, _Constituent] = {
             name: _Constituent(name, weight, n)
             for (name, weight), n in zip(exact.items(), scaled)}
-        # the config is frozen, so its ratios are split into integer pairs once, here
-        cfg = self._config
-        self._exclude: _Ratio = exact_rate(cfg.exclude_deviation)
-        self._pair: _Ratio = exact_rate(cfg.pair_deviation)
-        self._single: _Ratio = exact_rate(cfg.single_deviation)
-        self._readmit_near: _Ratio = exact_rate(cfg.readmit_deviation)
-        self._readmit_single: _Ratio = exact_rate(cfg.readmit_single_deviation)
-        self._okex_clamp: _Ratio = exact_rate(cfg.okex_clamp)
         start_ms = check_ts(start_ms, "start_ms")
         interval = self._config.publish_interval_ms
         # the first print is the first grid instant at or after the start
@@ -352,7 +342,7 @@ class Index:
         if len(available) >= 3:                           # rule 3a
             median2 = _twice_median([p for _, p in available])
             for c, p in available:
-                if not c.excluded and _deviates(p, median2, self._exclude):
+                if not c.excluded and _deviates(p, median2, self._config.exclude_deviation):
                     c.excluded = True
                     c.readmit_since_ms = None
         self._readmit(t, available, [cp for cp in available if not cp[0].excluded])
@@ -364,10 +354,10 @@ class Index:
             return self._hold(t, active)
         if len(active) == 2:                              # rule 3b
             median2 = active[0][1] + active[1][1]
-            if any(_deviates(p, median2, self._pair) for _, p in active):
+            if any(_deviates(p, median2, self._config.pair_deviation) for _, p in active):
                 return self._hold(t, active)
         if len(active) == 1 and prev is not None:         # rule 3c
-            if _deviates(active[0][1], 2 * prev, self._single):
+            if _deviates(active[0][1], 2 * prev, self._config.single_deviation):
                 return self._hold(t, active)
         total = 0
         weighted = 0
@@ -381,11 +371,11 @@ class Index:
         """Rule 4: the re-admission clock of each excluded constituent."""
         if len(active) >= 2:
             ref2: int | None = _twice_median([p for _, p in active])
-            limit = self._readmit_near
+            limit = self._config.readmit_deviation
         else:
             prev = self.price_e8
             ref2 = 2 * prev if prev is not None else None
-            limit = self._readmit_single
+            limit = self._config.readmit_single_deviation
         readmit_ms = self._config.readmit_ms
         for c, p in available:
             if not c.excluded:
@@ -420,7 +410,8 @@ class Index:
                               False, names)
         # in units of 1 / (2 x the clamp's denominator) the band [0.97, 1.03] x median has
         # integer ends: median x (1 -+ num/den) = twice_median x (den -+ num) / (2 den)
-        num, den = self._okex_clamp
+        clamp = self._config.okex_clamp
+        num, den = clamp.numerator, clamp.denominator
         median2 = _twice_median(prices)
         lo, hi, unit = median2 * (den - num), median2 * (den + num), 2 * den
         total = sum(min(max(unit * p, lo), hi) for p in prices)
