@@ -405,15 +405,14 @@ class Index:
             return self._hold(t, valid)
         names = tuple(c.name for c, _ in valid)
         prices = [p for _, p in valid]
-        if len(prices) < 3:
-            return IndexPrint(t, div_round(sum(prices), len(prices), Rounding.HALF_EVEN),
-                              False, names)
-        # in units of 1 / (2 x the clamp's denominator) the band [0.97, 1.03] x median has
-        # integer ends: median x (1 -+ num/den) = twice_median x (den -+ num) / (2 den)
-        clamp = self._config.okex_clamp
-        num, den = clamp.numerator, clamp.denominator
-        median2 = _twice_median(prices)
-        lo, hi, unit = median2 * (den - num), median2 * (den + num), 2 * den
-        total = sum(min(max(unit * p, lo), hi) for p in prices)
+        unit, total = 1, sum(prices)  # fewer than three prices: their plain mean
+        if len(prices) >= 3:
+            # in units of 1 / (2 x the clamp's denominator) the band [0.97, 1.03] x median has
+            # integer ends: median x (1 -+ num/den) = twice_median x (den -+ num) / (2 den)
+            clamp = self._config.okex_clamp
+            num, den = clamp.numerator, clamp.denominator
+            median2 = _twice_median(prices)
+            lo, hi, unit = median2 * (den - num), median2 * (den + num), 2 * den
+            total = sum(min(max(unit * p, lo), hi) for p in prices)
         return IndexPrint(t, div_round(total, unit * len(prices), Rounding.HALF_EVEN),
                           False, names)
