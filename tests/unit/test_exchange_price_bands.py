@@ -36,6 +36,14 @@ def text(ex: Exchange, account: int, side: str, price: float, ts: int) -> str:
     return out.text
 
 
+def assert_band(ex: Exchange, account: int, t: int, high: float, low: float) -> None:
+    """Buys up to ``high`` and sells down to ``low`` pass at ``t``; a tick beyond, refused."""
+    assert text(ex, account, "Buy", high, t) == ""
+    assert text(ex, account, "Buy", high + 0.5, t) == PRICE_BAND
+    assert text(ex, account, "Sell", low, t) == ""
+    assert text(ex, account, "Sell", low - 0.5, t) == PRICE_BAND
+
+
 def with_premium_trade(kind: str) -> Exchange:
     """Index 10,000 from DAY; one trade at 10,100 a second later; eleven minutes on, so ten
     finished minutes each sampled a basis of +100."""
@@ -58,10 +66,7 @@ def test_the_first_ten_minutes_after_the_first_print_use_the_opening_band(kind, 
     ex.update_index(DAY, Q)
     t = DAY + 10 * MIN - 1
     ex.advance(t)
-    assert text(ex, 1, "Buy", high, t) == ""
-    assert text(ex, 1, "Buy", high + 0.5, t) == PRICE_BAND
-    assert text(ex, 1, "Sell", low, t) == ""
-    assert text(ex, 1, "Sell", low - 0.5, t) == PRICE_BAND
+    assert_band(ex, 1, t, high, low)
 
 
 def test_the_opening_band_ends_on_time_without_a_new_index_print():
@@ -79,11 +84,7 @@ def test_the_opening_band_ends_on_time_without_a_new_index_print():
 @pytest.mark.parametrize("kind, high, low", [("OKEx", 10_400, 9_800), ("Huobi", 10_504, 9_696)])
 def test_after_ten_minutes_the_band_follows_the_average_basis(kind, high, low):
     ex = with_premium_trade(kind)
-    t = DAY + 11 * MIN
-    assert text(ex, 3, "Buy", high, t) == ""
-    assert text(ex, 3, "Buy", high + 0.5, t) == PRICE_BAND
-    assert text(ex, 3, "Sell", low, t) == ""
-    assert text(ex, 3, "Sell", low - 0.5, t) == PRICE_BAND
+    assert_band(ex, 3, DAY + 11 * MIN, high, low)
 
 
 def test_without_a_trade_the_basis_is_zero():
