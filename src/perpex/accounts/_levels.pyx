@@ -9,7 +9,6 @@ per order on the hot path. The Python function stays the reference (the tests an
 None and the caller takes the Python path, whose integers do not overflow."""
 
 from libc.stdint cimport int64_t
-from libcpp.map cimport map as cmap
 from cython.operator cimport dereference as deref, preincrement as inc
 
 
@@ -37,17 +36,13 @@ cdef extern from *:
     bint perpex_ceil_mul_div(int64_t a, int64_t num, int64_t den, int64_t *out) nogil
 
 
-ctypedef cmap[int64_t, int64_t] Levels
-
-
 cdef class LevelTerms:
     """One contract's constants for the calculation (see ``ContractValue``): the contract
     type, its value ratio, ticks in 1e-8 units and the taker fee as an exact ratio (0 when
     the fee is a rebate: no reserve)."""
 
-    cdef readonly bint inverse
-    cdef readonly int64_t value_num, value_den, e8_per_tick, fee_num, fee_den
-    cdef int64_t _twice_value_num  # the numerator of an inverse unit's half-up rounding
+    # (attributes in _levels.pxd; _twice_value_num: the numerator of an inverse unit's
+    # half-up rounding)
 
     def __init__(self, bint inverse, int64_t value_num, int64_t value_den, int64_t e8_per_tick,
                  int64_t fee_num, int64_t fee_den):
@@ -68,20 +63,12 @@ cdef inline void _check_rate(int64_t rn, int64_t rd) except *:
         raise ValueError("the initial margin rate must be a ratio >= 0")
 
 
-cdef struct Pass:
-    int64_t charged
-    int64_t premium
-
-
 cdef class OpenLevels:
     """The margin-carrying resting orders of one (account, contract): contracts per price
     on each side. ``count`` is the key's indexed live orders, margin-carrying or not;
     ``unpriced`` the margin-carrying ones without a price (market types in flight)."""
 
-    cdef Levels _buys, _sells
-    cdef int64_t _nbuy, _nsell
-    cdef public Py_ssize_t count
-    cdef public Py_ssize_t unpriced
+    # (attributes in _levels.pxd)
 
     def add(self, int side, int64_t price, int64_t n):
         if price <= 0:
@@ -95,7 +82,7 @@ cdef class OpenLevels:
             return
         self._remove(side, price, n)
 
-    cdef inline void _add(self, int side, int64_t price, int64_t n):
+    cdef void _add(self, int side, int64_t price, int64_t n):
         if side == 0:
             self._buys[price] += n
             self._nbuy += n
@@ -145,6 +132,16 @@ cdef class OpenLevels:
         ``old_price`` on ``old_side`` taken out (a replaced order; 0 for none). The levels are
         put back before returning. Both prices must be > 0 when their quantity is."""
         cdef int64_t out
+        if self.margin_with_c(t, position_qty, rate_num, rate_den, mark_e8, mark_unit, best_bid,
+                              side, price, n, old_side, old_price, old_n, &out):
+            return None
+        return out
+
+    cdef int margin_with_c(self, LevelTerms t, int64_t position_qty, int64_t rate_num,
+                           int64_t rate_den, int64_t mark_e8, int64_t mark_unit, int64_t best_bid,
+                           int side, int64_t price, int64_t n, int old_side, int64_t old_price,
+                           int64_t old_n, int64_t* out) except -1:
+        """:meth:`margin_with` into ``out``: 1 when a 64-bit step would overflow, else 0."""
         cdef bint overflow
         if (n and price <= 0) or (old_n and old_price <= 0):
             raise ValueError("margin_with takes priced orders only")
@@ -154,12 +151,12 @@ cdef class OpenLevels:
         if n:
             self._add(side, price, n)
         overflow = self._margin(t, position_qty, rate_num, rate_den, mark_e8, mark_unit,
-                                best_bid, &out)
+                                best_bid, out)
         if n:
             self._remove(side, price, n)
         if old_n:
             self._add(old_side, old_price, old_n)
-        return None if overflow else out
+        return overflow
 
     cdef bint _margin(self, LevelTerms t, int64_t pq, int64_t rn, int64_t rd, int64_t mark_e8,
                       int64_t m1, int64_t best_bid, int64_t* out) noexcept:
