@@ -15,6 +15,10 @@ a price in flight) walks the orders with
 :func:`~perpex.accounts.margin.order_margin`. Both give the same number: ``check_invariants``
 rebuilds the index from the live orders and recomputes every account's order margin both ways.
 
+The order-margin reject itself (:meth:`MarginCore._margin_reject`) is the reference; its
+common case, an order that fits, is answered first in one native call
+(:func:`perpex._pretrade.order_fits`) that takes the same steps over the same tables.
+
 The index is derived data, not state: ``export_state`` and ``state_hash`` never see it. An
 order that reaches the live-order tables without passing the engine loop is caught by the
 per-key count of indexed orders, and that key is re-indexed before use.
@@ -26,6 +30,7 @@ from fractions import Fraction
 from typing import Any
 
 from perpex import _native
+from perpex._pretrade import order_fits
 from perpex.accounts._levels import OpenLevels
 from perpex.accounts.ledger import Ledger
 from perpex.accounts.margin import (
@@ -296,13 +301,14 @@ class MarginCore:
         if price <= 0:
             return ""
         a, sym, ccy = rec.account, inst.symbol, inst.settle_currency
+        old = self._open_seen.get(rec.order_id, _IDLE) if replace else _IDLE
+        if qty > 0 and order_fits(self, sym, ccy, a, rec.side, price, qty, old):
+            return ""  # the common case, decided natively (perpex._pretrade)
         cv = self._cv[sym]
         mark = self._marks.get(sym)
         lv = self._open_levels(a, sym)
         if qty > 0 and self._levels_usable(cv, lv, mark):
-            after = self._levels_margin_with(
-                cv, lv, a, sym, mark, (rec.side, price, qty),
-                self._open_seen.get(rec.order_id, _IDLE) if replace else _IDLE)
+            after = self._levels_margin_with(cv, lv, a, sym, mark, (rec.side, price, qty), old)
         else:
             after = self._order_margin_scan(a, sym, OpenOrder(qty if rec.side == _BUY else -qty, price),
                                             rec.order_id if replace else 0)
