@@ -6,12 +6,12 @@ engine's rule: an order fits when its contract's order margin with the order add
 than the account's available balance before that contract's order margin. The reference takes
 a dozen Python-level calls per order (levels, rates, position margin, unrealised PnL, each other
 contract's order margin); this module takes the same steps over the same engine tables, reading
-them in place, and calls the order-margin index (:mod:`perpex.accounts._levels`) in C.
+them in place, in one pass over the account's contracts in the settle currency, and calls the
+order-margin index (:mod:`perpex.accounts._levels`) in C.
 
 ``order_fits`` answers True (the order fits) or None, never False: None whenever a step leaves
 the common case (a contract whose order margin needs the order-by-order scan, a 64-bit overflow,
-a live order not indexed yet, a cross rate not computed yet) and whenever the order does not
-fit. The reference then decides, and it alone writes reject texts and repairs the index, so a
+a live order not indexed yet) and whenever the order does not fit. The reference then decides, and it alone writes reject texts and repairs the index, so a
 reject, and everything unusual, runs exactly the code it ran before. Its tests compare the two
 on random books, positions and marks over every contract type."""
 
@@ -21,10 +21,6 @@ from perpex.accounts._levels cimport LevelTerms, OpenLevels
 from perpex.rounding import exact_rate
 
 cdef OpenLevels _NO_LEVELS = OpenLevels()  # a key without resting orders (left empty again)
-# 1 / leverage as an exact ratio per isolated leverage: exact_rate reads a float through
-# Decimal, and the leverages in use are few (the cache is cleared if they are not)
-cdef dict _inverse_leverage = {}
-cdef Py_ssize_t _LEVERAGE_CACHE = 4096
 cdef tuple _IDLE = (0, 0, 0)  # no order added or taken out
 
 
@@ -35,17 +31,11 @@ cdef class _Tables:
 
     cdef tuple init_ratio(self, object inst, str sym, object pos):
         """MarginCore._init_ratio: IM% as (num, den), isolated or cross."""
-        cdef tuple r
         if pos is not None:
             lev = pos.leverage
             if lev > 0:
-                r = _inverse_leverage.get(lev)
-                if r is None:
-                    num, den = exact_rate(lev, "leverage")
-                    if len(_inverse_leverage) >= _LEVERAGE_CACHE:
-                        _inverse_leverage.clear()
-                    r = _inverse_leverage[lev] = (den, num)
-                return r
+                num, den = exact_rate(lev, "leverage")
+                return den, num
             limit = pos.risk_limit
         else:
             limit = inst.risk_limit
@@ -61,19 +51,21 @@ cdef class _Tables:
             return False
         return lv
 
-    cdef int key_margin(self, object lv, object a, str sym, int side, int64_t price, int64_t n,
-                        tuple old, int64_t* out) except -1:
-        """MarginCore._levels_margin_with for (a, sym) with ``n`` at ``price`` on ``side``
-        added and ``old`` (side, price, n) taken out, into ``out``: 1 when done, 0 when the
-        key needs the reference (not valued per contract, an unpriced order, a mark without
-        a per-contract value, an overflow)."""
+    cdef int key_margin(self, tuple key, object cv, object pos, tuple ratio, object mark,
+                        object unit, int side, int64_t price, int64_t n, tuple old,
+                        int64_t* out) except -1:
+        """MarginCore._levels_margin_with for ``key`` (its position ``pos`` and IM% ``ratio``,
+        its contract's ``mark`` and ``unit`` = ``cv.mark_unit(mark)``) with ``n`` at
+        ``price`` on ``side`` added and ``old`` (side, price, n) taken out, into ``out``: 1
+        when done, 0 when the key needs the reference (not valued per contract, an unindexed
+        or unpriced order, a mark without a per-contract value, an overflow)."""
         cdef OpenLevels levels
-        cdef int64_t pq, rn, rd, mark_e8 = 0, unit = 0, bid
+        cdef int64_t pq, rn, rd, mark_e8 = 0, unit_c = 0, bid
         cdef int old_side = old[0]
         cdef int64_t old_price, old_n
-        cv = self.cvs[sym]
         terms = cv.terms
-        if terms is None:
+        lv = self.indexed(key)
+        if terms is None or lv is False:
             return 0
         if lv is None:
             if not n:
@@ -87,62 +79,65 @@ cdef class _Tables:
             if not n and levels._buys.empty() and levels._sells.empty():
                 out[0] = 0
                 return 1
-        mark = self.marks.get(sym)
         try:
             if mark:
-                u = cv.mark_unit(mark)
-                if u is None:
+                if unit is None:
                     return 0
-                mark_e8, unit = mark, u
-            pos = self.positions.get((a, sym))
+                mark_e8, unit_c = mark, unit
             pq = 0 if pos is None else pos.qty
-            rn, rd = self.init_ratio(cv.instrument, sym, pos)
-            b = self.books[sym].best_bid()
+            rn, rd = ratio
+            b = self.books[key[1]].best_bid()
             bid = b if b else 0
             old_price, old_n = old[1], old[2]
         except OverflowError:  # a value beyond 64 bits: the reference's Python integers
             return 0
-        if levels.margin_with_c(<LevelTerms>terms, pq, rn, rd, mark_e8, unit, bid, side, price,
-                                n, old_side, old_price, old_n, out):
+        if levels.margin_with_c(<LevelTerms>terms, pq, rn, rd, mark_e8, unit_c, bid, side,
+                                price, n, old_side, old_price, old_n, out):
             return 0
         return 1
 
-    cdef object free(self, object a, str ccy, str sym):
-        """MarginCore._available(a, ccy, (sym, 0)), or None when another contract's order
-        margin needs the reference."""
-        cdef int64_t m
+    cdef object fits(self, object a, str ccy, str sym, int side, int64_t price, int64_t n,
+                     tuple old):
+        """One pass over the account's contracts settled in ``ccy``: each one's position
+        margin and cross loss (MarginCore._available), the order margin of the others with
+        live orders, and that of ``sym`` with the order (``after``); True when ``after`` is
+        within the rest, None when not or when a key needs the reference."""
+        cdef int64_t m, after = 0
         engine = self.engine
         total = engine._ledger.balance(ccy, ("wallet", a))
         for s in engine._by_ccy[ccy]:
             key = (a, s)
             pos = self.positions.get(key)
-            if pos is not None:
-                qty = pos.qty
-                extra = pos.extra_margin
-                if qty or extra:
-                    inst = self.insts[s]
-                    num, den = self.init_ratio(inst, s, pos)
-                    cost = pos.cost
-                    margin = -((-abs(cost) * num) // den)
-                    if pos.leverage > 0:
-                        total -= margin + extra
-                    else:
-                        total -= margin
-                        mark = self.marks.get(s)
-                        if mark and qty:  # a cross loss counts against the account, a gain not
-                            cv = self.cvs[s]
-                            if cv.inverse:
-                                upnl = qty * cv.mark_unit(mark) - cost
-                            else:
-                                upnl = inst.unrealised_pnl(qty, cost, mark)
-                            if upnl < 0:
-                                total += upnl
-            if s != sym and key in self.live:
-                lv = self.indexed(key)
-                if lv is False or not self.key_margin(lv, a, s, 0, 0, 0, _IDLE, &m):
+            held = pos is not None and (pos.qty or pos.extra_margin)
+            ordered = s == sym or key in self.live  # the key's order margin is needed
+            if not held and not ordered:
+                continue
+            inst, cv = self.insts[s], self.cvs[s]
+            ratio = self.init_ratio(inst, s, pos)
+            mark = self.marks.get(s)
+            unit = cv.mark_unit(mark) if mark and (ordered or cv.inverse) else None
+            if held:
+                qty, cost = pos.qty, pos.cost
+                num, den = ratio
+                margin = -((-abs(cost) * num) // den)
+                if pos.leverage > 0:
+                    total -= margin + pos.extra_margin
+                else:
+                    total -= margin
+                    if mark and qty:  # a cross loss counts against the account, a gain not
+                        upnl = qty * unit - cost if cv.inverse else \
+                            inst.unrealised_pnl(qty, cost, mark)
+                        if upnl < 0:
+                            total += upnl
+            if s == sym:
+                if not self.key_margin(key, cv, pos, ratio, mark, unit, side, price, n, old,
+                                       &after):
+                    return None
+            elif ordered:
+                if not self.key_margin(key, cv, pos, ratio, mark, unit, 0, 0, 0, _IDLE, &m):
                     return None
                 total -= m
-        return total
+        return True if after <= total else None
 
 
 def order_fits(object ex, str sym, str ccy, object a, int side, object price, object qty,
@@ -151,24 +146,15 @@ def order_fits(object ex, str sym, str ccy, object a, int side, object price, ob
     ticks on ``side`` in ``sym`` (settled in ``ccy``) that replaces the indexed entry ``old``
     (side, price, contracts; ``(0, 0, 0)`` for none); None to ask the reference (see the module
     docstring). ``ex`` is the engine (a MarginCore)."""
-    cdef int64_t after, p, n
-    cdef _Tables t = _Tables.__new__(_Tables)
-    t.engine = ex
-    t.live, t.open = ex._live, ex._open
-    lv = t.indexed((a, sym))
-    if lv is False:
-        return None
+    cdef int64_t p, n
     try:
         p, n = price, qty
     except OverflowError:
         return None
     if n <= 0 or p <= 0:
         return None
-    t.positions, t.marks, t.cvs = ex._positions, ex._marks, ex._cv
-    t.cross_rates, t.books, t.insts = ex._cross_rates, ex._books, ex._inst
-    if not t.key_margin(lv, a, sym, side, p, n, old, &after):
-        return None
-    free = t.free(a, ccy, sym)
-    if free is None or after > free:
-        return None
-    return True
+    cdef _Tables t = _Tables.__new__(_Tables)
+    t.engine = ex
+    t.positions, t.live, t.open, t.marks = ex._positions, ex._live, ex._open, ex._marks
+    t.cvs, t.cross_rates, t.books, t.insts = ex._cv, ex._cross_rates, ex._books, ex._inst
+    return t.fits(a, ccy, sym, side, p, n, old)
