@@ -36,6 +36,9 @@ def reference(cv: ContractValue, position: int, buys: dict[int, int], sells: dic
                               mark_e8=mark, best_bid_ticks=bid)
 
 
+NOTHING = (0, 0, 0, 0, 0, 0)  # margin_with's order added and order taken out: none
+
+
 def args(cv: ContractValue, position: int, rate: tuple[int, int], mark: int | None,
          bid: int | None) -> tuple:
     terms = cv.terms
@@ -74,7 +77,7 @@ def level_case(draw):
 def test_the_native_margin_equals_the_python_reference(case):
     cv, buys, sells, position, rate, mark, bid = case
     lv = native(cv, buys, sells)
-    assert lv.margin(*args(cv, position, rate, mark, bid)) == \
+    assert lv.margin_with(*args(cv, position, rate, mark, bid), *NOTHING) == \
         reference(cv, position, buys, sells, rate, mark, bid)
 
 
@@ -146,13 +149,13 @@ def test_an_overflowing_calculation_returns_none_and_the_exchange_takes_the_pyth
     cv = ex._cv["XBTUSD"]
     lv = OpenLevels()
     lv.add(1, 40_000, 2**61)  # contracts x value per contract is beyond 64 bits
-    assert lv.margin(*args(cv, 0, (1, 100), None, None)) is None
+    assert lv.margin_with(*args(cv, 0, (1, 100), None, None), *NOTHING) is None
     want = reference(cv, 0, {}, {40_000: 2**61}, (1, 100), None, None)
     assert want > 2**63
     assert ex._levels_margin_with(cv, lv, 1, "XBTUSD", None, _IDLE, _IDLE) == want
     # a rate whose exact ratio is beyond 64 bits: the call itself refuses it
     with pytest.raises(OverflowError):
-        lv.margin(*args(cv, 0, (1, 2**70), None, None))
+        lv.margin_with(*args(cv, 0, (1, 2**70), None, None), *NOTHING)
 
 
 def test_a_negative_rate_is_refused_before_the_levels_change():

@@ -114,23 +114,15 @@ cdef class OpenLevels:
         """No priced contracts on either side."""
         return self._buys.empty() and self._sells.empty()
 
-    def margin(self, LevelTerms t, int64_t position_qty, int64_t rate_num, int64_t rate_den,
-               int64_t mark_e8, int64_t mark_unit, int64_t best_bid):
-        """``level_order_margin`` of these levels: ``rate_num / rate_den`` is IM%, ``mark_e8``
-        0 for no mark (else ``mark_unit`` is one contract's value at it) and ``best_bid`` 0
-        for none. None when a 64-bit step would overflow."""
-        cdef int64_t out
-        _check_rate(rate_num, rate_den)
-        if self._margin(t, position_qty, rate_num, rate_den, mark_e8, mark_unit, best_bid, &out):
-            return None
-        return out
-
     def margin_with(self, LevelTerms t, int64_t position_qty, int64_t rate_num, int64_t rate_den,
                     int64_t mark_e8, int64_t mark_unit, int64_t best_bid, int side, int64_t price,
                     int64_t n, int old_side, int64_t old_price, int64_t old_n):
-        """:meth:`margin` with ``n`` contracts at ``price`` on ``side`` added and ``old_n`` at
-        ``old_price`` on ``old_side`` taken out (a replaced order; 0 for none). The levels are
-        put back before returning. Both prices must be > 0 when their quantity is."""
+        """``level_order_margin`` of these levels with ``n`` contracts at ``price`` on
+        ``side`` added and ``old_n`` at ``old_price`` on ``old_side`` taken out (a replaced
+        order; 0 for none), the levels put back before returning. Both prices must be > 0
+        when their quantity is. ``rate_num / rate_den`` is IM%, ``mark_e8`` 0 for no mark
+        (else ``mark_unit`` is one contract's value at it) and ``best_bid`` 0 for none. None
+        when a 64-bit step would overflow."""
         cdef int64_t out
         if self.margin_with_c(t, position_qty, rate_num, rate_den, mark_e8, mark_unit, best_bid,
                               side, price, n, old_side, old_price, old_n, &out):
