@@ -97,7 +97,7 @@ class _Registry:
     def wallet_slots(self, ledger: Ledger, ccy: str) -> Sequence[LedgerKey]:
         """The wallets resolved in ``ledger`` (kept until a position is added; the plain keys
         while one of them is new to the ledger, which the next transfer creates)."""
-        slots = getattr(self, "_slots", None)  # absent from registries pickled before it
+        slots = self._slots
         if slots is None or slots.ledger is not ledger or slots.currency != ccy:
             slots = self._slots = ledger.resolve(ccy, self.wallets)
             if slots is None:

@@ -54,10 +54,7 @@ from perpex.accounts.position import Position, book_fill
 from perpex.errors import InvalidConfigError, InvariantViolation
 from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, MAX_ACCOUNT
 from perpex.exchange_deleverage import DeleverageMixin
-# the overload names are also imported from here, and snapshots taken before overload
-# protection had its own module pickle OverloadConfig under this module's name
-from perpex.exchange_overload import (  # noqa: F401
-    HALTED_TEXT, TIER_CAP_TEXT, TIER_LEVERAGE_TEXT, OverloadConfig, OverloadMixin)
+from perpex.exchange_overload import OverloadConfig, OverloadMixin
 from perpex.instruments import Instrument
 from perpex.risk.adl import adl_position, deleverage_percentile
 from perpex.risk.liquidation import (

@@ -11,7 +11,7 @@ import pytest
 
 from perpex import presets
 from perpex.exchange import Exchange
-from perpex.exchange_risk import TIER_CAP_TEXT, TIER_LEVERAGE_TEXT
+from perpex.exchange_overload import TIER_CAP_TEXT, TIER_LEVERAGE_TEXT
 from perpex.instruments import Tier, TierTable
 from perpex.risk.liquidation import LiquidationConfig, RiskMode, RiskPosition, assess, okex_tiers
 

@@ -10,7 +10,7 @@ import pytest
 from perpex import presets
 from perpex.exchange import Exchange
 from perpex.errors import InvalidConfigError
-from perpex.exchange_risk import TIER_LEVERAGE_TEXT
+from perpex.exchange_overload import TIER_LEVERAGE_TEXT
 from perpex.risk.liquidation import LiquidationConfig, RiskMode
 
 XBT = 100_000_000

@@ -242,8 +242,7 @@ class BandClock:
         if since is None:
             return None
         key = (fn, params, index_e8, since < params.warmup_ms)
-        # a clock restored from a snapshot older than the cache has no _band slot set
-        cached = getattr(self, "_band", None)
+        cached = self._band
         if cached is not None and cached[0] == key:
             return cached[1]
         band = fn(index_e8, self.average_e8(), since, params)
