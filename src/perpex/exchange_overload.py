@@ -44,6 +44,9 @@ HALTED_TEXT = "Trading is halted by the circuit breaker"
 TIER_CAP_TEXT = "Position would exceed the last tier"
 TIER_LEVERAGE_TEXT = "Leverage above the tier's maximum"
 
+# the band formula and its parameters per OverloadConfig.price_bands
+_BAND_RULES = {"OKEx": (okex_band, OKEX_PARAMS), "Huobi": (huobi_band, HUOBI_PARAMS)}
+
 
 @dataclass(frozen=True)
 class OverloadConfig:
@@ -117,14 +120,13 @@ class OverloadMixin(ExchangeCore):
         if text:
             return text
         ov = self._overload
-        if ov.price_bands and rec.price > 0 and not rec.conditional:
+        clock = self._band_clocks.get(inst.symbol)  # present when bands are on
+        if clock is not None and rec.price > 0 and not rec.conditional:
             index = self._index.get(inst.symbol)  # type: ignore[attr-defined]
             index_e8 = index.price_e8 if index is not None else None
             if index_e8:
-                okex = ov.price_bands == "OKEx"
-                band = self._band_clocks[inst.symbol].band(
-                    okex_band if okex else huobi_band, OKEX_PARAMS if okex else HUOBI_PARAMS,
-                    index_e8, self._ts)
+                fn, params = _BAND_RULES[ov.price_bands]  # type: ignore[index]
+                band = clock.band(fn, params, index_e8, self._ts)
                 if band is not None:
                     outside = band_reject(SIDE_NAMES[rec.side], inst.ticks_to_e8(rec.price), band)
                     if outside:
