@@ -31,7 +31,6 @@ import numpy.typing as npt
 
 from perpex.errors import ArithmeticOverflowError, InvalidConfigError, InvalidInputError
 from perpex.pricing._units import (
-    INT64_MAX,
     check_duration,
     check_e8,
     check_monotonic,
@@ -40,7 +39,7 @@ from perpex.pricing._units import (
     config_fraction,
     rate_fraction,
 )
-from perpex.rounding import Rounding, div_round, exact_rate, exact_sum
+from perpex.rounding import INT64_MAX, Rounding, div_round, exact_rate, exact_sum
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS

@@ -353,7 +353,7 @@ class Index:
         if not active:
             return self._hold(t, active)
         if len(active) == 2:                              # rule 3b
-            median2 = active[0][1] + active[1][1]
+            median2 = _twice_median([p for _, p in active])
             if any(_deviates(p, median2, self._config.pair_deviation) for _, p in active):
                 return self._hold(t, active)
         if len(active) == 1 and prev is not None:         # rule 3c
@@ -405,8 +405,9 @@ class Index:
             return self._hold(t, valid)
         names = tuple(c.name for c, _ in valid)
         prices = [p for _, p in valid]
-        unit, total = 1, sum(prices)  # fewer than three prices: their plain mean
-        if len(prices) >= 3:
+        if len(prices) < 3:  # their plain mean
+            unit, total = 1, sum(prices)
+        else:
             # in units of 1 / (2 x the clamp's denominator) the band [0.97, 1.03] x median has
             # integer ends: median x (1 -+ num/den) = twice_median x (den -+ num) / (2 den)
             clamp = self._config.okex_clamp

@@ -70,9 +70,7 @@ def affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: i
         # the exact (unrounded) loss of one contract, plus the per-fill rounding allowance
         sign = _SIDES[side]
         ticks = sign * (bankruptcy_price - fill_price)
-        per = ticks * instrument.value_per_tick() + 1
-        if ticks <= 0:
-            per = Fraction(0)
+        per = ticks * instrument.value_per_tick() + 1 if ticks > 0 else Fraction(0)
     if per <= 0:
         return available, per * 0  # zero of per's type, so an int budget stays an int
     # // floors exactly for int and Fraction operands alike
