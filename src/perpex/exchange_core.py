@@ -12,6 +12,7 @@ from collections import deque
 from typing import Any, Callable, Mapping, NamedTuple
 
 from perpex import _native
+from perpex._fills import book_trade
 from perpex.book import BookView as DepthView
 from perpex.accounts.ledger import CurrencyAudit, Ledger
 from perpex.accounts.position import Position, book_fee, book_fill
@@ -433,17 +434,23 @@ class ExchangeCore(MarginCore, ABC):
         positions = self._positions
         tpos = positions.get((ta, sym)) or self._position(ta, sym)
         mpos = tpos if ma == ta else positions.get((ma, sym)) or self._position(ma, sym)
-        ledger = self._ledger
-        if taker.side == _BUY:
-            book_fill(ledger, ccy, tpos, mpos, q, cost)
-        else:
-            book_fill(ledger, ccy, mpos, tpos, q, cost)
         mdisp = maker.display_qty
         taker_rate, maker_rate = self._fee_ratios[sym]
         tfee = 0 if ta == LIQUIDATION_ACCOUNT else _fee(cost, taker_rate)
         # a hidden maker, or an iceberg filled beyond its displayed slice, pays the taker rate
         mfee = 0 if ma == LIQUIDATION_ACCOUNT else _fee(
             cost, taker_rate if mdisp == 0 or (mdisp > 0 and mleaves > mdisp) else maker_rate)
+        if taker.side == _BUY:
+            buyer, seller, bfee, sfee = tpos, mpos, tfee, mfee
+        else:
+            buyer, seller, bfee, sfee = mpos, tpos, mfee, tfee
+        ledger = self._ledger
+        if not book_trade(ledger, ccy, buyer, seller, q, cost, bfee, sfee):
+            book_fill(ledger, ccy, buyer, seller, q, cost)
+            if bfee:
+                book_fee(ledger, ccy, buyer, bfee)
+            if sfee:
+                book_fee(ledger, ccy, seller, sfee)
         if ta == LIQUIDATION_ACCOUNT:
             self._lot_fill(inst, taker, px, q)
         if ma == LIQUIDATION_ACCOUNT:
@@ -451,10 +458,6 @@ class ExchangeCore(MarginCore, ABC):
         touch = self._touch
         touch(ta, ccy)
         touch(ma, ccy)
-        if tfee:
-            book_fee(ledger, ccy, tpos, tfee)
-        if mfee:
-            book_fee(ledger, ccy, mpos, mfee)
         dirty = self._dirty
         dirty[ta] = None
         dirty[ma] = None

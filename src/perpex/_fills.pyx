@@ -1,0 +1,152 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""A fill's money in one native call: both positions and every ledger transfer it makes.
+
+:func:`perpex.accounts.position.book_fill` followed by :func:`~perpex.accounts.position.book_fee`
+for each side that pays a fee is the reference, and stays the rule (MECHANICS §1.2, §9.5). It
+takes up to five ledger transfers, each validating its keys and amount and converting Python
+ints through a memoryview. :func:`book_trade` takes the same steps in 64-bit arithmetic and
+writes the results once.
+
+It answers True (everything booked) or False, and on False it has changed nothing: two positions
+of one account, a ledger key or currency the ledger has not seen yet (the reference creates it),
+a ledger that records its transfers or has left int64, and any step that would overflow 64 bits
+all leave the booking to the reference. Its tests compare the two over random fills."""
+
+from cpython.buffer cimport PyBUF_WRITABLE, PyObject_GetBuffer, PyBuffer_Release
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+from libc.stdint cimport INT64_MIN, int64_t
+
+from perpex.accounts.ledger import FEES
+
+cdef extern from *:
+    # GCC and Clang builtins: the checked result of a 64-bit add, subtract or multiply
+    bint add_ovf "__builtin_add_overflow"(int64_t, int64_t, int64_t*) nogil
+    bint sub_ovf "__builtin_sub_overflow"(int64_t, int64_t, int64_t*) nogil
+    bint mul_ovf "__builtin_mul_overflow"(int64_t, int64_t, int64_t*) nogil
+
+cdef object _INT64 = None  # numpy's int64 dtype, fetched on first use
+
+
+cdef inline bint _fits(object x, int64_t* out):
+    """``x`` (a Python int) into ``out``; False when it is not an int or not above INT64_MIN."""
+    cdef int overflow = 0
+    cdef long long v
+    if type(x) is not int:
+        return False
+    v = PyLong_AsLongLongAndOverflow(x, &overflow)
+    if overflow or v == INT64_MIN:
+        return False
+    out[0] = v
+    return True
+
+
+cdef inline bint _div_half_away(int64_t a, int64_t b, int64_t* out):
+    """rounding.div_round_half_away in int64 (b != 0, neither operand INT64_MIN)."""
+    cdef int64_t ua = -a if a < 0 else a
+    cdef int64_t ub = -b if b < 0 else b
+    cdef int64_t q = ua // ub
+    cdef int64_t r = ua - q * ub
+    if r >= ub - r:  # 2r >= |b| without doubling r
+        q += 1
+    out[0] = q if (a >= 0) == (b > 0) else -q
+    return True
+
+
+cdef bint _apply(int64_t old_qty, int64_t old_cost, int64_t qty, int64_t ec,
+                 int64_t* new_qty, int64_t* new_cost, int64_t* realised):
+    """position.apply_fill on (qty, cost) values; False on a 64-bit overflow."""
+    cdef int64_t close_qty, close_cost, open_qty = 0, open_cost = 0, kept_qty, kept_cost, t
+    if old_qty == 0 or (old_qty > 0) == (qty > 0):
+        realised[0] = 0
+        return not (add_ovf(old_qty, qty, new_qty) or add_ovf(old_cost, ec, new_cost))
+    if old_qty == INT64_MIN or qty == INT64_MIN or old_cost == INT64_MIN or ec == INT64_MIN:
+        return False
+    if (qty if qty > 0 else -qty) <= (old_qty if old_qty > 0 else -old_qty):
+        close_qty, close_cost = qty, ec
+    else:
+        close_qty, open_qty = -old_qty, qty + old_qty
+        # the opening share is rounded; the closing share takes the exact remainder
+        if mul_ovf(ec, open_qty, &t):
+            return False
+        _div_half_away(t, qty, &open_cost)
+        close_cost = ec - open_cost
+    kept_qty = old_qty + close_qty
+    if mul_ovf(old_cost, kept_qty, &t):
+        return False
+    _div_half_away(t, old_qty, &kept_cost)
+    # realised = -close_cost - (old_cost - kept_cost)
+    if (sub_ovf(kept_cost, old_cost, &t) or sub_ovf(t, close_cost, realised)
+            or add_ovf(kept_qty, open_qty, new_qty) or add_ovf(kept_cost, open_cost, new_cost)):
+        return False
+    return True
+
+
+cdef inline Py_ssize_t _slot(dict index, object key):
+    v = index.get(key)
+    return -1 if v is None else <Py_ssize_t>v
+
+
+def book_trade(object ledger, str ccy, object buyer, object seller, object qty, object cost,
+               object buyer_fee, object seller_fee):
+    """``book_fill(ledger, ccy, buyer, seller, qty, cost)``, then ``book_fee`` of each
+    non-zero fee on its side, in one call: True when booked, False (nothing changed) when the
+    reference must book it instead."""
+    global _INT64
+    cdef int64_t q, ec, bfee, sfee, bq, bc, br, sq, sc, sr, nbq, nbc, rb, nsq, nsc, rs
+    cdef int64_t v_bc, v_sc, v_bw, v_sw, v_f, nbr, nsr
+    cdef Py_ssize_t s_bc, s_sc, s_bw, s_sw, s_f
+    cdef int64_t* cells
+    cdef Py_buffer view
+    if buyer is seller or ledger._journal is not None:
+        return False
+    if not (_fits(qty, &q) and _fits(cost, &ec) and _fits(buyer_fee, &bfee)
+            and _fits(seller_fee, &sfee)) or q <= 0:
+        return False
+    ba, sa, sym = buyer.account, seller.account, buyer.symbol
+    if ba == sa or sym != seller.symbol:
+        return False
+    if not (_fits(buyer.qty, &bq) and _fits(buyer.cost, &bc) and _fits(buyer.realised_pnl, &br)
+            and _fits(seller.qty, &sq) and _fits(seller.cost, &sc)
+            and _fits(seller.realised_pnl, &sr)):
+        return False
+    if not (_apply(bq, bc, q, ec, &nbq, &nbc, &rb) and _apply(sq, sc, -q, -ec, &nsq, &nsc, &rs)):
+        return False
+    if sub_ovf(br, bfee, &nbr) or add_ovf(nbr, rb, &nbr) or sub_ovf(sr, sfee, &nsr) \
+            or add_ovf(nsr, rs, &nsr):
+        return False
+    index = ledger._index.get(ccy)
+    if index is None:
+        return False
+    s_bc = _slot(index, ("cost", ba, sym))
+    s_sc = _slot(index, ("cost", sa, sym))
+    s_bw = _slot(index, ("wallet", ba))
+    s_sw = _slot(index, ("wallet", sa))
+    s_f = _slot(index, FEES) if bfee or sfee else 0
+    if s_bc < 0 or s_sc < 0 or s_bw < 0 or s_sw < 0 or s_f < 0:
+        return False
+    vals = ledger._vals[ccy]
+    if _INT64 is None:
+        import numpy
+        _INT64 = numpy.dtype(numpy.int64)
+    if vals.dtype != _INT64:
+        return False
+    PyObject_GetBuffer(vals, &view, PyBUF_WRITABLE)
+    try:
+        cells = <int64_t*>view.buf
+        v_bc, v_sc, v_bw, v_sw, v_f = cells[s_bc], cells[s_sc], cells[s_bw], cells[s_sw], cells[s_f]
+        # the reference's transfers in its order: the fill, each realised PnL, each fee
+        if (sub_ovf(v_bc, ec, &v_bc) or add_ovf(v_sc, ec, &v_sc)
+                or sub_ovf(v_bc, rb, &v_bc) or add_ovf(v_bw, rb, &v_bw)
+                or sub_ovf(v_sc, rs, &v_sc) or add_ovf(v_sw, rs, &v_sw)
+                or sub_ovf(v_bw, bfee, &v_bw) or add_ovf(v_f, bfee, &v_f)
+                or sub_ovf(v_sw, sfee, &v_sw) or add_ovf(v_f, sfee, &v_f)):
+            return False
+        cells[s_bc], cells[s_sc], cells[s_bw], cells[s_sw] = v_bc, v_sc, v_bw, v_sw
+        if bfee or sfee:
+            cells[s_f] = v_f
+    finally:
+        PyBuffer_Release(&view)
+    ledger._counts[ccy] += 1 + (rb != 0) + (rs != 0) + (bfee != 0) + (sfee != 0)
+    buyer.qty, buyer.cost, buyer.realised_pnl = nbq, nbc, nbr
+    seller.qty, seller.cost, seller.realised_pnl = nsq, nsc, nsr
+    return True
