@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Hot loops over event data: the fill tape digest used to compare runs, and the stamping of
-many event records from one template."""
+"""Hot loops over event data: the fill tape digest used to compare runs, the stamping of
+many event records from one template, and the BitMEX-shaped execution report every accepted,
+filled or canceled order emits."""
 
 import numpy as np
 
@@ -59,3 +60,73 @@ def stamp_records(dict template, tuple keys, list a, list b, list c):
         d[k2] = c[i]
         out[i] = d
     return out
+
+
+# ---------------------------------------------------------------- execution reports
+# perpex.orders hands over its tables and its two helpers once, at import (configure_execution);
+# this module cannot import perpex.orders, which imports it.
+cdef dict _TEMPLATE = None
+cdef tuple _SIDE_NAMES
+cdef dict _ORD_TYPE_NAMES, _TIF_NAMES
+cdef object _CONDITIONAL, _exec_inst_text, _avg_px
+
+
+def configure_execution(dict template, tuple side_names, dict ord_type_names, dict tif_names,
+                        frozenset conditional, exec_inst_text, avg_px):
+    global _TEMPLATE, _SIDE_NAMES, _ORD_TYPE_NAMES, _TIF_NAMES, _CONDITIONAL
+    global _exec_inst_text, _avg_px
+    _TEMPLATE, _SIDE_NAMES, _ORD_TYPE_NAMES, _TIF_NAMES = (
+        template, side_names, ord_type_names, tif_names)
+    _CONDITIONAL, _exec_inst_text, _avg_px = conditional, exec_inst_text, avg_px
+
+
+cdef inline object _price(object instrument, dict cache, object ticks):
+    """Instrument.ticks_to_price through its own cache, calling it only on a miss."""
+    p = cache.get(ticks)
+    return instrument.ticks_to_price(ticks) if p is None else p
+
+
+def execution(instrument, rec, str exec_type, str ord_status, *, seq, ts, str text="",
+              last_qty=0, last_px=0, exec_cost=0, exec_comm=0, str liquidity="", stop_px=None):
+    """One BitMEX-shaped execution report for ``rec`` as it stands now (see perpex.orders)."""
+    # each field of rec is read once; the template is a finished dict whose values are replaced
+    # in place, so every event has the same keys in the same order
+    cdef dict ev = _TEMPLATE.copy()
+    cdef dict prices = instrument._prices
+    ord_type = rec.ord_type
+    flags = rec.flags
+    cdef bint conditional = ord_type in _CONDITIONAL
+    price = rec.price
+    ticks = rec.stop_px if stop_px is None else stop_px
+    cum = rec.cum_qty
+    disp = rec.display_qty
+    ev["seq"] = seq
+    ev["transactTime"] = ts
+    ev["execType"] = exec_type
+    ev["ordStatus"] = ord_status
+    ev["orderID"] = rec.order_id
+    ev["clOrdID"] = rec.cl_ord_id
+    ev["account"] = rec.account
+    ev["symbol"] = rec.symbol
+    ev["side"] = _SIDE_NAMES[rec.side]
+    ev["ordType"] = _ORD_TYPE_NAMES[ord_type]
+    ev["timeInForce"] = _TIF_NAMES[rec.tif]
+    # no flags and no trigger: always empty, whatever the feed
+    ev["execInst"] = _exec_inst_text(flags, rec.feed, conditional) if flags or conditional else ""
+    ev["orderQty"] = rec.order_qty
+    ev["price"] = _price(instrument, prices, price) if price else None
+    ev["stopPx"] = _price(instrument, prices, ticks) if ticks else None
+    ev["displayQty"] = None if disp < 0 else disp
+    ev["lastQty"] = last_qty
+    ev["lastPx"] = _price(instrument, prices, last_px) if last_px else None
+    ev["leavesQty"] = rec.leaves_qty
+    ev["cumQty"] = cum
+    ev["avgPx"] = _avg_px(instrument, rec.px_qty, cum) if cum else None
+    ev["execCost"] = exec_cost
+    ev["execComm"] = exec_comm
+    ev["lastLiquidityInd"] = liquidity
+    ev["triggered"] = "StopOrderTriggered" if rec.triggered else (
+        "NotTriggered" if conditional else "")
+    ev["currency"] = instrument.settle_currency
+    ev["text"] = text
+    return ev

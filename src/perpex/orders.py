@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from typing import Any, NamedTuple
 
-from perpex import _native
+from perpex import _events, _native
 from perpex.instruments import Instrument
 
 __all__ = [
@@ -203,51 +203,10 @@ _ORDER_VIEW_KEYS = tuple(key for key in _EXECUTION if key not in (
     "lastLiquidityInd", "text"))
 
 
-def execution(instrument: Instrument, rec: OrderRecord, exec_type: str, ord_status: str, *,
-              seq: int, ts: int, text: str = "", last_qty: int = 0, last_px: int = 0,
-              exec_cost: int = 0, exec_comm: int = 0, liquidity: str = "",
-              stop_px: int | None = None) -> dict[str, Any]:
-    """One BitMEX-shaped execution report for ``rec`` as it stands now."""
-    # each field of rec is read once; prices come from the instrument's cache
-    ord_type = rec.ord_type
-    flags = rec.flags
-    conditional = ord_type in CONDITIONAL_TYPES
-    price = rec.price
-    ticks = rec.stop_px if stop_px is None else stop_px
-    cum = rec.cum_qty
-    disp = rec.display_qty
-    px = instrument.ticks_to_price
-    ev = _EXECUTION.copy()
-    ev["seq"] = seq
-    ev["transactTime"] = ts
-    ev["execType"] = exec_type
-    ev["ordStatus"] = ord_status
-    ev["orderID"] = rec.order_id
-    ev["clOrdID"] = rec.cl_ord_id
-    ev["account"] = rec.account
-    ev["symbol"] = rec.symbol
-    ev["side"] = SIDE_NAMES[rec.side]
-    ev["ordType"] = ORD_TYPE_NAMES[ord_type]
-    ev["timeInForce"] = TIF_NAMES[rec.tif]
-    # no flags and no trigger: always empty, whatever the feed
-    ev["execInst"] = exec_inst_text(flags, rec.feed, conditional) if flags or conditional else ""
-    ev["orderQty"] = rec.order_qty
-    ev["price"] = px(price) if price else None
-    ev["stopPx"] = px(ticks) if ticks else None
-    ev["displayQty"] = None if disp < 0 else disp
-    ev["lastQty"] = last_qty
-    ev["lastPx"] = px(last_px) if last_px else None
-    ev["leavesQty"] = rec.leaves_qty
-    ev["cumQty"] = cum
-    ev["avgPx"] = avg_px(instrument, rec.px_qty, cum) if cum else None
-    ev["execCost"] = exec_cost
-    ev["execComm"] = exec_comm
-    ev["lastLiquidityInd"] = liquidity
-    ev["triggered"] = "StopOrderTriggered" if rec.triggered else (
-        "NotTriggered" if conditional else "")
-    ev["currency"] = instrument.settle_currency
-    ev["text"] = text
-    return ev
+# The report itself is built natively (perpex._events.execution), from these tables.
+_events.configure_execution(_EXECUTION, SIDE_NAMES, ORD_TYPE_NAMES, TIF_NAMES, CONDITIONAL_TYPES,
+                            exec_inst_text, avg_px)
+execution = _events.execution
 
 
 def order_view(instrument: Instrument, rec: OrderRecord, ord_status: str,

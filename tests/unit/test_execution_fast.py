@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import perpex.exchange_core
 import perpex.exchange_queries
+import perpex.orders
 from perpex import presets
 from perpex.exchange import Exchange
 from perpex.instruments import Instrument
@@ -268,3 +269,38 @@ def test_events_of_a_sweep_over_random_levels_equal_the_reference_events(symbol,
             ex.place(1, symbol, "Sell", qty * inst.lot_size, inst.ticks_to_price(base + offset))
         ex.place(2, symbol, "Buy", taker * inst.lot_size, None, ord_type="Market")
     assert any(e["execType"] == "Trade" for e in seen)
+
+
+# ---------------------------------------------------------------- single reports, random records
+
+ORD_TYPES = sorted(ORD_TYPE_NAMES)
+records = st.builds(
+    OrderRecord, order_id=st.integers(1, 10**9), account=st.integers(0, 10**6),
+    symbol=st.just("XBTUSD"), side=st.integers(0, 1), ord_type=st.sampled_from(ORD_TYPES),
+    tif=st.sampled_from(sorted(TIF_NAMES)), flags=st.integers(0, 15), feed=st.integers(0, 2),
+    price=st.one_of(st.just(0), st.integers(1, 10**7)), stop_px=st.one_of(st.just(0), st.integers(1, 10**7)),
+    peg_offset=st.just(0), display_qty=st.one_of(st.sampled_from([-1, 0]), st.integers(1, 100)),
+    order_qty=st.integers(0, 10**6), leaves_qty=st.integers(0, 10**6), cum_qty=st.integers(0, 10**6),
+    px_qty=st.integers(0, 10**13), cl_ord_id=st.sampled_from(["", "a", "client-7"]),
+    close_all=st.booleans(), conditional=st.booleans(), triggered=st.booleans())
+
+
+@given(records, st.sampled_from(["New", "Trade", "Canceled", "Replaced", "Triggered"]),
+       st.sampled_from(["New", "PartiallyFilled", "Filled", "Canceled"]), st.integers(0, 10**7),
+       st.one_of(st.none(), st.just(0), st.integers(1, 10**7)), st.integers(0, 1), st.booleans())
+def test_a_report_on_a_fresh_instrument_equals_the_reference(rec, exec_type, status, last_px,
+                                                              stop_px, cached, fill):
+    """Every field, on an instrument whose price cache starts empty (``cached``: or holds
+    every price first), for any record: hidden (displayQty 0), iceberg or plain, conditional
+    or not, with or without fills and a stop price override."""
+    inst, ref_inst = presets.XBTUSD(), presets.XBTUSD()
+    if cached:
+        for ticks in (rec.price, rec.stop_px, last_px, stop_px or 0):
+            if ticks:
+                inst.ticks_to_price(ticks)
+    kw = dict(seq=7, ts=11, stop_px=stop_px)
+    if fill:
+        kw.update(text="t", last_qty=3, last_px=last_px, exec_cost=-5, exec_comm=1,
+                  liquidity="AddedLiquidity")
+    got = perpex.orders.execution(inst, rec, exec_type, status, **kw)  # type: ignore[arg-type]
+    assert_same_event(got, reference_execution(ref_inst, rec, exec_type, status, **kw))  # type: ignore[arg-type]
