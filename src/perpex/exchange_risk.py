@@ -49,6 +49,7 @@ from bisect import bisect_left, bisect_right, insort
 from fractions import Fraction
 from typing import Any, Mapping
 
+from perpex._fills import book_trade
 from perpex.accounts.ledger import INSURANCE, wallet
 from perpex.accounts.position import Position, book_fill
 from perpex.errors import InvalidConfigError, InvariantViolation
@@ -509,10 +510,9 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         n = abs(q)
         engine = self._position(LIQUIDATION_ACCOUNT, sym)
         cost = inst.exec_cost(n, bk)
-        if q > 0:
-            book_fill(self._ledger, ccy, engine, pos, n, cost)
-        else:
-            book_fill(self._ledger, ccy, pos, engine, n, cost)
+        buyer, seller = (engine, pos) if q > 0 else (pos, engine)
+        if not book_trade(self._ledger, ccy, buyer, seller, n, cost, 0, 0):
+            book_fill(self._ledger, ccy, buyer, seller, n, cost)
         self._liq_stats[ccy]["takeovers"] += 1
         side = "Sell" if q > 0 else "Buy"
         if self._emit:
