@@ -31,7 +31,7 @@ from typing import Any
 
 from perpex import _native
 from perpex._pretrade import order_fits
-from perpex.accounts._levels import OpenLevels
+from perpex.accounts._levels import OpenLevels, open_drop, open_sync
 from perpex.accounts.ledger import Ledger
 from perpex.accounts.margin import (
     ContractValue, OpenOrder, level_order_margin, order_margin)
@@ -79,39 +79,11 @@ class MarginCore:
     # ================================================================ the order index
     def _open_sync(self, rec: OrderRecord) -> None:
         """Brings the index in line with ``rec`` (a live order) after it may have changed."""
-        oid = rec.order_id
-        old = self._open_seen.get(oid)
-        if rec.conditional or rec.flags & _REDUCE or rec.leaves_qty <= 0:  # _contribution
-            new = _IDLE
-        else:
-            new = (rec.side, rec.price, rec.leaves_qty)
-        if old == new:
-            return
-        key = (rec.account, rec.symbol)
-        lv = self._open.get(key)
-        if lv is None:
-            lv = self._open[key] = OpenLevels()
-        # arguments spelled out: a starred call packs a tuple and takes the slow call path
-        if old is None:
-            lv.count += 1
-        elif old[2]:
-            lv.remove(old[0], old[1], old[2])
-        if new[2]:
-            lv.add(new[0], new[1], new[2])
-        self._open_seen[oid] = new
+        open_sync(self._open_seen, self._open, rec, _REDUCE)
 
     def _open_drop(self, rec: OrderRecord) -> None:
         """``rec`` left the live orders."""
-        old = self._open_seen.pop(rec.order_id, None)
-        if old is None:
-            return
-        key = (rec.account, rec.symbol)
-        lv = self._open[key]
-        lv.count -= 1
-        if old[2]:
-            lv.remove(old[0], old[1], old[2])
-        if not lv.count:
-            del self._open[key]
+        open_drop(self._open_seen, self._open, rec)
 
     def _open_levels(self, a: int, sym: str) -> OpenLevels | None:
         """The key's levels, re-indexed first if a live order was never indexed."""

@@ -1,3 +1,5 @@
+from typing import Any
+
 class LevelTerms:
     inverse: bool
     value_num: int
@@ -18,3 +20,8 @@ class OpenLevels:
     def margin_with(self, t: LevelTerms, position_qty: int, rate_num: int, rate_den: int,
                     mark_e8: int, mark_unit: int, best_bid: int, side: int, price: int, n: int,
                     old_side: int, old_price: int, old_n: int) -> int | None: ...
+
+def open_sync(seen: dict[int, tuple[int, int, int]], index: dict[tuple[int, str], OpenLevels],
+              rec: Any, reduce_flag: int) -> None: ...
+def open_drop(seen: dict[int, tuple[int, int, int]], index: dict[tuple[int, str], OpenLevels],
+              rec: Any) -> None: ...

@@ -265,3 +265,75 @@ cdef class OpenLevels:
 
 cdef extern from "<cstdint>":
     const int64_t INT64_MAX
+
+
+# ---------------------------------------------------------------- keeping the index in step
+# The exchange's order index (perpex.exchange_margin.MarginCore) is ``index``, an OpenLevels per
+# (account, symbol), and ``seen``, what each live order was last indexed as: (side, price,
+# contracts), or (0, 0, 0) for an order that carries no order margin (conditional, reduce-only
+# or without contracts left). Every accepted, amended, partly filled and finished order passes
+# through one of these two, so they are written for that: C calls on the levels, no tuples
+# compared as objects.
+
+cdef tuple _IDLE = (0, 0, 0)
+
+
+cdef inline void _put(OpenLevels lv, int side, int64_t price, int64_t n):
+    if price <= 0:
+        lv.unpriced += 1
+    else:
+        lv._add(side, price, n)
+
+
+cdef inline void _take(OpenLevels lv, int side, int64_t price, int64_t n) except *:
+    if price <= 0:
+        lv.unpriced -= 1
+    else:
+        lv._remove(side, price, n)
+
+
+def open_sync(dict seen, dict index, rec, int64_t reduce_flag):
+    """Brings the index in line with ``rec`` (a live order) after it may have changed."""
+    oid = rec.order_id
+    old = seen.get(oid)
+    cdef int side = 0
+    cdef int64_t price = 0, n = rec.leaves_qty
+    cdef tuple prev, new
+    if n <= 0 or rec.conditional or rec.flags & reduce_flag:
+        n = 0
+        new = _IDLE
+    else:
+        side, price = rec.side, rec.price
+    if old is not None:
+        prev = <tuple>old
+        if <int64_t>prev[2] == n and (n == 0 or (<int>prev[0] == side and <int64_t>prev[1] == price)):
+            return
+    if n:
+        new = (side, price, n)
+    key = (rec.account, rec.symbol)
+    lv = index.get(key)
+    if lv is None:
+        lv = index[key] = OpenLevels()
+    cdef OpenLevels levels = <OpenLevels>lv
+    if old is None:
+        levels.count += 1
+    elif <int64_t>prev[2]:
+        _take(levels, prev[0], prev[1], prev[2])
+    if n:
+        _put(levels, side, price, n)
+    seen[oid] = new
+
+
+def open_drop(dict seen, dict index, rec):
+    """``rec`` left the live orders."""
+    old = seen.pop(rec.order_id, None)
+    if old is None:
+        return
+    cdef tuple prev = <tuple>old
+    key = (rec.account, rec.symbol)
+    cdef OpenLevels levels = <OpenLevels>index[key]
+    levels.count -= 1
+    if <int64_t>prev[2]:
+        _take(levels, prev[0], prev[1], prev[2])
+    if not levels.count:
+        del index[key]
