@@ -117,10 +117,13 @@ def book_trade(object ledger, str ccy, object buyer, object seller, object qty, 
     index = ledger._index.get(ccy)
     if index is None:
         return False
+    # a wallet or the fee ledger is written only when an amount moves to or from it (an
+    # engine position opening without a fee leaves its wallet alone); slot 0 stands in for
+    # one that is not written
     s_bc = _slot(index, ("cost", ba, sym))
     s_sc = _slot(index, ("cost", sa, sym))
-    s_bw = _slot(index, ("wallet", ba))
-    s_sw = _slot(index, ("wallet", sa))
+    s_bw = _slot(index, ("wallet", ba)) if rb or bfee else 0
+    s_sw = _slot(index, ("wallet", sa)) if rs or sfee else 0
     s_f = _slot(index, FEES) if bfee or sfee else 0
     if s_bc < 0 or s_sc < 0 or s_bw < 0 or s_sw < 0 or s_f < 0:
         return False
@@ -141,7 +144,11 @@ def book_trade(object ledger, str ccy, object buyer, object seller, object qty, 
                 or sub_ovf(v_bw, bfee, &v_bw) or add_ovf(v_f, bfee, &v_f)
                 or sub_ovf(v_sw, sfee, &v_sw) or add_ovf(v_f, sfee, &v_f)):
             return False
-        cells[s_bc], cells[s_sc], cells[s_bw], cells[s_sw] = v_bc, v_sc, v_bw, v_sw
+        cells[s_bc], cells[s_sc] = v_bc, v_sc
+        if rb or bfee:
+            cells[s_bw] = v_bw
+        if rs or sfee:
+            cells[s_sw] = v_sw
         if bfee or sfee:
             cells[s_f] = v_f
     finally:

@@ -200,3 +200,17 @@ def test_ledger_array_grown_after_a_trade_is_still_written() -> None:
         ledger.transfer(CCY, EXTERNAL, wallet(a), 1)
     assert check(ledger, positions, 0, 1, 7, -3_500, 2, 2)
     assert isinstance(ledger._vals[CCY], np.ndarray) and len(ledger._vals[CCY]) > 16
+
+
+def test_a_wallet_is_needed_only_when_money_moves_through_it() -> None:
+    """Account 4 has no wallet yet (the liquidation engine's account before its first
+    surplus): opening and adding without a fee book natively and leave it uncreated; a close
+    that realises PnL needs it, and the reference creates it."""
+    ledger, positions = keyed()
+    ledger.transfer(CCY, wallet(1), FEES, 0)  # the fee ledger exists
+    positions.append(Position(4, SYM, 10**10))
+    reference(ledger, positions[3], positions[0], 1, 7, 0, 0)  # account 4's cost ledger
+    assert check(ledger, positions, 3, 1, 5, 35, 0, 3)
+    assert ("wallet", 4) not in ledger.balances(CCY)
+    assert not check(ledger, positions, 2, 3, 2, 20, 0, 0)  # realises 20 - 14 = 6
+    assert not check(ledger, positions, 3, 1, 1, 7, 1, 0)   # a fee from account 4
