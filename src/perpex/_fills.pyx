@@ -41,7 +41,10 @@ cdef inline bint _fits(object x, int64_t* out):
 
 
 cdef inline bint _div_half_away(int64_t a, int64_t b, int64_t* out):
-    """rounding.div_round_half_away in int64 (b != 0, neither operand INT64_MIN)."""
+    """rounding.div_round_half_away in int64 (b != 0 and above INT64_MIN); False when ``a``
+    is INT64_MIN, whose magnitude int64 cannot hold."""
+    if a == INT64_MIN:
+        return False
     cdef int64_t ua = -a if a < 0 else a
     cdef int64_t ub = -b if b < 0 else b
     cdef int64_t q = ua // ub
@@ -59,21 +62,18 @@ cdef bint _apply(int64_t old_qty, int64_t old_cost, int64_t qty, int64_t ec,
     if old_qty == 0 or (old_qty > 0) == (qty > 0):
         realised[0] = 0
         return not (add_ovf(old_qty, qty, new_qty) or add_ovf(old_cost, ec, new_cost))
-    if old_qty == INT64_MIN or qty == INT64_MIN or old_cost == INT64_MIN or ec == INT64_MIN:
-        return False
+    # (every argument is above INT64_MIN: book_trade's _fits refuses it, and negates only those)
     if (qty if qty > 0 else -qty) <= (old_qty if old_qty > 0 else -old_qty):
         close_qty, close_cost = qty, ec
     else:
         close_qty, open_qty = -old_qty, qty + old_qty
         # the opening share is rounded; the closing share takes the exact remainder
-        if mul_ovf(ec, open_qty, &t):
+        if mul_ovf(ec, open_qty, &t) or not _div_half_away(t, qty, &open_cost):
             return False
-        _div_half_away(t, qty, &open_cost)
         close_cost = ec - open_cost
     kept_qty = old_qty + close_qty
-    if mul_ovf(old_cost, kept_qty, &t):
+    if mul_ovf(old_cost, kept_qty, &t) or not _div_half_away(t, old_qty, &kept_cost):
         return False
-    _div_half_away(t, old_qty, &kept_cost)
     # realised = -close_cost - (old_cost - kept_cost)
     if (sub_ovf(kept_cost, old_cost, &t) or sub_ovf(t, close_cost, realised)
             or add_ovf(kept_qty, open_qty, new_qty) or add_ovf(kept_cost, open_cost, new_cost)):

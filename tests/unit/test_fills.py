@@ -214,3 +214,14 @@ def test_a_wallet_is_needed_only_when_money_moves_through_it() -> None:
     assert ("wallet", 4) not in ledger.balances(CCY)
     assert not check(ledger, positions, 2, 3, 2, 20, 0, 0)  # realises 20 - 14 = 6
     assert not check(ledger, positions, 3, 1, 1, 7, 1, 0)   # a fee from account 4
+
+
+def test_a_product_of_exactly_int64_min_is_left_to_the_reference() -> None:
+    """Long 3 at a cost of -2**62 sells 1: the kept cost is -2**62 x 2 / 3, and the product
+    -2**63 fits int64 while its magnitude does not. The half-away division must not negate it
+    (it once booked a kept cost of the wrong sign); the reference books it."""
+    ledger, positions = keyed()
+    reference(ledger, positions[0], positions[1], 3, -2**62, 0, 0)
+    assert not check(ledger, positions, 2, 0, 1, 0, 0, 0)
+    reference(ledger, positions[2], positions[0], 1, 0, 0, 0)
+    assert positions[0].cost == -3074457345618258603  # round(-2**63 / 3), half away from zero
