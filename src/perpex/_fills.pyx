@@ -16,15 +16,12 @@ from cpython.buffer cimport PyBUF_WRITABLE, PyObject_GetBuffer, PyBuffer_Release
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from libc.stdint cimport INT64_MIN, int64_t
 
+import numpy as np
+
+from perpex._checked cimport perpex_add, perpex_mul, perpex_sub
 from perpex.accounts.ledger import FEES
 
-cdef extern from *:
-    # GCC and Clang builtins: the checked result of a 64-bit add, subtract or multiply
-    bint add_ovf "__builtin_add_overflow"(int64_t, int64_t, int64_t*) nogil
-    bint sub_ovf "__builtin_sub_overflow"(int64_t, int64_t, int64_t*) nogil
-    bint mul_ovf "__builtin_mul_overflow"(int64_t, int64_t, int64_t*) nogil
-
-cdef object _INT64 = None  # numpy's int64 dtype, fetched on first use
+cdef object _INT64 = np.dtype(np.int64)
 
 
 cdef inline bint _fits(object x, int64_t* out):
@@ -61,22 +58,23 @@ cdef bint _apply(int64_t old_qty, int64_t old_cost, int64_t qty, int64_t ec,
     cdef int64_t close_qty, close_cost, open_qty = 0, open_cost = 0, kept_qty, kept_cost, t
     if old_qty == 0 or (old_qty > 0) == (qty > 0):
         realised[0] = 0
-        return not (add_ovf(old_qty, qty, new_qty) or add_ovf(old_cost, ec, new_cost))
+        return not (perpex_add(old_qty, qty, new_qty) or perpex_add(old_cost, ec, new_cost))
     # (every argument is above INT64_MIN: book_trade's _fits refuses it, and negates only those)
     if (qty if qty > 0 else -qty) <= (old_qty if old_qty > 0 else -old_qty):
         close_qty, close_cost = qty, ec
     else:
         close_qty, open_qty = -old_qty, qty + old_qty
         # the opening share is rounded; the closing share takes the exact remainder
-        if mul_ovf(ec, open_qty, &t) or not _div_half_away(t, qty, &open_cost):
+        if perpex_mul(ec, open_qty, &t) or not _div_half_away(t, qty, &open_cost):
             return False
         close_cost = ec - open_cost
     kept_qty = old_qty + close_qty
-    if mul_ovf(old_cost, kept_qty, &t) or not _div_half_away(t, old_qty, &kept_cost):
+    if perpex_mul(old_cost, kept_qty, &t) or not _div_half_away(t, old_qty, &kept_cost):
         return False
     # realised = -close_cost - (old_cost - kept_cost)
-    if (sub_ovf(kept_cost, old_cost, &t) or sub_ovf(t, close_cost, realised)
-            or add_ovf(kept_qty, open_qty, new_qty) or add_ovf(kept_cost, open_cost, new_cost)):
+    if (perpex_sub(kept_cost, old_cost, &t) or perpex_sub(t, close_cost, realised)
+            or perpex_add(kept_qty, open_qty, new_qty)
+            or perpex_add(kept_cost, open_cost, new_cost)):
         return False
     return True
 
@@ -91,7 +89,6 @@ def book_trade(object ledger, str ccy, object buyer, object seller, object qty, 
     """``book_fill(ledger, ccy, buyer, seller, qty, cost)``, then ``book_fee`` of each
     non-zero fee on its side, in one call: True when booked, False (nothing changed) when the
     reference must book it instead."""
-    global _INT64
     cdef int64_t q, ec, bfee, sfee, bq, bc, br, sq, sc, sr, nbq, nbc, rb, nsq, nsc, rs
     cdef int64_t v_bc, v_sc, v_bw, v_sw, v_f, nbr, nsr
     cdef Py_ssize_t s_bc, s_sc, s_bw, s_sw, s_f
@@ -111,8 +108,8 @@ def book_trade(object ledger, str ccy, object buyer, object seller, object qty, 
         return False
     if not (_apply(bq, bc, q, ec, &nbq, &nbc, &rb) and _apply(sq, sc, -q, -ec, &nsq, &nsc, &rs)):
         return False
-    if sub_ovf(br, bfee, &nbr) or add_ovf(nbr, rb, &nbr) or sub_ovf(sr, sfee, &nsr) \
-            or add_ovf(nsr, rs, &nsr):
+    if perpex_sub(br, bfee, &nbr) or perpex_add(nbr, rb, &nbr) or perpex_sub(sr, sfee, &nsr) \
+            or perpex_add(nsr, rs, &nsr):
         return False
     index = ledger._index.get(ccy)
     if index is None:
@@ -128,21 +125,19 @@ def book_trade(object ledger, str ccy, object buyer, object seller, object qty, 
     if s_bc < 0 or s_sc < 0 or s_bw < 0 or s_sw < 0 or s_f < 0:
         return False
     vals = ledger._vals[ccy]
-    if _INT64 is None:
-        import numpy
-        _INT64 = numpy.dtype(numpy.int64)
     if vals.dtype != _INT64:
         return False
     PyObject_GetBuffer(vals, &view, PyBUF_WRITABLE)
     try:
         cells = <int64_t*>view.buf
-        v_bc, v_sc, v_bw, v_sw, v_f = cells[s_bc], cells[s_sc], cells[s_bw], cells[s_sw], cells[s_f]
+        v_bc, v_sc, v_bw, v_sw = cells[s_bc], cells[s_sc], cells[s_bw], cells[s_sw]
+        v_f = cells[s_f]
         # the reference's transfers in its order: the fill, each realised PnL, each fee
-        if (sub_ovf(v_bc, ec, &v_bc) or add_ovf(v_sc, ec, &v_sc)
-                or sub_ovf(v_bc, rb, &v_bc) or add_ovf(v_bw, rb, &v_bw)
-                or sub_ovf(v_sc, rs, &v_sc) or add_ovf(v_sw, rs, &v_sw)
-                or sub_ovf(v_bw, bfee, &v_bw) or add_ovf(v_f, bfee, &v_f)
-                or sub_ovf(v_sw, sfee, &v_sw) or add_ovf(v_f, sfee, &v_f)):
+        if (perpex_sub(v_bc, ec, &v_bc) or perpex_add(v_sc, ec, &v_sc)
+                or perpex_sub(v_bc, rb, &v_bc) or perpex_add(v_bw, rb, &v_bw)
+                or perpex_sub(v_sc, rs, &v_sc) or perpex_add(v_sw, rs, &v_sw)
+                or perpex_sub(v_bw, bfee, &v_bw) or perpex_add(v_f, bfee, &v_f)
+                or perpex_sub(v_sw, sfee, &v_sw) or perpex_add(v_f, sfee, &v_f)):
             return False
         cells[s_bc], cells[s_sc] = v_bc, v_sc
         if rb or bfee:

@@ -8,32 +8,10 @@ per order on the hot path. The Python function stays the reference (the tests an
 64-bit integers, with every product and sum checked. A calculation that would overflow returns
 None and the caller takes the Python path, whose integers do not overflow."""
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport INT64_MAX, int64_t
 from cython.operator cimport dereference as deref, preincrement as inc
 
-
-cdef extern from *:
-    """
-    #include <cstdint>
-    static inline bool perpex_mul(int64_t a, int64_t b, int64_t *out) {
-        return __builtin_mul_overflow(a, b, out);
-    }
-    static inline bool perpex_add(int64_t a, int64_t b, int64_t *out) {
-        return __builtin_add_overflow(a, b, out);
-    }
-    /* ceil(a * num / den) for a, num >= 0 and den > 0, through 128 bits; false when the
-       quotient does not fit in 63 bits */
-    static inline bool perpex_ceil_mul_div(int64_t a, int64_t num, int64_t den, int64_t *out) {
-        __int128 p = (__int128)a * num;
-        __int128 q = (p + den - 1) / den;
-        if (q > INT64_MAX) return true;
-        *out = (int64_t)q;
-        return false;
-    }
-    """
-    bint perpex_mul(int64_t a, int64_t b, int64_t *out) nogil
-    bint perpex_add(int64_t a, int64_t b, int64_t *out) nogil
-    bint perpex_ceil_mul_div(int64_t a, int64_t num, int64_t den, int64_t *out) nogil
+from perpex._checked cimport perpex_add, perpex_ceil_mul_div, perpex_mul
 
 
 cdef class LevelTerms:
@@ -263,10 +241,6 @@ cdef class OpenLevels:
         return False
 
 
-cdef extern from "<cstdint>":
-    const int64_t INT64_MAX
-
-
 # ---------------------------------------------------------------- keeping the index in step
 # The exchange's order index (perpex.exchange_margin.MarginCore) is ``index``, an OpenLevels per
 # (account, symbol), and ``seen``, what each live order was last indexed as: (side, price,
@@ -306,7 +280,8 @@ def open_sync(dict seen, dict index, rec, int64_t reduce_flag):
         side, price = rec.side, rec.price
     if old is not None:
         prev = <tuple>old
-        if <int64_t>prev[2] == n and (n == 0 or (<int>prev[0] == side and <int64_t>prev[1] == price)):
+        if <int64_t>prev[2] == n and (
+                n == 0 or (<int>prev[0] == side and <int64_t>prev[1] == price)):
             return
     if n:
         new = (side, price, n)
