@@ -1,16 +1,19 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""A fill's money in one native call: both positions and every ledger transfer it makes.
+"""A fill's money in one call: both positions and every ledger transfer it makes.
 
-:func:`perpex.accounts.position.book_fill` followed by :func:`~perpex.accounts.position.book_fee`
-for each side that pays a fee is the reference, and stays the rule (MECHANICS §1.2, §9.5). It
-takes up to five ledger transfers, each validating its keys and amount and converting Python
-ints through a memoryview. :func:`book_trade` takes the same steps in 64-bit arithmetic and
-writes the results once.
+:func:`book_trade` is how the exchange books a fill (its book fills, takeovers and ADL
+fills): :func:`perpex.accounts.position.book_fill`, then
+:func:`~perpex.accounts.position.book_fee` for each side whose fee is not 0 (MECHANICS §1.2,
+§9.5). Those two stay the rule; they take up to five ledger transfers, each validating its
+keys and amount and converting Python ints through a memoryview. The common case is taken
+here instead (:func:`try_book_trade`): the same steps in 64-bit arithmetic, the results
+written once.
 
-It answers True (everything booked) or False, and on False it has changed nothing: two positions
-of one account, a ledger key or currency the ledger has not seen yet (the reference creates it),
-a ledger that records its transfers or has left int64, and any step that would overflow 64 bits
-all leave the booking to the reference. Its tests compare the two over random fills."""
+The native step books everything or changes nothing, and it declines two positions of one
+account, a ledger key or currency the ledger has not seen yet (the reference creates it), a
+ledger that records its transfers or has left int64, and any step that would overflow 64
+bits; :func:`book_trade` then runs the reference functions. Its tests compare the two over
+random fills."""
 
 from cpython.buffer cimport PyBUF_WRITABLE, PyObject_GetBuffer, PyBuffer_Release
 from cpython.long cimport PyLong_AsLongLongAndOverflow
@@ -85,10 +88,29 @@ cdef inline Py_ssize_t _slot(dict index, object key):
 
 
 def book_trade(object ledger, str ccy, object buyer, object seller, object qty, object cost,
-               object buyer_fee, object seller_fee):
+               object buyer_fee=0, object seller_fee=0):
     """``book_fill(ledger, ccy, buyer, seller, qty, cost)``, then ``book_fee`` of each
-    non-zero fee on its side, in one call: True when booked, False (nothing changed) when the
-    reference must book it instead."""
+    non-zero fee on its side: natively when it can be, else through those functions."""
+    if _book(ledger, ccy, buyer, seller, qty, cost, buyer_fee, seller_fee):
+        return
+    # (imported here: perpex.accounts.position imports this module)
+    from perpex.accounts.position import book_fee, book_fill
+    book_fill(ledger, ccy, buyer, seller, qty, cost)
+    if buyer_fee:
+        book_fee(ledger, ccy, buyer, buyer_fee)
+    if seller_fee:
+        book_fee(ledger, ccy, seller, seller_fee)
+
+
+def try_book_trade(object ledger, str ccy, object buyer, object seller, object qty, object cost,
+                   object buyer_fee, object seller_fee):
+    """:func:`book_trade`'s native step alone: True when booked, False (nothing changed) when
+    the reference functions must book it instead."""
+    return _book(ledger, ccy, buyer, seller, qty, cost, buyer_fee, seller_fee)
+
+
+cdef int _book(object ledger, str ccy, object buyer, object seller, object qty, object cost,
+                object buyer_fee, object seller_fee) except -1:
     cdef int64_t q, ec, bfee, sfee, bq, bc, br, sq, sc, sr, nbq, nbc, rb, nsq, nsc, rs
     cdef int64_t v_bc, v_sc, v_bw, v_sw, v_f, nbr, nsr
     cdef Py_ssize_t s_bc, s_sc, s_bw, s_sw, s_f

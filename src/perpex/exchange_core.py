@@ -15,7 +15,7 @@ from perpex import _native
 from perpex._fills import book_trade
 from perpex.book import BookView as DepthView
 from perpex.accounts.ledger import CurrencyAudit, Ledger
-from perpex.accounts.position import Position, book_fee, book_fill
+from perpex.accounts.position import Position
 from perpex.errors import (
     ArithmeticOverflowError, EngineHaltedError, InvalidInputError, NonMonotonicTimeError,
     UnknownAccountError, UnknownOrderError, UnknownSymbolError)
@@ -444,13 +444,7 @@ class ExchangeCore(MarginCore, ABC):
             buyer, seller, bfee, sfee = tpos, mpos, tfee, mfee
         else:
             buyer, seller, bfee, sfee = mpos, tpos, mfee, tfee
-        ledger = self._ledger
-        if not book_trade(ledger, ccy, buyer, seller, q, cost, bfee, sfee):
-            book_fill(ledger, ccy, buyer, seller, q, cost)
-            if bfee:
-                book_fee(ledger, ccy, buyer, bfee)
-            if sfee:
-                book_fee(ledger, ccy, seller, sfee)
+        book_trade(self._ledger, ccy, buyer, seller, q, cost, bfee, sfee)
         if ta == LIQUIDATION_ACCOUNT:
             self._lot_fill(inst, taker, px, q)
         if ma == LIQUIDATION_ACCOUNT:

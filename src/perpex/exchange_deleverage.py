@@ -32,8 +32,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 from perpex import _native
+from perpex._fills import book_trade
 from perpex.accounts.ledger import INSURANCE, wallet
-from perpex.accounts.position import book_fill
 from perpex.book import ORD_TYPES, SIDES, TIFS
 from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, ExchangeCore
 from perpex.instruments import Instrument
@@ -188,9 +188,9 @@ class DeleverageMixin(ExchangeCore):
             cp = self._positions[(a, sym)]
             cost = inst.exec_cost(fill.qty, bk)
             if side == "Sell":
-                book_fill(self._ledger, ccy, cp, engine, fill.qty, cost)
+                book_trade(self._ledger, ccy, cp, engine, fill.qty, cost)
             else:
-                book_fill(self._ledger, ccy, engine, cp, fill.qty, cost)
+                book_trade(self._ledger, ccy, engine, cp, fill.qty, cost)
             qty -= fill.qty
             self._liq_stats[ccy]["deleveraged"] += fill.qty
             self._touch(a, ccy)

@@ -19,7 +19,7 @@ After every mark change the liquidation step of that contract runs:
    the trader (BitMEX: FillOrKill; OKEx/Huobi: ImmediateOrCancel), then the position is assessed
    again; a FULL verdict, or a partial order that does not fill, moves the whole position to
    the liquidation-engine account at the bankruptcy price (one fill value, booked by
-   :func:`perpex.accounts.position.book_fill`), and the engine offers it in the book at that
+   :func:`perpex._fills.book_trade`), and the engine offers it in the book at that
    price (a "lot": one GoodTillCancel order per takeover);
 3. lots whose bankruptcy price the mark has crossed are worked by
    :mod:`perpex.exchange_deleverage`: the insurance fund pays for aggressing the book, and ADL
@@ -51,7 +51,7 @@ from typing import Any, Mapping
 
 from perpex._fills import book_trade
 from perpex.accounts.ledger import INSURANCE, wallet
-from perpex.accounts.position import Position, book_fill
+from perpex.accounts.position import Position
 from perpex.errors import InvalidConfigError, InvariantViolation
 from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, MAX_ACCOUNT
 from perpex.exchange_deleverage import DeleverageMixin
@@ -511,8 +511,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         engine = self._position(LIQUIDATION_ACCOUNT, sym)
         cost = inst.exec_cost(n, bk)
         buyer, seller = (engine, pos) if q > 0 else (pos, engine)
-        if not book_trade(self._ledger, ccy, buyer, seller, n, cost, 0, 0):
-            book_fill(self._ledger, ccy, buyer, seller, n, cost)
+        book_trade(self._ledger, ccy, buyer, seller, n, cost)
         self._liq_stats[ccy]["takeovers"] += 1
         side = "Sell" if q > 0 else "Buy"
         if self._emit:

@@ -1,4 +1,4 @@
-"""A fill's money in one native call (perpex._fills.book_trade) against the reference,
+"""A fill's money in one native call (perpex._fills.try_book_trade) against the reference,
 position.book_fill followed by book_fee on each side that pays: on random positions, ledgers and
 fills, including 64-bit edges, it books exactly what the reference books, and when it declines
 it has changed nothing."""
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from perpex._fills import book_trade
+from perpex._fills import book_trade, try_book_trade
 from perpex.accounts.ledger import EXTERNAL, FEES, Ledger, cost, wallet
 from perpex.accounts.position import Position, book_fee, book_fill
 
@@ -44,18 +44,18 @@ def market(n: int = 3, funds: int = 10**9, record: bool = False) -> tuple[Ledger
 
 def check(ledger: Ledger, positions: list[Position], b: int, s: int, qty: object, ec: object,
           bfee: object, sfee: object) -> bool:
-    """Runs book_trade on the state and the reference on a copy; returns book_trade's answer
+    """Runs try_book_trade on the state and the reference on a copy; returns its answer
     after asserting that it either booked what the reference books or changed nothing."""
     ref_ledger, ref_positions = copy.deepcopy((ledger, positions))
     before = snapshot(ledger, positions)
-    done = book_trade(ledger, CCY, positions[b], positions[s], qty, ec, bfee, sfee)
+    done = try_book_trade(ledger, CCY, positions[b], positions[s], qty, ec, bfee, sfee)
     assert done in (True, False)
     if not done:
         assert snapshot(ledger, positions) == before
     try:
         reference(ref_ledger, ref_positions[b], ref_positions[s], qty, ec, bfee, sfee)  # type: ignore[arg-type]
     except (TypeError, ValueError, ArithmeticError):
-        assert not done  # the reference refuses it: book_trade must not have booked it
+        assert not done  # the reference refuses it: the native step must not have booked it
         return done
     if done:
         assert snapshot(ledger, positions) == snapshot(ref_ledger, ref_positions)
@@ -104,7 +104,7 @@ def test_worked_partial_close() -> None:
     reference(ledger, positions[0], positions[2], 1, 7, 0, 0)  # ... and it is flat again
     ledger.transfer(CCY, wallet(1), FEES, 0)
     w2, w3, fees = (ledger.balance(CCY, k) for k in (wallet(2), wallet(3), FEES))
-    assert book_trade(ledger, CCY, positions[2], positions[1], 30, 360, 1, 2)
+    assert try_book_trade(ledger, CCY, positions[2], positions[1], 30, 360, 1, 2)
     seller, buyer = positions[1], positions[2]
     assert (seller.qty, seller.cost, seller.realised_pnl) == (70, 700, 58)
     assert (buyer.qty, buyer.cost, buyer.realised_pnl) == (30, 360, -1)
@@ -130,7 +130,7 @@ def test_exact_half_rounds_away_from_zero(held: int, sold: int, kept_cost: int, 
     rounded away from zero to 3 (and -2.5 to -3), so 2 (or -2) is released as realised PnL."""
     ledger, positions = keyed()
     reference(ledger, positions[0], positions[1], 2, held, 1, 0)
-    assert book_trade(ledger, CCY, positions[2], positions[0], sold, 0, 0, 0)
+    assert try_book_trade(ledger, CCY, positions[2], positions[0], sold, 0, 0, 0)
     assert (positions[0].qty, positions[0].cost) == (1, kept_cost)
     assert positions[0].realised_pnl == -1 - realised
 
@@ -187,14 +187,14 @@ def test_declines_two_positions_of_one_account_and_a_recording_ledger() -> None:
     ledger, positions = traded()
     twin = copy.copy(positions[0])
     before = snapshot(ledger, positions)
-    assert not book_trade(ledger, CCY, positions[0], twin, 5, -100, 0, 0)
+    assert not try_book_trade(ledger, CCY, positions[0], twin, 5, -100, 0, 0)
     assert snapshot(ledger, positions) == before
     recording, positions = traded(record=True)  # the same state, transfers listed
     assert not check(recording, positions, 0, 1, 5, -100, 0, 0)
 
 
 def test_ledger_array_grown_after_a_trade_is_still_written() -> None:
-    """The ledger's balance array is replaced when it grows; book_trade reads it per call."""
+    """The ledger's balance array is replaced when it grows; the native step reads it per call."""
     ledger, positions = traded()
     for a in range(100, 140):  # past the array's first 16 slots
         ledger.transfer(CCY, EXTERNAL, wallet(a), 1)
@@ -225,3 +225,14 @@ def test_a_product_of_exactly_int64_min_is_left_to_the_reference() -> None:
     assert not check(ledger, positions, 2, 0, 1, 0, 0, 0)
     reference(ledger, positions[2], positions[0], 1, 0, 0, 0)
     assert positions[0].cost == -3074457345618258603  # round(-2**63 / 3), half away from zero
+
+
+@pytest.mark.parametrize("setup", [traded, lambda: market()])
+def test_book_trade_books_natively_or_through_the_reference(setup) -> None:  # type: ignore[no-untyped-def]
+    """book_trade itself: the same state as the reference functions, whether the native step
+    takes the fill (traded) or declines it (no cost ledgers yet)."""
+    ledger, positions = setup()
+    ref_ledger, ref_positions = copy.deepcopy((ledger, positions))
+    book_trade(ledger, CCY, positions[0], positions[1], 7, -3_500, 2, -1)
+    reference(ref_ledger, ref_positions[0], ref_positions[1], 7, -3_500, 2, -1)
+    assert snapshot(ledger, positions) == snapshot(ref_ledger, ref_positions)

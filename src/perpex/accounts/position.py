@@ -122,8 +122,8 @@ def book_fill(ledger: Ledger, currency: str, buyer: Position, seller: Position, 
     Returns ``(buyer_realised, seller_realised)``. A self-trade (same position) nets to zero
     cost and realises nothing new beyond the round trip.
 
-    The exchange books its fills through :func:`perpex._fills.book_trade`, which takes these
-    steps (and :func:`book_fee`'s) natively and leaves every case outside int64 to this one.
+    The exchange books its fills through :func:`perpex._fills.book_trade` (this, then
+    :func:`book_fee`, taken natively when every amount fits int64).
     """
     _check_fill(qty, exec_cost)
     if qty < 0:
