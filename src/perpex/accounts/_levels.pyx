@@ -49,16 +49,10 @@ cdef class OpenLevels:
     # (attributes in _levels.pxd)
 
     def add(self, int side, int64_t price, int64_t n):
-        if price <= 0:
-            self.unpriced += 1
-            return
-        self._add(side, price, n)
+        _put(self, side, price, n)
 
     def remove(self, int side, int64_t price, int64_t n):
-        if price <= 0:
-            self.unpriced -= 1
-            return
-        self._remove(side, price, n)
+        _take(self, side, price, n)
 
     cdef void _add(self, int side, int64_t price, int64_t n):
         if side == 0:
@@ -253,6 +247,7 @@ cdef tuple _IDLE = (0, 0, 0)
 
 
 cdef inline void _put(OpenLevels lv, int side, int64_t price, int64_t n):
+    """``n`` contracts at ``price`` on ``side`` (an unpriced order: only counted)."""
     if price <= 0:
         lv.unpriced += 1
     else:
