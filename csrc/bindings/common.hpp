@@ -52,5 +52,6 @@ void bind_constants(py::module_& m);
 void bind_book(py::module_& m);
 // Adds OrderBook's per-call order methods, as fast-call methods (after bind_book).
 void bind_fast_calls(py::module_& m);
+void bind_fsync(py::module_& m);
 
 }  // namespace perpex::bindings

@@ -6,4 +6,5 @@ PYBIND11_MODULE(_native, m) {
   perpex::bindings::bind_constants(m);  // enums, reasons, CMD_DTYPE, EVENT_DTYPE
   perpex::bindings::bind_book(m);       // OrderBook
   perpex::bindings::bind_fast_calls(m);  // OrderBook's order methods and drain_event_tuples
+  perpex::bindings::bind_fsync(m);       // FsyncThread, the journal's background group commit
 }

@@ -155,3 +155,18 @@ class OrderBook:
     @staticmethod
     def load(data: bytes) -> "OrderBook": ...
     def check_invariants(self) -> None: ...
+
+
+class FsyncThread:
+    """Background fsync of one file descriptor, on a native thread that never takes the GIL
+    (the journal's group commit, :meth:`perpex.journal.Journal.commit`). One fsync at a time;
+    the descriptor must stay open until :meth:`close` returns."""
+    def __init__(self, fd: int) -> None: ...
+    def start(self, seq: int) -> None:
+        """Starts an fsync covering records up to ``seq``; ValueError if one is in flight or
+        the thread is closed."""
+    def idle(self) -> bool: ...  # no fsync in flight
+    def wait(self) -> tuple[int, int]:
+        """Waits, releasing the GIL, until no fsync is in flight; (seq, errno) of the last
+        completed one (errno 0: success; seq 0 before any)."""
+    def close(self) -> None: ...  # finishes the one in flight and joins; idempotent

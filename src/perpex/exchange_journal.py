@@ -12,7 +12,8 @@ journaled too, so a replay halts at the same place.
 Journal ``seq`` numbers count journaled commands; the Exchange's own ``seq`` is part of its
 state. Acknowledgement follows the journal: with ``fsync="always"`` a command is durable when
 its call returns; with ``"batch"`` (group commit) once ``durable_seq`` reaches its journal seq,
-which happens every ``group_commit`` commands and at :meth:`JournaledExchange.sync`; with
+which happens when the background fsync started every ``group_commit`` commands completes
+(:meth:`perpex.journal.Journal.commit`) and at :meth:`JournaledExchange.sync`; with
 ``"never"`` records reach the OS (they survive a process kill once flushed) but are never
 fsync-ed.
 
@@ -243,8 +244,8 @@ class JournaledExchange:
     def _log(self, payload: bytes) -> None:
         j = self._journal
         j.append(j.last_seq + 1, self.exchange._ts, payload)
-        if j.mode == "batch" and j.last_seq - j.durable_seq >= self._group:
-            j.sync()
+        if j.mode == "batch" and j.last_seq - j.committed_seq >= self._group:
+            j.commit()
 
     def _run(self, encode: Callable[..., bytes], encoded: tuple[Any, ...],
              call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

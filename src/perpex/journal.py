@@ -14,9 +14,17 @@ well as the payload means a flipped timestamp or length cannot pass as a valid r
 
 Acknowledgement: a command counts as acknowledged once its record has been ``fsync``-ed, which
 ``durable_seq`` reports. With ``fsync="always"`` that is when :meth:`Journal.append` returns; with
-``"batch"`` it is when the next :meth:`Journal.sync` returns (group commit); with ``"never"``
-nothing is ever acknowledged as durable (records survive a process kill once flushed to the OS,
-but not a power loss).
+``"batch"`` it is when the next :meth:`Journal.sync` returns, or when the background fsync that
+the next :meth:`Journal.commit` starts completes (group commit); with ``"never"`` nothing is ever
+acknowledged as durable (records survive a process kill once flushed to the OS, but not a power
+loss).
+
+Group commit runs its fsync on a native background thread (:class:`perpex._native.FsyncThread`,
+which never needs the GIL) so that the writer keeps working while the disk syncs. At most one is
+in flight: :meth:`Journal.commit` first waits
+for the one before it, so the records not yet acknowledged are at most two groups. An fsync that
+fails leaves the journal failed: a failed fsync may have dropped the unwritten pages, so a later
+one that succeeds would not prove them durable, and every later write raises the error instead.
 
 Reading is vectorised: the whole file is one buffer, record headers are found by one pass over
 it for the magic and chained by their lengths with NumPy, and checksums are verified in bulk by
@@ -36,6 +44,7 @@ from typing import Callable, Iterable, Iterator, Literal, NamedTuple, Sequence, 
 
 import numpy as np
 
+from perpex._native import FsyncThread
 from perpex.checksum import byte_columns, crc32c, crc32c_many, crc32c_rows
 from perpex.errors import CorruptJournalError
 from perpex.rounding import INT64_MAX, INT64_MIN
@@ -345,6 +354,10 @@ class Journal:
         self._buf = bytearray()
         self._buf_last = self._last_seq
         self._durable_seq = self._last_seq
+        self._committed_seq = self._last_seq
+        self._syncer: FsyncThread | None = None
+        self._inflight = False
+        self._failed: OSError | None = None
 
     @property
     def last_seq(self) -> int:
@@ -354,10 +367,19 @@ class Journal:
     @property
     def durable_seq(self) -> int:
         """The last seq that has been fsync-ed: every command up to it is acknowledged."""
+        if self._inflight and self._syncer is not None and self._syncer.idle():
+            self.wait()
         return self._durable_seq
+
+    @property
+    def committed_seq(self) -> int:
+        """The last seq handed to an fsync (done or still in flight)."""
+        return self._committed_seq
 
     def append(self, seq: int, ts: int, payload: bytes) -> None:
         """Appends one record; ``seq`` must be ``last_seq + 1``."""
+        if self._failed is not None:
+            raise self._failed
         if type(seq) is not int or type(ts) is not int or not 0 <= seq < 2**64 \
                 or not INT64_MIN <= ts <= INT64_MAX:
             seq = _check_int("seq", seq, 0, 2**64 - 1)
@@ -391,6 +413,8 @@ class Journal:
         Checksums are computed in bulk; with ``fsync="always"`` one fsync covers the batch.
         """
         first_seq = _check_int("first_seq", first_seq, 0, 2**64 - 1)
+        if self._failed is not None:
+            raise self._failed
         if first_seq != self._last_seq + 1:
             raise ValueError(f"first_seq={first_seq} must be last_seq + 1 = "
                              f"{self._last_seq + 1}")
@@ -429,16 +453,57 @@ class Journal:
     def sync(self) -> None:
         """Flushes and fsyncs; every record appended so far is then acknowledged."""
         self.flush()
-        os.fsync(self._file.fileno())
-        self._durable_seq = self._last_seq
+        self.wait()
+        seq = self._last_seq
+        self._committed_seq = seq
+        try:
+            os.fsync(self._file.fileno())
+        except OSError as e:
+            self._failed = e
+            raise
+        self._durable_seq = seq
+
+    def commit(self) -> None:
+        """Group commit in the background: hands every record appended so far to the OS and
+        starts their fsync on the journal's fsync thread, after waiting for the one in flight;
+        :attr:`durable_seq` reaches them when it completes (:meth:`wait` blocks until then)."""
+        self.flush()
+        self.wait()
+        seq = self._last_seq
+        if seq == self._committed_seq:
+            return
+        if self._syncer is None:
+            self._syncer = FsyncThread(self._file.fileno())
+        self._syncer.start(seq)
+        self._inflight = True
+        self._committed_seq = seq
+
+    def wait(self) -> None:
+        """Blocks until the background fsync in flight, if any, completes; raises its error
+        (and every later call does: the journal has failed, see the module docstring)."""
+        if self._failed is not None:
+            raise self._failed
+        if not self._inflight or self._syncer is None:
+            return
+        seq, err = self._syncer.wait()
+        self._inflight = False
+        if err:
+            self._failed = OSError(err, f"fsync of {self.path}: {os.strerror(err)}")
+            raise self._failed
+        self._durable_seq = max(self._durable_seq, seq)
 
     def close(self) -> None:
         if not self._file.closed:
-            if self.mode == "never":
-                self.flush()
-            else:
-                self.sync()
-            self._file.close()
+            try:
+                if self.mode == "never":
+                    self.flush()
+                else:
+                    self.sync()
+            finally:
+                if self._syncer is not None:
+                    self._syncer.close()  # nothing may still use the descriptor
+                    self._syncer = None
+                self._file.close()
 
     def __enter__(self) -> Journal:
         return self

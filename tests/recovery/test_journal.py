@@ -7,6 +7,8 @@ the ``recovery_long`` marker.
 
 from __future__ import annotations
 
+import errno
+import os
 import random
 from pathlib import Path
 from typing import Sequence
@@ -14,7 +16,8 @@ from typing import Sequence
 import numpy as np
 import pytest
 
-from perpex._native import CMD_DTYPE, OrderBook
+from perpex import journal as journal_mod
+from perpex._native import CMD_DTYPE, FsyncThread, OrderBook
 from perpex.errors import CorruptJournalError, CorruptSnapshotError
 from perpex.checksum import _crc32c_pure, crc32c_many, crc32c_rows
 from perpex.journal import (
@@ -109,6 +112,93 @@ def test_acknowledgement_follows_fsync_in_batch_mode(tmp_path: Path) -> None:
         assert j.durable_seq == 3
     assert [(r.seq, r.ts, r.payload) for r in read_journal(tmp_path)] == [
         (1, 5, b"x"), (2, 6, b"y"), (3, 7, b"z")]
+
+
+class HeldSyncer:
+    """Stands in for FsyncThread: its fsync finishes only when the test says so."""
+
+    def __init__(self, fd: int, errno_: int = 0) -> None:
+        self.fd, self.errno, self.started, self.busy = fd, errno_, [], False
+
+    def start(self, seq: int) -> None:
+        assert not self.busy, "a second fsync started while one was in flight"
+        self.started.append(seq)
+        self.busy = True
+
+    def idle(self) -> bool:
+        return not self.busy
+
+    def finish(self) -> None:
+        os.fsync(self.fd)
+        self.busy = False
+
+    def wait(self) -> tuple[int, int]:
+        if self.busy:
+            self.finish()
+        return self.started[-1], self.errno
+
+    def close(self) -> None:
+        self.busy = False
+
+
+def test_group_commit_syncs_in_the_background_one_group_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    syncers: list[HeldSyncer] = []
+    monkeypatch.setattr(journal_mod, "FsyncThread", lambda fd: syncers.append(HeldSyncer(fd))
+                        or syncers[-1])
+    j = Journal(tmp_path, fsync="batch")
+    j.append(1, 5, b"x")
+    j.append(2, 6, b"y")
+    j.commit()                          # returns with the fsync still in flight
+    (s,) = syncers
+    assert (s.started, j.committed_seq, j.durable_seq) == ([2], 2, 0)
+    j.append(3, 7, b"z")                # the writer goes on meanwhile
+    s.finish()
+    assert j.durable_seq == 2           # seen once the fsync is done
+    j.commit()
+    j.commit()                          # nothing new since: no second fsync of seq 3
+    assert (s.started, j.committed_seq) == ([2, 3], 3)
+    j.append(4, 8, b"w")
+    j.commit()                          # waits for seq 3's fsync before starting seq 4's
+    assert (s.started, j.durable_seq) == ([2, 3, 4], 3)
+    j.wait()
+    assert j.durable_seq == 4
+    j.close()
+    assert [r.seq for r in read_journal(tmp_path)] == [1, 2, 3, 4]
+
+
+def test_a_failed_fsync_fails_the_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(journal_mod, "FsyncThread", lambda fd: HeldSyncer(fd, errno.EIO))
+    j = Journal(tmp_path, fsync="batch")
+    j.append(1, 5, b"x")
+    j.commit()
+    with pytest.raises(OSError, match="Input/output error"):
+        j.wait()
+    for call in (lambda: j.append(2, 6, b"y"), j.commit, j.sync, j.close):
+        with pytest.raises(OSError, match="Input/output error"):
+            call()
+    assert (j.last_seq, j.durable_seq) == (1, 0)
+
+
+def test_fsync_thread_syncs_in_order_and_reports_errors(tmp_path: Path) -> None:
+    with open(tmp_path / "f", "wb") as f:
+        t = FsyncThread(f.fileno())
+        assert t.idle() and t.wait() == (0, 0)
+        f.write(b"x")
+        f.flush()
+        t.start(7)
+        assert t.wait() == (7, 0) and t.idle()
+        t.close()
+        t.close()
+        with pytest.raises(ValueError, match="closed"):
+            t.start(9)
+    r, w = os.pipe()                    # fsync of a pipe fails with EINVAL
+    t = FsyncThread(w)
+    t.start(1)
+    assert t.wait() == (1, errno.EINVAL)
+    t.close()
+    os.close(r)
+    os.close(w)
 
 
 def test_reopening_cuts_a_torn_tail_so_new_records_follow_whole_ones(tmp_path: Path) -> None:
