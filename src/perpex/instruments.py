@@ -152,6 +152,9 @@ class Instrument:
     _max_price_ticks: int = field(init=False, repr=False, compare=False)
     _value_num: int = field(init=False, repr=False, compare=False)
     _value_den: int = field(init=False, repr=False, compare=False)
+    # contract_type is INVERSE: the test every value and price conversion makes, and a class
+    # attribute of an enum costs several times an instance attribute
+    _inverse: bool = field(init=False, repr=False, compare=False)
     # derived, bounded caches of the two exact conversions: human prices of recently used ticks
     # (every event shows some; Decimals are immutable) and ticks of recently quoted prices
     _prices: dict[int, Decimal] = field(init=False, repr=False, compare=False)
@@ -234,7 +237,8 @@ class Instrument:
         put(self, "_tick_den", td)
         put(self, "_e8_per_tick", e8_num)
         put(self, "_max_price_ticks", max_ticks)
-        if self.contract_type is ContractType.INVERSE:
+        put(self, "_inverse", self.contract_type is ContractType.INVERSE)
+        if self._inverse:
             # per-contract value at `ticks` = |m| * td / (ticks * tn)
             put(self, "_value_num", -self.multiplier * td)
             put(self, "_value_den", tn)
@@ -256,7 +260,7 @@ class Instrument:
 
     @property
     def is_inverse(self) -> bool:
-        return self.contract_type is ContractType.INVERSE
+        return self._inverse
 
     @property
     def price_scale(self) -> int:
@@ -356,14 +360,14 @@ class Instrument:
         ``round(|m| / price)``, the per-contract satoshi rounding of §1.3)."""
         if price_ticks <= 0:
             raise InvalidPriceError(f"price_ticks={price_ticks} must be > 0")
-        if self.contract_type is ContractType.INVERSE:
+        if self._inverse:
             return div_round_half_away(self._value_num, price_ticks * self._value_den)
         return div_round_half_away(price_ticks * self._value_num, self._value_den)
 
     def value_per_tick(self) -> Fraction:
         """The exact (unrounded) value of one linear or quanto contract per price tick, in
         minor settle units: ``value(q, p)`` is ``q * p`` times it, rounded once."""
-        if self.contract_type is ContractType.INVERSE:
+        if self._inverse:
             raise InvalidInputError(f"{self.symbol} is inverse: its value is not linear in price")
         return Fraction(self._value_num, self._value_den)
 
@@ -371,7 +375,7 @@ class Instrument:
         """Signed value of ``qty`` contracts at ``price_ticks`` (long inverse < 0, long linear > 0)."""
         if price_ticks <= 0:
             raise InvalidPriceError(f"price_ticks={price_ticks} must be > 0")
-        if self.contract_type is ContractType.INVERSE:
+        if self._inverse:
             return -qty * div_round_half_away(self._value_num, price_ticks * self._value_den)
         if self._value_den == 1:
             return qty * price_ticks * self._value_num
@@ -387,7 +391,7 @@ class Instrument:
         :meth:`value` so that a mark equal to the fill price gives zero unrealised PnL."""
         if mark_e8 <= 0:
             raise InvalidPriceError(f"mark_e8={mark_e8} must be > 0")
-        if self.contract_type is ContractType.INVERSE:
+        if self._inverse:
             return qty * div_round_half_away(self.multiplier * E8, mark_e8)
         return div_round_half_away(qty * self.multiplier * mark_e8, E8)
 
@@ -409,7 +413,7 @@ class Instrument:
         n = abs(qty)
         c = abs(cost)
         m = abs(self.multiplier)
-        if self.contract_type is ContractType.INVERSE:
+        if self._inverse:
             unit = c // n if qty > 0 else div_round_half_away(c, n)
             if unit <= 0:
                 raise InvalidInputError(f"cost={cost} is too small for qty={qty}")
@@ -421,7 +425,7 @@ class Instrument:
         """Unrounded entry price implied by integer cost (used by the liquidation formulas)."""
         if qty == 0 or cost == 0:
             raise InvalidInputError(f"qty={qty} and cost={cost} must be non-zero")
-        if self.contract_type is ContractType.INVERSE:
+        if self._inverse:
             return Fraction(self.multiplier * qty, cost)
         return Fraction(cost, qty * self.multiplier)
 

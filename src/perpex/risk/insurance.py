@@ -19,7 +19,7 @@ from fractions import Fraction
 
 from perpex.errors import InsufficientFundsError, InvalidInputError, InvalidPriceError
 from perpex.rounding import check_int
-from perpex.instruments import ContractType, Instrument
+from perpex.instruments import Instrument
 
 __all__ = ["InsuranceFund", "affordable_fill", "clawback_ratio", "clawback_shares", "surplus"]
 
@@ -64,7 +64,7 @@ def affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: i
     check_int("available", available, 0)
     loss = -surplus(1, fill_price, bankruptcy_price, instrument, side)
     per: int | Fraction
-    if instrument.contract_type is ContractType.INVERSE:
+    if instrument.is_inverse:
         per = loss  # kept an int, so an integer budget (the fund's balance) stays integer
     else:
         # the exact (unrounded) loss of one contract, plus the per-fill rounding allowance

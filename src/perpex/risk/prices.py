@@ -35,7 +35,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from perpex.errors import InvalidInputError
-from perpex.instruments import ContractType, Instrument
+from perpex.instruments import Instrument
 from perpex.rounding import Rounding, apply_rate, div_ceil, div_floor, exact_rate
 
 __all__ = [
@@ -83,7 +83,7 @@ def _check_position(qty: int, cost: int, collateral: int) -> None:
 
 def _price_for_value(instrument: Instrument, qty: int, target: Fraction) -> Fraction | None:
     """The price P > 0 at which the unrounded signed value of ``qty`` equals ``target``."""
-    if instrument.contract_type is ContractType.INVERSE:
+    if instrument.is_inverse:
         if target == 0:
             return None
         price = Fraction(instrument.multiplier * qty) / target
@@ -113,7 +113,7 @@ def _factor_price(instrument: Instrument, qty: int, entry: Fraction, k: Fraction
     """Price at relative loss ``k`` from entry: inverse ``E/(1 + k)``, linear ``E(1 - k)``
     for a long (signs mirrored for a short)."""
     s = 1 if qty > 0 else -1
-    if instrument.contract_type is ContractType.INVERSE:
+    if instrument.is_inverse:
         denom = 1 + s * k
         return entry / denom if denom > 0 else None
     price = entry * (1 - s * k)
@@ -209,7 +209,7 @@ def _value_ticks(instrument: Instrument, qty: int, t: int, fd: int, denom: int) 
     """Ticks (rounded towards the entry side) of the price P at which the unrounded signed
     value of ``qty`` equals ``t * fd / denom`` (``denom`` > 0); None when unreachable."""
     m = instrument.multiplier
-    if instrument.contract_type is ContractType.INVERSE:
+    if instrument.is_inverse:
         if t == 0:
             return None
         num, den = m * qty * denom, t * fd  # price = m * qty / target
