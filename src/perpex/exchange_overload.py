@@ -46,6 +46,7 @@ TIER_LEVERAGE_TEXT = "Leverage above the tier's maximum"
 
 # the band formula and its parameters per OverloadConfig.price_bands
 _BAND_RULES = {"OKEx": (okex_band, OKEX_PARAMS), "Huobi": (huobi_band, HUOBI_PARAMS)}
+_BITMEX, _OKEX = RiskMode.BITMEX, RiskMode.OKEX  # globals cost less than enum attributes
 
 
 @dataclass(frozen=True)
@@ -148,15 +149,15 @@ class OverloadMixin(ExchangeCore):
         take the position (with the account's other orders on that side) past its last tier
         is refused, as the exchanges cap position size, instead of halting the engine later."""
         cfg = self._risk_cfg
-        if cfg.mode is RiskMode.BITMEX or rec.reduce_only:
+        if cfg.mode is _BITMEX or rec.reduce_only:
             return ""
-        cap = okex_tiers(inst, cfg).max_contracts if cfg.mode is RiskMode.OKEX \
+        cap = okex_tiers(inst, cfg).max_contracts if cfg.mode is _OKEX \
             else cfg.huobi_tiers[-1].max_net_contracts
         worst = self._worst_contracts(rec.account, inst.symbol, rec.sign, rec.leaves_qty)
         if worst > cap:
             return f"{TIER_CAP_TEXT} of {cap} contracts"
         pos = self._positions.get((rec.account, inst.symbol))
-        if pos is not None and cfg.mode is RiskMode.OKEX and cfg.tier_leverage:
+        if pos is not None and cfg.mode is _OKEX and cfg.tier_leverage:
             return self._tier_leverage_text(inst, pos.leverage, worst)
         return ""
 
@@ -180,7 +181,7 @@ class OverloadMixin(ExchangeCore):
                 f"tier {tier.number} allows {tier.max_leverage:g}x")
 
     def _leverage_reject(self, inst: Instrument, a: int, leverage: float) -> str:
-        if self._risk_cfg.mode is not RiskMode.OKEX or not self._risk_cfg.tier_leverage:
+        if self._risk_cfg.mode is not _OKEX or not self._risk_cfg.tier_leverage:
             return ""
         worst = max(self._worst_contracts(a, inst.symbol, sign) for sign in (1, -1))
         table = okex_tiers(inst, self._risk_cfg)

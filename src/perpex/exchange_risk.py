@@ -67,6 +67,9 @@ from perpex.rounding import exact_rate
 
 _BULK_REINDEX = 256  # more dirty positions than this in one contract: rebuild its index by a sort
 _MODES = {"bitmex": RiskMode.BITMEX, "okex": RiskMode.OKEX, "huobi": RiskMode.HUOBI}
+# enum members as module constants: a class attribute of an enum costs several times a global,
+# and every liquidation and every re-indexed position tests the mode
+_BITMEX, _OKEX, _HUOBI, _V3 = RiskMode.BITMEX, RiskMode.OKEX, RiskMode.HUOBI, LiquidationVariant.V3
 
 
 def _bitmex_steps(inst: Instrument, pos: Position) -> int:
@@ -172,7 +175,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
 
     def _risk_position(self, inst: Instrument, pos: Position) -> RiskPosition:
         mode = self._risk_cfg.mode
-        lev = self._huobi_leverage(inst, pos) if mode is RiskMode.HUOBI else pos.leverage
+        lev = self._huobi_leverage(inst, pos) if mode is _HUOBI else pos.leverage
         return RiskPosition(inst, pos.qty, pos.cost, self._collateral(inst, pos), lev,
                             inst.steps_for_risk_limit(pos.risk_limit), self._funding_rate(inst.symbol))
 
@@ -181,7 +184,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         must never miss a position that :func:`assess` would liquidate). ``collateral``: the
         position's :meth:`_collateral` when the caller has it."""
         cfg = self._risk_cfg
-        if cfg.mode is RiskMode.BITMEX:
+        if cfg.mode is _BITMEX:
             # Built from the position directly: this runs for every position a fill, a funding
             # payment or a margin change touches, so it avoids a validated RiskPosition.
             steps = _bitmex_steps(inst, pos)
@@ -190,7 +193,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             return bitmex_liquidation_ticks(inst, pos.qty, pos.cost, collateral, steps,
                                             self._funding_rate(inst.symbol), cfg.variant)
         rp = self._risk_position(inst, pos)
-        if cfg.mode is RiskMode.OKEX:
+        if cfg.mode is _OKEX:
             need = Fraction(*exact_rate(okex_tiers(inst, cfg).tier_for(abs(rp.qty)).mmr)) + \
                 Fraction(*exact_rate(cfg.liquidation_fee_rate))
         else:
@@ -442,7 +445,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             order = verdict.order
             assert order is not None
             if verdict.action is Action.PARTIAL:
-                tif = "FillOrKill" if self._risk_cfg.mode is RiskMode.BITMEX else "ImmediateOrCancel"
+                tif = "FillOrKill" if self._risk_cfg.mode is _BITMEX else "ImmediateOrCancel"
                 rec = self._engine_order(inst, a, order.side, order.qty, order.price_ticks, tif)
                 self._liq_stats[inst.settle_currency]["partials"] += 1
                 if rec.cum_qty:
@@ -464,8 +467,8 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         cfg = self._risk_cfg
         a, sym = pos.account, inst.symbol
         key = (a, sym)
-        if not self._direct_liquidation or cfg.mode is not RiskMode.BITMEX or key in self._live \
-                or cfg.variant is LiquidationVariant.V3:
+        if not self._direct_liquidation or cfg.mode is not _BITMEX or key in self._live \
+                or cfg.variant is _V3:
             return False
         qty, cost = pos.qty, pos.cost
         if not cost or (cost > 0) != ((qty > 0) != inst.is_inverse):
@@ -530,7 +533,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         rp = self._risk_position(inst, pos)
         mark = self._marks.get(inst.symbol)
         liq = self._trigger_ticks(inst, pos)
-        if self._risk_cfg.mode is not RiskMode.BITMEX and liq is not None:
+        if self._risk_cfg.mode is not _BITMEX and liq is not None:
             liq = liq - 1 if pos.qty > 0 else liq + 1
         out["liqPrice"] = inst.ticks_to_price(liq) if liq else None
         v = assess(rp, mark or inst.ticks_to_e8(max(1, (liq or 1))), self._risk_cfg)
