@@ -41,6 +41,9 @@ __all__ = [
     "position_init_margin",
 ]
 
+# Rounding.CEIL as a global: an enum class attribute costs several times one (see perpex.rounding)
+_CEIL = Rounding.CEIL
+
 
 class OpenOrder(NamedTuple):
     """A resting order as the margin calculation sees it: signed leaves qty (buy > 0)."""
@@ -144,8 +147,8 @@ def order_margin(instrument: Instrument, position_qty: int, orders: Iterable[Ope
 
     rate = instrument.taker_fee if fee_rate is None else fee_rate
     fee_num, _ = exact_rate(rate, "fee_rate")
-    fee_reserve = apply_rate(charged, rate, Rounding.CEIL) if fee_num > 0 else 0
-    return OrderMargin(apply_rate(charged, init_rate, Rounding.CEIL), premium, fee_reserve)
+    fee_reserve = apply_rate(charged, rate, _CEIL) if fee_num > 0 else 0
+    return OrderMargin(apply_rate(charged, init_rate, _CEIL), premium, fee_reserve)
 
 
 class ContractValue:
@@ -300,11 +303,11 @@ def position_init_margin(cost: int, *, leverage: float, init_rate: float,
     """posInit: isolated (``leverage > 0``) ``ceil(|cost| / leverage) + extra_margin``;
     cross (``leverage == 0``) ``ceil(|cost| x init_rate)``."""
     if leverage == 0:
-        return apply_rate(abs(cost), _check_rate("init_rate", init_rate), Rounding.CEIL)
+        return apply_rate(abs(cost), _check_rate("init_rate", init_rate), _CEIL)
     num, _ = exact_rate(leverage, "leverage")
     if num < 0:
         raise InvalidLeverageError(f"leverage={leverage} must be 0 (cross) or > 0")
-    return div_by_rate(abs(cost), leverage, Rounding.CEIL) + extra_margin
+    return div_by_rate(abs(cost), leverage, _CEIL) + extra_margin
 
 
 def commission_to_close(instrument: Instrument, qty: int, bankruptcy_ticks: int | None,
@@ -323,14 +326,14 @@ def funding_reserve(instrument: Instrument, qty: int, mark_e8: int, funding_rate
     num, _ = exact_rate(funding_rate, "funding_rate")
     if qty == 0 or num == 0 or (num > 0) != (qty > 0):
         return 0
-    return apply_rate(abs(instrument.mark_value(qty, mark_e8)), abs(funding_rate), Rounding.CEIL)
+    return apply_rate(abs(instrument.mark_value(qty, mark_e8)), abs(funding_rate), _CEIL)
 
 
 def maintenance_margin(cost: int, maint_rate: float, *, commission: int = 0,
                        funding: int = 0) -> int:
     """``ceil(MM% x |cost|) + posComm + funding reserve``; ``maint_rate`` is MM%(steps) from
     :meth:`Instrument.maint_rate` for the authorised risk limit."""
-    return apply_rate(abs(cost), _check_rate("maint_rate", maint_rate), Rounding.CEIL) \
+    return apply_rate(abs(cost), _check_rate("maint_rate", maint_rate), _CEIL) \
         + commission + funding
 
 

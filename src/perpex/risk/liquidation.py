@@ -67,6 +67,11 @@ class RiskMode(Enum):
     HUOBI = "huobi"
 
 
+# enum members as globals: an enum class attribute costs several times one (see perpex.rounding)
+_BITMEX, _OKEX, _V3, _RECOMMENDED = (
+    RiskMode.BITMEX, RiskMode.OKEX, LiquidationVariant.V3, LiquidationVariant.RECOMMENDED)
+
+
 class Action(Enum):
     NONE = "none"
     PARTIAL = "partial"
@@ -154,11 +159,11 @@ class LiquidationConfig:
         for name in ("to_tier1", "clawback", "tier_leverage"):
             if type(getattr(self, name)) is not bool:
                 raise InvalidConfigError(f"{name}={getattr(self, name)!r} must be a bool")
-        if self.mode is not RiskMode.OKEX and (self.to_tier1 or self.clawback or self.tier_leverage):
+        if self.mode is not _OKEX and (self.to_tier1 or self.clawback or self.tier_leverage):
             raise InvalidConfigError(
                 f"to_tier1={self.to_tier1} / clawback={self.clawback} / tier_leverage="
                 f"{self.tier_leverage} apply only to mode=OKEX, not {self.mode.name}")
-        if self.mode is not RiskMode.BITMEX and self.variant is not LiquidationVariant.RECOMMENDED:
+        if self.mode is not _BITMEX and self.variant is not _RECOMMENDED:
             raise InvalidConfigError(
                 f"variant={self.variant.name} applies only to mode=BITMEX, not {self.mode.name}")
         if not 0 <= _rate("liquidation_fee_rate", self.liquidation_fee_rate) < 1:
@@ -283,7 +288,7 @@ def _scaled(pos: RiskPosition, keep: int) -> RiskPosition:
 def _raw_bk_ticks(pos: RiskPosition, config: LiquidationConfig) -> int | None:
     """The bankruptcy price rounded towards the entry side (None: unreachable)."""
     inst = pos.instrument
-    if config.variant is not LiquidationVariant.V3:  # integer arithmetic, same ticks
+    if config.variant is not _V3:  # integer arithmetic, same ticks
         return bankruptcy_ticks(inst, pos.qty, pos.cost, pos.collateral)
     return round_toward_entry(inst, pos.qty, bankruptcy_price(
         inst, pos.qty, pos.cost, pos.collateral, variant=config.variant))
@@ -323,7 +328,7 @@ def bitmex_liquidation_ticks(instrument: Instrument, qty: int, cost: int, collat
     """The BitMEX liquidation price of ``variant`` in ticks (rounded towards the entry side,
     None: unreachable) at MM%(``steps``), with the paying side's ``funding_rate`` reserve: the
     trigger both :func:`assess` and the Exchange's liquidation index use."""
-    if variant is LiquidationVariant.RECOMMENDED:  # integer arithmetic, same ticks
+    if variant is _RECOMMENDED:  # integer arithmetic, same ticks
         return liquidation_ticks(instrument, qty, cost, collateral, instrument.maint_rate(steps),
                                  funding_rate=funding_rate)
     return risk_prices(instrument, qty, cost, collateral, instrument.maint_rate(steps),
@@ -415,7 +420,7 @@ def _full(pos: RiskPosition, safe: Assessment) -> Assessment:
 
 def _partial(pos: RiskPosition, config: LiquidationConfig, keep: int, target: int,
              safe: Assessment) -> Assessment:
-    offset = config.price_offset_ticks if config.mode is RiskMode.OKEX else 0
+    offset = config.price_offset_ticks if config.mode is _OKEX else 0
     assert safe.bankruptcy_ticks is not None  # as in _full
     order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty) - keep,
                              _offset(pos, safe.bankruptcy_ticks, offset), "GoodTillCancel", False)
@@ -508,8 +513,8 @@ def assess(position: RiskPosition, mark_e8: int, config: LiquidationConfig) -> A
     if not isinstance(config, LiquidationConfig):
         raise TypeError(f"config must be a LiquidationConfig, got {type(config).__name__}")
     _check_mark(mark_e8)
-    if config.mode is RiskMode.BITMEX:
+    if config.mode is _BITMEX:
         return _assess_bitmex(position, mark_e8, config)
-    if config.mode is RiskMode.OKEX:
+    if config.mode is _OKEX:
         return _assess_okex(position, mark_e8, config)
     return _assess_huobi(position, mark_e8, config)

@@ -57,6 +57,11 @@ class LiquidationVariant(Enum):
     V3 = "v3"
 
 
+# enum members as globals: an enum class attribute costs several times one (see perpex.rounding)
+_V1, _V2, _V3, _RECOMMENDED = (
+    LiquidationVariant.V1, LiquidationVariant.V2, LiquidationVariant.V3, LiquidationVariant.RECOMMENDED)
+
+
 class RiskPrices(NamedTuple):
     """Exact prices (quote units) and their tick-rounded forms; None = unreachable."""
 
@@ -125,7 +130,7 @@ def bankruptcy_price(instrument: Instrument, qty: int, cost: int, collateral: in
                      taker_fee: float | None = None) -> Fraction | None:
     """Exact bankruptcy price: where ``collateral + UPnL`` reaches 0 (V3: its own formula)."""
     _check_position(qty, cost, collateral)
-    if variant is LiquidationVariant.V3:
+    if variant is _V3:
         t = _rate(instrument.taker_fee if taker_fee is None else taker_fee, "taker_fee")
         im = Fraction(collateral, abs(cost)) - 2 * t
         return _factor_price(instrument, qty, instrument.exact_entry_price(qty, cost), im)
@@ -146,7 +151,7 @@ def liquidation_price(instrument: Instrument, qty: int, cost: int, collateral: i
     if m < 0:
         raise InvalidInputError(f"maint_rate={maint_rate} must be >= 0")
     s = 1 if cost > 0 else -1  # sign of the position's value at any price
-    if variant is LiquidationVariant.RECOMMENDED:
+    if variant is _RECOMMENDED:
         paying = max(Fraction(0), f if qty > 0 else -f)
         # value(P) - cost + collateral = MM + paying * |value(P)|, |value(P)| = s * value(P)
         denom = 1 - paying * s
@@ -154,13 +159,13 @@ def liquidation_price(instrument: Instrument, qty: int, cost: int, collateral: i
             return None
         target = Fraction(cost - collateral + _mm_amount(cost, maint_rate)) / denom
         return _price_for_value(instrument, qty, target)
-    if variant is LiquidationVariant.V1:
+    if variant is _V1:
         bk_value = abs(cost - collateral)
         target = Fraction(cost - collateral + _mm_amount(cost, maint_rate)) + (t + f) * bk_value
         return _price_for_value(instrument, qty, target)
     entry = instrument.exact_entry_price(qty, cost)
     inv_leverage = Fraction(collateral, abs(cost))
-    if variant is LiquidationVariant.V2:
+    if variant is _V2:
         return _factor_price(instrument, qty, entry, (inv_leverage + 2 * t) - (m + t + f))
     bk = bankruptcy_price(instrument, qty, cost, collateral, variant=variant, taker_fee=taker_fee)
     if bk is None:
