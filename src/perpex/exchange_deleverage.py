@@ -39,7 +39,7 @@ from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, Exchange
 from perpex.instruments import Instrument
 from perpex.orders import OrderRecord
 from perpex.risk.adl import AdlCandidate, adl_queue, plan_adl
-from perpex.risk.insurance import affordable_fill, clawback_shares, surplus
+from perpex.risk.insurance import _surplus, affordable_fill, clawback_shares
 
 DELEVERAGE_TEXT = "Deleverage"
 CLAWBACK_TEXT = "Clawback"
@@ -74,7 +74,7 @@ class DeleverageMixin(ExchangeCore):
         bk = self._lots.get(rec.order_id)
         if bk is None:
             return
-        s = surplus(q, px, bk, inst, _SIDE_NAME[rec.side])
+        s = _surplus(inst, q if rec.side != _native.BUY else -q, px, bk)
         if s:
             ccy = inst.settle_currency
             self._ledger.transfer(ccy, wallet(LIQUIDATION_ACCOUNT), INSURANCE, s, "liquidation surplus")

@@ -44,7 +44,12 @@ def surplus(fill_qty: int, fill_price: int, bankruptcy_price: int, instrument: I
         raise InvalidPriceError(
             f"fill_price={fill_price} / bankruptcy_price={bankruptcy_price} above the maximum "
             f"{instrument.max_price_ticks} ticks of {instrument.symbol}")
-    position_qty = _SIDES[side] * fill_qty
+    return _surplus(instrument, _SIDES[side] * fill_qty, fill_price, bankruptcy_price)
+
+
+def _surplus(instrument: Instrument, position_qty: int, fill_price: int, bankruptcy_price: int) -> int:
+    """:func:`surplus` of valid arguments, with ``position_qty`` signed as the position closed
+    (> 0: a Sell closing a long): for the engine's own fills, whose arguments it built."""
     return instrument.value(position_qty, fill_price) - instrument.value(position_qty, bankruptcy_price)
 
 
@@ -62,7 +67,7 @@ def affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: i
     monotone, so such a fill's surplus is never negative).
     """
     check_int("available", available, 0)
-    loss = -surplus(1, fill_price, bankruptcy_price, instrument, side)
+    loss = -surplus(1, fill_price, bankruptcy_price, instrument, side)  # validates the rest
     per: int | Fraction
     if instrument.is_inverse:
         per = loss  # kept an int, so an integer budget (the fund's balance) stays integer
