@@ -24,6 +24,7 @@ from perpex.journal import (
     JOURNAL_FILE, REC_HEADER_SIZE, REC_MAGIC, Journal, Record, crc32c, iter_records,
     load_snapshot, load_snapshots, read_journal, recover, write_snapshot,
 )
+from perpex.snapshot import SNAP_VERSION
 from tests.recovery.common import damage_snapshot, kill_mid_run
 from tests.recovery.worker import TS_STEP_MS
 from tests.stress.gen import generate
@@ -352,9 +353,10 @@ def test_a_snapshot_of_an_older_format_version_is_refused(tmp_path: Path) -> Non
     loaded, not restored into objects the code no longer matches."""
     path = write_snapshot(tmp_path, 1, 1, b"state")
     data = bytearray(path.read_bytes())
-    data[4:6] = (1).to_bytes(2, "little")  # the version field of the first format
+    data[4:6] = (SNAP_VERSION - 1).to_bytes(2, "little")  # the version field of the format before
     path.write_bytes(bytes(data))
-    with pytest.raises(CorruptSnapshotError, match="format version 1, expected 2"):
+    with pytest.raises(CorruptSnapshotError,
+                       match=f"format version {SNAP_VERSION - 1}, expected {SNAP_VERSION}"):
         load_snapshot(path)
 
 
