@@ -38,7 +38,7 @@ from perpex.orders import SIDE_NAMES, OrderRecord
 from perpex.risk.bands import (
     HUOBI_PARAMS, OKEX_PARAMS, BandClock, CircuitBreaker, PositionLimitTable, band_reject,
     huobi_band, okex_band)
-from perpex.risk.liquidation import LiquidationConfig, RiskMode, okex_tiers
+from perpex.risk.liquidation import _BITMEX, _OKEX, LiquidationConfig, okex_tiers
 
 HALTED_TEXT = "Trading is halted by the circuit breaker"
 TIER_CAP_TEXT = "Position would exceed the last tier"
@@ -46,7 +46,6 @@ TIER_LEVERAGE_TEXT = "Leverage above the tier's maximum"
 
 # the band formula and its parameters per OverloadConfig.price_bands
 _BAND_RULES = {"OKEx": (okex_band, OKEX_PARAMS), "Huobi": (huobi_band, HUOBI_PARAMS)}
-_BITMEX, _OKEX = RiskMode.BITMEX, RiskMode.OKEX  # globals cost less than enum attributes
 
 
 @dataclass(frozen=True)

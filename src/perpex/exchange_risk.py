@@ -59,17 +59,14 @@ from perpex.exchange_overload import OverloadConfig, OverloadMixin
 from perpex.instruments import Instrument
 from perpex.risk.adl import adl_position, deleverage_percentile
 from perpex.risk.liquidation import (
-    Action, LiquidationConfig, RiskMode, RiskPosition, assess, bitmex_liquidation_ticks,
-    bitmex_takeover_ticks, okex_tiers,
+    _BITMEX, _HUOBI, _OKEX, Action, LiquidationConfig, RiskMode, RiskPosition, assess,
+    bitmex_liquidation_ticks, bitmex_takeover_ticks, okex_tiers,
 )
-from perpex.risk.prices import LiquidationVariant, liquidation_price, round_toward_entry
+from perpex.risk.prices import _V3, liquidation_price, round_toward_entry
 from perpex.rounding import exact_rate
 
 _BULK_REINDEX = 256  # more dirty positions than this in one contract: rebuild its index by a sort
 _MODES = {"bitmex": RiskMode.BITMEX, "okex": RiskMode.OKEX, "huobi": RiskMode.HUOBI}
-# enum members as module constants: a class attribute of an enum costs several times a global,
-# and every liquidation and every re-indexed position tests the mode
-_BITMEX, _OKEX, _HUOBI, _V3 = RiskMode.BITMEX, RiskMode.OKEX, RiskMode.HUOBI, LiquidationVariant.V3
 
 
 def _bitmex_steps(inst: Instrument, pos: Position) -> int:

@@ -24,7 +24,7 @@ from typing import NamedTuple
 from perpex.accounts._levels import LevelTerms
 from perpex.errors import InvalidInputError, InvalidLeverageError, InvalidPriceError
 from perpex.instruments import E8, ContractType, Instrument
-from perpex.rounding import Rounding, apply_rate, div_by_rate, exact_rate
+from perpex.rounding import _CEIL, apply_rate, div_by_rate, exact_rate
 
 __all__ = [
     "ContractValue",
@@ -40,9 +40,6 @@ __all__ = [
     "order_margin",
     "position_init_margin",
 ]
-
-# Rounding.CEIL as a global: an enum class attribute costs several times one (see perpex.rounding)
-_CEIL = Rounding.CEIL
 
 
 class OpenOrder(NamedTuple):

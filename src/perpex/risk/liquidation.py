@@ -42,7 +42,8 @@ from perpex.errors import InvalidConfigError, InvalidInputError, InvalidLeverage
 from perpex.instruments import Instrument, TierTable
 from perpex.presets import HUOBI_BTC_ADJUSTMENT_FACTORS_2019, OKEX_BTC_SWAP_TIERS
 from perpex.risk.prices import (
-    LiquidationVariant, bankruptcy_price, bankruptcy_ticks, liquidation_ticks, risk_prices, round_toward_entry,
+    _RECOMMENDED, _V3, LiquidationVariant, bankruptcy_price, bankruptcy_ticks, liquidation_ticks,
+    risk_prices, round_toward_entry,
 )
 from perpex.rounding import check_int, div_round_half_away, exact_rate
 
@@ -67,9 +68,9 @@ class RiskMode(Enum):
     HUOBI = "huobi"
 
 
-# enum members as globals: an enum class attribute costs several times one (see perpex.rounding)
-_BITMEX, _OKEX, _V3, _RECOMMENDED = (
-    RiskMode.BITMEX, RiskMode.OKEX, LiquidationVariant.V3, LiquidationVariant.RECOMMENDED)
+# the members as globals, here and for the mixins that test the mode: an enum class attribute
+# costs several times a global (see perpex.rounding)
+_BITMEX, _OKEX, _HUOBI = RiskMode.BITMEX, RiskMode.OKEX, RiskMode.HUOBI
 
 
 class Action(Enum):

@@ -57,7 +57,8 @@ class LiquidationVariant(Enum):
     V3 = "v3"
 
 
-# enum members as globals: an enum class attribute costs several times one (see perpex.rounding)
+# the members as globals, here and for the modules that test the variant: an enum class
+# attribute costs several times a global (see perpex.rounding)
 _V1, _V2, _V3, _RECOMMENDED = (
     LiquidationVariant.V1, LiquidationVariant.V2, LiquidationVariant.V3, LiquidationVariant.RECOMMENDED)
 
