@@ -21,10 +21,10 @@ loss).
 
 Group commit runs its fsync on a native background thread (:class:`perpex._native.FsyncThread`,
 which never needs the GIL) so that the writer keeps working while the disk syncs. At most one is
-in flight: :meth:`Journal.commit` first waits
-for the one before it, so the records not yet acknowledged are at most two groups. An fsync that
-fails leaves the journal failed: a failed fsync may have dropped the unwritten pages, so a later
-one that succeeds would not prove them durable, and every later write raises the error instead.
+in flight: :meth:`Journal.commit` first waits for the one before it, so the records not yet
+acknowledged are at most two groups. An fsync that fails leaves the journal failed: a failed
+fsync may have dropped the unwritten pages, so a later one that succeeds would not prove them
+durable, and every later write raises the error instead.
 
 Reading is vectorised: the whole file is one buffer, record headers are found by one pass over
 it for the magic and chained by their lengths with NumPy, and checksums are verified in bulk by
@@ -355,8 +355,8 @@ class Journal:
         self._buf_last = self._last_seq
         self._durable_seq = self._last_seq
         self._committed_seq = self._last_seq
+        # a background fsync is in flight while _committed_seq > _durable_seq (and no fsync failed)
         self._syncer: FsyncThread | None = None
-        self._inflight = False
         self._failed: OSError | None = None
 
     @property
@@ -367,7 +367,8 @@ class Journal:
     @property
     def durable_seq(self) -> int:
         """The last seq that has been fsync-ed: every command up to it is acknowledged."""
-        if self._inflight and self._syncer is not None and self._syncer.idle():
+        if self._committed_seq != self._durable_seq and self._failed is None \
+                and self._syncer is not None and self._syncer.idle():
             self.wait()
         return self._durable_seq
 
@@ -455,13 +456,12 @@ class Journal:
         self.flush()
         self.wait()
         seq = self._last_seq
-        self._committed_seq = seq
         try:
             os.fsync(self._file.fileno())
         except OSError as e:
             self._failed = e
             raise
-        self._durable_seq = seq
+        self._committed_seq = self._durable_seq = seq
 
     def commit(self) -> None:
         """Group commit in the background: hands every record appended so far to the OS and
@@ -475,7 +475,6 @@ class Journal:
         if self._syncer is None:
             self._syncer = FsyncThread(self._file.fileno())
         self._syncer.start(seq)
-        self._inflight = True
         self._committed_seq = seq
 
     def wait(self) -> None:
@@ -483,14 +482,13 @@ class Journal:
         (and every later call does: the journal has failed, see the module docstring)."""
         if self._failed is not None:
             raise self._failed
-        if not self._inflight or self._syncer is None:
+        if self._committed_seq == self._durable_seq or self._syncer is None:
             return
         seq, err = self._syncer.wait()
-        self._inflight = False
         if err:
             self._failed = OSError(err, f"fsync of {self.path}: {os.strerror(err)}")
             raise self._failed
-        self._durable_seq = max(self._durable_seq, seq)
+        self._durable_seq = seq
 
     def close(self) -> None:
         if not self._file.closed:
