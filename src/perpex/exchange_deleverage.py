@@ -187,10 +187,8 @@ class DeleverageMixin(ExchangeCore):
                 self._drive(sym)
             cp = self._positions[(a, sym)]
             cost = inst.exec_cost(fill.qty, bk)
-            if side == "Sell":
-                book_trade(self._ledger, ccy, cp, engine, fill.qty, cost)
-            else:
-                book_trade(self._ledger, ccy, engine, cp, fill.qty, cost)
+            buyer, seller = (cp, engine) if side == "Sell" else (engine, cp)
+            book_trade(self._ledger, ccy, buyer, seller, fill.qty, cost)
             qty -= fill.qty
             self._liq_stats[ccy]["deleveraged"] += fill.qty
             self._touch(a, ccy)
