@@ -5,6 +5,8 @@ filled or canceled order emits."""
 
 import numpy as np
 
+from perpex._records cimport OrderRecord
+
 cdef unsigned long long FNV_OFFSET = 0xcbf29ce484222325ULL
 cdef unsigned long long FNV_PRIME = 0x100000001b3ULL
 
@@ -86,7 +88,7 @@ cdef inline object _price(object instrument, dict cache, object ticks):
     return instrument.ticks_to_price(ticks) if p is None else p
 
 
-def execution(instrument, rec, str exec_type, str ord_status, *, seq, ts, str text="",
+def execution(instrument, OrderRecord rec not None, str exec_type, str ord_status, *, seq, ts, str text="",
               last_qty=0, last_px=0, exec_cost=0, exec_comm=0, str liquidity="", stop_px=None):
     """One BitMEX-shaped execution report for ``rec`` as it stands now (see perpex.orders)."""
     # each field of rec is read once; the template is a finished dict whose values are replaced

@@ -1,18 +1,18 @@
 """Order records and BitMEX-shaped execution events for :class:`perpex.exchange.Exchange`.
 
-An :class:`OrderRecord` is the Python-side view of one live order (the native book owns its
-place in the queue). Records hold only ints, strs and bools so the exchange state serialises as
-plain data. Events are dicts whose keys are BitMEX's execution fields (``execType``,
+An :class:`OrderRecord` (an extension type, :mod:`perpex._records`) is the Python-side view
+of one live order (the native book owns its place in the queue). Records hold only ints, strs
+and bools so the exchange state serialises as plain data. Events are dicts whose keys are BitMEX's execution fields (``execType``,
 ``ordStatus``, ``orderID``, ``lastQty``, ``execCost`` ...), with prices as exact ``Decimal``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from typing import Any, NamedTuple
 
 from perpex import _events, _native
+from perpex._records import OrderRecord
 from perpex.instruments import Instrument
 
 __all__ = [
@@ -84,47 +84,6 @@ def _exec_inst_text(flags: int, feed: int, conditional: bool) -> str:
     if conditional:
         parts.append(FEED_NAMES[feed])
     return ",".join(parts)
-
-
-@dataclass(slots=True)
-class OrderRecord:
-    """One live order. Prices are ticks (0 = none); ``order_qty = cum_qty + leaves_qty``
-    except for a Close order without a quantity (``close_all``), sized when it executes."""
-
-    order_id: int
-    account: int
-    symbol: str
-    side: int
-    ord_type: int
-    tif: int
-    flags: int
-    feed: int
-    price: int
-    stop_px: int
-    peg_offset: int
-    display_qty: int
-    order_qty: int
-    leaves_qty: int
-    cum_qty: int = 0
-    px_qty: int = 0          # sum of fill price ticks x qty, for avgPx
-    cl_ord_id: str = ""
-    close_all: bool = False
-    conditional: bool = False  # untriggered, or triggered and not yet released
-    triggered: bool = False
-
-    @property
-    def reduce_only(self) -> bool:
-        return bool(self.flags & _native.FLAG_REDUCE_ONLY)
-
-    @property
-    def sign(self) -> int:
-        return 1 if self.side == _native.BUY else -1
-
-    def as_tuple(self) -> tuple:
-        return (self.order_id, self.account, self.symbol, self.side, self.ord_type, self.tif,
-                self.flags, self.feed, self.price, self.stop_px, self.peg_offset,
-                self.display_qty, self.order_qty, self.leaves_qty, self.cum_qty, self.px_qty,
-                self.cl_ord_id, self.close_all, self.conditional, self.triggered)
 
 
 class Outcome(NamedTuple):

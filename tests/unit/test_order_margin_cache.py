@@ -164,7 +164,7 @@ def test_an_order_entered_behind_the_engine_loop_is_indexed_before_its_margin_is
     first = ex._orders[next(iter(ex._live[(1, "XBTUSD")]))]
     # a second record placed directly into the live tables, as a module outside the engine
     # loop could: the index has not seen it, so the key is re-indexed on use
-    twin = type(first)(**{f: getattr(first, f) for f in first.__dataclass_fields__})
+    twin = type(first)(*first.as_tuple())
     twin.order_id, twin.price, twin.leaves_qty, twin.order_qty = 999, 19_900, 40, 40
     ex._orders[999] = twin
     ex._live[(1, "XBTUSD")][999] = None

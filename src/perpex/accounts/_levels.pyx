@@ -12,6 +12,7 @@ from libc.stdint cimport INT64_MAX, int64_t
 from cython.operator cimport dereference as deref, preincrement as inc
 
 from perpex._checked cimport perpex_add, perpex_ceil_mul_div, perpex_mul
+from perpex._records cimport OrderRecord
 
 
 cdef class LevelTerms:
@@ -261,7 +262,7 @@ cdef inline void _take(OpenLevels lv, int side, int64_t price, int64_t n) except
         lv._remove(side, price, n)
 
 
-def open_sync(dict seen, dict index, rec, int64_t reduce_flag):
+def open_sync(dict seen, dict index, OrderRecord rec not None, int64_t reduce_flag):
     """Brings the index in line with ``rec`` (a live order) after it may have changed."""
     oid = rec.order_id
     old = seen.get(oid)
@@ -294,7 +295,7 @@ def open_sync(dict seen, dict index, rec, int64_t reduce_flag):
     seen[oid] = new
 
 
-def open_drop(dict seen, dict index, rec):
+def open_drop(dict seen, dict index, OrderRecord rec not None):
     """``rec`` left the live orders."""
     old = seen.pop(rec.order_id, None)
     if old is None:

@@ -1,0 +1,15 @@
+# The order record's C layout, for the modules that read it without attribute lookups
+# (perpex._events, perpex.accounts._levels). The class and its documentation are in _records.pyx.
+
+from libc.stdint cimport int64_t
+
+
+cdef class OrderRecord:
+    cdef public int64_t order_id, account
+    cdef public str symbol
+    cdef public int side, ord_type, tif, feed
+    cdef public int64_t flags, price, stop_px, peg_offset, display_qty
+    cdef public int64_t order_qty, leaves_qty, cum_qty
+    cdef public object px_qty
+    cdef public str cl_ord_id
+    cdef public bint close_all, conditional, triggered

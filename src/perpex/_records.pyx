@@ -1,0 +1,63 @@
+# cython: language_level=3
+"""The live order record of :class:`perpex.exchange.Exchange` as an extension type.
+
+Every command creates, reads or updates a few of these, so the fields are C integers: the
+engine's Cython modules read them without an attribute lookup, and building one does not run
+a generated ``__init__`` in the bytecode loop. The fields and their meaning are those
+:mod:`perpex.orders` documents; quantities and prices are the native book's 64-bit values
+(the commands validate them against the instrument's limits before a record exists), and
+``px_qty``, a sum of products, stays a Python integer."""
+
+from libc.stdint cimport int64_t
+
+from perpex import _native
+
+cdef int64_t _REDUCE = _native.FLAG_REDUCE_ONLY
+cdef int _BUY = _native.BUY
+
+_FIELDS = ("order_id", "account", "symbol", "side", "ord_type", "tif", "flags", "feed", "price",
+           "stop_px", "peg_offset", "display_qty", "order_qty", "leaves_qty", "cum_qty",
+           "px_qty", "cl_ord_id", "close_all", "conditional", "triggered")
+
+
+cdef class OrderRecord:
+    """One live order. Prices are ticks (0 = none); ``order_qty = cum_qty + leaves_qty``
+    except for a Close order without a quantity (``close_all``), sized when it executes."""
+
+    def __init__(self, int64_t order_id, int64_t account, str symbol not None, int side,
+                 int ord_type, int tif, int64_t flags, int feed, int64_t price, int64_t stop_px,
+                 int64_t peg_offset, int64_t display_qty, int64_t order_qty, int64_t leaves_qty,
+                 int64_t cum_qty=0, px_qty=0, str cl_ord_id not None="", bint close_all=False,
+                 bint conditional=False, bint triggered=False):
+        self.order_id, self.account, self.symbol, self.side = order_id, account, symbol, side
+        self.ord_type, self.tif, self.flags, self.feed = ord_type, tif, flags, feed
+        self.price, self.stop_px, self.peg_offset = price, stop_px, peg_offset
+        self.display_qty, self.order_qty, self.leaves_qty = display_qty, order_qty, leaves_qty
+        self.cum_qty, self.px_qty, self.cl_ord_id = cum_qty, px_qty, cl_ord_id
+        self.close_all, self.conditional, self.triggered = close_all, conditional, triggered
+
+    @property
+    def reduce_only(self):
+        return bool(self.flags & _REDUCE)
+
+    @property
+    def sign(self):
+        return 1 if self.side == _BUY else -1
+
+    def as_tuple(self):
+        return (self.order_id, self.account, self.symbol, self.side, self.ord_type, self.tif,
+                self.flags, self.feed, self.price, self.stop_px, self.peg_offset,
+                self.display_qty, self.order_qty, self.leaves_qty, self.cum_qty, self.px_qty,
+                self.cl_ord_id, self.close_all, self.conditional, self.triggered)
+
+    def __reduce__(self):
+        return OrderRecord, self.as_tuple()
+
+    def __eq__(self, other):
+        if not isinstance(other, OrderRecord):
+            return NotImplemented
+        return self.as_tuple() == (<OrderRecord>other).as_tuple()
+
+    def __repr__(self):
+        return "OrderRecord(" + ", ".join(
+            f"{k}={v!r}" for k, v in zip(_FIELDS, self.as_tuple())) + ")"
