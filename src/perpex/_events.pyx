@@ -88,9 +88,18 @@ cdef inline object _price(object instrument, dict cache, object ticks):
     return instrument.ticks_to_price(ticks) if p is None else p
 
 
-def execution(instrument, OrderRecord rec not None, str exec_type, str ord_status, *, seq, ts, str text="",
-              last_qty=0, last_px=0, exec_cost=0, exec_comm=0, str liquidity="", stop_px=None):
+def execution(instrument, OrderRecord rec not None, str exec_type, str ord_status, *, seq, ts,
+              str text="", last_qty=0, last_px=0, exec_cost=0, exec_comm=0, str liquidity="",
+              stop_px=None):
     """One BitMEX-shaped execution report for ``rec`` as it stands now (see perpex.orders)."""
+    return execution_c(instrument, rec, exec_type, ord_status, seq, ts, text, last_qty, last_px,
+                       exec_cost, exec_comm, liquidity, stop_px)
+
+
+cdef dict execution_c(object instrument, OrderRecord rec, str exec_type, str ord_status,
+                      object seq, object ts, str text, object last_qty, object last_px,
+                      object exec_cost, object exec_comm, str liquidity, object stop_px):
+    """``execution`` without the keyword-argument call (the engine loop calls it directly)."""
     # each field of rec is read once; the template is a finished dict whose values are replaced
     # in place, so every event has the same keys in the same order
     cdef dict ev = _TEMPLATE.copy()

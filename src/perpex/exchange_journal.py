@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from perpex._core import CORE_FIELDS
 from perpex.errors import CorruptJournalError, CorruptSnapshotError, EngineHaltedError
 from perpex.exchange import Exchange
 from perpex.exchange_codec import (
@@ -69,7 +70,7 @@ _DISPATCH[types.MappingProxyType] = lambda m: (_mappingproxy, (dict(m),))
 
 def dump_exchange(ex: Exchange) -> bytes:
     """The whole Exchange as snapshot bytes (pickle protocol 5), without its output buffers."""
-    state = dict(vars(ex))
+    state = {**vars(ex), **ex._core_state()}
     state["_events"] = []
     state["_executions"] = deque(maxlen=ex._executions.maxlen)
     buf = io.BytesIO()
@@ -85,6 +86,11 @@ def load_exchange(payload: bytes) -> Exchange:
     if not (isinstance(cls, type) and issubclass(cls, Exchange)) or not isinstance(state, dict):
         raise CorruptSnapshotError(f"snapshot payload holds {cls!r}, not an Exchange")
     ex = cls.__new__(cls)
+    try:
+        for name in CORE_FIELDS:  # the typed fields of perpex._core.EngineCore
+            setattr(ex, name, state.pop(name))
+    except (KeyError, TypeError, OverflowError) as exc:
+        raise CorruptSnapshotError(f"snapshot payload lacks or mistypes an engine field: {exc!r}") from exc
     ex.__dict__.update(state)
     return ex
 

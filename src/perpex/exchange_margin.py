@@ -27,12 +27,11 @@ per-key count of indexed orders, and that key is re-indexed before use.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
 
 from perpex import _native
+from perpex._core import EngineCore
 from perpex._pretrade import order_fits
 from perpex.accounts._levels import OpenLevels, open_drop, open_sync
-from perpex.accounts.ledger import Ledger
 from perpex.accounts.margin import (
     ContractValue, OpenOrder, level_order_margin, order_margin)
 from perpex.accounts.position import Position
@@ -53,16 +52,10 @@ def _contribution(rec: OrderRecord) -> tuple[int, int, int]:
     return rec.side, rec.price, rec.leaves_qty
 
 
-class MarginCore:
+class MarginCore(EngineCore):
     """Order-margin index, margin helpers and the available balance."""
 
-    _inst: dict[str, Instrument]
     _by_ccy: dict[str, list[str]]
-    _books: dict[str, Any]
-    _ledger: Ledger
-    _positions: dict[tuple[int, str], Position]
-    _orders: dict[int, OrderRecord]
-    _live: dict[tuple[int, str], dict[int, None]]
     _marks: dict[str, int]
 
     def _init_margin(self) -> None:

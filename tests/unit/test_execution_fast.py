@@ -6,12 +6,13 @@ from __future__ import annotations
 from decimal import (
     ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext)
 from math import gcd
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import perpex._core
 import perpex.exchange_core
 import perpex.exchange_queries
 import perpex.orders
@@ -189,7 +190,7 @@ def test_avg_px_raises_invalid_operation_when_the_price_needs_more_than_28_digit
 # ---------------------------------------------------------------- whole events of a real run
 
 @pytest.fixture
-def checked(monkeypatch) -> list[dict[str, Any]]:
+def checked(monkeypatch) -> Iterator[list[dict[str, Any]]]:
     """Every event and open-order view the exchange builds, compared with the reference as it
     is built; the list collects the events."""
     seen: list[dict[str, Any]] = []
@@ -209,9 +210,16 @@ def checked(monkeypatch) -> list[dict[str, Any]]:
         seen.append(got)
         return got
 
+    def check_loop(got: dict[str, Any], inst: Instrument, rec: Any, exec_type: str,
+                   ord_status: str, fields: dict[str, Any]) -> None:
+        assert_same_event(got, reference_execution(inst, rec, exec_type, ord_status, **fields))
+        seen.append(got)
+
     monkeypatch.setattr(perpex.exchange_core, "execution", check_execution)
     monkeypatch.setattr(perpex.exchange_queries, "order_view", check_view)
-    return seen
+    perpex._core.set_execution_check(check_loop)  # the engine loop builds reports in C
+    yield seen
+    perpex._core.set_execution_check(None)
 
 
 def funded(*instruments: Instrument) -> Exchange:
@@ -254,20 +262,20 @@ def test_events_of_a_sweep_over_random_levels_equal_the_reference_events(symbol,
     inst = getattr(presets, symbol)()
     seen: list[dict[str, Any]] = []
     base = int(Decimal(1_000) / inst.tick_size) if symbol != "ETHUSD" else 4_000
-    with pytest.MonkeyPatch.context() as mp:
-        original = perpex.exchange_core.execution
 
-        def check(*args: Any, **kw: Any) -> dict[str, Any]:
-            got = original(*args, **kw)
-            assert_same_event(got, reference_execution(*args, **kw))
-            seen.append(got)
-            return got
+    def check(got: dict[str, Any], inst: Instrument, rec: Any, exec_type: str, ord_status: str,
+              fields: dict[str, Any]) -> None:
+        assert_same_event(got, reference_execution(inst, rec, exec_type, ord_status, **fields))
+        seen.append(got)
 
-        mp.setattr(perpex.exchange_core, "execution", check)
+    perpex._core.set_execution_check(check)  # every report the engine loop builds
+    try:
         ex = funded(inst)
         for offset, qty in levels:
             ex.place(1, symbol, "Sell", qty * inst.lot_size, inst.ticks_to_price(base + offset))
         ex.place(2, symbol, "Buy", taker * inst.lot_size, None, ord_type="Market")
+    finally:
+        perpex._core.set_execution_check(None)
     assert any(e["execType"] == "Trade" for e in seen)
 
 

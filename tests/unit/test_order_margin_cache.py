@@ -14,7 +14,7 @@ from perpex import presets
 from perpex.accounts.margin import ContractValue, OpenOrder, level_order_margin, order_margin
 from perpex.errors import InvalidInputError, InvariantViolation
 from perpex.exchange import Exchange
-from perpex.exchange_core import _fee
+from perpex._core import fee as _fee
 from perpex.rounding import exact_rate
 
 XBT = 100_000_000

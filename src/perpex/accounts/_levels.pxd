@@ -4,6 +4,8 @@
 from libc.stdint cimport int64_t
 from libcpp.map cimport map as cmap
 
+from perpex._records cimport OrderRecord
+
 ctypedef cmap[int64_t, int64_t] Levels
 
 
@@ -38,3 +40,7 @@ cdef class OpenLevels:
                          int64_t over, int64_t m1, Pass* acc) noexcept
     cdef bint _sells_pass(self, LevelTerms t, int64_t cap, int64_t lo, int64_t hi,
                           int64_t under, int64_t floor, int64_t m1, Pass* acc) noexcept
+
+
+cdef int sync_c(dict seen, dict index, OrderRecord rec, int64_t reduce_flag) except -1
+cdef int drop_c(dict seen, dict index, OrderRecord rec) except -1

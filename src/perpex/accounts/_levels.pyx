@@ -264,6 +264,11 @@ cdef inline void _take(OpenLevels lv, int side, int64_t price, int64_t n) except
 
 def open_sync(dict seen, dict index, OrderRecord rec not None, int64_t reduce_flag):
     """Brings the index in line with ``rec`` (a live order) after it may have changed."""
+    sync_c(seen, index, rec, reduce_flag)
+
+
+cdef int sync_c(dict seen, dict index, OrderRecord rec, int64_t reduce_flag) except -1:
+    """``open_sync`` as a C call (the engine loop, perpex._core)."""
     oid = rec.order_id
     old = seen.get(oid)
     cdef int side = 0
@@ -278,7 +283,7 @@ def open_sync(dict seen, dict index, OrderRecord rec not None, int64_t reduce_fl
         prev = <tuple>old
         if <int64_t>prev[2] == n and (
                 n == 0 or (<int>prev[0] == side and <int64_t>prev[1] == price)):
-            return
+            return 0
     if n:
         new = (side, price, n)
     key = (rec.account, rec.symbol)
@@ -293,13 +298,19 @@ def open_sync(dict seen, dict index, OrderRecord rec not None, int64_t reduce_fl
     if n:
         _put(levels, side, price, n)
     seen[oid] = new
+    return 0
 
 
 def open_drop(dict seen, dict index, OrderRecord rec not None):
     """``rec`` left the live orders."""
+    drop_c(seen, index, rec)
+
+
+cdef int drop_c(dict seen, dict index, OrderRecord rec) except -1:
+    """``open_drop`` as a C call (the engine loop, perpex._core)."""
     old = seen.pop(rec.order_id, None)
     if old is None:
-        return
+        return 0
     cdef tuple prev = <tuple>old
     key = (rec.account, rec.symbol)
     cdef OpenLevels levels = <OpenLevels>index[key]
@@ -308,3 +319,4 @@ def open_drop(dict seen, dict index, OrderRecord rec not None):
         _take(levels, prev[0], prev[1], prev[2])
     if not levels.count:
         del index[key]
+    return 0

@@ -1,0 +1,62 @@
+from collections import deque
+from typing import Any, Callable
+
+from perpex._records import OrderRecord
+from perpex.accounts._levels import OpenLevels
+from perpex.accounts.ledger import Ledger
+from perpex.accounts.position import Position
+from perpex.instruments import Instrument
+from perpex.orders import Outcome
+from perpex.risk.limits import RateLimiter
+
+MAX_ACCOUNT: int
+LIQUIDATION_ACCOUNT: int
+LIQUIDATION_TEXT: str
+CORE_FIELDS: tuple[str, ...]
+
+def fee(exec_cost: int, rate: tuple[int, int]) -> int: ...
+
+class EngineCore:
+    _inst: dict[str, Instrument]
+    _books: dict[str, Any]
+    _positions: dict[tuple[int, str], Position]
+    _orders: dict[int, OrderRecord]
+    _live: dict[tuple[int, str], dict[int, None]]
+    _reduce_only: dict[tuple[int, str], dict[int, None]]
+    _cl_ids: dict[tuple[int, str], int]
+    _open: dict[tuple[int, str], OpenLevels]
+    _open_seen: dict[int, tuple[int, int, int]]
+    _fee_ratios: dict[str, tuple[tuple[int, int], tuple[int, int]]]
+    _settled: dict[str, int]
+    _lots: dict[int, int]
+    _liq_orders: dict[int, None]
+    _done: dict[int, tuple[str, str, int, int]]
+    _texts: dict[int, str]
+    _dirty: dict[int, None]
+    _buckets: dict[int, list[int]]
+    _rate: RateLimiter | None
+    _ledger: Ledger
+    _held: deque[int]
+    _executions: deque[dict[str, Any]]
+    _halted: str | None
+    _events: list[dict[str, Any]]
+    _max_open: int
+    _max_stop: int
+    _emit: bool
+    _seq: int
+    _ts: int
+    _next_id: int
+
+    def _core_state(self) -> dict[str, Any]: ...
+    def _commit(self, ts: int, fn: Callable[..., Outcome], *args: Any) -> Outcome: ...
+    def _place(self, inst: Instrument, rec: OrderRecord) -> Outcome: ...
+    def _cancel_now(self, rec: OrderRecord) -> Outcome: ...
+    def _order_outcome(self, rec: OrderRecord) -> Outcome: ...
+    def _reject(self, inst: Instrument, rec: OrderRecord, text: str) -> Outcome: ...
+    def _drive(self, sym: str) -> None: ...
+    def _apply(self, sym: str, events: list[tuple[int, ...]]) -> None: ...
+    def _finish(self, inst: Instrument, rec: OrderRecord, exec_type: str, status: str, text: str,
+                last_qty: int = ..., last_px: int = ..., exec_cost: int = ...,
+                exec_comm: int = ..., liquidity: str = ...) -> None: ...
+    def _fill(self, inst: Instrument, taker: OrderRecord, maker: OrderRecord, px: int, q: int,
+              leaves: int, mleaves: int) -> None: ...

@@ -1,0 +1,357 @@
+# cython: language_level=3
+"""The engine loop of :class:`perpex.exchange.Exchange` as an extension type.
+
+:class:`EngineCore` is the base of the engine's classes. It holds the state every command
+touches as typed fields (the order tables, the per-command scratch, the sequence), and runs
+the steps every order takes: sequencing a command (``_commit``), placing a validated order
+(``_place``), applying the native book's events to orders and accounts (``_apply``, ``_fill``,
+``_finish``) and answering with the order's outcome. Here they read fields and order records
+without attribute lookups and call the order-margin index and the execution report as C
+functions. Everything else (margin policy, liquidation, pricing, queries) stays in the Python
+modules, which see the same fields as ordinary attributes and which these steps call back
+through ordinary method calls, so a subclass's override (``_touch``, ``_lot_fill`` ...) is
+honoured. The behaviour is described in :mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
+"""
+
+from libc.stdint cimport int64_t
+
+from perpex._events cimport execution_c
+from perpex._records cimport OrderRecord
+from perpex.accounts._levels cimport drop_c, sync_c
+
+from perpex import _native
+from perpex._fills import book_trade
+from perpex.errors import EngineHaltedError
+from perpex.orders import (
+    CANCEL_TEXTS, CLOSE_NO_POSITION, REDUCE_ONLY_WOULD_INCREASE, Outcome)
+from perpex.risk.limits import RATE_LIMITED, order_count_reject
+
+MAX_ACCOUNT = 2**32 - 1
+LIQUIDATION_ACCOUNT = MAX_ACCOUNT  # reserved: the liquidation engine's account
+LIQUIDATION_TEXT = "Liquidation"
+
+cdef int64_t _LIQ = LIQUIDATION_ACCOUNT
+cdef int _BUY = _native.BUY
+cdef int64_t _CLOSE = _native.FLAG_CLOSE, _REDUCE = _native.FLAG_REDUCE_ONLY
+cdef int _EV_FILL = _native.EV_FILL, _EV_ACCEPTED = _native.EV_ACCEPTED
+cdef int _EV_CANCELED = _native.EV_CANCELED, _EV_REJECTED = _native.EV_REJECTED
+cdef int _EV_AMENDED = _native.EV_AMENDED, _EV_TRIGGERED = _native.EV_TRIGGERED
+cdef object _new_tuple = tuple.__new__
+
+# The fields below, in one place, for the snapshot code (which pickles them with the
+# instance's __dict__) and for tests.
+CORE_FIELDS = (
+    "_inst", "_books", "_positions", "_orders", "_live", "_reduce_only", "_cl_ids", "_open",
+    "_open_seen", "_fee_ratios", "_settled", "_lots", "_liq_orders", "_done", "_texts", "_dirty",
+    "_rate", "_buckets", "_ledger", "_held", "_events", "_executions", "_halted", "_max_open",
+    "_max_stop", "_emit", "_seq", "_ts", "_next_id")
+
+
+cdef object _check = None
+
+
+def set_execution_check(fn):
+    """Has ``fn(event, instrument, rec, exec_type, ord_status, fields)`` called with every
+    execution report the loop builds (``fields``: the report's other arguments by name), or
+    stops it with None. The tests compare each report with the reference implementation."""
+    global _check
+    _check = fn
+
+
+cdef dict _report(object inst, OrderRecord rec, str exec_type, str ord_status, object seq,
+                  object ts, str text, object last_qty, object last_px, object exec_cost,
+                  object exec_comm, str liquidity, object stop_px):
+    ev = execution_c(inst, rec, exec_type, ord_status, seq, ts, text, last_qty, last_px,
+                     exec_cost, exec_comm, liquidity, stop_px)
+    if _check is not None:
+        _check(ev, inst, rec, exec_type, ord_status, dict(
+            seq=seq, ts=ts, text=text, last_qty=last_qty, last_px=last_px, exec_cost=exec_cost,
+            exec_comm=exec_comm, liquidity=liquidity, stop_px=stop_px))
+    return ev
+
+
+def fee(exec_cost, tuple rate):
+    """``Instrument.fee`` with the rate as its exact (num, den) pair: |exec_cost| x rate, half
+    away from zero."""
+    num, den = rate
+    a = (exec_cost if exec_cost >= 0 else -exec_cost) * num
+    if den == 1:
+        return a
+    q, r = divmod(a if a >= 0 else -a, den)
+    if 2 * r >= den:
+        q += 1
+    return q if a >= 0 else -q
+
+
+cdef class EngineCore:
+    """Typed state and the per-order steps of the engine (see the module docstring)."""
+
+    cdef public dict _inst, _books, _positions, _orders, _live, _reduce_only, _cl_ids
+    cdef public dict _open, _open_seen, _fee_ratios, _settled, _lots, _liq_orders
+    cdef public dict _done, _texts, _dirty, _buckets
+    cdef public object _rate, _ledger, _held, _executions, _halted
+    cdef public list _events
+    cdef public int64_t _max_open, _max_stop
+    cdef public bint _emit
+    cdef public int64_t _seq, _ts, _next_id
+
+    def _core_state(self):
+        """The typed fields by name (the snapshot's share of the state)."""
+        return {name: getattr(self, name) for name in CORE_FIELDS}
+
+    # ============================================================ sequencing
+    def _commit(self, int64_t ts, fn, *args):
+        """Runs the mutating part of a validated command, ``fn(*args)`` (arguments rather than
+        a closure: the per-order path would build one per call); anything escaping it halts."""
+        self._ts = ts
+        self._seq += 1
+        self._done.clear()
+        try:
+            # the liquidation index is brought up to date when it is next read (exchange_risk)
+            return fn(*args)
+        except BaseException as exc:
+            self._halted = f"{type(exc).__name__} in command seq={self._seq}: {exc}"
+            raise EngineHaltedError(self._halted) from exc
+
+    def _place(self, inst, OrderRecord rec not None):
+        cdef int64_t oid = self._next_id
+        rec.order_id = oid
+        self._next_id = oid + 1
+        sym = inst.symbol
+        a = rec.account
+        rate = self._rate
+        if rate is not None and not rate.take(self._buckets, a, self._ts):
+            return self._reject_c(inst, rec, RATE_LIMITED)
+        if sym in self._settled:
+            return self._reject_c(inst, rec, f"Instrument {sym} is settled")
+        text = self._overload_reject(inst, rec)
+        if text:
+            return self._reject_c(inst, rec, text)
+        key = (a, sym)
+        cdef dict live_all = self._live
+        live = live_all.get(key)
+        cdef Py_ssize_t n_live = len(<dict>live) if live is not None else 0
+        cdef bint cond = rec.conditional
+        cdef int64_t ro = rec.flags & _REDUCE
+        cdef dict orders
+        if cond or n_live >= self._max_open:
+            orders = self._orders
+            stops = sum(1 for o in live if (<OrderRecord>orders[o]).conditional) if cond and live else 0
+            count_text = order_count_reject(n_live, stops, cond,
+                                            max_open=self._max_open, max_stop=self._max_stop)
+            if count_text:
+                return self._reject_c(inst, rec, count_text)
+        if not cond:
+            if ro:
+                cap = self._capacity(a, sym, rec.side)
+                if cap == 0:
+                    return self._reject_c(inst, rec, CLOSE_NO_POSITION if rec.close_all
+                                          else REDUCE_ONLY_WOULD_INCREASE)
+                q = cap if rec.close_all else min(rec.leaves_qty, cap)
+                rec.order_qty = rec.leaves_qty = q
+                rec.close_all = False
+            else:
+                text = self._margin_reject(inst, rec, rec.leaves_qty)
+                if text:
+                    return self._reject_c(inst, rec, text)
+            if rec.flags & _CLOSE:
+                self._close_cancels(inst, rec, rec.leaves_qty)
+                live = live_all.get(key)  # the cancels may have emptied the key
+        self._orders[oid] = rec
+        if live is None:
+            live_all[key] = {oid: None}
+        else:
+            (<dict>live)[oid] = None
+        if rec.cl_ord_id:
+            self._cl_ids[(a, rec.cl_ord_id)] = oid
+        if ro:
+            self._reduce_only.setdefault(key, {})[oid] = None
+            self._dirty[a] = None
+        self._books[sym].add(oid, a, rec.side, rec.price, rec.leaves_qty, rec.ord_type, rec.tif,
+                             rec.flags, rec.display_qty, rec.stop_px, rec.peg_offset, rec.feed)
+        self._drive_c(sym)
+        return self._outcome_c(rec)
+
+    def _cancel_now(self, OrderRecord rec not None):
+        """Cancels ``rec``, a live order of its account (``cancel`` and batch cancel rows)."""
+        if not self._take_token(rec.account):
+            return self._command_reject(self._inst[rec.symbol], rec.account, RATE_LIMITED, rec)
+        self._books[rec.symbol].cancel(rec.order_id, rec.account)
+        self._drive_c(rec.symbol)
+        return self._outcome_c(rec)
+
+    def _order_outcome(self, OrderRecord rec not None):
+        return self._outcome_c(rec)
+
+    cdef object _outcome_c(self, OrderRecord rec):
+        done = self._done.get(rec.order_id)
+        if done is not None:
+            status, text, leaves, cum = <tuple>done
+            return _new_tuple(Outcome, (self._seq, status != "Rejected", text, rec.order_id,
+                                        status, leaves, cum, 0, 0))
+        status = "PartiallyFilled" if rec.cum_qty else "New"
+        return _new_tuple(Outcome, (self._seq, True, "", rec.order_id, status, rec.leaves_qty,
+                                    rec.cum_qty, 0, 0))
+
+    def _reject(self, inst, OrderRecord rec not None, str text not None):
+        return self._reject_c(inst, rec, text)
+
+    cdef object _reject_c(self, inst, OrderRecord rec, str text):
+        rec.leaves_qty = 0
+        if self._emit:
+            self._events.append(_report(inst, rec, "Rejected", "Rejected", self._seq,
+                                            self._ts, text, 0, 0, 0, 0, "", None))
+        return _new_tuple(Outcome, (self._seq, False, text, rec.order_id or None, "Rejected", 0,
+                                    rec.cum_qty, 0, 0))
+
+    # ============================================================ the engine loop
+    def _drive(self, sym):
+        """Applies the book's pending events, then keeps the reduce-only rule and releases
+        held triggered orders one at a time, each against the position of that moment."""
+        self._drive_c(sym)
+
+    cdef int _drive_c(self, sym) except -1:
+        self._apply_c(sym, self._books[sym].drain_event_tuples())
+        if self._dirty or self._held:
+            self._drive_rest(sym)
+        return 0
+
+    def _apply(self, sym, list events not None):
+        """Applies the book's events (``drain_event_tuples()``) to orders, accounts and output."""
+        self._apply_c(sym, events)
+
+    cdef int _apply_c(self, sym, list events) except -1:
+        inst = self._inst[sym]
+        cdef dict orders = self._orders
+        cdef OrderRecord rec
+        cdef int typ
+        cdef tuple ev
+        for ev in events:
+            typ = ev[0]
+            if typ == _EV_FILL:
+                self._fill_c(inst, orders[ev[4]], orders[ev[5]], ev[8], ev[9], ev[10], ev[11])
+                continue
+            oid = ev[4]
+            rec = orders[oid]
+            if typ == _EV_ACCEPTED:
+                sync_c(self._open_seen, self._open, rec, _REDUCE)
+                if self._emit:
+                    self._events.append(_report(inst, rec, "New", "New", self._seq,
+                                                    self._ts, "", 0, 0, 0, 0, "", None))
+            elif typ == _EV_CANCELED or typ == _EV_REJECTED:
+                rec.leaves_qty = 0
+                text = self._texts.pop(oid, None) or CANCEL_TEXTS.get(ev[2], "Canceled")
+                status = "Canceled" if typ == _EV_CANCELED else "Rejected"
+                self._finish_c(inst, rec, status, status, text, 0, 0, 0, 0, "")
+            elif typ == _EV_AMENDED:
+                rec.leaves_qty = ev[10]
+                if rec.conditional:
+                    rec.stop_px = ev[8]
+                if not (rec.close_all and rec.conditional):
+                    rec.order_qty = rec.cum_qty + rec.leaves_qty
+                sync_c(self._open_seen, self._open, rec, _REDUCE)
+                if self._emit:
+                    self._events.append(_report(
+                        inst, rec, "Replaced", "PartiallyFilled" if rec.cum_qty else "New",
+                        self._seq, self._ts, self._texts.pop(oid, ""), 0, 0, 0, 0, "", None))
+            elif typ == _EV_TRIGGERED:
+                rec.triggered = True
+                rec.stop_px = ev[8]
+                if self._emit:
+                    self._events.append(_report(inst, rec, "Triggered", "New", self._seq,
+                                                    self._ts, "", 0, 0, 0, 0, "", None))
+                self._held.append(oid)
+        return 0
+
+    def _finish(self, inst, OrderRecord rec not None, str exec_type, str status, str text,
+                last_qty=0, last_px=0, exec_cost=0, exec_comm=0, str liquidity=""):
+        self._finish_c(inst, rec, exec_type, status, text, last_qty, last_px, exec_cost,
+                       exec_comm, liquidity)
+
+    cdef int _finish_c(self, inst, OrderRecord rec, str exec_type, str status, str text,
+                       last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1:
+        cdef int64_t oid = rec.order_id
+        del self._orders[oid]
+        drop_c(self._open_seen, self._open, rec)
+        key = (rec.account, rec.symbol)
+        if self._lots:
+            self._lots.pop(oid, None)
+        cdef dict liq = self._liq_orders
+        if liq and oid in liq:
+            del liq[oid]
+            text = text or LIQUIDATION_TEXT
+        cdef dict live_all = self._live
+        cdef dict live = live_all[key]
+        del live[oid]
+        if not live:
+            del live_all[key]
+        cdef dict ros
+        if rec.flags & _REDUCE:
+            ros = self._reduce_only[key]
+            del ros[oid]
+            if not ros:
+                del self._reduce_only[key]
+        if rec.cl_ord_id:
+            del self._cl_ids[(rec.account, rec.cl_ord_id)]
+        self._done[oid] = (status, text, rec.leaves_qty, rec.cum_qty)
+        if self._emit:
+            ev = _report(inst, rec, exec_type, status, self._seq, self._ts, text, last_qty,
+                             last_px, exec_cost, exec_comm, liquidity, None)
+            self._events.append(ev)
+            if exec_type == "Trade":
+                self._executions.append(ev)
+        return 0
+
+    def _fill(self, inst, OrderRecord taker not None, OrderRecord maker not None, px, q, leaves,
+              mleaves):
+        self._fill_c(inst, taker, maker, px, q, leaves, mleaves)
+
+    cdef int _fill_c(self, inst, OrderRecord taker, OrderRecord maker, px, q, leaves,
+                     mleaves) except -1:
+        sym, ccy = inst.symbol, inst.settle_currency
+        cost = inst.exec_cost(q, px)  # the buyer's; the seller's is -cost
+        ta, ma = taker.account, maker.account
+        cdef dict positions = self._positions
+        tpos = positions.get((ta, sym)) or self._position(ta, sym)
+        mpos = tpos if ma == ta else positions.get((ma, sym)) or self._position(ma, sym)
+        cdef int64_t mdisp = maker.display_qty
+        taker_rate, maker_rate = self._fee_ratios[sym]
+        tfee = 0 if taker.account == _LIQ else fee(cost, taker_rate)
+        # a hidden maker, or an iceberg filled beyond its displayed slice, pays the taker rate
+        mfee = 0 if maker.account == _LIQ else fee(
+            cost, taker_rate if mdisp == 0 or (mdisp > 0 and mleaves > mdisp) else maker_rate)
+        if taker.side == _BUY:
+            book_trade(self._ledger, ccy, tpos, mpos, q, cost, tfee, mfee)
+        else:
+            book_trade(self._ledger, ccy, mpos, tpos, q, cost, mfee, tfee)
+        if taker.account == _LIQ:
+            self._lot_fill(inst, taker, px, q)
+        if maker.account == _LIQ:
+            self._lot_fill(inst, maker, px, q)
+        touch = self._touch
+        touch(ta, ccy)
+        touch(ma, ccy)
+        cdef dict dirty = self._dirty
+        dirty[ta] = None
+        dirty[ma] = None
+        self._fill_side(inst, taker, leaves, tfee, "RemovedLiquidity", px, q, cost)
+        self._fill_side(inst, maker, mleaves, mfee, "AddedLiquidity", px, q, cost)
+        return 0
+
+    cdef int _fill_side(self, inst, OrderRecord rec, left, fee, str liq, px, q,
+                        cost) except -1:
+        rec.leaves_qty = left
+        rec.cum_qty += q
+        rec.px_qty += px * q
+        signed = cost if rec.side == _BUY else -cost
+        if left == 0:
+            self._finish_c(inst, rec, "Trade", "Filled", "", q, px, signed, fee, liq)
+            return 0
+        sync_c(self._open_seen, self._open, rec, _REDUCE)
+        if self._emit:
+            ev = _report(inst, rec, "Trade", "PartiallyFilled", self._seq, self._ts,
+                             LIQUIDATION_TEXT if rec.order_id in self._liq_orders else "",
+                             q, px, signed, fee, liq, None)
+            self._events.append(ev)
+            self._executions.append(ev)
+        return 0
