@@ -4,6 +4,7 @@ from typing import Any, Callable
 from perpex._records import OrderRecord
 from perpex.accounts._levels import OpenLevels
 from perpex.accounts.ledger import Ledger
+from perpex.accounts.margin import ContractValue
 from perpex.accounts.position import Position
 from perpex.instruments import Instrument
 from perpex.orders import Outcome
@@ -28,6 +29,10 @@ class EngineCore:
     _open_seen: dict[int, tuple[int, int, int]]
     _fee_ratios: dict[str, tuple[tuple[int, int], tuple[int, int]]]
     _settled: dict[str, int]
+    _marks: dict[str, int]
+    _cv: dict[str, ContractValue]
+    _cross_rates: dict[tuple[str, int], tuple[int, int]]
+    _by_ccy: dict[str, list[str]]
     _lots: dict[int, int]
     _liq_orders: dict[int, None]
     _done: dict[int, tuple[str, str, int, int]]

@@ -16,7 +16,6 @@ honoured. The behaviour is described in :mod:`perpex.exchange` and :mod:`perpex.
 from libc.stdint cimport int64_t
 
 from perpex._events cimport execution_c
-from perpex._records cimport OrderRecord
 from perpex.accounts._levels cimport drop_c, sync_c
 
 from perpex import _native
@@ -43,8 +42,9 @@ cdef object _new_tuple = tuple.__new__
 CORE_FIELDS = (
     "_inst", "_books", "_positions", "_orders", "_live", "_reduce_only", "_cl_ids", "_open",
     "_open_seen", "_fee_ratios", "_settled", "_lots", "_liq_orders", "_done", "_texts", "_dirty",
-    "_rate", "_buckets", "_ledger", "_held", "_events", "_executions", "_halted", "_max_open",
-    "_max_stop", "_emit", "_seq", "_ts", "_next_id")
+    "_marks", "_cv", "_cross_rates", "_by_ccy", "_rate", "_buckets", "_ledger", "_held",
+    "_events", "_executions", "_halted", "_max_open", "_max_stop", "_emit", "_seq", "_ts",
+    "_next_id")
 
 
 cdef object _check = None
@@ -86,14 +86,7 @@ def fee(exec_cost, tuple rate):
 cdef class EngineCore:
     """Typed state and the per-order steps of the engine (see the module docstring)."""
 
-    cdef public dict _inst, _books, _positions, _orders, _live, _reduce_only, _cl_ids
-    cdef public dict _open, _open_seen, _fee_ratios, _settled, _lots, _liq_orders
-    cdef public dict _done, _texts, _dirty, _buckets
-    cdef public object _rate, _ledger, _held, _executions, _halted
-    cdef public list _events
-    cdef public int64_t _max_open, _max_stop
-    cdef public bint _emit
-    cdef public int64_t _seq, _ts, _next_id
+    # (fields and C methods declared in _core.pxd)
 
     def _core_state(self):
         """The typed fields by name (the snapshot's share of the state)."""

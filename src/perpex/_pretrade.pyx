@@ -17,6 +17,7 @@ on random books, positions and marks over every contract type."""
 
 from libc.stdint cimport int64_t
 
+from perpex._core cimport EngineCore
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
 from perpex.rounding import exact_rate
 
@@ -25,9 +26,8 @@ cdef tuple _IDLE = (0, 0, 0)  # no order added or taken out
 
 
 cdef class _Tables:
-    """The engine tables one check reads, fetched from the engine once per check."""
-    cdef dict positions, live, open, marks, cvs, cross_rates, books, insts
-    cdef object engine
+    """The engine tables one check reads: the engine's typed fields (perpex._core)."""
+    cdef EngineCore engine
 
     cdef tuple init_ratio(self, object inst, str sym, object pos):
         """MarginCore._init_ratio: IM% as (num, den), isolated or cross."""
@@ -39,14 +39,14 @@ cdef class _Tables:
             limit = pos.risk_limit
         else:
             limit = inst.risk_limit
-        r = self.cross_rates.get((sym, limit))
+        r = self.engine._cross_rates.get((sym, limit))
         return self.engine._cross_rate(inst, limit) if r is None else r
 
     cdef object indexed(self, tuple key):
         """The key's OpenLevels (None without any), or False when a live order of the key is
         not indexed (the reference re-indexes it)."""
-        live = self.live.get(key)
-        lv = self.open.get(key)
+        live = self.engine._live.get(key)
+        lv = self.engine._open.get(key)
         if (0 if lv is None else (<OpenLevels>lv).count) != (0 if live is None else len(live)):
             return False
         return lv
@@ -86,7 +86,7 @@ cdef class _Tables:
                 mark_e8, unit_c = mark, unit
             pq = 0 if pos is None else pos.qty
             rn, rd = ratio
-            b = self.books[key[1]].best_bid()
+            b = self.engine._books[key[1]].best_bid()
             bid = b if b else 0
             old_price, old_n = old[1], old[2]
         except OverflowError:  # a value beyond 64 bits: the reference's Python integers
@@ -103,18 +103,18 @@ cdef class _Tables:
         live orders, and that of ``sym`` with the order (``after``); True when ``after`` is
         within the rest, None when not or when a key needs the reference."""
         cdef int64_t m, after = 0
-        engine = self.engine
+        cdef EngineCore engine = self.engine
         total = engine._ledger.balance(ccy, ("wallet", a))
         for s in engine._by_ccy[ccy]:
             key = (a, s)
-            pos = self.positions.get(key)
+            pos = engine._positions.get(key)
             held = pos is not None and (pos.qty or pos.extra_margin)
-            ordered = s == sym or key in self.live  # the key's order margin is needed
+            ordered = s == sym or key in engine._live  # the key's order margin is needed
             if not held and not ordered:
                 continue
-            inst, cv = self.insts[s], self.cvs[s]
+            inst, cv = engine._inst[s], engine._cv[s]
             ratio = self.init_ratio(inst, s, pos)
-            mark = self.marks.get(s)
+            mark = engine._marks.get(s)
             unit = cv.mark_unit(mark) if mark and (ordered or cv.inverse) else None
             if held:
                 qty, cost = pos.qty, pos.cost
@@ -140,8 +140,8 @@ cdef class _Tables:
         return True if after <= total else None
 
 
-def order_fits(object ex, str sym, str ccy, object a, int side, object price, object qty,
-               tuple old):
+def order_fits(EngineCore ex not None, str sym, str ccy, object a, int side, object price,
+               object qty, tuple old):
     """True when account ``a`` can carry a new order of ``qty`` > 0 contracts at ``price`` > 0
     ticks on ``side`` in ``sym`` (settled in ``ccy``) that replaces the indexed entry ``old``
     (side, price, contracts; ``(0, 0, 0)`` for none); None to ask the reference (see the module
@@ -153,8 +153,6 @@ def order_fits(object ex, str sym, str ccy, object a, int side, object price, ob
         return None
     if n <= 0 or p <= 0:
         return None
-    cdef _Tables t = _Tables.__new__(_Tables)
+    cdef _Tables t = _Tables.__new__(_Tables)  # per check: threads may run other engines
     t.engine = ex
-    t.positions, t.live, t.open, t.marks = ex._positions, ex._live, ex._open, ex._marks
-    t.cvs, t.cross_rates, t.books, t.insts = ex._cv, ex._cross_rates, ex._books, ex._inst
     return t.fits(a, ccy, sym, side, p, n, old)

@@ -92,7 +92,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         if len(self._inst) != len(insts):
             raise InvalidInputError("instrument symbols must be unique")
         self._symbols = list(self._inst)
-        self._by_ccy: dict[str, list[str]] = {}
+        self._by_ccy = {}
         for sym, inst in self._inst.items():
             self._by_ccy.setdefault(inst.settle_currency, []).append(sym)
         self._books = {s: _native.OrderBook(True, 4096) for s in self._symbols}
@@ -109,7 +109,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         # the reduce-only subset of _live, so fills need not scan every open order
         self._reduce_only: dict[tuple[int, str], dict[int, None]] = {}
         self._cl_ids: dict[tuple[int, str], int] = {}
-        self._marks: dict[str, int] = {}
+        self._marks = {}
         self._buckets: dict[int, list[int]] = {}
         self._tx: dict[object, tuple] = {}
         self._seq = 0

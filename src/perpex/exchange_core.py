@@ -69,9 +69,7 @@ class ExchangeCore(MarginCore, ABC):
     """State holder and engine loop shared by the command, query, batch and pricing parts."""
 
     _symbols: list[str]
-    _by_ccy: dict[str, list[str]]
     _accounts: dict[int, None]
-    _marks: dict[str, int]
     _tx: dict[object, tuple]
 
     def _touch(self, a: int, ccy: str) -> None:

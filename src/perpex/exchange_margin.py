@@ -55,16 +55,13 @@ def _contribution(rec: OrderRecord) -> tuple[int, int, int]:
 class MarginCore(EngineCore):
     """Order-margin index, margin helpers and the available balance."""
 
-    _by_ccy: dict[str, list[str]]
-    _marks: dict[str, int]
-
     def _init_margin(self) -> None:
         # ---- derived (rebuilt from the live orders; not part of the state)
         self._open: dict[tuple[int, str], OpenLevels] = {}
         self._open_seen: dict[int, tuple[int, int, int]] = {}
         # ---- instrument constants
         self._cv = {sym: ContractValue(inst) for sym, inst in self._inst.items()}
-        self._cross_rates: dict[tuple[str, int], tuple[int, int]] = {}
+        self._cross_rates = {}
         self._fee_ratios = {sym: (exact_rate(inst.taker_fee, "taker_fee"),
                                   exact_rate(inst.maker_fee, "maker_fee"))
                             for sym, inst in self._inst.items()}
