@@ -14,6 +14,13 @@ MAX_ACCOUNT: int
 LIQUIDATION_ACCOUNT: int
 LIQUIDATION_TEXT: str
 CORE_FIELDS: tuple[str, ...]
+OP_LIMIT: int
+OP_MARKET: int
+OP_CANCEL: int
+STATUS_OK: int
+STATUS_REJECTED: int
+STATUS_UNKNOWN_ORDER: int
+STATUS_OVERLOADED: int
 
 def fee(exec_cost: int, rate: tuple[int, int]) -> int: ...
 
@@ -53,6 +60,8 @@ class EngineCore:
     _next_id: int
 
     def _core_state(self) -> dict[str, Any]: ...
+    def _run_rows(self, rows: Any, out: Any, insts: list[Instrument], shedder: Any,
+                  new_kind: Any, cancel_kind: Any, events: bool) -> None: ...
     def _commit(self, ts: int, fn: Callable[..., Outcome], *args: Any) -> Outcome: ...
     def _place(self, inst: Instrument, rec: OrderRecord) -> Outcome: ...
     def _cancel_now(self, rec: OrderRecord) -> Outcome: ...

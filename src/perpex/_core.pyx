@@ -13,7 +13,7 @@ through ordinary method calls, so a subclass's override (``_touch``, ``_lot_fill
 honoured. The behaviour is described in :mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
 """
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 from perpex._events cimport execution_c
 from perpex.accounts._levels cimport drop_c, sync_c
@@ -36,6 +36,35 @@ cdef int _EV_FILL = _native.EV_FILL, _EV_ACCEPTED = _native.EV_ACCEPTED
 cdef int _EV_CANCELED = _native.EV_CANCELED, _EV_REJECTED = _native.EV_REJECTED
 cdef int _EV_AMENDED = _native.EV_AMENDED, _EV_TRIGGERED = _native.EV_TRIGGERED
 cdef object _new_tuple = tuple.__new__
+cdef int _LIMIT = _native.LIMIT, _MARKET = _native.MARKET, _GTC = _native.GTC
+cdef int _FEED_MARK = _native.FEED_MARK
+
+# The batch path's rows and results (perpex.exchange_batch.ORDER_DTYPE and RESULT_DTYPE,
+# field for field; a mismatch is a buffer format error when a batch starts).
+cdef packed struct Row:
+    int64_t ts
+    uint32_t account
+    uint8_t symbol, op, side, pad
+    int64_t qty, price
+    uint64_t order_id
+
+cdef packed struct Result:
+    uint64_t seq, order_id
+    uint8_t status
+    int64_t leaves, cum
+
+# The batch rows' ops and the results' statuses (exported by perpex.exchange_batch).
+cdef enum:
+    _OP_LIMIT = 1
+    _OP_MARKET = 2
+    _OP_CANCEL = 3
+    _STATUS_OK = 0
+    _STATUS_REJECTED = 1
+    _STATUS_UNKNOWN_ORDER = 2
+    _STATUS_OVERLOADED = 3
+OP_LIMIT, OP_MARKET, OP_CANCEL = _OP_LIMIT, _OP_MARKET, _OP_CANCEL
+STATUS_OK, STATUS_REJECTED = _STATUS_OK, _STATUS_REJECTED
+STATUS_UNKNOWN_ORDER, STATUS_OVERLOADED = _STATUS_UNKNOWN_ORDER, _STATUS_OVERLOADED
 
 # The fields below, in one place, for the snapshot code (which pickles them with the
 # instance's __dict__) and for tests.
@@ -91,6 +120,50 @@ cdef class EngineCore:
     def _core_state(self):
         """The typed fields by name (the snapshot's share of the state)."""
         return {name: getattr(self, name) for name in CORE_FIELDS}
+
+    # ============================================================ the batch path
+    def _run_rows(self, const Row[::1] rows, Result[::1] out, list insts, shedder, new_kind,
+                  cancel_kind, bint events):
+        """Runs validated batch rows through ``_commit`` with ``_place`` / ``_cancel_now``
+        (looked up once, as methods) and writes each row's result into ``out`` (zeroed): the
+        loop of ``BatchMixin.submit_orders``, which validates the batch and documents it."""
+        cdef Py_ssize_t i, n = rows.shape[0]
+        cdef const Row* r
+        cdef OrderRecord rec
+        cdef object res  # an Outcome (a tuple subclass)
+        cdef dict orders = self._orders
+        commit, place, cancel = self._commit, self._place, self._cancel_now
+        for i in range(n):
+            r = &rows[i]
+            inst = insts[r.symbol]
+            if r.op == _OP_CANCEL:
+                if shedder is not None:
+                    shedder.admit(cancel_kind)
+                found = orders.get(r.order_id)
+                if found is None or (<OrderRecord>found).account != r.account:
+                    out[i].order_id, out[i].status = r.order_id, _STATUS_UNKNOWN_ORDER
+                    continue
+                res = commit(r.ts, cancel, found)
+            elif shedder is not None and shedder.admit(new_kind) is not None:
+                out[i].status = _STATUS_OVERLOADED
+                if events:
+                    self._events.append(self._shed_event(inst, r.ts, r.account, r.op, r.side,
+                                                         r.qty, r.price))
+                continue
+            else:
+                rec = OrderRecord.__new__(OrderRecord)
+                rec.account, rec.symbol, rec.side = r.account, inst.symbol, r.side
+                rec.ord_type = _LIMIT if r.op == _OP_LIMIT else _MARKET
+                rec.tif, rec.feed, rec.display_qty = _GTC, _FEED_MARK, -1
+                rec.price = r.price if r.op == _OP_LIMIT else 0
+                rec.order_qty = rec.leaves_qty = r.qty
+                rec.px_qty, rec.cl_ord_id = 0, ""
+                res = commit(r.ts, place, inst, rec)
+            out[i].seq = res[0]
+            out[i].order_id = res[3] or 0
+            out[i].leaves, out[i].cum = res[5], res[6]
+            if not res[1]:
+                out[i].status = _STATUS_REJECTED
 
     # ============================================================ sequencing
     def _commit(self, int64_t ts, fn, *args):

@@ -8,21 +8,22 @@ from typing import Any
 import numpy as np
 
 from perpex import _native
+from perpex._core import (  # noqa: F401  (the statuses are exported here, with the dtypes)
+    OP_CANCEL, OP_LIMIT, OP_MARKET, STATUS_OK, STATUS_OVERLOADED, STATUS_REJECTED,
+    STATUS_UNKNOWN_ORDER)
 from perpex.errors import (
     ArithmeticOverflowError, InvalidInputError, InvalidPriceError, InvalidQuantityError,
     NonMonotonicTimeError, UnknownAccountError, UnknownSymbolError)
 from perpex.exchange_core import ExchangeCore
 from perpex.instruments import Instrument
-from perpex.orders import OrderRecord
 from perpex.risk.bands import LoadShedder, RequestKind
 from perpex.risk.limits import OVERLOADED
 
 # Batch path: one row per simple command. op: 1 limit (price in ticks), 2 market, 3 cancel.
-OP_LIMIT, OP_MARKET, OP_CANCEL = 1, 2, 3
+# The ops and the result statuses are defined beside the loop that reads them (perpex._core).
 ORDER_DTYPE = np.dtype([("ts", "<i8"), ("account", "<u4"), ("symbol", "u1"), ("op", "u1"),
                         ("side", "u1"), ("_pad", "u1"), ("qty", "<i8"), ("price", "<i8"),
                         ("order_id", "<u8")])
-STATUS_OK, STATUS_REJECTED, STATUS_UNKNOWN_ORDER, STATUS_OVERLOADED = 0, 1, 2, 3
 RESULT_DTYPE = np.dtype([("seq", "<u8"), ("order_id", "<u8"), ("status", "u1"),
                          ("leaves", "<i8"), ("cum", "<i8")])
 MAX_BATCH = 1 << 24
@@ -62,40 +63,12 @@ class BatchMixin(ExchangeCore):
         depth = self._overload.queue_depth  # type: ignore[attr-defined]
         # the batch is the queue and nothing completes while it runs: a fresh one per batch
         shedder = None if depth is None else LoadShedder(depth)
-        # result columns gathered as lists and written once: a NumPy row assignment per
-        # command costs more than the cheaper commands themselves
-        seqs, oids, status, leaves, cums = [0] * n, [0] * n, [STATUS_OK] * n, [0] * n, [0] * n
-        orders, place, cancel, commit = self._orders, self._place, self._cancel_now, self._commit
-        limit, market, gtc, mark_feed = _native.LIMIT, _native.MARKET, _native.GTC, _native.FEED_MARK
+        out = np.zeros(n, RESULT_DTYPE)
         saved, self._emit = self._emit, events
         try:
-            for i, (ts, acct, si, op, side, _p, qty, price, oid) in enumerate(cmds.tolist()):
-                inst = insts[si]
-                if op == OP_CANCEL:
-                    if shedder is not None:
-                        shedder.admit(_CANCEL)
-                    rec = orders.get(oid)
-                    if rec is None or rec.account != acct:
-                        oids[i], status[i] = oid, STATUS_UNKNOWN_ORDER
-                        continue
-                elif shedder is not None and shedder.admit(_NEW) is not None:
-                    status[i] = STATUS_OVERLOADED
-                    if events:
-                        self._events.append(self._shed_event(inst, ts, acct, op, side, qty, price))
-                    continue
-                else:
-                    rec = OrderRecord(0, acct, inst.symbol, side, limit if op == OP_LIMIT else market,
-                                      gtc, 0, mark_feed, price if op == OP_LIMIT else 0, 0, 0, -1,
-                                      qty, qty)
-                res = commit(ts, cancel, rec) if op == OP_CANCEL else commit(ts, place, inst, rec)
-                seqs[i], leaves[i], cums[i] = res.seq, res.leaves_qty, res.cum_qty
-                oids[i] = res.order_id or 0
-                if not res.accepted:
-                    status[i] = STATUS_REJECTED
+            self._run_rows(cmds, out, insts, shedder, _NEW, _CANCEL, events)  # perpex._core
         finally:
             self._emit = saved
-        out = np.zeros(n, RESULT_DTYPE)
-        out["seq"], out["order_id"], out["status"], out["leaves"], out["cum"] = seqs, oids, status, leaves, cums
         return out
 
     def _shed_event(self, inst: Instrument, ts: int, account: int, op: int, side: int, qty: int,
