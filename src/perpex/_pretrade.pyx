@@ -25,119 +25,120 @@ cdef OpenLevels _NO_LEVELS = OpenLevels()  # a key without resting orders (left 
 cdef tuple _IDLE = (0, 0, 0)  # no order added or taken out
 
 
-cdef class _Tables:
-    """The engine tables one check reads: the engine's typed fields (perpex._core)."""
-    cdef EngineCore engine
+# Each step reads the engine's tables from its typed fields (perpex._core.EngineCore).
 
-    cdef tuple init_ratio(self, object inst, str sym, object pos):
-        """MarginCore._init_ratio: IM% as (num, den), isolated or cross."""
-        if pos is not None:
-            lev = pos.leverage
-            if lev > 0:
-                num, den = exact_rate(lev, "leverage")
-                return den, num
-            limit = pos.risk_limit
-        else:
-            limit = inst.risk_limit
-        r = self.engine._cross_rates.get((sym, limit))
-        return self.engine._cross_rate(inst, limit) if r is None else r
+cdef tuple _init_ratio(EngineCore e, object inst, str sym, object pos):
+    """MarginCore._init_ratio: IM% as (num, den), isolated or cross."""
+    if pos is not None:
+        lev = pos.leverage
+        if lev > 0:
+            num, den = exact_rate(lev, "leverage")
+            return den, num
+        limit = pos.risk_limit
+    else:
+        limit = inst.risk_limit
+    r = e._cross_rates.get((sym, limit))
+    return e._cross_rate(inst, limit) if r is None else r
 
-    cdef object indexed(self, tuple key):
-        """The key's OpenLevels (None without any), or False when a live order of the key is
-        not indexed (the reference re-indexes it)."""
-        live = self.engine._live.get(key)
-        lv = self.engine._open.get(key)
-        if (0 if lv is None else (<OpenLevels>lv).count) != (0 if live is None else len(live)):
-            return False
-        return lv
 
-    cdef int key_margin(self, tuple key, object cv, object pos, tuple ratio, object mark,
-                        object unit, int side, int64_t price, int64_t n, tuple old,
-                        int64_t* out) except -1:
-        """MarginCore._levels_margin_with for ``key`` (its position ``pos`` and IM% ``ratio``,
-        its contract's ``mark`` and ``unit`` = ``cv.mark_unit(mark)``) with ``n`` at
-        ``price`` on ``side`` added and ``old`` (side, price, n) taken out, into ``out``: 1
-        when done, 0 when the key needs the reference (not valued per contract, an unindexed
-        or unpriced order, a mark without a per-contract value, an overflow)."""
-        cdef OpenLevels levels
-        cdef int64_t pq, rn, rd, mark_e8 = 0, unit_c = 0, bid
-        cdef int old_side = old[0]
-        cdef int64_t old_price, old_n
-        terms = cv.terms
-        lv = self.indexed(key)
-        if terms is None or lv is False:
+cdef object _indexed(EngineCore e, tuple key):
+    """The key's OpenLevels (None without any), or False when a live order of the key is
+    not indexed (the reference re-indexes it)."""
+    live = e._live.get(key)
+    lv = e._open.get(key)
+    if (0 if lv is None else (<OpenLevels>lv).count) != (0 if live is None else len(live)):
+        return False
+    return lv
+
+
+cdef int _key_margin(EngineCore e, tuple key, object cv, object pos, tuple ratio, object mark,
+                     object unit, int side, int64_t price, int64_t n, tuple old,
+                     int64_t* out) except -1:
+    """MarginCore._levels_margin_with for ``key`` (its position ``pos`` and IM% ``ratio``,
+    its contract's ``mark`` and ``unit`` = ``cv.mark_unit(mark)``) with ``n`` at
+    ``price`` on ``side`` added and ``old`` (side, price, n) taken out, into ``out``: 1
+    when done, 0 when the key needs the reference (not valued per contract, an unindexed
+    or unpriced order, a mark without a per-contract value, an overflow)."""
+    cdef OpenLevels levels
+    cdef int64_t pq, rn, rd, mark_e8 = 0, unit_c = 0, bid
+    cdef int old_side = old[0]
+    cdef int64_t old_price, old_n
+    terms = cv.terms
+    lv = _indexed(e, key)
+    if terms is None or lv is False:
+        return 0
+    if lv is None:
+        if not n:
+            out[0] = 0
+            return 1
+        levels = _NO_LEVELS
+    else:
+        levels = <OpenLevels>lv
+        if levels.unpriced:
             return 0
-        if lv is None:
-            if not n:
-                out[0] = 0
-                return 1
-            levels = _NO_LEVELS
-        else:
-            levels = <OpenLevels>lv
-            if levels.unpriced:
+        if not n and levels._buys.empty() and levels._sells.empty():
+            out[0] = 0
+            return 1
+    try:
+        if mark:
+            if unit is None:
                 return 0
-            if not n and levels._buys.empty() and levels._sells.empty():
-                out[0] = 0
-                return 1
-        try:
-            if mark:
-                if unit is None:
-                    return 0
-                mark_e8, unit_c = mark, unit
-            pq = 0 if pos is None else pos.qty
-            rn, rd = ratio
-            b = self.engine._books[key[1]].best_bid()
-            bid = b if b else 0
-            old_price, old_n = old[1], old[2]
-        except OverflowError:  # a value beyond 64 bits: the reference's Python integers
-            return 0
-        if levels.margin_with_c(<LevelTerms>terms, pq, rn, rd, mark_e8, unit_c, bid, side,
-                                price, n, old_side, old_price, old_n, out):
-            return 0
-        return 1
+            mark_e8, unit_c = mark, unit
+        pq = 0 if pos is None else pos.qty
+        rn, rd = ratio
+        b = e._books[key[1]].best_bid()
+        bid = b if b else 0
+        old_price, old_n = old[1], old[2]
+    except OverflowError:  # a value beyond 64 bits: the reference's Python integers
+        return 0
+    if levels.margin_with_c(<LevelTerms>terms, pq, rn, rd, mark_e8, unit_c, bid, side,
+                            price, n, old_side, old_price, old_n, out):
+        return 0
+    return 1
 
-    cdef object fits(self, object a, str ccy, str sym, int side, int64_t price, int64_t n,
-                     tuple old):
-        """One pass over the account's contracts settled in ``ccy``: each one's position
-        margin and cross loss (MarginCore._available), the order margin of the others with
-        live orders, and that of ``sym`` with the order (``after``); True when ``after`` is
-        within the rest, None when not or when a key needs the reference."""
-        cdef int64_t m, after = 0
-        cdef EngineCore engine = self.engine
-        total = engine._ledger.balance(ccy, ("wallet", a))
-        for s in engine._by_ccy[ccy]:
-            key = (a, s)
-            pos = engine._positions.get(key)
-            held = pos is not None and (pos.qty or pos.extra_margin)
-            ordered = s == sym or key in engine._live  # the key's order margin is needed
-            if not held and not ordered:
-                continue
-            inst, cv = engine._inst[s], engine._cv[s]
-            ratio = self.init_ratio(inst, s, pos)
-            mark = engine._marks.get(s)
-            unit = cv.mark_unit(mark) if mark and (ordered or cv.inverse) else None
-            if held:
-                qty, cost = pos.qty, pos.cost
-                num, den = ratio
-                margin = -((-abs(cost) * num) // den)
-                if pos.leverage > 0:
-                    total -= margin + pos.extra_margin
-                else:
-                    total -= margin
-                    if mark and qty:  # a cross loss counts against the account, a gain not
-                        upnl = qty * unit - cost if cv.inverse else \
-                            inst.unrealised_pnl(qty, cost, mark)
-                        if upnl < 0:
-                            total += upnl
-            if s == sym:
-                if not self.key_margin(key, cv, pos, ratio, mark, unit, side, price, n, old,
-                                       &after):
-                    return None
-            elif ordered:
-                if not self.key_margin(key, cv, pos, ratio, mark, unit, 0, 0, 0, _IDLE, &m):
-                    return None
-                total -= m
-        return True if after <= total else None
+
+cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64_t price,
+                  int64_t n, tuple old):
+    """One pass over the account's contracts settled in ``ccy``: each one's position
+    margin and cross loss (MarginCore._available), the order margin of the others with
+    live orders, and that of ``sym`` with the order (``after``); True when ``after`` is
+    within the rest, None when not or when a key needs the reference."""
+    cdef int64_t m, after = 0
+    total = engine._ledger.balance(ccy, ("wallet", a))
+    for s in engine._by_ccy[ccy]:
+        key = (a, s)
+        pos = engine._positions.get(key)
+        held = pos is not None and (pos.qty or pos.extra_margin)
+        ordered = s == sym or key in engine._live  # the key's order margin is needed
+        if not held and not ordered:
+            continue
+        inst, cv = engine._inst[s], engine._cv[s]
+        ratio = _init_ratio(engine, inst, s, pos)
+        mark = engine._marks.get(s)
+        unit = cv.mark_unit(mark) if mark and (ordered or cv.inverse) else None
+        if held:
+            qty, cost = pos.qty, pos.cost
+            num, den = ratio
+            margin = -((-abs(cost) * num) // den)
+            if pos.leverage > 0:
+                total -= margin + pos.extra_margin
+            else:
+                total -= margin
+                if mark and qty:  # a cross loss counts against the account, a gain not
+                    upnl = qty * unit - cost if cv.inverse else \
+                        inst.unrealised_pnl(qty, cost, mark)
+                    if upnl < 0:
+                        total += upnl
+        if s == sym:
+            if not _key_margin(engine, key, cv, pos, ratio, mark, unit, side, price, n,
+                               old, &after):
+                return None
+        elif ordered:
+            if not _key_margin(engine, key, cv, pos, ratio, mark, unit, 0, 0, 0, _IDLE,
+                               &m):
+                return None
+            total -= m
+    return True if after <= total else None
 
 
 def order_fits(EngineCore ex not None, str sym, str ccy, object a, int side, object price,
@@ -153,6 +154,4 @@ def order_fits(EngineCore ex not None, str sym, str ccy, object a, int side, obj
         return None
     if n <= 0 or p <= 0:
         return None
-    cdef _Tables t = _Tables.__new__(_Tables)  # per check: threads may run other engines
-    t.engine = ex
-    return t.fits(a, ccy, sym, side, p, n, old)
+    return _fits(ex, a, ccy, sym, side, p, n, old)
