@@ -67,7 +67,7 @@ STATUS_OK, STATUS_REJECTED = _STATUS_OK, _STATUS_REJECTED
 STATUS_UNKNOWN_ORDER, STATUS_OVERLOADED = _STATUS_UNKNOWN_ORDER, _STATUS_OVERLOADED
 
 # The fields below, in one place, for the snapshot code (which pickles them with the
-# instance's __dict__) and for tests.
+# instance's __dict__).
 CORE_FIELDS = (
     "_inst", "_books", "_positions", "_orders", "_live", "_reduce_only", "_cl_ids", "_open",
     "_open_seen", "_fee_ratios", "_settled", "_lots", "_liq_orders", "_done", "_texts", "_dirty",
@@ -259,14 +259,11 @@ cdef class EngineCore:
         return _new_tuple(Outcome, (self._seq, True, "", rec.order_id, status, rec.leaves_qty,
                                     rec.cum_qty, 0, 0))
 
-    def _reject(self, inst, OrderRecord rec not None, str text not None):
-        return self._reject_c(inst, rec, text)
-
     cdef object _reject_c(self, inst, OrderRecord rec, str text):
         rec.leaves_qty = 0
         if self._emit:
             self._events.append(_report(inst, rec, "Rejected", "Rejected", self._seq,
-                                            self._ts, text, 0, 0, 0, 0, "", None))
+                                        self._ts, text, 0, 0, 0, 0, "", None))
         return _new_tuple(Outcome, (self._seq, False, text, rec.order_id or None, "Rejected", 0,
                                     rec.cum_qty, 0, 0))
 
@@ -303,7 +300,7 @@ cdef class EngineCore:
                 sync_c(self._open_seen, self._open, rec, _REDUCE)
                 if self._emit:
                     self._events.append(_report(inst, rec, "New", "New", self._seq,
-                                                    self._ts, "", 0, 0, 0, 0, "", None))
+                                                self._ts, "", 0, 0, 0, 0, "", None))
             elif typ == _EV_CANCELED or typ == _EV_REJECTED:
                 rec.leaves_qty = 0
                 text = self._texts.pop(oid, None) or CANCEL_TEXTS.get(ev[2], "Canceled")
@@ -325,14 +322,9 @@ cdef class EngineCore:
                 rec.stop_px = ev[8]
                 if self._emit:
                     self._events.append(_report(inst, rec, "Triggered", "New", self._seq,
-                                                    self._ts, "", 0, 0, 0, 0, "", None))
+                                                self._ts, "", 0, 0, 0, 0, "", None))
                 self._held.append(oid)
         return 0
-
-    def _finish(self, inst, OrderRecord rec not None, str exec_type, str status, str text,
-                last_qty=0, last_px=0, exec_cost=0, exec_comm=0, str liquidity=""):
-        self._finish_c(inst, rec, exec_type, status, text, last_qty, last_px, exec_cost,
-                       exec_comm, liquidity)
 
     cdef int _finish_c(self, inst, OrderRecord rec, str exec_type, str status, str text,
                        last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1:
@@ -362,15 +354,11 @@ cdef class EngineCore:
         self._done[oid] = (status, text, rec.leaves_qty, rec.cum_qty)
         if self._emit:
             ev = _report(inst, rec, exec_type, status, self._seq, self._ts, text, last_qty,
-                             last_px, exec_cost, exec_comm, liquidity, None)
+                         last_px, exec_cost, exec_comm, liquidity, None)
             self._events.append(ev)
             if exec_type == "Trade":
                 self._executions.append(ev)
         return 0
-
-    def _fill(self, inst, OrderRecord taker not None, OrderRecord maker not None, px, q, leaves,
-              mleaves):
-        self._fill_c(inst, taker, maker, px, q, leaves, mleaves)
 
     cdef int _fill_c(self, inst, OrderRecord taker, OrderRecord maker, px, q, leaves,
                      mleaves) except -1:
@@ -416,8 +404,8 @@ cdef class EngineCore:
         sync_c(self._open_seen, self._open, rec, _REDUCE)
         if self._emit:
             ev = _report(inst, rec, "Trade", "PartiallyFilled", self._seq, self._ts,
-                             LIQUIDATION_TEXT if rec.order_id in self._liq_orders else "",
-                             q, px, signed, fee, liq, None)
+                         LIQUIDATION_TEXT if rec.order_id in self._liq_orders else "",
+                         q, px, signed, fee, liq, None)
             self._events.append(ev)
             self._executions.append(ev)
         return 0
