@@ -18,6 +18,7 @@ cdef class EngineCore:
     cdef public bint _emit
     cdef public int64_t _seq, _ts, _next_id
 
+    cdef bint _token(self, account) except -1
     cdef object _outcome_c(self, OrderRecord rec)
     cdef object _reject_c(self, inst, OrderRecord rec, str text)
     cdef int _drive_c(self, sym) except -1

@@ -166,6 +166,14 @@ cdef class EngineCore:
                 out[i].status = _STATUS_REJECTED
 
     # ============================================================ sequencing
+    def _take_token(self, account):
+        """A rate-limit token for ``account`` at the current ts (always, without a limiter)."""
+        return self._token(account)
+
+    cdef bint _token(self, account) except -1:
+        rate = self._rate
+        return rate is None or rate.take(self._buckets, account, self._ts)
+
     def _commit(self, int64_t ts, fn, *args):
         """Runs the mutating part of a validated command, ``fn(*args)`` (arguments rather than
         a closure: the per-order path would build one per call); anything escaping it halts."""
@@ -185,8 +193,7 @@ cdef class EngineCore:
         self._next_id = oid + 1
         sym = inst.symbol
         a = rec.account
-        rate = self._rate
-        if rate is not None and not rate.take(self._buckets, a, self._ts):
+        if not self._token(a):
             return self._reject_c(inst, rec, RATE_LIMITED)
         if sym in self._settled:
             return self._reject_c(inst, rec, f"Instrument {sym} is settled")
@@ -240,7 +247,7 @@ cdef class EngineCore:
 
     def _cancel_now(self, OrderRecord rec not None):
         """Cancels ``rec``, a live order of its account (``cancel`` and batch cancel rows)."""
-        if not self._take_token(rec.account):
+        if not self._token(rec.account):
             return self._command_reject(self._inst[rec.symbol], rec.account, RATE_LIMITED, rec)
         self._books[rec.symbol].cancel(rec.order_id, rec.account)
         self._drive_c(rec.symbol)

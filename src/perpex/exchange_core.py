@@ -166,9 +166,6 @@ class ExchangeCore(MarginCore, ABC):
             raise UnknownOrderError(f"order_id={oid} is not a live order of account {account}")
         return rec
 
-    def _take_token(self, account: int) -> bool:
-        return self._rate is None or self._rate.take(self._buckets, account, self._ts)
-
     @staticmethod
     def _signed_ticks(inst: Instrument, value: object, name: str) -> int:
         if value is None:
