@@ -40,6 +40,8 @@ class EngineCore:
     _cv: dict[str, ContractValue]
     _cross_rates: dict[tuple[str, int], tuple[int, int]]
     _by_ccy: dict[str, list[str]]
+    _risk_dirty: dict[tuple[int, str], None]
+    _linked: dict[str, dict[int, None]]
     _lots: dict[int, int]
     _liq_orders: dict[int, None]
     _done: dict[int, tuple[str, str, int, int]]
@@ -55,6 +57,7 @@ class EngineCore:
     _max_open: int
     _max_stop: int
     _emit: bool
+    _checks_off: bool
     _seq: int
     _ts: int
     _next_id: int
@@ -68,4 +71,5 @@ class EngineCore:
     def _cancel_now(self, rec: OrderRecord) -> Outcome: ...
     def _order_outcome(self, rec: OrderRecord) -> Outcome: ...
     def _drive(self, sym: str) -> None: ...
+    def _touch(self, a: int, ccy: str) -> None: ...
     def _apply(self, sym: str, events: list[tuple[int, ...]]) -> None: ...

@@ -7,15 +7,21 @@ the steps every order takes: sequencing a command (``_commit``), placing a valid
 (``_place``), applying the native book's events to orders and accounts (``_apply``, ``_fill``,
 ``_finish``) and answering with the order's outcome. Here they read fields and order records
 without attribute lookups and call the order-margin index and the execution report as C
-functions. Everything else (margin policy, liquidation, pricing, queries) stays in the Python
-modules, which see the same fields as ordinary attributes and which these steps call back
-through ordinary method calls, so a subclass's override (``_touch``, ``_lot_fill`` ...) is
-honoured. The behaviour is described in :mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
+functions, as they do the pre-trade margin check's common case, a fill's ledger transfers
+(perpex._fills) and the liquidation index's bookkeeping of the accounts a fill touched
+(``_touch``). Everything else (margin policy, liquidation, pricing, queries) stays in the
+Python modules, which see the same fields as ordinary attributes and which these steps call
+back through ordinary method calls, so a subclass's override (``_lot_fill``,
+``_margin_reject`` ...) is honoured. The batch loop calls ``_place`` and ``_cancel_now`` in C
+unless the class or the instance replaces them. The behaviour is described in :mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
 """
 
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+from libc.stdint cimport INT64_MIN, int64_t, uint8_t, uint32_t, uint64_t
 
+from perpex._checked cimport perpex_mul
 from perpex._events cimport execution_c
+from perpex._fills cimport _book
 from perpex.accounts._levels cimport drop_c, sync_c
 
 from perpex import _native
@@ -71,9 +77,17 @@ STATUS_UNKNOWN_ORDER, STATUS_OVERLOADED = _STATUS_UNKNOWN_ORDER, _STATUS_OVERLOA
 CORE_FIELDS = (
     "_inst", "_books", "_positions", "_orders", "_live", "_reduce_only", "_cl_ids", "_open",
     "_open_seen", "_fee_ratios", "_settled", "_lots", "_liq_orders", "_done", "_texts", "_dirty",
-    "_marks", "_cv", "_cross_rates", "_by_ccy", "_rate", "_buckets", "_ledger", "_held",
-    "_events", "_executions", "_halted", "_max_open", "_max_stop", "_emit", "_seq", "_ts",
-    "_next_id")
+    "_marks", "_cv", "_cross_rates", "_by_ccy", "_risk_dirty", "_linked", "_rate", "_buckets",
+    "_ledger", "_held", "_events", "_executions", "_halted", "_max_open", "_max_stop", "_emit",
+    "_checks_off", "_seq", "_ts", "_next_id")
+
+cdef tuple _IDLE = (0, 0, 0)  # the pre-trade check's "no order taken out"
+cdef FitsFn _order_fits = NULL
+
+
+cdef void set_order_fits(FitsFn fn) noexcept:
+    global _order_fits
+    _order_fits = fn
 
 
 cdef object _check = None
@@ -99,17 +113,44 @@ cdef dict _report(object inst, OrderRecord rec, str exec_type, str ord_status, o
     return ev
 
 
-def fee(exec_cost, tuple rate):
+def fee(exec_cost, tuple rate not None):
     """``Instrument.fee`` with the rate as its exact (num, den) pair: |exec_cost| x rate, half
     away from zero."""
+    return _fee(exec_cost, rate)
+
+
+cdef inline bint _int64(object x, int64_t* out):
+    cdef int overflow = 0
+    cdef long long v
+    if type(x) is not int:
+        return False
+    v = PyLong_AsLongLongAndOverflow(x, &overflow)
+    if overflow or v == INT64_MIN:
+        return False
+    out[0] = v
+    return True
+
+
+cdef object _fee(object exec_cost, tuple rate):
+    # int64 when the amounts fit (every fill of the presets), Python integers otherwise
+    cdef int64_t c, n, d, a, q, r
     num, den = rate
-    a = (exec_cost if exec_cost >= 0 else -exec_cost) * num
+    if _int64(exec_cost, &c) and _int64(num, &n) and _int64(den, &d) and d > 0 \
+            and not perpex_mul(c if c >= 0 else -c, n, &a) and a != INT64_MIN:
+        if d == 1:
+            return a
+        q = (a if a >= 0 else -a) // d
+        r = (a if a >= 0 else -a) - q * d
+        if r >= d - r:  # 2r >= d without doubling r
+            q += 1
+        return q if a >= 0 else -q
+    big = (exec_cost if exec_cost >= 0 else -exec_cost) * num
     if den == 1:
-        return a
-    q, r = divmod(a if a >= 0 else -a, den)
-    if 2 * r >= den:
-        q += 1
-    return q if a >= 0 else -q
+        return big
+    bq, br = divmod(big if big >= 0 else -big, den)
+    if 2 * br >= den:
+        bq += 1
+    return bq if big >= 0 else -bq
 
 
 cdef class EngineCore:
@@ -133,6 +174,11 @@ cdef class EngineCore:
         cdef object res  # an Outcome (a tuple subclass)
         cdef dict orders = self._orders
         commit, place, cancel = self._commit, self._place, self._cancel_now
+        # the C steps unless a subclass or the instance replaces one of them (the tests do)
+        cls, own = type(self), getattr(self, "__dict__", {})
+        cdef bint direct = (cls._commit is EngineCore._commit and cls._place is EngineCore._place
+                            and cls._cancel_now is EngineCore._cancel_now
+                            and not ("_commit" in own or "_place" in own or "_cancel_now" in own))
         for i in range(n):
             r = &rows[i]
             inst = insts[r.symbol]
@@ -143,7 +189,8 @@ cdef class EngineCore:
                 if found is None or (<OrderRecord>found).account != r.account:
                     out[i].order_id, out[i].status = r.order_id, _STATUS_UNKNOWN_ORDER
                     continue
-                res = commit(r.ts, cancel, found)
+                res = self._commit_c(r.ts, None, found, True) if direct else \
+                    commit(r.ts, cancel, found)
             elif shedder is not None and shedder.admit(new_kind) is not None:
                 out[i].status = _STATUS_OVERLOADED
                 if events:
@@ -158,7 +205,8 @@ cdef class EngineCore:
                 rec.price = r.price if r.op == _OP_LIMIT else 0
                 rec.order_qty = rec.leaves_qty = r.qty
                 rec.px_qty, rec.cl_ord_id = 0, ""
-                res = commit(r.ts, place, inst, rec)
+                res = self._commit_c(r.ts, inst, rec, False) if direct else \
+                    commit(r.ts, place, inst, rec)
             out[i].seq = res[0]
             out[i].order_id = res[3] or 0
             out[i].leaves, out[i].cum = res[5], res[6]
@@ -177,9 +225,7 @@ cdef class EngineCore:
     def _commit(self, int64_t ts, fn, *args):
         """Runs the mutating part of a validated command, ``fn(*args)`` (arguments rather than
         a closure: the per-order path would build one per call); anything escaping it halts."""
-        self._ts = ts
-        self._seq += 1
-        self._done.clear()
+        self._begin(ts)
         try:
             # the liquidation index is brought up to date when it is next read (exchange_risk)
             return fn(*args)
@@ -187,7 +233,25 @@ cdef class EngineCore:
             self._halted = f"{type(exc).__name__} in command seq={self._seq}: {exc}"
             raise EngineHaltedError(self._halted) from exc
 
+    cdef int _begin(self, int64_t ts) except -1:
+        self._ts = ts
+        self._seq += 1
+        self._done.clear()
+        return 0
+
+    cdef object _commit_c(self, int64_t ts, inst, OrderRecord rec, bint cancel):
+        """``_commit(ts, _place, inst, rec)`` or ``_commit(ts, _cancel_now, rec)`` in C."""
+        self._begin(ts)
+        try:
+            return self._cancel_c(rec) if cancel else self._place_c(inst, rec)
+        except BaseException as exc:
+            self._halted = f"{type(exc).__name__} in command seq={self._seq}: {exc}"
+            raise EngineHaltedError(self._halted) from exc
+
     def _place(self, inst, OrderRecord rec not None):
+        return self._place_c(inst, rec)
+
+    cdef object _place_c(self, inst, OrderRecord rec):
         cdef int64_t oid = self._next_id
         rec.order_id = oid
         self._next_id = oid + 1
@@ -197,9 +261,10 @@ cdef class EngineCore:
             return self._reject_c(inst, rec, RATE_LIMITED)
         if sym in self._settled:
             return self._reject_c(inst, rec, f"Instrument {sym} is settled")
-        text = self._overload_reject(inst, rec)
-        if text:
-            return self._reject_c(inst, rec, text)
+        if not self._checks_off:
+            text = self._overload_reject(inst, rec)
+            if text:
+                return self._reject_c(inst, rec, text)
         key = (a, sym)
         cdef dict live_all = self._live
         live = live_all.get(key)
@@ -224,9 +289,16 @@ cdef class EngineCore:
                 rec.order_qty = rec.leaves_qty = q
                 rec.close_all = False
             else:
-                text = self._margin_reject(inst, rec, rec.leaves_qty)
-                if text:
-                    return self._reject_c(inst, rec, text)
+                # a limit order's common case natively; the reference decides everything else
+                fits = None
+                if _order_fits != NULL and rec.ord_type == _LIMIT and rec.price > 0 \
+                        and rec.leaves_qty > 0:
+                    fits = _order_fits(self, a, inst.settle_currency, sym, rec.side, rec.price,
+                                       rec.leaves_qty, _IDLE)
+                if fits is not True:
+                    text = self._margin_reject(inst, rec, rec.leaves_qty)
+                    if text:
+                        return self._reject_c(inst, rec, text)
             if rec.flags & _CLOSE:
                 self._close_cancels(inst, rec, rec.leaves_qty)
                 live = live_all.get(key)  # the cancels may have emptied the key
@@ -247,6 +319,9 @@ cdef class EngineCore:
 
     def _cancel_now(self, OrderRecord rec not None):
         """Cancels ``rec``, a live order of its account (``cancel`` and batch cancel rows)."""
+        return self._cancel_c(rec)
+
+    cdef object _cancel_c(self, OrderRecord rec):
         if not self._token(rec.account):
             return self._command_reject(self._inst[rec.symbol], rec.account, RATE_LIMITED, rec)
         self._books[rec.symbol].cancel(rec.order_id, rec.account)
@@ -376,27 +451,54 @@ cdef class EngineCore:
         tpos = positions.get((ta, sym)) or self._position(ta, sym)
         mpos = tpos if ma == ta else positions.get((ma, sym)) or self._position(ma, sym)
         cdef int64_t mdisp = maker.display_qty
-        taker_rate, maker_rate = self._fee_ratios[sym]
-        tfee = 0 if taker.account == _LIQ else fee(cost, taker_rate)
+        taker_rate, maker_rate = <tuple>self._fee_ratios[sym]
+        tfee = 0 if taker.account == _LIQ else _fee(cost, taker_rate)
         # a hidden maker, or an iceberg filled beyond its displayed slice, pays the taker rate
-        mfee = 0 if maker.account == _LIQ else fee(
+        mfee = 0 if maker.account == _LIQ else _fee(
             cost, taker_rate if mdisp == 0 or (mdisp > 0 and mleaves > mdisp) else maker_rate)
         if taker.side == _BUY:
-            book_trade(self._ledger, ccy, tpos, mpos, q, cost, tfee, mfee)
+            buyer, seller, bfee, sfee = tpos, mpos, tfee, mfee
         else:
-            book_trade(self._ledger, ccy, mpos, tpos, q, cost, mfee, tfee)
+            buyer, seller, bfee, sfee = mpos, tpos, mfee, tfee
+        if not _book(self._ledger, ccy, buyer, seller, q, cost, bfee, sfee):
+            book_trade(self._ledger, ccy, buyer, seller, q, cost, bfee, sfee)
         if taker.account == _LIQ:
             self._lot_fill(inst, taker, px, q)
         if maker.account == _LIQ:
             self._lot_fill(inst, maker, px, q)
-        touch = self._touch
-        touch(ta, ccy)
-        touch(ma, ccy)
+        self._touch_c(ta, ccy)
+        self._touch_c(ma, ccy)
         cdef dict dirty = self._dirty
         dirty[ta] = None
         dirty[ma] = None
         self._fill_side(inst, taker, leaves, tfee, "RemovedLiquidity", px, q, cost)
         self._fill_side(inst, maker, mleaves, mfee, "AddedLiquidity", px, q, cost)
+        return 0
+
+    def _touch(self, a, str ccy not None):
+        """The account's money or position changed: every position it holds in ``ccy`` (cross
+        collateral is shared) is queued for re-indexing by the liquidation engine
+        (perpex.exchange_risk). The engine's account is never indexed. Also keeps the account's
+        place among the ``ccy`` accounts with linked positions."""
+        self._touch_c(a, ccy)
+
+    cdef int _touch_c(self, a, str ccy) except -1:
+        if a == _LIQ:
+            return 0
+        cdef int held = 0
+        cdef dict positions = self._positions, dirty = self._risk_dirty
+        for sym in <list>self._by_ccy[ccy]:
+            key = (a, sym)
+            pos = positions.get(key)
+            if pos is not None:
+                dirty[key] = None
+                if pos.qty:
+                    held += 1
+        linked = <dict>self._linked[ccy]
+        if held > 1:
+            linked[a] = None
+        else:
+            linked.pop(a, None)
         return 0
 
     cdef int _fill_side(self, inst, OrderRecord rec, left, fee, str liq, px, q,

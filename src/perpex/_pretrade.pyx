@@ -17,7 +17,7 @@ on random books, positions and marks over every contract type."""
 
 from libc.stdint cimport int64_t
 
-from perpex._core cimport EngineCore
+from perpex._core cimport EngineCore, set_order_fits
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
 from perpex.rounding import exact_rate
 
@@ -155,3 +155,6 @@ def order_fits(EngineCore ex not None, str sym, str ccy, object a, int side, obj
     if n <= 0 or p <= 0:
         return None
     return _fits(ex, a, ccy, sym, side, p, n, old)
+
+
+set_order_fits(_fits)  # the engine loop's place step calls it directly (perpex._core)

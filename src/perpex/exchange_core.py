@@ -72,9 +72,6 @@ class ExchangeCore(MarginCore, ABC):
     _accounts: dict[int, None]
     _tx: dict[object, tuple]
 
-    def _touch(self, a: int, ccy: str) -> None:
-        pass
-
     def _lot_fill(self, inst: Instrument, rec: OrderRecord, px: int, q: int) -> None:
         pass
 

@@ -89,6 +89,10 @@ class OverloadMixin(ExchangeCore):
                           for s in self._symbols} if self._overload.circuit_breaker else {}
         self._band_clocks = {s: BandClock() for s in self._symbols} \
             if self._overload.price_bands else {}
+        # the engine loop skips _overload_reject when it has nothing to check (the default)
+        self._checks_off = not (self._breakers or self._band_clocks
+                                or self._overload.position_limits is not None
+                                or self._risk_cfg.mode is not _BITMEX)
 
     @property
     def overload_config(self) -> OverloadConfig:

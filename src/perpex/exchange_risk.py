@@ -96,8 +96,8 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         else:
             raise InvalidConfigError(f"risk_mode={risk_mode!r} must be BitMEX, OKEx or Huobi (any case) "
                                      "or a LiquidationConfig")
+        self._risk_cfg = cfg  # (the overload checks read its tier tables)
         self._init_overload(overload)
-        self._risk_cfg = cfg
         funds = dict(insurance_fund or {})
         for ccy, amount in funds.items():
             if ccy not in self._by_ccy:
@@ -320,23 +320,6 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         for (ccy, a), n in sorted(held.items()):
             if n > 1 and a not in self._linked[ccy]:
                 raise InvariantViolation(f"account {a} holds {n} {ccy} positions but is not linked")
-
-    def _touch(self, a: int, ccy: str) -> None:
-        """The account's money or position changed: every position it holds in ``ccy`` (cross
-        collateral is shared) is queued for re-indexing. The engine's account is never indexed.
-        Also keeps the account's place among the ``ccy`` accounts with linked positions."""
-        if a == LIQUIDATION_ACCOUNT:
-            return
-        held = 0
-        for sym in self._by_ccy[ccy]:
-            pos = self._positions.get((a, sym))
-            if pos is not None:
-                self._risk_dirty[(a, sym)] = None
-                held += pos.qty != 0
-        if held > 1:
-            self._linked[ccy][a] = None
-        else:
-            self._linked[ccy].pop(a, None)
 
     def _queue_linked(self, sym: str, cross_only: bool) -> None:
         """Queues the other-contract positions of the accounts that also hold ``sym``: after

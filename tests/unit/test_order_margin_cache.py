@@ -15,7 +15,7 @@ from perpex.accounts.margin import ContractValue, OpenOrder, level_order_margin,
 from perpex.errors import InvalidInputError, InvariantViolation
 from perpex.exchange import Exchange
 from perpex._core import fee as _fee
-from perpex.rounding import exact_rate
+from perpex.rounding import div_round_half_away, exact_rate
 
 XBT = 100_000_000
 INSTRUMENTS = {"XBTUSD": presets.XBTUSD(), "ETHUSD": presets.ETHUSD()}
@@ -103,6 +103,14 @@ def test_a_quanto_mark_off_the_cent_grid_has_no_per_contract_value_and_is_refuse
 @given(cost=st.integers(-10**12, 10**12), rate=st.sampled_from([0.00075, -0.00025, 0.0, 0.1, 0.0003]))
 def test_the_cached_fee_rounding_equals_the_instrument_fee(cost, rate):
     assert _fee(cost, exact_rate(rate)) == presets.XBTUSD().fee(cost, rate)
+
+
+@settings(max_examples=400, deadline=None)
+@given(cost=st.one_of(st.integers(-2**64, 2**64), st.sampled_from([2**63 - 1, -2**63 + 1, -2**63])),
+       num=st.integers(-2**40, 2**40), den=st.integers(1, 2**62))
+def test_the_fee_is_exact_on_either_side_of_64_bits(cost, num, den):
+    # |cost| x num / den, half away from zero, whether it is worked in int64 or in Python ints
+    assert _fee(cost, (num, den)) == div_round_half_away(abs(cost) * num, den)
 
 
 # ---------------------------------------------------------------- the index inside the exchange
