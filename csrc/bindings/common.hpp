@@ -53,5 +53,7 @@ void bind_book(py::module_& m);
 // Adds OrderBook's per-call order methods, as fast-call methods (after bind_book).
 void bind_fast_calls(py::module_& m);
 void bind_fsync(py::module_& m);
+// Publishes the book's C interface (capi/perpex_book_capi.h) as the capsule _book_capi.
+void bind_book_capi(py::module_& m);
 
 }  // namespace perpex::bindings

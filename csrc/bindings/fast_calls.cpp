@@ -130,19 +130,6 @@ Value convert(const char* fn, const Param& p, PyObject* o) {
   return v;
 }
 
-NativeBook& book_of(PyObject* self) {
-  // The method descriptor has already checked that self is an OrderBook (or a subclass).
-  auto* inst = reinterpret_cast<py::detail::instance*>(self);
-  if (inst->simple_layout && inst->simple_holder_constructed)
-    return *static_cast<NativeBook*>(inst->simple_value_holder[0]);
-  auto* b = py::handle(self).cast<NativeBook*>();
-  if (!b) {
-    PyErr_SetString(PyExc_TypeError, "OrderBook.__init__() has not been called");
-    throw py::error_already_set();
-  }
-  return *b;
-}
-
 // Binds and converts the arguments of one call, then runs `body` on the book and the values.
 template <int N, typename Body>
 PyObject* call(const char* fn, const Param (&params)[N], PyObject* self, PyObject* const* args,

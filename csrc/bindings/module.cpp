@@ -7,4 +7,5 @@ PYBIND11_MODULE(_native, m) {
   perpex::bindings::bind_book(m);       // OrderBook
   perpex::bindings::bind_fast_calls(m);  // OrderBook's order methods and drain_event_tuples
   perpex::bindings::bind_fsync(m);       // FsyncThread, the journal's background group commit
+  perpex::bindings::bind_book_capi(m);   // _book_capi: the book's C interface, for perpex._core
 }

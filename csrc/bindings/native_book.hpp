@@ -36,4 +36,18 @@ inline Qty run(NativeBook& b, const Command& c) {
   return b.core.result();
 }
 
+// The NativeBook of an OrderBook object whose type has been checked (by a method descriptor,
+// or by the C interface); TypeError when its __init__ has not run.
+inline NativeBook& book_of(PyObject* self) {
+  auto* inst = reinterpret_cast<py::detail::instance*>(self);
+  if (inst->simple_layout && inst->simple_holder_constructed)
+    return *static_cast<NativeBook*>(inst->simple_value_holder[0]);
+  auto* b = py::handle(self).cast<NativeBook*>();
+  if (!b) {
+    PyErr_SetString(PyExc_TypeError, "OrderBook.__init__() has not been called");
+    throw py::error_already_set();
+  }
+  return *b;
+}
+
 }  // namespace perpex::bindings

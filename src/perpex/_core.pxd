@@ -2,9 +2,35 @@
 # without attribute lookups (perpex._pretrade). The class and its documentation are in
 # _core.pyx.
 
-from libc.stdint cimport int64_t
+from cpython.ref cimport PyObject
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from perpex._records cimport OrderRecord
+
+
+cdef extern from "perpex_book_capi.h":
+    # the native order book's C interface (csrc/capi/perpex_book_capi.h)
+    ctypedef struct PerpexEvent:
+        uint8_t type, side
+        uint16_t reason
+        uint32_t cmd
+        uint64_t order_id, maker_id
+        uint32_t account, maker_account
+        int64_t price, qty, leaves, maker_leaves
+    ctypedef struct PerpexAdd:
+        uint64_t order_id
+        uint32_t account
+        int64_t side, ord_type, tif, flags, trigger
+        int64_t price, qty, display_qty, stop_px, peg_offset
+    ctypedef struct PerpexBookCAPI:
+        int version
+        int (*add)(PyObject*, const PerpexAdd*, int64_t*) noexcept
+        int (*cancel)(PyObject*, uint64_t, uint32_t, int64_t*) noexcept
+        int (*events)(PyObject*, const PerpexEvent**, Py_ssize_t*) noexcept
+        int (*clear_events)(PyObject*) noexcept
+        int (*best)(PyObject*, int, int64_t*) noexcept
+    const char* PERPEX_BOOK_CAPI_NAME
+    int PERPEX_BOOK_CAPI_VERSION
 
 
 cdef class EngineCore:
@@ -27,13 +53,18 @@ cdef class EngineCore:
     cdef object _outcome_c(self, OrderRecord rec)
     cdef object _reject_c(self, inst, OrderRecord rec, str text)
     cdef int _drive_c(self, sym) except -1
-    cdef int _apply_c(self, sym, list events) except -1
+    cdef int _apply_pending(self, sym) except -1
+    cdef int _apply_c(self, sym, const PerpexEvent* evs, Py_ssize_t n) except -1
     cdef int _finish_c(self, inst, OrderRecord rec, str exec_type, str status, str text,
                        last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1
     cdef int _fill_c(self, inst, OrderRecord taker, OrderRecord maker, px, q, leaves,
                      mleaves) except -1
     cdef int _fill_side(self, inst, OrderRecord rec, left, fee, str liq, px, q,
                         cost) except -1
+
+
+# The best bid (side 0) or ask (side 1) of a native book in ticks, 0 for an empty side.
+cdef int64_t book_best(object book, int side) except? -1
 
 
 # The pre-trade margin check's common case (perpex._pretrade._fits), which that module plugs

@@ -17,7 +17,10 @@ unless the class or the instance replaces them. The behaviour is described in :m
 """
 
 from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.pycapsule cimport PyCapsule_Import
 from libc.stdint cimport INT64_MIN, int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 
 from perpex._checked cimport perpex_mul
 from perpex._events cimport execution_c
@@ -80,6 +83,25 @@ CORE_FIELDS = (
     "_marks", "_cv", "_cross_rates", "_by_ccy", "_risk_dirty", "_linked", "_rate", "_buckets",
     "_ledger", "_held", "_events", "_executions", "_halted", "_max_open", "_max_stop", "_emit",
     "_checks_off", "_seq", "_ts", "_next_id")
+
+# the book's C interface, published by perpex._native (imported above)
+cdef const PerpexBookCAPI* _books_api = <const PerpexBookCAPI*>PyCapsule_Import(
+    PERPEX_BOOK_CAPI_NAME, 0)
+if _books_api.version != PERPEX_BOOK_CAPI_VERSION:
+    raise ImportError(f"perpex._native's book interface is version {_books_api.version}, "
+                      f"expected {PERPEX_BOOK_CAPI_VERSION}: rebuild perpex")
+
+
+cdef int _raised() except -1:
+    return -1  # propagates the exception a book call set
+
+
+cdef int64_t book_best(object book, int side) except? -1:
+    cdef int64_t px
+    if _books_api.best(<PyObject*>book, side, &px) < 0:
+        _raised()
+    return px
+
 
 cdef tuple _IDLE = (0, 0, 0)  # the pre-trade check's "no order taken out"
 cdef FitsFn _order_fits = NULL
@@ -312,8 +334,17 @@ cdef class EngineCore:
         if ro:
             self._reduce_only.setdefault(key, {})[oid] = None
             self._dirty[a] = None
-        self._books[sym].add(oid, a, rec.side, rec.price, rec.leaves_qty, rec.ord_type, rec.tif,
-                             rec.flags, rec.display_qty, rec.stop_px, rec.peg_offset, rec.feed)
+        cdef PerpexAdd cmd
+        cdef int64_t leaves
+        if not 0 <= rec.account <= MAX_ACCOUNT:  # as OrderBook.add refuses it
+            raise TypeError(f"account={rec.account} must be an int in [0, 2**32)")
+        cmd.order_id, cmd.account, cmd.side = oid, rec.account, rec.side
+        cmd.ord_type, cmd.tif, cmd.flags, cmd.trigger = rec.ord_type, rec.tif, rec.flags, rec.feed
+        cmd.price, cmd.qty, cmd.display_qty = rec.price, rec.leaves_qty, rec.display_qty
+        cmd.stop_px, cmd.peg_offset = rec.stop_px, rec.peg_offset
+        book = self._books[sym]
+        if _books_api.add(<PyObject*>book, &cmd, &leaves) < 0:
+            _raised()
         self._drive_c(sym)
         return self._outcome_c(rec)
 
@@ -324,7 +355,10 @@ cdef class EngineCore:
     cdef object _cancel_c(self, OrderRecord rec):
         if not self._token(rec.account):
             return self._command_reject(self._inst[rec.symbol], rec.account, RATE_LIMITED, rec)
-        self._books[rec.symbol].cancel(rec.order_id, rec.account)
+        cdef int64_t leaves
+        book = self._books[rec.symbol]
+        if _books_api.cancel(<PyObject*>book, rec.order_id, rec.account, &leaves) < 0:
+            _raised()
         self._drive_c(rec.symbol)
         return self._outcome_c(rec)
 
@@ -356,27 +390,57 @@ cdef class EngineCore:
         self._drive_c(sym)
 
     cdef int _drive_c(self, sym) except -1:
-        self._apply_c(sym, self._books[sym].drain_event_tuples())
+        self._apply_pending(sym)
         if self._dirty or self._held:
             self._drive_rest(sym)
         return 0
 
-    def _apply(self, sym, list events not None):
-        """Applies the book's events (``drain_event_tuples()``) to orders, accounts and output."""
-        self._apply_c(sym, events)
+    def _apply_events(self, sym):
+        """Applies the book's pending events to orders, accounts and output (and takes them
+        out of the book)."""
+        self._apply_pending(sym)
 
-    cdef int _apply_c(self, sym, list events) except -1:
+    cdef int _apply_pending(self, sym) except -1:
+        cdef const PerpexEvent* first
+        cdef Py_ssize_t n
+        cdef PerpexEvent local[8]
+        cdef PerpexEvent* evs = local
+        book = self._books[sym]
+        if _books_api.events(<PyObject*>book, &first, &n) < 0:
+            _raised()
+        if n == 0:
+            return 0
+        # copied out first: applying them may run further book commands, whose events the
+        # next call takes
+        if n > 8:
+            evs = <PerpexEvent*>PyMem_Malloc(n * sizeof(PerpexEvent))
+            if evs == NULL:
+                raise MemoryError()
+        try:
+            memcpy(evs, first, n * sizeof(PerpexEvent))
+            if _books_api.clear_events(<PyObject*>book) < 0:
+                _raised()
+            self._apply_c(sym, evs, n)
+        finally:
+            if evs != local:
+                PyMem_Free(evs)
+        return 0
+
+    cdef int _apply_c(self, sym, const PerpexEvent* evs, Py_ssize_t n) except -1:
         inst = self._inst[sym]
         cdef dict orders = self._orders
         cdef OrderRecord rec
         cdef int typ
-        cdef tuple ev
-        for ev in events:
-            typ = ev[0]
+        cdef const PerpexEvent* ev
+        cdef Py_ssize_t i
+        for i in range(n):
+            ev = &evs[i]
+            typ = ev.type
             if typ == _EV_FILL:
-                self._fill_c(inst, orders[ev[4]], orders[ev[5]], ev[8], ev[9], ev[10], ev[11])
+                self._fill_c(inst, orders[ev.order_id], orders[ev.maker_id], ev.price, ev.qty,
+                             ev.leaves, ev.maker_leaves)
                 continue
-            oid = ev[4]
+            oid = ev.order_id
             rec = orders[oid]
             if typ == _EV_ACCEPTED:
                 sync_c(self._open_seen, self._open, rec, _REDUCE)
@@ -385,13 +449,13 @@ cdef class EngineCore:
                                                 self._ts, "", 0, 0, 0, 0, "", None))
             elif typ == _EV_CANCELED or typ == _EV_REJECTED:
                 rec.leaves_qty = 0
-                text = self._texts.pop(oid, None) or CANCEL_TEXTS.get(ev[2], "Canceled")
+                text = self._texts.pop(oid, None) or CANCEL_TEXTS.get(ev.reason, "Canceled")
                 status = "Canceled" if typ == _EV_CANCELED else "Rejected"
                 self._finish_c(inst, rec, status, status, text, 0, 0, 0, 0, "")
             elif typ == _EV_AMENDED:
-                rec.leaves_qty = ev[10]
+                rec.leaves_qty = ev.leaves
                 if rec.conditional:
-                    rec.stop_px = ev[8]
+                    rec.stop_px = ev.price
                 if not (rec.close_all and rec.conditional):
                     rec.order_qty = rec.cum_qty + rec.leaves_qty
                 sync_c(self._open_seen, self._open, rec, _REDUCE)
@@ -401,7 +465,7 @@ cdef class EngineCore:
                         self._seq, self._ts, self._texts.pop(oid, ""), 0, 0, 0, 0, "", None))
             elif typ == _EV_TRIGGERED:
                 rec.triggered = True
-                rec.stop_px = ev[8]
+                rec.stop_px = ev.price
                 if self._emit:
                     self._events.append(_report(inst, rec, "Triggered", "New", self._seq,
                                                 self._ts, "", 0, 0, 0, 0, "", None))

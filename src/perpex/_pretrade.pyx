@@ -17,7 +17,7 @@ on random books, positions and marks over every contract type."""
 
 from libc.stdint cimport int64_t
 
-from perpex._core cimport EngineCore, set_order_fits
+from perpex._core cimport EngineCore, book_best, set_order_fits
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
 from perpex.rounding import exact_rate
 
@@ -86,8 +86,7 @@ cdef int _key_margin(EngineCore e, tuple key, object cv, object pos, tuple ratio
             mark_e8, unit_c = mark, unit
         pq = 0 if pos is None else pos.qty
         rn, rd = ratio
-        b = e._books[key[1]].best_bid()
-        bid = b if b else 0
+        bid = book_best(e._books[key[1]], 0)
         old_price, old_n = old[1], old[2]
     except OverflowError:  # a value beyond 64 bits: the reference's Python integers
         return 0

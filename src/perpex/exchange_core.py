@@ -225,7 +225,7 @@ class ExchangeCore(MarginCore, ABC):
             rec.conditional = False
             rec.close_all = False
             book.activate(oid, qty)
-        self._apply(sym, book.drain_event_tuples())
+        self._apply_events(sym)
         if oid in self._orders:
             self._open_sync(rec)
 
@@ -257,7 +257,7 @@ class ExchangeCore(MarginCore, ABC):
             else:
                 self._texts[rec.order_id] = amend_text
                 book.amend(rec.order_id, rec.leaves_qty - cut)
-            self._apply(sym, book.drain_event_tuples())
+            self._apply_events(sym)
 
     @staticmethod
     def _least_aggressive(recs: list[OrderRecord]) -> list[OrderRecord]:

@@ -1,0 +1,65 @@
+/* The native order book's C interface, for compiled callers in other extension modules (the
+ * engine loop in perpex._core): the calls the Exchange makes on every command, without building
+ * Python arguments or result tuples. perpex._native publishes it as the capsule
+ * PERPEX_BOOK_CAPI_NAME; the methods of perpex._native.OrderBook stay the Python interface, and
+ * both run a command through the same code, so results, events and errors are the same.
+ *
+ * Every function takes a perpex._native.OrderBook (anything else: TypeError). One that returns
+ * int returns 0 on success and -1 with a Python exception set. */
+#ifndef PERPEX_BOOK_CAPI_H
+#define PERPEX_BOOK_CAPI_H
+
+#include <Python.h>
+#include <stdint.h>
+
+#define PERPEX_BOOK_CAPI_NAME "perpex._native._book_capi"
+#define PERPEX_BOOK_CAPI_VERSION 1
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One book event: the layout of the core's Event record (EVENT_DTYPE). */
+typedef struct {
+  uint8_t type;
+  uint8_t side;
+  uint16_t reason;
+  uint32_t cmd;
+  uint64_t order_id;
+  uint64_t maker_id;
+  uint32_t account;
+  uint32_t maker_account;
+  int64_t price;
+  int64_t qty;
+  int64_t leaves;
+  int64_t maker_leaves;
+} PerpexEvent;
+
+/* An order to add: the arguments of OrderBook.add. The small fields are taken as add() takes
+ * them (a value outside 0..254 is refused as out of range). */
+typedef struct {
+  uint64_t order_id;
+  uint32_t account;
+  int64_t side, ord_type, tif, flags, trigger;
+  int64_t price, qty, display_qty, stop_px, peg_offset;
+} PerpexAdd;
+
+typedef struct {
+  int version; /* PERPEX_BOOK_CAPI_VERSION */
+  /* OrderBook.add: writes the order's live leaves after matching. */
+  int (*add)(PyObject* book, const PerpexAdd* order, int64_t* leaves);
+  /* OrderBook.cancel(order_id, account): writes the canceled leaves. */
+  int (*cancel)(PyObject* book, uint64_t order_id, uint32_t account, int64_t* leaves);
+  /* The pending events, oldest first, in place: valid until the book's next command or
+   * clear_events; the caller copies what it keeps, then clears them. */
+  int (*events)(PyObject* book, const PerpexEvent** first, Py_ssize_t* count);
+  int (*clear_events)(PyObject* book);
+  /* The best bid (side 0) or ask (side 1) in ticks, 0 for an empty side. */
+  int (*best)(PyObject* book, int side, int64_t* price);
+} PerpexBookCAPI;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PERPEX_BOOK_CAPI_H */
