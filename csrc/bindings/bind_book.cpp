@@ -226,6 +226,20 @@ void bind_book(py::module_& m) {
              return py::make_tuple(levels_to_list(bids), levels_to_list(asks));
            },
            py::arg("n"))
+      .def("sweep",
+           [](const NativeBook& b, long long side, StrictInt qty, long long levels) {
+             if (side != core::BUY && side != core::SELL)
+               raise_error("InvalidInputError", "side=" + std::to_string(side) + " must be 0 (Buy) or 1 (Sell)");
+             if (levels < 0) raise_error("InvalidInputError", "levels=" + std::to_string(levels) + " must be >= 0");
+             if (qty.value <= 0) raise_error("InvalidQuantityError", "qty=" + std::to_string(qty.value) + " must be > 0");
+             Qty left = 0;
+             const Ticks price = b.core.sweep(static_cast<int>(side), qty.value, static_cast<std::size_t>(levels), left);
+             return py::make_tuple(price, left);
+           },
+           py::arg("side"), py::arg("qty"), py::arg("levels") = 32,
+           "Walks the displayed quantity of side's best `levels` displayed levels (as depth() lists "
+           "them) until qty is covered: (the price of the level covering it, or of the last level "
+           "walked, 0 without any; the quantity left uncovered).")
       .def("level_orders",
            [](const NativeBook& b, long long side, Ticks price) {
              py::list out;

@@ -101,6 +101,22 @@ void OrderBook::depth(std::size_t n, std::vector<std::pair<Ticks, Qty>>& bids,
   }
 }
 
+Ticks OrderBook::sweep(int side, Qty qty, std::size_t n, Qty& left) const {
+  Ticks price = 0;
+  left = qty;
+  const LevelVec& v = side_vec(side);
+  std::size_t seen = 0;
+  for (auto it = v.rbegin(); it != v.rend() && seen < n; ++it) {
+    const Level& lv = levels_[it->second];
+    if (lv.visible_total <= 0) continue;
+    ++seen;
+    price = lv.price;
+    left -= lv.visible_total;
+    if (left <= 0) break;
+  }
+  return price;
+}
+
 std::vector<Order> OrderBook::level_orders(int side, Ticks price) const {
   std::vector<Order> out;
   if ((side != BUY && side != SELL) || price <= 0 || price > kMaxTicks) return out;

@@ -95,6 +95,10 @@ class OrderBook {
   Ticks best_bid() const { return bids_.empty() ? 0 : levels_[bids_.back().second].price; }
   Ticks best_ask() const { return asks_.empty() ? 0 : levels_[asks_.back().second].price; }
   Ticks last_price(int feed) const { return feed_lo_[feed]; }
+  // Walks the displayed quantity of `side`'s best `n` displayed levels (as depth() lists
+  // them) until `qty` (> 0) is covered: returns the price of the level that covers it, or of the last
+  // level walked (0 for a side without any), and leaves in `left` what the levels did not cover.
+  Ticks sweep(int side, Qty qty, std::size_t n, Qty& left) const;
   void depth(std::size_t n, std::vector<std::pair<Ticks, Qty>>& bids,
              std::vector<std::pair<Ticks, Qty>>& asks) const;
   std::vector<Order> level_orders(int side, Ticks price) const;

@@ -140,6 +140,10 @@ class OrderBook:
     def last_price(self, feed: int) -> int: ...  # 0 until known
     def depth(self, n: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Displayed quantity per level, best first; levels with nothing displayed are skipped."""
+    def sweep(self, side: int, qty: int, levels: int = 32) -> tuple[int, int]:
+        """Walks the displayed quantity of side's best ``levels`` displayed levels (as depth()
+        lists them) until qty (> 0) is covered: (the price of the level covering it, or of the
+        last level walked, 0 without any; the quantity left uncovered)."""
     def level_orders(self, side: int, price: int) -> list[tuple[int, int, int, int]]:
         """(order_id, account, leaves, displayed) in priority order."""
     def order(self, order_id: int) -> Optional[dict]: ...

@@ -234,13 +234,11 @@ class MarginCore(EngineCore):
 
     def _price_estimate(self, inst: Instrument, side: int, qty: int) -> int:
         """The displayed price at which a market order of ``qty`` would complete."""
-        book = self._books[inst.symbol]
-        bids, asks = book.depth(32)
-        price, need = 0, qty
-        for price, level in (asks if side == _BUY else bids):
-            need -= level
-            if need <= 0:
-                return price
+        # the displayed levels of the best 32 that the order would take (qty > 0: a market
+        # order's leaves)
+        price, left = self._books[inst.symbol].sweep(_SELL if side == _BUY else _BUY, qty, 32)
+        if price and left <= 0:
+            return price
         mark = self._marks.get(inst.symbol)
         if mark:
             m = inst.e8_to_ticks_ceil(mark) if side == _BUY else max(1, inst.e8_to_ticks_floor(mark))
