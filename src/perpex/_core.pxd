@@ -33,6 +33,21 @@ cdef extern from "perpex_book_capi.h":
     int PERPEX_BOOK_CAPI_VERSION
 
 
+# The batch path's rows and results (perpex.exchange_batch.ORDER_DTYPE and RESULT_DTYPE,
+# field for field; a mismatch is a buffer format error when a batch starts).
+cdef packed struct Row:
+    int64_t ts
+    uint32_t account
+    uint8_t symbol, op, side, pad
+    int64_t qty, price
+    uint64_t order_id
+
+cdef packed struct Result:
+    uint64_t seq, order_id
+    uint8_t status
+    int64_t leaves, cum
+
+
 cdef class EngineCore:
     cdef public dict _inst, _books, _positions, _orders, _live, _reduce_only, _cl_ids
     cdef public dict _open, _open_seen, _fee_ratios, _settled, _lots, _liq_orders
@@ -46,11 +61,15 @@ cdef class EngineCore:
 
     cdef bint _token(self, account) except -1
     cdef int _begin(self, int64_t ts) except -1
-    cdef object _commit_c(self, int64_t ts, inst, OrderRecord rec, bint cancel)
+    cdef object _halt(self, exc)
+    cdef object _commit_cancel(self, int64_t ts, OrderRecord rec)
+    cdef int _commit_place(self, int64_t ts, inst, OrderRecord rec, Result* res) except -1
     cdef object _place_c(self, inst, OrderRecord rec)
+    cdef object _place_n(self, inst, OrderRecord rec)
     cdef object _cancel_c(self, OrderRecord rec)
     cdef int _touch_c(self, a, str ccy) except -1
     cdef object _outcome_c(self, OrderRecord rec)
+    cdef int _reject_n(self, inst, OrderRecord rec, str text) except -1
     cdef object _reject_c(self, inst, OrderRecord rec, str text)
     cdef int _drive_c(self, sym) except -1
     cdef int _apply_pending(self, sym) except -1

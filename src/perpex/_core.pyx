@@ -48,20 +48,6 @@ cdef object _new_tuple = tuple.__new__
 cdef int _LIMIT = _native.LIMIT, _MARKET = _native.MARKET, _GTC = _native.GTC
 cdef int _FEED_MARK = _native.FEED_MARK
 
-# The batch path's rows and results (perpex.exchange_batch.ORDER_DTYPE and RESULT_DTYPE,
-# field for field; a mismatch is a buffer format error when a batch starts).
-cdef packed struct Row:
-    int64_t ts
-    uint32_t account
-    uint8_t symbol, op, side, pad
-    int64_t qty, price
-    uint64_t order_id
-
-cdef packed struct Result:
-    uint64_t seq, order_id
-    uint8_t status
-    int64_t leaves, cum
-
 # The batch rows' ops and the results' statuses (exported by perpex.exchange_batch).
 cdef enum:
     _OP_LIMIT = 1
@@ -194,6 +180,7 @@ cdef class EngineCore:
         cdef const Row* r
         cdef OrderRecord rec
         cdef object res  # an Outcome (a tuple subclass)
+        cdef Result* o
         cdef dict orders = self._orders
         commit, place, cancel = self._commit, self._place, self._cancel_now
         # the C steps unless a subclass or the instance replaces one of them (the tests do)
@@ -203,6 +190,7 @@ cdef class EngineCore:
                             and not ("_commit" in own or "_place" in own or "_cancel_now" in own))
         for i in range(n):
             r = &rows[i]
+            o = &out[i]
             inst = insts[r.symbol]
             if r.op == _OP_CANCEL:
                 if shedder is not None:
@@ -211,7 +199,7 @@ cdef class EngineCore:
                 if found is None or (<OrderRecord>found).account != r.account:
                     out[i].order_id, out[i].status = r.order_id, _STATUS_UNKNOWN_ORDER
                     continue
-                res = self._commit_c(r.ts, None, found, True) if direct else \
+                res = self._commit_cancel(r.ts, found) if direct else \
                     commit(r.ts, cancel, found)
             elif shedder is not None and shedder.admit(new_kind) is not None:
                 out[i].status = _STATUS_OVERLOADED
@@ -227,13 +215,15 @@ cdef class EngineCore:
                 rec.price = r.price if r.op == _OP_LIMIT else 0
                 rec.order_qty = rec.leaves_qty = r.qty
                 rec.px_qty, rec.cl_ord_id = 0, ""
-                res = self._commit_c(r.ts, inst, rec, False) if direct else \
-                    commit(r.ts, place, inst, rec)
-            out[i].seq = res[0]
-            out[i].order_id = res[3] or 0
-            out[i].leaves, out[i].cum = res[5], res[6]
+                if direct:  # the result from the record, without an Outcome
+                    self._commit_place(r.ts, inst, rec, o)
+                    continue
+                res = commit(r.ts, place, inst, rec)
+            o.seq = res[0]
+            o.order_id = res[3] or 0
+            o.leaves, o.cum = res[5], res[6]
             if not res[1]:
-                out[i].status = _STATUS_REJECTED
+                o.status = _STATUS_REJECTED
 
     # ============================================================ sequencing
     def _take_token(self, account):
@@ -252,8 +242,7 @@ cdef class EngineCore:
             # the liquidation index is brought up to date when it is next read (exchange_risk)
             return fn(*args)
         except BaseException as exc:
-            self._halted = f"{type(exc).__name__} in command seq={self._seq}: {exc}"
-            raise EngineHaltedError(self._halted) from exc
+            raise self._halt(exc) from exc
 
     cdef int _begin(self, int64_t ts) except -1:
         self._ts = ts
@@ -261,32 +250,63 @@ cdef class EngineCore:
         self._done.clear()
         return 0
 
-    cdef object _commit_c(self, int64_t ts, inst, OrderRecord rec, bint cancel):
-        """``_commit(ts, _place, inst, rec)`` or ``_commit(ts, _cancel_now, rec)`` in C."""
+    cdef object _halt(self, exc):
+        self._halted = f"{type(exc).__name__} in command seq={self._seq}: {exc}"
+        return EngineHaltedError(self._halted)
+
+    cdef object _commit_cancel(self, int64_t ts, OrderRecord rec):
+        """``_commit(ts, _cancel_now, rec)`` in C."""
         self._begin(ts)
         try:
-            return self._cancel_c(rec) if cancel else self._place_c(inst, rec)
+            return self._cancel_c(rec)
         except BaseException as exc:
-            self._halted = f"{type(exc).__name__} in command seq={self._seq}: {exc}"
-            raise EngineHaltedError(self._halted) from exc
+            raise self._halt(exc) from exc
+
+    cdef int _commit_place(self, int64_t ts, inst, OrderRecord rec, Result* res) except -1:
+        """``_commit(ts, _place, inst, rec)`` in C, its outcome written into a batch result."""
+        self._begin(ts)
+        try:
+            text = self._place_n(inst, rec)
+            if text is not None:
+                self._reject_n(inst, rec, text)
+        except BaseException as exc:
+            raise self._halt(exc) from exc
+        res.seq, res.order_id = self._seq, rec.order_id
+        if text is not None:
+            res.status, res.leaves, res.cum = _STATUS_REJECTED, 0, rec.cum_qty
+            return 0
+        done = self._done.get(rec.order_id)
+        if done is None:
+            res.leaves, res.cum = rec.leaves_qty, rec.cum_qty
+            return 0
+        status, _, res.leaves, res.cum = <tuple>done
+        if status == "Rejected":
+            res.status = _STATUS_REJECTED
+        return 0
 
     def _place(self, inst, OrderRecord rec not None):
         return self._place_c(inst, rec)
 
     cdef object _place_c(self, inst, OrderRecord rec):
+        text = self._place_n(inst, rec)
+        return self._outcome_c(rec) if text is None else self._reject_c(inst, rec, text)
+
+    cdef object _place_n(self, inst, OrderRecord rec):
+        # None once the order is in the book (its events applied), else the reject text with
+        # nothing done: the caller rejects it
         cdef int64_t oid = self._next_id
         rec.order_id = oid
         self._next_id = oid + 1
         sym = inst.symbol
         a = rec.account
         if not self._token(a):
-            return self._reject_c(inst, rec, RATE_LIMITED)
+            return RATE_LIMITED
         if sym in self._settled:
-            return self._reject_c(inst, rec, f"Instrument {sym} is settled")
+            return f"Instrument {sym} is settled"
         if not self._checks_off:
             text = self._overload_reject(inst, rec)
             if text:
-                return self._reject_c(inst, rec, text)
+                return text
         key = (a, sym)
         cdef dict live_all = self._live
         live = live_all.get(key)
@@ -300,13 +320,12 @@ cdef class EngineCore:
             count_text = order_count_reject(n_live, stops, cond,
                                             max_open=self._max_open, max_stop=self._max_stop)
             if count_text:
-                return self._reject_c(inst, rec, count_text)
+                return count_text
         if not cond:
             if ro:
                 cap = self._capacity(a, sym, rec.side)
                 if cap == 0:
-                    return self._reject_c(inst, rec, CLOSE_NO_POSITION if rec.close_all
-                                          else REDUCE_ONLY_WOULD_INCREASE)
+                    return CLOSE_NO_POSITION if rec.close_all else REDUCE_ONLY_WOULD_INCREASE
                 q = cap if rec.close_all else min(rec.leaves_qty, cap)
                 rec.order_qty = rec.leaves_qty = q
                 rec.close_all = False
@@ -320,7 +339,7 @@ cdef class EngineCore:
                 if fits is not True:
                     text = self._margin_reject(inst, rec, rec.leaves_qty)
                     if text:
-                        return self._reject_c(inst, rec, text)
+                        return text
             if rec.flags & _CLOSE:
                 self._close_cancels(inst, rec, rec.leaves_qty)
                 live = live_all.get(key)  # the cancels may have emptied the key
@@ -346,7 +365,7 @@ cdef class EngineCore:
         if _books_api.add(<PyObject*>book, &cmd, &leaves) < 0:
             _raised()
         self._drive_c(sym)
-        return self._outcome_c(rec)
+        return None
 
     def _cancel_now(self, OrderRecord rec not None):
         """Cancels ``rec``, a live order of its account (``cancel`` and batch cancel rows)."""
@@ -375,11 +394,15 @@ cdef class EngineCore:
         return _new_tuple(Outcome, (self._seq, True, "", rec.order_id, status, rec.leaves_qty,
                                     rec.cum_qty, 0, 0))
 
-    cdef object _reject_c(self, inst, OrderRecord rec, str text):
+    cdef int _reject_n(self, inst, OrderRecord rec, str text) except -1:
         rec.leaves_qty = 0
         if self._emit:
             self._events.append(_report(inst, rec, "Rejected", "Rejected", self._seq,
                                         self._ts, text, 0, 0, 0, 0, "", None))
+        return 0
+
+    cdef object _reject_c(self, inst, OrderRecord rec, str text):
+        self._reject_n(inst, rec, text)
         return _new_tuple(Outcome, (self._seq, False, text, rec.order_id or None, "Rejected", 0,
                                     rec.cum_qty, 0, 0))
 
