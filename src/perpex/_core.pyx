@@ -13,16 +13,16 @@ functions, as they do the pre-trade margin check's common case, a fill's ledger 
 Python modules, which see the same fields as ordinary attributes and which these steps call
 back through ordinary method calls, so a subclass's override (``_lot_fill``,
 ``_margin_reject`` ...) is honoured. The batch loop calls ``_place`` and ``_cancel_now`` in C
-unless the class or the instance replaces them. The behaviour is described in :mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
+unless the class or the instance replaces them. The behaviour is described in
+:mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
 """
 
-from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.pycapsule cimport PyCapsule_Import
-from libc.stdint cimport INT64_MIN, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
-from perpex._checked cimport perpex_mul
+from perpex._checked cimport as_int64, div_half_away, perpex_mul
 from perpex._events cimport execution_c
 from perpex._fills cimport _book
 from perpex.accounts._levels cimport drop_c, sync_c
@@ -127,31 +127,13 @@ def fee(exec_cost, tuple rate not None):
     return _fee(exec_cost, rate)
 
 
-cdef inline bint _int64(object x, int64_t* out):
-    cdef int overflow = 0
-    cdef long long v
-    if type(x) is not int:
-        return False
-    v = PyLong_AsLongLongAndOverflow(x, &overflow)
-    if overflow or v == INT64_MIN:
-        return False
-    out[0] = v
-    return True
-
-
 cdef object _fee(object exec_cost, tuple rate):
     # int64 when the amounts fit (every fill of the presets), Python integers otherwise
-    cdef int64_t c, n, d, a, q, r
+    cdef int64_t c, n, d, a, q
     num, den = rate
-    if _int64(exec_cost, &c) and _int64(num, &n) and _int64(den, &d) and d > 0 \
-            and not perpex_mul(c if c >= 0 else -c, n, &a) and a != INT64_MIN:
-        if d == 1:
-            return a
-        q = (a if a >= 0 else -a) // d
-        r = (a if a >= 0 else -a) - q * d
-        if r >= d - r:  # 2r >= d without doubling r
-            q += 1
-        return q if a >= 0 else -q
+    if as_int64(exec_cost, &c) and as_int64(num, &n) and as_int64(den, &d) and d > 0 \
+            and not perpex_mul(c if c >= 0 else -c, n, &a) and div_half_away(a, d, &q):
+        return q
     big = (exec_cost if exec_cost >= 0 else -exec_cost) * num
     if den == 1:
         return big

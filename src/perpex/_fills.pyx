@@ -16,43 +16,14 @@ bits; :func:`book_trade` then runs the reference functions. Its tests compare th
 random fills."""
 
 from cpython.buffer cimport PyBUF_WRITABLE, PyObject_GetBuffer, PyBuffer_Release
-from cpython.long cimport PyLong_AsLongLongAndOverflow
-from libc.stdint cimport INT64_MIN, int64_t
+from libc.stdint cimport int64_t
 
 import numpy as np
 
-from perpex._checked cimport perpex_add, perpex_mul, perpex_sub
+from perpex._checked cimport as_int64, div_half_away, perpex_add, perpex_mul, perpex_sub
 from perpex.accounts.ledger import FEES
 
 cdef object _INT64 = np.dtype(np.int64)
-
-
-cdef inline bint _fits(object x, int64_t* out):
-    """``x`` (a Python int) into ``out``; False when it is not an int or not above INT64_MIN."""
-    cdef int overflow = 0
-    cdef long long v
-    if type(x) is not int:
-        return False
-    v = PyLong_AsLongLongAndOverflow(x, &overflow)
-    if overflow or v == INT64_MIN:
-        return False
-    out[0] = v
-    return True
-
-
-cdef inline bint _div_half_away(int64_t a, int64_t b, int64_t* out):
-    """rounding.div_round_half_away in int64 (b != 0 and above INT64_MIN); False when ``a``
-    is INT64_MIN, whose magnitude int64 cannot hold."""
-    if a == INT64_MIN:
-        return False
-    cdef int64_t ua = -a if a < 0 else a
-    cdef int64_t ub = -b if b < 0 else b
-    cdef int64_t q = ua // ub
-    cdef int64_t r = ua - q * ub
-    if r >= ub - r:  # 2r >= |b| without doubling r
-        q += 1
-    out[0] = q if (a >= 0) == (b > 0) else -q
-    return True
 
 
 cdef bint _apply(int64_t old_qty, int64_t old_cost, int64_t qty, int64_t ec,
@@ -62,17 +33,17 @@ cdef bint _apply(int64_t old_qty, int64_t old_cost, int64_t qty, int64_t ec,
     if old_qty == 0 or (old_qty > 0) == (qty > 0):
         realised[0] = 0
         return not (perpex_add(old_qty, qty, new_qty) or perpex_add(old_cost, ec, new_cost))
-    # (every argument is above INT64_MIN: book_trade's _fits refuses it, and negates only those)
+    # (every argument is above INT64_MIN: book_trade's as_int64 refuses it, and negates only those)
     if (qty if qty > 0 else -qty) <= (old_qty if old_qty > 0 else -old_qty):
         close_qty, close_cost = qty, ec
     else:
         close_qty, open_qty = -old_qty, qty + old_qty
         # the opening share is rounded; the closing share takes the exact remainder
-        if perpex_mul(ec, open_qty, &t) or not _div_half_away(t, qty, &open_cost):
+        if perpex_mul(ec, open_qty, &t) or not div_half_away(t, qty, &open_cost):
             return False
         close_cost = ec - open_cost
     kept_qty = old_qty + close_qty
-    if perpex_mul(old_cost, kept_qty, &t) or not _div_half_away(t, old_qty, &kept_cost):
+    if perpex_mul(old_cost, kept_qty, &t) or not div_half_away(t, old_qty, &kept_cost):
         return False
     # realised = -close_cost - (old_cost - kept_cost)
     if (perpex_sub(kept_cost, old_cost, &t) or perpex_sub(t, close_cost, realised)
@@ -118,15 +89,15 @@ cdef int _book(object ledger, str ccy, object buyer, object seller, object qty, 
     cdef Py_buffer view
     if buyer is seller or ledger._journal is not None:
         return False
-    if not (_fits(qty, &q) and _fits(cost, &ec) and _fits(buyer_fee, &bfee)
-            and _fits(seller_fee, &sfee)) or q <= 0:
+    if not (as_int64(qty, &q) and as_int64(cost, &ec) and as_int64(buyer_fee, &bfee)
+            and as_int64(seller_fee, &sfee)) or q <= 0:
         return False
     ba, sa, sym = buyer.account, seller.account, buyer.symbol
     if ba == sa or sym != seller.symbol:
         return False
-    if not (_fits(buyer.qty, &bq) and _fits(buyer.cost, &bc) and _fits(buyer.realised_pnl, &br)
-            and _fits(seller.qty, &sq) and _fits(seller.cost, &sc)
-            and _fits(seller.realised_pnl, &sr)):
+    if not (as_int64(buyer.qty, &bq) and as_int64(buyer.cost, &bc)
+            and as_int64(buyer.realised_pnl, &br) and as_int64(seller.qty, &sq)
+            and as_int64(seller.cost, &sc) and as_int64(seller.realised_pnl, &sr)):
         return False
     if not (_apply(bq, bc, q, ec, &nbq, &nbc, &rb) and _apply(sq, sc, -q, -ec, &nsq, &nsc, &rs)):
         return False
