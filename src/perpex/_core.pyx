@@ -311,17 +311,20 @@ cdef class EngineCore:
                 q = cap if rec.close_all else min(rec.leaves_qty, cap)
                 rec.order_qty = rec.leaves_qty = q
                 rec.close_all = False
-            else:
-                # a limit order's common case natively; the reference decides everything else
-                fits = None
-                if _order_fits != NULL and rec.ord_type == _LIMIT and rec.price > 0 \
-                        and rec.leaves_qty > 0:
-                    fits = _order_fits(self, a, inst.settle_currency, sym, rec.side, rec.price,
-                                       rec.leaves_qty, _IDLE)
-                if fits is not True:
-                    text = self._margin_reject(inst, rec, rec.leaves_qty)
+            elif _order_fits != NULL and rec.ord_type == _LIMIT and rec.price > 0 \
+                    and rec.leaves_qty > 0:
+                # _margin_reject's steps for a known price: the common case natively, and the
+                # reference when the native step has no answer
+                if _order_fits(self, a, inst.settle_currency, sym, rec.side, rec.price,
+                               rec.leaves_qty, _IDLE) is not True:
+                    text = self._margin_reference(inst, rec, rec.leaves_qty, rec.price, False,
+                                                  _IDLE)
                     if text:
                         return text
+            else:
+                text = self._margin_reject(inst, rec, rec.leaves_qty)
+                if text:
+                    return text
             if rec.flags & _CLOSE:
                 self._close_cancels(inst, rec, rec.leaves_qty)
                 live = live_all.get(key)  # the cancels may have emptied the key

@@ -260,10 +260,18 @@ class MarginCore(EngineCore):
                 self._price_estimate(inst, rec.side, qty)
         if price <= 0:
             return ""
-        a, sym, ccy = rec.account, inst.symbol, inst.settle_currency
         old = self._open_seen.get(rec.order_id, _IDLE) if replace else _IDLE
-        if qty > 0 and order_fits(self, sym, ccy, a, rec.side, price, qty, old):
+        if qty > 0 and order_fits(self, inst.symbol, inst.settle_currency, rec.account, rec.side,
+                                  price, qty, old):
             return ""  # the common case, decided natively (perpex._pretrade)
+        return self._margin_reference(inst, rec, qty, price, replace, old)
+
+    def _margin_reference(self, inst: Instrument, rec: OrderRecord, qty: int, price: int,
+                          replace: bool, old: tuple[int, int, int]) -> str:
+        """:meth:`_margin_reject` at a known ``price`` > 0 without its native step (a caller
+        that has run that step and had no answer from it); ``old``: the order's indexed entry
+        when it replaces one (``replace``), else ``(0, 0, 0)``."""
+        a, sym, ccy = rec.account, inst.symbol, inst.settle_currency
         cv = self._cv[sym]
         mark = self._marks.get(sym)
         lv = self._open_levels(a, sym)
