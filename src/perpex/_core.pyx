@@ -33,6 +33,7 @@ from perpex.errors import EngineHaltedError
 from perpex.orders import (
     CANCEL_TEXTS, CLOSE_NO_POSITION, REDUCE_ONLY_WOULD_INCREASE, Outcome)
 from perpex.risk.limits import RATE_LIMITED, order_count_reject
+from perpex.rounding import div_round_half_away
 
 MAX_ACCOUNT = 2**32 - 1
 LIQUIDATION_ACCOUNT = MAX_ACCOUNT  # reserved: the liquidation engine's account
@@ -134,13 +135,7 @@ cdef object _fee(object exec_cost, tuple rate):
     if as_int64(exec_cost, &c) and as_int64(num, &n) and as_int64(den, &d) and d > 0 \
             and not perpex_mul(c if c >= 0 else -c, n, &a) and div_half_away(a, d, &q):
         return q
-    big = (exec_cost if exec_cost >= 0 else -exec_cost) * num
-    if den == 1:
-        return big
-    bq, br = divmod(big if big >= 0 else -big, den)
-    if 2 * br >= den:
-        bq += 1
-    return bq if big >= 0 else -bq
+    return div_round_half_away((exec_cost if exec_cost >= 0 else -exec_cost) * num, den)
 
 
 cdef class EngineCore:
