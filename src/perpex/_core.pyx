@@ -39,7 +39,7 @@ MAX_ACCOUNT = 2**32 - 1
 LIQUIDATION_ACCOUNT = MAX_ACCOUNT  # reserved: the liquidation engine's account
 LIQUIDATION_TEXT = "Liquidation"
 
-cdef int64_t _LIQ = LIQUIDATION_ACCOUNT
+cdef int64_t _MAX_ACCOUNT = MAX_ACCOUNT, _LIQ = LIQUIDATION_ACCOUNT
 cdef int _BUY = _native.BUY
 cdef int64_t _CLOSE = _native.FLAG_CLOSE, _REDUCE = _native.FLAG_REDUCE_ONLY
 cdef int _EV_FILL = _native.EV_FILL, _EV_ACCEPTED = _native.EV_ACCEPTED
@@ -174,12 +174,12 @@ cdef class EngineCore:
                     shedder.admit(cancel_kind)
                 found = orders.get(r.order_id)
                 if found is None or (<OrderRecord>found).account != r.account:
-                    out[i].order_id, out[i].status = r.order_id, _STATUS_UNKNOWN_ORDER
+                    o.order_id, o.status = r.order_id, _STATUS_UNKNOWN_ORDER
                     continue
                 res = self._commit_cancel(r.ts, found) if direct else \
                     commit(r.ts, cancel, found)
             elif shedder is not None and shedder.admit(new_kind) is not None:
-                out[i].status = _STATUS_OVERLOADED
+                o.status = _STATUS_OVERLOADED
                 if events:
                     self._events.append(self._shed_event(inst, r.ts, r.account, r.op, r.side,
                                                          r.qty, r.price))
@@ -335,7 +335,7 @@ cdef class EngineCore:
             self._dirty[a] = None
         cdef PerpexAdd cmd
         cdef int64_t leaves
-        if not 0 <= rec.account <= MAX_ACCOUNT:  # as OrderBook.add refuses it
+        if not 0 <= rec.account <= _MAX_ACCOUNT:  # as OrderBook.add refuses it
             raise TypeError(f"account={rec.account} must be an int in [0, 2**32)")
         cmd.order_id, cmd.account, cmd.side = oid, rec.account, rec.side
         cmd.ord_type, cmd.tif, cmd.flags, cmd.trigger = rec.ord_type, rec.tif, rec.flags, rec.feed
