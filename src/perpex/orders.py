@@ -2,8 +2,9 @@
 
 An :class:`OrderRecord` (an extension type, :mod:`perpex._records`) is the Python-side view
 of one live order (the native book owns its place in the queue). Records hold only ints, strs
-and bools so the exchange state serialises as plain data. Events are dicts whose keys are BitMEX's execution fields (``execType``,
-``ordStatus``, ``orderID``, ``lastQty``, ``execCost`` ...), with prices as exact ``Decimal``.
+and bools so the exchange state serialises as plain data. Events are dicts whose keys are
+BitMEX's execution fields (``execType``, ``ordStatus``, ``orderID``, ``lastQty``, ``execCost``
+...), with prices as exact ``Decimal``.
 """
 
 from __future__ import annotations
