@@ -535,9 +535,14 @@ cdef class EngineCore:
             self._lot_fill(inst, maker, px, q)
         self._touch_c(ta, ccy)
         self._touch_c(ma, ccy)
-        cdef dict dirty = self._dirty
-        dirty[ta] = None
-        dirty[ma] = None
+        # the reduce-only rule runs (in _drive_rest) for the accounts that have such orders
+        # here: the others would be queued only to be skipped there
+        cdef dict ros = self._reduce_only
+        if ros:
+            if (ta, sym) in ros:
+                self._dirty[ta] = None
+            if (ma, sym) in ros:
+                self._dirty[ma] = None
         self._fill_side(inst, taker, leaves, tfee, "RemovedLiquidity", px, q, cost)
         self._fill_side(inst, maker, mleaves, mfee, "AddedLiquidity", px, q, cost)
         return 0
