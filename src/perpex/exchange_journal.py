@@ -248,9 +248,11 @@ class JournaledExchange:
         return getattr(self.exchange, name)
 
     def _log(self, payload: bytes) -> None:
+        # the journal's fields are read directly: this runs once per command
         j = self._journal
-        j.append(j.last_seq + 1, self.exchange._ts, payload)
-        if j.mode == "batch" and j.last_seq - j.committed_seq >= self._group:
+        seq = j._last_seq + 1
+        j.append(seq, self.exchange._ts, payload)
+        if j.mode == "batch" and seq - j._committed_seq >= self._group:
             j.commit()
 
     def _run(self, encode: Callable[..., bytes], encoded: tuple[Any, ...],

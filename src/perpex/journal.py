@@ -45,6 +45,7 @@ from typing import Callable, Iterable, Iterator, Literal, NamedTuple, Sequence, 
 import numpy as np
 
 from perpex._native import FsyncThread
+from perpex._wal import append_record
 from perpex.checksum import byte_columns, crc32c, crc32c_many, crc32c_rows
 from perpex.errors import CorruptJournalError
 from perpex.rounding import INT64_MAX, INT64_MIN
@@ -63,9 +64,7 @@ JOURNAL_FILE = "journal.log"
 REC_MAGIC = b"PXJR"
 _REC_HEAD = struct.Struct("<4sIQqI")
 _REC_BODY = struct.Struct("<IQq")       # the header fields the checksum covers
-_CRC = struct.Struct("<I")
 REC_HEADER_SIZE = _REC_HEAD.size        # 28
-MAX_PAYLOAD = 2**32 - 1
 _MAGIC_U8 = np.frombuffer(REC_MAGIC, dtype=np.uint8)
 
 _BATCH_FLUSH_BYTES = 1 << 20
@@ -391,19 +390,11 @@ class Journal:
             if not isinstance(payload, (bytes, bytearray, memoryview)):
                 raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
             payload = bytes(payload)
-        n = len(payload)
-        if n > MAX_PAYLOAD:
-            raise ValueError(f"payload length {n} exceeds {MAX_PAYLOAD}")
-        body = _REC_BODY.pack(n, seq, ts)
-        buf = self._buf
-        buf += REC_MAGIC
-        buf += body
-        buf += _CRC.pack(crc32c(payload, crc32c(body)))
-        buf += payload
+        size = append_record(self._buf, seq, ts, payload)  # raises for an oversized payload
         self._last_seq = seq
         if self.mode == "always":
             self.sync()
-        elif len(buf) >= _BATCH_FLUSH_BYTES:
+        elif size >= _BATCH_FLUSH_BYTES:
             self.flush()
 
     def append_many(self, first_seq: int, ts: Sequence[int] | np.ndarray,

@@ -1,0 +1,106 @@
+"""perpex._wal writes the journal's bytes natively: each function against the Python
+definition of its format (perpex.journal's record, perpex.exchange_codec's tagged values)."""
+
+from __future__ import annotations
+
+import struct
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perpex import _wal
+from perpex.checksum import _crc32c_pure, crc32c
+from perpex.exchange_codec import _HEAD_PLACE, _NONE, K_PLACE, Codec, _put
+from perpex.journal import REC_MAGIC, Journal, read_journal
+
+INT64 = st.integers(-(2**63), 2**63 - 1)
+
+
+@given(st.binary(max_size=300), st.integers(0, 2**32 - 1))
+def test_crc32c_equals_the_table_definition_on_both_paths(data: bytes, start: int) -> None:
+    want = _crc32c_pure(data, start)
+    assert _wal.crc32c(data, start) == want
+    assert _wal.crc32c_portable(data, start) == want
+    assert crc32c(data, start) == want
+
+
+def test_crc32c_check_value_and_chaining() -> None:
+    assert _wal.crc32c(b"123456789") == 0xE3069283
+    assert _wal.crc32c_portable(b"123456789") == 0xE3069283
+    assert _wal.crc32c(b"56789", _wal.crc32c(b"1234")) == 0xE3069283
+    assert _wal.crc32c(b"") == 0
+
+
+@given(st.lists(st.tuples(INT64, st.binary(max_size=80)), max_size=8),
+       st.integers(0, 2**64 - 20))
+def test_append_record_frames_as_the_journal_format_defines(
+        recs: list[tuple[int, bytes]], first: int) -> None:
+    buf = bytearray(b"prefix")
+    want = bytearray(b"prefix")
+    for i, (ts, payload) in enumerate(recs):
+        seq = first + i
+        body = struct.pack("<IQq", len(payload), seq, ts)
+        want += REC_MAGIC + body + struct.pack("<I", _crc32c_pure(payload, _crc32c_pure(body)))
+        want += payload
+        assert _wal.append_record(buf, seq, ts, payload) == len(want)
+    assert buf == want
+
+
+def test_append_record_refuses_what_the_format_cannot_hold() -> None:
+    buf = bytearray()
+    with pytest.raises(OverflowError):
+        _wal.append_record(buf, -1, 0, b"x")
+    with pytest.raises(OverflowError):
+        _wal.append_record(buf, 0, 2**63, b"x")
+    with pytest.raises(TypeError):
+        _wal.append_record(buf, 0, 0, bytearray(b"x"))  # type: ignore[arg-type]
+    assert buf == b""
+
+
+def test_journal_records_written_natively_read_back(tmp_path: Path) -> None:
+    payloads = [b"", b"a", bytes(range(256)) * 3]
+    with Journal(tmp_path, fsync="never") as j:
+        for i, p in enumerate(payloads, 1):
+            j.append(i, -i, p)
+    back = read_journal(tmp_path)
+    assert [(r.seq, r.ts, r.payload) for r in back] == [
+        (i, -i, p) for i, p in enumerate(payloads, 1)]
+
+
+PRICES = st.one_of(st.none(), INT64, st.floats(allow_nan=False),
+                   st.integers(2**63, 2**70), st.booleans(),
+                   st.decimals(allow_nan=False, allow_infinity=False, places=2))
+
+
+@given(st.integers(1, 2**32 - 1), st.integers(0, 254), st.integers(0, 1), st.integers(0, 255),
+       st.integers(0, 2), st.one_of(st.none(), INT64, st.integers(2**63, 2**70)), PRICES)
+def test_plain_place_is_the_general_encoding_or_declines(
+        account: int, sym: int, side: int, ord_type: int, tif: int, qty: object,
+        price: object) -> None:
+    general = bytearray(_HEAD_PLACE.pack(K_PLACE, account, sym, side, ord_type, tif))
+    _put(general, qty)
+    _put(general, price)
+    general += bytes((_NONE, 0))
+    fast = _wal.plain_place(account, sym, side, ord_type, tif, qty, price)
+    simple = all(v is None or type(v) is float or (type(v) is int and -(2**63) <= v < 2**63)
+                 for v in (qty, price))
+    assert fast == (bytes(general) if simple else None)
+
+
+@pytest.mark.parametrize("price", [10_000.5, 10_000, None, Decimal("10000.5")])
+def test_codec_place_replays_what_it_encoded(price: object) -> None:
+    codec = Codec(["ETHUSD", "XBTUSD"])
+    payload = codec.place(7, "XBTUSD", "Sell", 25, price, None, "GoodTillCancel", (), None,
+                          None, None, None, None)
+    calls: list[tuple[object, ...]] = []
+
+    class Recorder:
+        def place(self, *args: object, **kw: object) -> None:
+            calls.append(args)
+
+    codec._r_place(Recorder(), payload, 1)
+    assert calls[0][:5] == (7, "XBTUSD", "Sell", 25, price)
+    assert type(calls[0][4]) is type(price)
