@@ -134,14 +134,14 @@ void bind_book(py::module_& m) {
   py::class_<NativeBook>(m, "OrderBook")
       .def(py::init<bool, std::size_t>(), py::arg("hold_triggered") = false, py::arg("capacity") = 1024)
       .def("cancel_all",
-           [](NativeBook& b, std::uint32_t account) {
+           [](BookSelf b, std::uint32_t account) {
              Command c = make_command(OP_CANCEL_ALL);
              c.account = account;
              return run(b, c);
            },
            py::arg("account"))
       .def("set_trigger_price",
-           [](NativeBook& b, long long feed, StrictInt price, std::optional<StrictInt> price_ceil) {
+           [](BookSelf b, long long feed, StrictInt price, std::optional<StrictInt> price_ceil) {
              Command c = make_command(OP_SET_PRICE);
              c.trigger = u8(feed);
              c.price = price.value;
@@ -152,7 +152,7 @@ void bind_book(py::module_& m) {
            "Sets a feed's price and fires its triggers. A price between two ticks is given as its "
            "floor `price` and its ceiling `price_ceil`.")
       .def("activate",
-           [](NativeBook& b, std::uint64_t id, StrictInt qty) {
+           [](BookSelf b, std::uint64_t id, StrictInt qty) {
              Command c = make_command(OP_ACTIVATE);
              c.order_id = id;
              c.qty = qty.value;
@@ -160,9 +160,9 @@ void bind_book(py::module_& m) {
            },
            py::arg("order_id"), py::arg("qty"))
       // The floor of per-call cost: a bound call with add_limit's argument shape, for benchmarks.
-      .def("noop", [](NativeBook&, std::uint64_t, std::uint32_t, long long, StrictInt, StrictInt) { return 0; })
+      .def("noop", [](BookSelf, std::uint64_t, std::uint32_t, long long, StrictInt, StrictInt) { return 0; })
       .def("submit_batch",
-           [](NativeBook& b, const py::object& obj, const py::object& out_obj) -> py::tuple {
+           [](BookSelf b, const py::object& obj, const py::object& out_obj) -> py::tuple {
              ensure_idle(b);
              py::array arr = records<Command>(obj, "cmds", "CMD_DTYPE");
              if (arr.shape(0) > 0xFFFFFFFFLL) raise_error("InvalidInputError", "cmds has more than 2**32 rows");
@@ -209,17 +209,17 @@ void bind_book(py::module_& m) {
            "`out` (an EVENT_DTYPE array reused across calls) the events are written into it and "
            "returned as a view of its first rows when they fit, else as a new array (then `out` "
            "holds a prefix of them).")
-      .def("drain_events", [](NativeBook& b) { ensure_idle(b); return take_events(b.core.events()); })
-      .def_property_readonly("pending_events", [](const NativeBook& b) { return const_cast<NativeBook&>(b).core.events().size(); })
-      .def("best_bid", [](const NativeBook& b) { return b.core.best_bid(); })
-      .def("best_ask", [](const NativeBook& b) { return b.core.best_ask(); })
+      .def("drain_events", [](BookSelf b) { ensure_idle(b); return take_events(b.core.events()); })
+      .def_property_readonly("pending_events", [](BookSelf b) { return b.core.events().size(); })
+      .def("best_bid", [](BookSelf b) { return b.core.best_bid(); })
+      .def("best_ask", [](BookSelf b) { return b.core.best_ask(); })
       .def("last_price",
-           [](const NativeBook& b, long long feed) {
+           [](BookSelf b, long long feed) {
              if (feed < 0 || feed >= kFeedCount) raise_error("InvalidInputError", "feed=" + std::to_string(feed) + " must be 0, 1 or 2");
              return b.core.last_price(static_cast<int>(feed));
            })
       .def("depth",
-           [](const NativeBook& b, long long n) {
+           [](BookSelf b, long long n) {
              if (n < 0) raise_error("InvalidInputError", "n=" + std::to_string(n) + " must be >= 0");
              std::vector<std::pair<Ticks, Qty>> bids, asks;
              b.core.depth(static_cast<std::size_t>(n), bids, asks);
@@ -227,7 +227,7 @@ void bind_book(py::module_& m) {
            },
            py::arg("n"))
       .def("sweep",
-           [](const NativeBook& b, long long side, StrictInt qty, long long levels) {
+           [](BookSelf b, long long side, StrictInt qty, long long levels) {
              if (side != core::BUY && side != core::SELL)
                raise_error("InvalidInputError", "side=" + std::to_string(side) + " must be 0 (Buy) or 1 (Sell)");
              if (levels < 0) raise_error("InvalidInputError", "levels=" + std::to_string(levels) + " must be >= 0");
@@ -241,7 +241,7 @@ void bind_book(py::module_& m) {
            "them) until qty is covered: (the price of the level covering it, or of the last level "
            "walked, 0 without any; the quantity left uncovered).")
       .def("level_orders",
-           [](const NativeBook& b, long long side, Ticks price) {
+           [](BookSelf b, long long side, Ticks price) {
              py::list out;
              for (const Order& o : b.core.level_orders(static_cast<int>(side), price))
                out.append(py::make_tuple(o.id, o.account, o.leaves, o.visible));
@@ -249,7 +249,7 @@ void bind_book(py::module_& m) {
            },
            py::arg("side"), py::arg("price"))
       .def("order",
-           [](const NativeBook& b, std::uint64_t id) -> py::object {
+           [](BookSelf b, std::uint64_t id) -> py::object {
              OrderInfo i{};
              if (!b.core.order_info(id, i)) return py::none();
              py::dict d;
@@ -271,17 +271,17 @@ void bind_book(py::module_& m) {
              return std::move(d);
            },
            py::arg("order_id"))
-      .def("account_orders", [](const NativeBook& b, std::uint32_t a) { return b.core.account_orders(a); })
-      .def_property_readonly("order_count", [](const NativeBook& b) { return b.core.order_count(); })
-      .def_property_readonly("conditional_count", [](const NativeBook& b) { return b.core.conditional_count(); })
-      .def_property_readonly("hold_triggered", [](const NativeBook& b) { return b.core.hold_triggered(); })
-      .def("level_count", [](const NativeBook& b, long long side) {
+      .def("account_orders", [](BookSelf b, std::uint32_t a) { return b.core.account_orders(a); })
+      .def_property_readonly("order_count", [](BookSelf b) { return b.core.order_count(); })
+      .def_property_readonly("conditional_count", [](BookSelf b) { return b.core.conditional_count(); })
+      .def_property_readonly("hold_triggered", [](BookSelf b) { return b.core.hold_triggered(); })
+      .def("level_count", [](BookSelf b, long long side) {
              if (side != BUY && side != SELL) raise_error("InvalidInputError", "side must be BUY (0) or SELL (1)");
              return b.core.level_count(static_cast<int>(side));
            })
-      .def("account_order_count", [](const NativeBook& b, std::uint32_t a) { return b.core.account_order_count(a); })
-      .def("state_hash", [](const NativeBook& b) { ensure_idle(b); return b.core.state_hash(); })
-      .def("dump", [](const NativeBook& b) { ensure_idle(b); return py::bytes(b.core.dump()); })
+      .def("account_order_count", [](BookSelf b, std::uint32_t a) { return b.core.account_order_count(a); })
+      .def("state_hash", [](BookSelf b) { ensure_idle(b); return b.core.state_hash(); })
+      .def("dump", [](BookSelf b) { ensure_idle(b); return py::bytes(b.core.dump()); })
       .def_static("load",
                   [](const py::bytes& data) {
                     auto out = std::make_unique<NativeBook>(false, 16);
@@ -291,12 +291,12 @@ void bind_book(py::module_& m) {
                   },
                   py::arg("data"))
       .def("check_invariants",
-           [](const NativeBook& b) {
+           [](BookSelf b) {
              ensure_idle(b);
              std::string broken = b.core.check_invariants();
              if (!broken.empty()) raise_error("InvariantViolation", broken);
            })
-      .def(py::pickle([](const NativeBook& b) { return py::bytes(b.core.dump()); },
+      .def(py::pickle([](BookSelf b) { return py::bytes(b.core.dump()); },
                       [](const py::bytes& data) {
                         auto out = std::make_unique<NativeBook>(false, 16);
                         std::string error;

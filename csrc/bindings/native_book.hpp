@@ -37,17 +37,47 @@ inline Qty run(NativeBook& b, const Command& c) {
 }
 
 // The NativeBook of an OrderBook object whose type has been checked (by a method descriptor,
-// or by the C interface); TypeError when its __init__ has not run.
+// or by the C interface); TypeError when its __init__ has not run. An object made by
+// OrderBook.__new__ alone (as unpickling does before __setstate__) has no book yet, and
+// pybind11 would hand a method uninitialised memory for it: every method comes through here.
 inline NativeBook& book_of(PyObject* self) {
   auto* inst = reinterpret_cast<py::detail::instance*>(self);
-  if (inst->simple_layout && inst->simple_holder_constructed)
-    return *static_cast<NativeBook*>(inst->simple_value_holder[0]);
-  auto* b = py::handle(self).cast<NativeBook*>();
-  if (!b) {
-    PyErr_SetString(PyExc_TypeError, "OrderBook.__init__() has not been called");
-    throw py::error_already_set();
+  if (inst->simple_layout) {
+    if (inst->simple_holder_constructed) return *static_cast<NativeBook*>(inst->simple_value_holder[0]);
+  } else {  // a Python subclass with other pybind11 bases: find this type's part
+    auto v_h = inst->get_value_and_holder(py::detail::get_type_info(typeid(NativeBook)));
+    if (v_h && v_h.holder_constructed()) return *v_h.value_ptr<NativeBook>();
   }
-  return *b;
+  PyErr_SetString(PyExc_TypeError, "OrderBook.__init__() has not been called");
+  throw py::error_already_set();
 }
 
+// The `self` of OrderBook's pybind11 methods: the book's parts by reference, loaded through
+// book_of (a bare `NativeBook&` parameter would not check that the book was constructed).
+struct BookSelf {
+  NativeBook& book;
+  OrderBook& core;
+  bool& busy;
+  operator NativeBook&() const { return book; }
+};
+
 }  // namespace perpex::bindings
+
+namespace pybind11::detail {
+template <>
+class type_caster<perpex::bindings::BookSelf> {
+ public:
+  bool load(handle src, bool) {
+    if (!isinstance<perpex::bindings::NativeBook>(src)) return false;
+    book_ = &perpex::bindings::book_of(src.ptr());  // TypeError when not constructed
+    return true;
+  }
+  static constexpr auto name = const_name("perpex._native.OrderBook");
+  template <typename>
+  using cast_op_type = perpex::bindings::BookSelf;
+  operator perpex::bindings::BookSelf() { return {*book_, book_->core, book_->busy}; }
+
+ private:
+  perpex::bindings::NativeBook* book_ = nullptr;
+};
+}  // namespace pybind11::detail
