@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from perpex import presets
-from perpex.errors import NonMonotonicTimeError
+from perpex.errors import InvalidInputError, NonMonotonicTimeError
 from perpex.exchange import Exchange
 from perpex.exchange_journal import dump_exchange, load_exchange
 from perpex.exchange_overload import OverloadConfig
@@ -138,3 +138,21 @@ def test_the_clock_refuses_time_going_back_and_keeps_its_state():
         clock.observe(MIN, 100 * E8, 101 * E8)
     assert clock.export_state() == before
     assert BandClock().since_open_ms(0) is None
+
+
+def test_the_clock_refuses_an_earlier_time_within_the_current_minute():
+    clock = BandClock()
+    clock.observe(MIN + 30_000, 100 * E8, 101 * E8)
+    before = clock.export_state()
+    with pytest.raises(NonMonotonicTimeError):     # same minute, but before the last print
+        clock.observe(MIN + 10_000, 100 * E8, 109 * E8)
+    assert clock.export_state() == before
+    clock.observe(MIN + 30_000, 100 * E8, 102 * E8)  # the same instant again is fine
+
+
+def test_a_bad_observation_changes_nothing():
+    clock = BandClock()
+    for bad in ((-1, 100 * E8, None), (0, 0, None), (0, 100 * E8, 0), (0, 100 * E8, 1.5)):
+        with pytest.raises((InvalidInputError, TypeError)):
+            clock.observe(*bad)
+    assert clock.opened_ms is None and clock.export_state() == BandClock().export_state()

@@ -195,12 +195,13 @@ class BandClock:
     observations inside it, and it enters the :class:`BasisWindow` when an observation of a
     later minute arrives, so the average only ever holds finished minutes."""
 
-    __slots__ = ("opened_ms", "window", "_minute", "_open", "_close", "_band")
+    __slots__ = ("opened_ms", "window", "_minute", "_last_ms", "_open", "_close", "_band")
 
     def __init__(self, minutes: int = 10) -> None:
         self.opened_ms: int | None = None
         self.window = BasisWindow(minutes)
         self._minute: int | None = None  # start of the minute being observed
+        self._last_ms: int | None = None  # the latest observation (time never goes back)
         self._open = self._close = 0
         # the last band handed out and what it was computed from (derived, not state)
         self._band: tuple[tuple[object, ...], PriceBand] | None = None
@@ -209,14 +210,16 @@ class BandClock:
         """One index print at ``ts_ms`` with the last trade price then (None before any)."""
         check_int("ts_ms", ts_ms, 0)
         check_int("index_e8", index_e8, 1)
+        if last_e8 is not None:
+            check_int("last_e8", last_e8, 1)
+        if self._last_ms is not None and ts_ms < self._last_ms:
+            raise NonMonotonicTimeError(f"ts_ms={ts_ms} is earlier than an observation already made")
         self._band = None  # a finished minute moves the average
+        self._last_ms = ts_ms
         if self.opened_ms is None:
             self.opened_ms = ts_ms
-        elif ts_ms < self.opened_ms or (self._minute is not None and ts_ms < self._minute):
-            raise NonMonotonicTimeError(f"ts_ms={ts_ms} is earlier than an observation already made")
         if last_e8 is None:
             return
-        check_int("last_e8", last_e8, 1)
         basis = last_e8 - index_e8
         minute = ts_ms - ts_ms % MINUTE_MS
         if minute != self._minute:
@@ -250,8 +253,8 @@ class BandClock:
         return band
 
     def export_state(self) -> dict[str, object]:
-        return {"opened_ms": self.opened_ms, "minute": self._minute, "open": self._open,
-                "close": self._close, "window": self.window.export_state()}
+        return {"opened_ms": self.opened_ms, "minute": self._minute, "last_ms": self._last_ms,
+                "open": self._open, "close": self._close, "window": self.window.export_state()}
 
 
 # ---- position limits by leverage ----------------------------------------------------------
