@@ -462,10 +462,13 @@ cdef class EngineCore:
                 if not (rec.close_all and rec.conditional):
                     rec.order_qty = rec.cum_qty + rec.leaves_qty
                 sync_c(self._open_seen, self._open, rec, _REDUCE)
+                # taken with or without events: a text left behind would become the text of
+                # the order's later cancel
+                text = self._texts.pop(oid, "")
                 if self._emit:
                     self._events.append(_report(
                         inst, rec, "Replaced", "PartiallyFilled" if rec.cum_qty else "New",
-                        self._seq, self._ts, self._texts.pop(oid, ""), 0, 0, 0, 0, "", None))
+                        self._seq, self._ts, text, 0, 0, 0, 0, "", None))
             elif typ == _EV_TRIGGERED:
                 rec.triggered = True
                 rec.stop_px = ev.price

@@ -430,3 +430,26 @@ def test_a_remembered_limit_price_converts_as_before_and_bad_prices_still_raise(
         with pytest.raises(InvalidPriceError):
             ex.place(1, "XBTUSD", "Buy", 1, bad)
     ex.check_invariants()
+
+
+@pytest.mark.parametrize("events", [True, False])
+def test_a_reduce_only_order_cut_in_a_batch_without_events_cancels_with_its_own_text(events):
+    """The batch path cuts a resting reduce-only order down when its fill shrinks the
+    position; with events off the amend's text must still be used up, not left to become the
+    text of the order's later cancel."""
+    ex = Exchange([presets.XBTUSD()])
+    for a in (1, 2, 3):
+        ex.deposit(a, 10 * XBT, ts=0)
+    ex.set_mark("XBTUSD", 10_000, ts=0)
+    ex.place(1, "XBTUSD", "Buy", 100, 10_000, ts=1)
+    ex.place(2, "XBTUSD", "Sell", 100, 10_000, ts=1)         # account 1 is long 100
+    ro = ex.place(1, "XBTUSD", "Sell", 80, 11_000, exec_inst="ReduceOnly", ts=2)
+    ex.place(3, "XBTUSD", "Buy", 50, 9_000, ts=2)
+    # account 1 sells 50 into account 3's bid: long 50, so the reduce-only order is cut to 50
+    res = ex.submit_orders(np.array([(3, 1, 0, OP_LIMIT, 1, 0, 50, 18_000, 0)], ORDER_DTYPE),
+                           events=events)
+    assert res["status"].tolist() == [STATUS_OK]
+    assert [o["leavesQty"] for o in ex.open_orders(1)] == [50]
+    out = ex.cancel(1, ro.order_id, ts=4)
+    assert out.accepted and out.text == "Canceled: Canceled via API."
+    assert not ex._texts
