@@ -182,6 +182,9 @@ class JournaledExchange:
         is cut off. Without any usable snapshot the whole journal is replayed into ``fresh()``
         (which must build the exchange the journal started from), or
         :class:`CorruptSnapshotError` is raised when ``fresh`` is not given.
+
+        The replay builds no events, so the recovered exchange starts with no pending events
+        and no recent executions (a snapshot holds neither).
         """
         codec: list[Codec] = []
 
@@ -193,12 +196,15 @@ class JournaledExchange:
 
         def apply(ex: Exchange, seq: int, ts: int, payload: bytes) -> None:
             if not codec:
-                codec.append(Codec(ex.symbols))
+                # nobody reads a replay's events: the commands run without building them
+                # (the state is the same either way; the batch path relies on that too)
+                codec.append(Codec(ex.symbols, replay_events=False))
+                ex._emit = False
             _apply(codec[0], ex, seq, ts, payload)
-            ex.drain_events()
 
         ex, last = recover(directory, restore=load_exchange, fresh=start, apply=apply,
                            state_hash=lambda e: e.state_hash())
+        ex._emit = True
         journal = Journal(directory, fsync=fsync, first_seq=last + 1)
         if journal.last_seq != last:
             journal.close()

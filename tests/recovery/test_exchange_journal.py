@@ -160,6 +160,10 @@ def test_snapshot_only_restart_then_identical_further_commands(tmp_path: Path) -
     again = JournaledExchange.recover(tmp_path)   # the further commands were journaled too
     assert again.state_hash() == live.state_hash()
     assert set(n for _, n in journal_payloads(tmp_path)) == set(KIND_NAMES.values())
+    # the tail replayed without building events; commands after recovery have them again
+    assert again.drain_events() == [] and again.executions() == []
+    ts = live.exchange._ts + 1
+    assert further(again, ts) == further(live.exchange, ts)
     again.close()
 
 
