@@ -373,7 +373,9 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             return
         ccy = inst.settle_currency
         self._queue_linked(sym, cross_only=True)
-        acted = self._acted(ccy)
+        # what the steps have done in ccy so far (each only grows)
+        st, clawed = self._liq_stats[ccy], self._clawed
+        acted = (st["takeovers"], st["partials"], clawed.get(ccy, 0))
         self._contract_step(inst, mark_e8, always=True)
         skip: str | None = sym
         # A liquidation (or a clawback) moves a wallet, and so the collateral of the account's
@@ -382,18 +384,14 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         # the passes end.
         while True:
             for s in self._by_ccy[ccy]:
-                mark = self._marks.get(s)
-                if s != skip and mark is not None and s not in self._settled:
-                    self._contract_step(self._inst[s], mark, always=False)
-            now = self._acted(ccy)
+                if s != skip and s not in self._settled:
+                    mark = self._marks.get(s)
+                    if mark is not None:
+                        self._contract_step(self._inst[s], mark, always=False)
+            now = (st["takeovers"], st["partials"], clawed.get(ccy, 0))
             if now == acted:
                 return
             acted, skip = now, None
-
-    def _acted(self, ccy: str) -> tuple[int, int, int]:
-        """What the liquidation steps have done in ``ccy`` so far (it only grows)."""
-        st = self._liq_stats[ccy]
-        return st["takeovers"], st["partials"], self._clawed.get(ccy, 0)
 
     def _contract_step(self, inst: Instrument, mark_e8: int, always: bool) -> None:
         """One contract's liquidation step at ``mark_e8``; unless ``always``, only when some
