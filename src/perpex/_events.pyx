@@ -82,6 +82,12 @@ def configure_execution(dict template, tuple side_names, dict ord_type_names, di
     _CONDITIONAL, _exec_inst_text, _avg_px = conditional, exec_inst_text, avg_px
 
 
+cdef inline bint _is_zero(object v):
+    """True for the int 0 the template holds (so the field keeps it); any other value,
+    including a 0 of another type, is written."""
+    return type(v) is int and v == 0
+
+
 cdef inline object _price(object instrument, dict cache, object ticks):
     """Instrument.ticks_to_price through its own cache, calling it only on a miss."""
     p = cache.get(ticks)
@@ -101,9 +107,9 @@ cdef dict execution_c(object instrument, OrderRecord rec, str exec_type, str ord
                       object exec_cost, object exec_comm, str liquidity, object stop_px):
     """``execution`` without the keyword-argument call (the engine loop calls it directly)."""
     # each field of rec is read once; the template is a finished dict whose values are replaced
-    # in place, so every event has the same keys in the same order
+    # in place, so every event has the same keys in the same order. Its values are those of a
+    # plain order and of no fill (perpex.orders), so those fields are set only when they differ.
     cdef dict ev = _TEMPLATE.copy()
-    cdef dict prices = instrument._prices
     ord_type = rec.ord_type
     flags = rec.flags
     cdef bint conditional = ord_type in _CONDITIONAL
@@ -111,33 +117,51 @@ cdef dict execution_c(object instrument, OrderRecord rec, str exec_type, str ord
     ticks = rec.stop_px if stop_px is None else stop_px
     cum = rec.cum_qty
     disp = rec.display_qty
+    cl = rec.cl_ord_id
     ev["seq"] = seq
     ev["transactTime"] = ts
     ev["execType"] = exec_type
     ev["ordStatus"] = ord_status
     ev["orderID"] = rec.order_id
-    ev["clOrdID"] = rec.cl_ord_id
+    if cl != "":
+        ev["clOrdID"] = cl
     ev["account"] = rec.account
     ev["symbol"] = rec.symbol
     ev["side"] = _SIDE_NAMES[rec.side]
     ev["ordType"] = _ORD_TYPE_NAMES[ord_type]
     ev["timeInForce"] = _TIF_NAMES[rec.tif]
     # no flags and no trigger: always empty, whatever the feed
-    ev["execInst"] = _exec_inst_text(flags, rec.feed, conditional) if flags or conditional else ""
+    if flags or conditional:
+        ev["execInst"] = _exec_inst_text(flags, rec.feed, conditional)
     ev["orderQty"] = rec.order_qty
-    ev["price"] = _price(instrument, prices, price) if price else None
-    ev["stopPx"] = _price(instrument, prices, ticks) if ticks else None
-    ev["displayQty"] = None if disp < 0 else disp
-    ev["lastQty"] = last_qty
-    ev["lastPx"] = _price(instrument, prices, last_px) if last_px else None
+    cdef dict prices
+    if price or ticks or last_px:
+        prices = instrument._prices
+        if price:
+            ev["price"] = _price(instrument, prices, price)
+        if ticks:
+            ev["stopPx"] = _price(instrument, prices, ticks)
+        if last_px:
+            ev["lastPx"] = _price(instrument, prices, last_px)
+    if disp >= 0:
+        ev["displayQty"] = disp
+    if not _is_zero(last_qty):
+        ev["lastQty"] = last_qty
     ev["leavesQty"] = rec.leaves_qty
     ev["cumQty"] = cum
-    ev["avgPx"] = _avg_px(instrument, rec.px_qty, cum) if cum else None
-    ev["execCost"] = exec_cost
-    ev["execComm"] = exec_comm
-    ev["lastLiquidityInd"] = liquidity
-    ev["triggered"] = "StopOrderTriggered" if rec.triggered else (
-        "NotTriggered" if conditional else "")
+    if cum:
+        ev["avgPx"] = _avg_px(instrument, rec.px_qty, cum)
+    if not _is_zero(exec_cost):
+        ev["execCost"] = exec_cost
+    if not _is_zero(exec_comm):
+        ev["execComm"] = exec_comm
+    if liquidity != "":
+        ev["lastLiquidityInd"] = liquidity
+    if rec.triggered:
+        ev["triggered"] = "StopOrderTriggered"
+    elif conditional:
+        ev["triggered"] = "NotTriggered"
     ev["currency"] = instrument.settle_currency
-    ev["text"] = text
+    if text != "":
+        ev["text"] = text
     return ev

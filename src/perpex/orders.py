@@ -152,11 +152,15 @@ def avg_px(instrument: Instrument, px_qty: int, cum: int) -> Decimal:
 # Every event has these keys in this order. Copying a finished dict clones its table in one
 # go and filling it in replaces values in place: about two thirds of the cost of a 27-key
 # literal, which inserts every key anew. Every accepted, filled or canceled order saves it.
-_EXECUTION = dict.fromkeys((
-    "seq", "transactTime", "execType", "ordStatus", "orderID", "clOrdID", "account", "symbol",
-    "side", "ordType", "timeInForce", "execInst", "orderQty", "price", "stopPx", "displayQty",
-    "lastQty", "lastPx", "leavesQty", "cumQty", "avgPx", "execCost", "execComm",
-    "lastLiquidityInd", "triggered", "currency", "text"))
+# The values are the common ones (a plain order's, and no fill's): a report replaces only
+# what differs, which leaves half the keys of a New or Canceled report untouched.
+_EXECUTION: dict[str, Any] = {
+    "seq": None, "transactTime": None, "execType": None, "ordStatus": None, "orderID": None,
+    "clOrdID": "", "account": None, "symbol": None, "side": None, "ordType": None,
+    "timeInForce": None, "execInst": "", "orderQty": None, "price": None, "stopPx": None,
+    "displayQty": None, "lastQty": 0, "lastPx": None, "leavesQty": None, "cumQty": None,
+    "avgPx": None, "execCost": 0, "execComm": 0, "lastLiquidityInd": "", "triggered": "",
+    "currency": None, "text": ""}
 
 _ORDER_VIEW_KEYS = tuple(key for key in _EXECUTION if key not in (
     "seq", "transactTime", "execType", "lastQty", "lastPx", "execCost", "execComm",
