@@ -5,6 +5,9 @@ filled or canceled order emits."""
 
 import numpy as np
 
+from libc.stdint cimport int64_t
+
+from perpex._checked cimport as_int64, perpex_mul
 from perpex._records cimport OrderRecord
 
 cdef unsigned long long FNV_OFFSET = 0xcbf29ce484222325ULL
@@ -69,17 +72,36 @@ def stamp_records(dict template, tuple keys, list a, list b, list c):
 # this module cannot import perpex.orders, which imports it.
 cdef dict _TEMPLATE = None
 cdef tuple _SIDE_NAMES
-cdef dict _ORD_TYPE_NAMES, _TIF_NAMES
+cdef dict _ORD_TYPE_NAMES, _TIF_NAMES, _AVG_PX
 cdef object _CONDITIONAL, _exec_inst_text, _avg_px
 
 
 def configure_execution(dict template, tuple side_names, dict ord_type_names, dict tif_names,
-                        frozenset conditional, exec_inst_text, avg_px):
+                        frozenset conditional, exec_inst_text, avg_px, dict avg_px_cache):
     global _TEMPLATE, _SIDE_NAMES, _ORD_TYPE_NAMES, _TIF_NAMES, _CONDITIONAL
-    global _exec_inst_text, _avg_px
+    global _exec_inst_text, _avg_px, _AVG_PX
     _TEMPLATE, _SIDE_NAMES, _ORD_TYPE_NAMES, _TIF_NAMES = (
         template, side_names, ord_type_names, tif_names)
     _CONDITIONAL, _exec_inst_text, _avg_px = conditional, exec_inst_text, avg_px
+    _AVG_PX = avg_px_cache
+
+
+cdef object _avg_px_c(object instrument, object px_qty, object cum):
+    """perpex.orders.avg_px: its integer fast path, read from its cache of finished Decimals;
+    the Python function computes (and caches) every other case."""
+    cdef int64_t p, c, e, num, units, rem
+    if as_int64(px_qty, &p) and as_int64(cum, &c) and 0 < c < 1_000_000_000_000 and p >= 0 \
+            and as_int64(instrument._e8_per_tick, &e) and e >= 0 and not perpex_mul(p, e, &num):
+        units = num // c
+        rem = num - units * c
+        if units < 10_000_000_000_000_000:
+            rem += rem
+            if rem > c or (rem == c and units & 1):
+                units += 1
+            price = _AVG_PX.get(units)
+            if price is not None:
+                return price
+    return _avg_px(instrument, px_qty, cum)
 
 
 cdef inline bint _is_zero(object v):
@@ -150,7 +172,7 @@ cdef dict execution_c(object instrument, OrderRecord rec, str exec_type, str ord
     ev["leavesQty"] = rec.leaves_qty
     ev["cumQty"] = cum
     if cum:
-        ev["avgPx"] = _avg_px(instrument, rec.px_qty, cum)
+        ev["avgPx"] = _avg_px_c(instrument, rec.px_qty, cum)
     if not _is_zero(exec_cost):
         ev["execCost"] = exec_cost
     if not _is_zero(exec_comm):

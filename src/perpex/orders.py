@@ -169,7 +169,7 @@ _ORDER_VIEW_KEYS = tuple(key for key in _EXECUTION if key not in (
 
 # The report itself is built natively (perpex._events.execution), from these tables.
 _events.configure_execution(_EXECUTION, SIDE_NAMES, ORD_TYPE_NAMES, TIF_NAMES, CONDITIONAL_TYPES,
-                            exec_inst_text, avg_px)
+                            exec_inst_text, avg_px, _AVG_PX)
 execution = _events.execution
 
 

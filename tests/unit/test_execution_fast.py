@@ -312,3 +312,21 @@ def test_a_report_on_a_fresh_instrument_equals_the_reference(rec, exec_type, sta
                   liquidity="AddedLiquidity")
     got = perpex.orders.execution(inst, rec, exec_type, status, **kw)  # type: ignore[arg-type]
     assert_same_event(got, reference_execution(ref_inst, rec, exec_type, status, **kw))  # type: ignore[arg-type]
+
+
+@given(st.sampled_from(["XBTUSD", "ETHUSD", "XBTUSDT"]), st.integers(0, 10**13),
+       st.integers(1, 10**6), st.booleans())
+@example("XBTUSD", 2**62, 3, False)             # px_qty x e8 per tick leaves int64
+@example("XBTUSD", 10**13, 10**12 + 1, False)   # cum beyond the integer path
+def test_a_reports_avg_px_is_avg_px_whether_its_cache_holds_it_or_not(symbol, px_qty, cum, warm):
+    """The report reads avg_px's cache natively and calls it on a miss: the first and the
+    second report of a record carry the very value avg_px gives."""
+    inst = getattr(presets, symbol)()
+    rec = OrderRecord(1, 2, symbol, 0, 0, 0, 0, 0, 100, 0, 0, -1, cum + 5, 5, cum_qty=cum,
+                      px_qty=px_qty)
+    if not warm:
+        perpex.orders._AVG_PX.clear()
+    want = reference_avg_px(inst, px_qty, cum)
+    for _ in range(2):
+        got = perpex.orders.execution(inst, rec, "Trade", "PartiallyFilled", seq=1, ts=1)["avgPx"]
+        assert got == want and got.as_tuple() == want.as_tuple()
