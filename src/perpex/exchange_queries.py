@@ -141,6 +141,8 @@ class QueriesMixin(ExchangeCore):
             if {k: v for k, v in derived.items() if v} != {k: list(v) for k, v in self._reduce_only.items()}:
                 raise InvariantViolation("the reduce-only order index disagrees with the live orders")
             self._check_margin_index()
+            if self._texts:  # a text waits only for its order's event, within one command
+                raise InvariantViolation(f"texts left for orders {sorted(self._texts)}")
             counts = dict.fromkeys(self._symbols, 0)
             for oid, rec in self._orders.items():
                 counts[rec.symbol] += 1
