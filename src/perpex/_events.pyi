@@ -1,3 +1,4 @@
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -7,8 +8,10 @@ def stamp_records(template: dict[str, Any], keys: tuple[str, str, str], a: list[
                   b: list[Any], c: list[Any]) -> list[dict[str, Any]]: ...
 def configure_execution(template: dict[str, Any], side_names: tuple[str, ...],
                         ord_type_names: dict[int, str], tif_names: dict[int, str],
-                        conditional: frozenset[int], exec_inst_text: Any, avg_px: Any,
-                        avg_px_cache: dict[int, Any]) -> None: ...
+                        conditional: frozenset[int], exec_inst_text: Any) -> None: ...
+def avg_px(instrument: Any, px_qty: int, cum: int) -> Decimal: ...
+
+AVG_PX_CACHE: dict[int, Decimal]
 def execution(instrument: Any, rec: Any, exec_type: str, ord_status: str, *, seq: int, ts: int,
               text: str = ..., last_qty: int = ..., last_px: int = ..., exec_cost: int = ...,
               exec_comm: int = ..., liquidity: str = ...,

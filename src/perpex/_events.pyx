@@ -3,6 +3,8 @@
 many event records from one template, and the BitMEX-shaped execution report every accepted,
 filled or canceled order emits."""
 
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
+
 import numpy as np
 
 from libc.stdint cimport int64_t
@@ -72,36 +74,64 @@ def stamp_records(dict template, tuple keys, list a, list b, list c):
 # this module cannot import perpex.orders, which imports it.
 cdef dict _TEMPLATE = None
 cdef tuple _SIDE_NAMES
-cdef dict _ORD_TYPE_NAMES, _TIF_NAMES, _AVG_PX
-cdef object _CONDITIONAL, _exec_inst_text, _avg_px
+cdef dict _ORD_TYPE_NAMES, _TIF_NAMES
+cdef object _CONDITIONAL, _exec_inst_text
 
 
 def configure_execution(dict template, tuple side_names, dict ord_type_names, dict tif_names,
-                        frozenset conditional, exec_inst_text, avg_px, dict avg_px_cache):
-    global _TEMPLATE, _SIDE_NAMES, _ORD_TYPE_NAMES, _TIF_NAMES, _CONDITIONAL
-    global _exec_inst_text, _avg_px, _AVG_PX
+                        frozenset conditional, exec_inst_text):
+    global _TEMPLATE, _SIDE_NAMES, _ORD_TYPE_NAMES, _TIF_NAMES, _CONDITIONAL, _exec_inst_text
     _TEMPLATE, _SIDE_NAMES, _ORD_TYPE_NAMES, _TIF_NAMES = (
         template, side_names, ord_type_names, tif_names)
-    _CONDITIONAL, _exec_inst_text, _avg_px = conditional, exec_inst_text, avg_px
-    _AVG_PX = avg_px_cache
+    _CONDITIONAL, _exec_inst_text = conditional, exec_inst_text
 
 
-cdef object _avg_px_c(object instrument, object px_qty, object cum):
-    """perpex.orders.avg_px: its integer fast path, read from its cache of finished Decimals;
-    the Python function computes (and caches) every other case."""
+# ---------------------------------------------------------------- avgPx
+cdef object _E8 = Decimal("1e-8")
+# The default context spelled out, so that an event never depends on a caller's decimal context.
+cdef object _CTX = Context(prec=28, rounding=ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999,
+                           traps=[InvalidOperation, DivisionByZero, Overflow])
+# avgPx by its value in 1e-8 units: most orders fill at one price, so few values recur often.
+cdef dict _AVG_PX = {}
+AVG_PX_CACHE = _AVG_PX  # (the same dict: tests clear it)
+cdef Py_ssize_t _AVG_PX_CACHE_SIZE = 1 << 16
+cdef int64_t _FAST_CUM = 1_000_000_000_000, _FAST_E8 = 10_000_000_000_000_000
+
+
+def avg_px(instrument, px_qty, cum):
+    """The fills' mean price ``px_qty x tick / cum`` rounded half-even to 8 decimals, exactly
+    as ``(Decimal(px_qty) * tick_size / Decimal(cum)).quantize(Decimal("1e-8"))`` in the
+    default context gives it, value and exponent alike (``20000.50000000``)."""
+    return _avg_px(instrument, px_qty, cum)
+
+
+cdef object _avg_px(object instrument, object px_qty, object cum):
+    # In integers, in 1e-8 units: V = px_qty x e8_per_tick / cum, rounded half-even once. The
+    # Decimal form rounds twice. Its product is exact (px_qty x e8_per_tick = V x cum < 1e28
+    # has at most 28 digits); its quotient keeps 28 significant digits, down to 1e-12 of a
+    # unit when V < 1e16, an error of at most 0.5e-12; then quantize rounds to the unit. A tie
+    # V = m + 1/2 is exact at 28 digits, and any other V = n / cum lies at least
+    # 1 / (2 cum) > 0.5e-12 (cum < 1e12) from every m + 1/2, so the first rounding never
+    # reaches one and both round alike. The integers run in int64 (every realistic fill);
+    # anything else, and V or cum outside that range, where the first rounding can make a tie
+    # (tests show one), takes the Decimal form itself, raising InvalidOperation past 28 digits.
     cdef int64_t p, c, e, num, units, rem
-    if as_int64(px_qty, &p) and as_int64(cum, &c) and 0 < c < 1_000_000_000_000 and p >= 0 \
+    if as_int64(px_qty, &p) and as_int64(cum, &c) and 0 < c < _FAST_CUM and p >= 0 \
             and as_int64(instrument._e8_per_tick, &e) and e >= 0 and not perpex_mul(p, e, &num):
         units = num // c
         rem = num - units * c
-        if units < 10_000_000_000_000_000:
+        if units < _FAST_E8:
             rem += rem
             if rem > c or (rem == c and units & 1):
                 units += 1
             price = _AVG_PX.get(units)
-            if price is not None:
-                return price
-    return _avg_px(instrument, px_qty, cum)
+            if price is None:
+                if len(_AVG_PX) >= _AVG_PX_CACHE_SIZE:
+                    _AVG_PX.clear()  # bounded; a miss only costs a recomputation
+                price = _AVG_PX[units] = _CTX.multiply(Decimal(units), _E8)
+            return price
+    return _CTX.divide(_CTX.multiply(Decimal(px_qty), instrument.tick_size),
+                       Decimal(cum)).quantize(_E8, context=_CTX)
 
 
 cdef inline bint _is_zero(object v):
@@ -172,7 +202,7 @@ cdef dict execution_c(object instrument, OrderRecord rec, str exec_type, str ord
     ev["leavesQty"] = rec.leaves_qty
     ev["cumQty"] = cum
     if cum:
-        ev["avgPx"] = _avg_px_c(instrument, rec.px_qty, cum)
+        ev["avgPx"] = _avg_px(instrument, rec.px_qty, cum)
     if not _is_zero(exec_cost):
         ev["execCost"] = exec_cost
     if not _is_zero(exec_comm):

@@ -9,7 +9,6 @@ BitMEX's execution fields (``execType``, ``ordStatus``, ``orderID``, ``lastQty``
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from typing import Any, NamedTuple
 
 from perpex import _events, _native
@@ -108,45 +107,9 @@ class Outcome(NamedTuple):
         return not self.accepted
 
 
-_E8 = Decimal("1e-8")
-# The default context spelled out, so that an event never depends on a caller's decimal context.
-_CTX = Context(prec=28, rounding=ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999,
-               traps=[InvalidOperation, DivisionByZero, Overflow])
-# avgPx by its value in 1e-8 units: most orders fill at one price, so few values recur often.
-_AVG_PX: dict[int, Decimal] = {}
-_AVG_PX_CACHE_SIZE = 1 << 16
-_FAST_CUM = 10**12
-_FAST_E8 = 10**16
-
-
-def avg_px(instrument: Instrument, px_qty: int, cum: int) -> Decimal:
-    """The fills' mean price ``px_qty x tick / cum`` rounded half-even to 8 decimals, exactly
-    as ``(Decimal(px_qty) * tick_size / Decimal(cum)).quantize(Decimal("1e-8"))`` in the
-    default context gives it, value and exponent alike (``20000.50000000``)."""
-    # In integers, in 1e-8 units: V = px_qty x e8_per_tick / cum, rounded half-even once. The
-    # Decimal form rounds twice. Its product is exact (px_qty x e8_per_tick = V x cum < 1e28
-    # has at most 28 digits); its quotient keeps 28 significant digits, down to 1e-12 of a
-    # unit when V < 1e16, an error of at most 0.5e-12; then quantize rounds to the unit. A tie
-    # V = m + 1/2 is exact at 28 digits, and any other V = n / cum lies at least
-    # 1 / (2 cum) > 0.5e-12 (cum < 1e12) from every m + 1/2, so the first rounding never
-    # reaches one and both round alike. Outside that range the first rounding can make a tie
-    # (tests show one), so the Decimal form itself runs, raising InvalidOperation past 28 digits.
-    num = px_qty * instrument._e8_per_tick
-    if 0 < cum < _FAST_CUM and num >= 0:
-        units, rem = divmod(num, cum)
-        if units < _FAST_E8:
-            rem += rem
-            if rem > cum or (rem == cum and units & 1):
-                units += 1
-            price = _AVG_PX.get(units)
-            if price is None:
-                if len(_AVG_PX) >= _AVG_PX_CACHE_SIZE:
-                    _AVG_PX.clear()  # bounded; a miss only costs a recomputation
-                price = _AVG_PX[units] = _CTX.multiply(Decimal(units), _E8)
-            return price
-    ctx = _CTX
-    return ctx.divide(ctx.multiply(Decimal(px_qty), instrument.tick_size), Decimal(cum)).quantize(
-        _E8, context=ctx)
+# avgPx is computed natively, beside the execution report that carries it
+avg_px = _events.avg_px
+_AVG_PX = _events.AVG_PX_CACHE
 
 
 # Every event has these keys in this order. Copying a finished dict clones its table in one
@@ -169,7 +132,7 @@ _ORDER_VIEW_KEYS = tuple(key for key in _EXECUTION if key not in (
 
 # The report itself is built natively (perpex._events.execution), from these tables.
 _events.configure_execution(_EXECUTION, SIDE_NAMES, ORD_TYPE_NAMES, TIF_NAMES, CONDITIONAL_TYPES,
-                            exec_inst_text, avg_px, _AVG_PX)
+                            exec_inst_text)
 execution = _events.execution
 
 
