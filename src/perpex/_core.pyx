@@ -149,7 +149,7 @@ cdef class EngineCore:
 
     # ============================================================ the batch path
     def _run_rows(self, const Row[::1] rows, Result[::1] out, list insts, shedder, new_kind,
-                  cancel_kind, bint events):
+                  cancel_kind):
         """Runs validated batch rows through ``_commit`` with ``_place`` / ``_cancel_now``
         (looked up once, as methods) and writes each row's result into ``out`` (zeroed): the
         loop of ``BatchMixin.submit_orders``, which validates the batch and documents it."""
@@ -180,7 +180,7 @@ cdef class EngineCore:
                     commit(r.ts, cancel, found)
             elif shedder is not None and shedder.admit(new_kind) is not None:
                 o.status = _STATUS_OVERLOADED
-                if events:
+                if self._emit:
                     self._events.append(self._shed_event(inst, r.ts, r.account, r.op, r.side,
                                                          r.qty, r.price))
                 continue

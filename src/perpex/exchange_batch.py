@@ -64,9 +64,10 @@ class BatchMixin(ExchangeCore):
         # the batch is the queue and nothing completes while it runs: a fresh one per batch
         shedder = None if depth is None else LoadShedder(depth)
         out = np.zeros(n, RESULT_DTYPE)
-        saved, self._emit = self._emit, events
+        # events only when asked for and not switched off engine-wide (a recovery's replay)
+        saved, self._emit = self._emit, events and self._emit
         try:
-            self._run_rows(cmds, out, insts, shedder, _NEW, _CANCEL, events)  # perpex._core
+            self._run_rows(cmds, out, insts, shedder, _NEW, _CANCEL)  # perpex._core
         finally:
             self._emit = saved
         return out

@@ -179,11 +179,8 @@ class Codec:
     to one set of listed instruments.
     """
 
-    def __init__(self, symbols: list[str], *, replay_events: bool = True) -> None:
+    def __init__(self, symbols: list[str]) -> None:
         self.symbols = list(symbols)
-        # False: a replayed batch runs without events even when it was given with them (the
-        # state is the same either way; recovery has no use for them)
-        self.replay_events = replay_events
         self.code = {s: i for i, s in enumerate(self.symbols)}
         self._replay: dict[int, Callable[[Any, bytes, int], object]] = {
             K_DEPOSIT: self._r_money, K_WITHDRAW: self._r_money, K_PLACE: self._r_place,
@@ -360,4 +357,4 @@ class Codec:
 
     def _r_batch(self, ex: Any, p: bytes, ts: int) -> object:
         cmds = np.frombuffer(p, dtype=ORDER_DTYPE, offset=_HEAD_BATCH.size).copy()
-        return ex.submit_orders(cmds, events=bool(p[1]) and self.replay_events)
+        return ex.submit_orders(cmds, events=bool(p[1]))

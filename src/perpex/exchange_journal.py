@@ -196,9 +196,10 @@ class JournaledExchange:
 
         def apply(ex: Exchange, seq: int, ts: int, payload: bytes) -> None:
             if not codec:
-                # nobody reads a replay's events: the commands run without building them
-                # (the state is the same either way; the batch path relies on that too)
-                codec.append(Codec(ex.symbols, replay_events=False))
+                # nobody reads a replay's events: the commands run without building them, a
+                # journaled batch that asked for its events too (the state is the same either
+                # way; the batch path relies on that as well)
+                codec.append(Codec(ex.symbols))
                 ex._emit = False
             _apply(codec[0], ex, seq, ts, payload)
 
