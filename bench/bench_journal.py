@@ -26,7 +26,6 @@ from typing import Any, Callable
 import numpy as np
 
 from perpex import presets
-from perpex.checksum import HAVE_FAST_CRC
 from perpex.exchange import Exchange
 from perpex.exchange_batch import OP_CANCEL, OP_LIMIT, OP_MARKET, ORDER_DTYPE
 from perpex.exchange_codec import Codec
@@ -266,7 +265,6 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--group", type=int, default=256, help="group commit size in batch mode")
     args = ap.parse_args()
-    print(f"C-accelerated CRC-32C (google-crc32c): {'yes' if HAVE_FAST_CRC else 'no'}")
     tmp = Path(tempfile.mkdtemp(prefix="perpex-bench-journal-"))
     try:
         bench_read(args.records, args.repeat, tmp)

@@ -1,7 +1,8 @@
 """CRC-32C (Castagnoli) for the journal and snapshots: one buffer at a time, or many records at once.
 
-:func:`crc32c` uses the ``google-crc32c`` package (hardware CRC instructions) when it is
-installed and a table-driven pure-Python loop otherwise; both give identical results.
+:func:`crc32c` is the native one the journal writer frames its records with
+(:mod:`perpex._wal`: the SSE4.2 instruction where the CPU has it, a byte table otherwise); the
+table-driven Python loop here is its reference in the tests.
 
 :func:`crc32c_many` checks a whole journal image with a few NumPy operations per byte position
 instead of a Python step per byte. It rests on CRC linearity: with the register starting at zero,
@@ -18,7 +19,9 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["HAVE_FAST_CRC", "byte_columns", "crc32c", "crc32c_many", "crc32c_rows"]
+from perpex._wal import crc32c as _native_crc32c
+
+__all__ = ["byte_columns", "crc32c", "crc32c_many", "crc32c_rows"]
 
 _POLY = 0x82F63B78  # CRC-32C, bit-reflected
 _MAX_TABLE_BYTES = 1024  # messages longer than this are checked one call each
@@ -47,24 +50,7 @@ def _crc32c_pure(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
     return crc ^ 0xFFFFFFFF
 
 
-def _load_fast() -> Callable[..., int] | None:
-    """google-crc32c's C implementation (a dependency; hardware CRC instructions), if usable."""
-    try:
-        import google_crc32c as ext
-    except ImportError:  # pragma: no cover - depends on the environment
-        return None
-    if getattr(ext, "implementation", "c") != "c":  # pragma: no cover - its pure fallback is slower
-        return None
-
-    def fast(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
-        return int(ext.extend(crc, bytes(data) if isinstance(data, memoryview) else data))
-
-    return fast
-
-
-_fast = _load_fast()
-crc32c: Callable[..., int] = _fast if _fast is not None else _crc32c_pure
-HAVE_FAST_CRC = _fast is not None
+crc32c: Callable[..., int] = _native_crc32c
 
 
 # ------------------------------------------------------------------ position tables
