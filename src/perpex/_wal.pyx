@@ -34,11 +34,6 @@ cdef enum:
     PLACE_HEAD = 9      # kind u8, account u32, symbol, side, ord_type, tif (u8 each)
 
 
-cdef inline void _put_u32(char* p, uint32_t v) noexcept nogil:
-    # the formats are little-endian; so is every platform the engine builds on
-    memcpy(p, &v, 4)
-
-
 def crc32c(const unsigned char[::1] data, uint32_t crc=0):
     """CRC-32C of ``data`` continued from ``crc`` (hardware instruction where present)."""
     return crc32c_c(&data[0] if data.shape[0] else NULL, data.shape[0], crc)
@@ -65,38 +60,33 @@ def append_record(bytearray buf not None, uint64_t seq, int64_t ts, bytes payloa
     memcpy(p + 16, &ts, 8)
     cdef uint32_t crc = crc32c_c(p + 4, 20, 0)
     crc = crc32c_c(PyBytes_AS_STRING(payload), n, crc)
-    _put_u32(p + 24, crc)
+    memcpy(p + 24, &crc, 4)  # the formats are little-endian, as every platform built on
     memcpy(p + HEADER, PyBytes_AS_STRING(payload), n)
     return at + HEADER + n
 
 
-cdef inline int _value_size(object v, int64_t* i, double* f) except -1:
-    """Bytes of ``v`` as a tagged value when it is None, an int within int64 or a float (its
-    exact type); 0 when the general encoder must take it."""
+cdef int _put_value(char* p, object v) except -1:
+    """Writes ``v`` at ``p`` as a tagged value when it is None, an int within int64 or a float
+    (its exact type); returns its length, or 0 when the general encoder must take it."""
+    cdef int64_t i
+    cdef double f
     if v is None:
+        p[0] = TAG_NONE
         return 1
     if type(v) is int:
         try:
-            i[0] = v
+            i = v
         except OverflowError:
             return 0
+        p[0] = TAG_INT
+        memcpy(p + 1, &i, 8)
         return 9
     if type(v) is float:
-        f[0] = v
+        f = v
+        p[0] = TAG_FLOAT
+        memcpy(p + 1, &f, 8)
         return 9
     return 0
-
-
-cdef inline char* _write_value(char* p, object v, int64_t i, double f) noexcept:
-    if v is None:
-        p[0] = TAG_NONE
-        return p + 1
-    p[0] = TAG_INT if type(v) is int else TAG_FLOAT
-    if type(v) is int:
-        memcpy(p + 1, &i, 8)
-    else:
-        memcpy(p + 1, &f, 8)
-    return p + 9
 
 
 def plain_place(uint32_t account, unsigned char symbol, unsigned char side,
@@ -104,22 +94,19 @@ def plain_place(uint32_t account, unsigned char symbol, unsigned char side,
     """The place payload of an order with no exec_inst and no optional field, when ``qty``
     and ``price`` are each None, an int within int64 or a float; None otherwise (the general
     encoder, :meth:`perpex.exchange_codec.Codec.place`, then writes it)."""
-    cdef int64_t qi = 0, pi = 0
-    cdef double qf = 0, pf = 0
-    cdef int qn = _value_size(qty, &qi, &qf)
-    cdef int pn = _value_size(price, &pi, &pf)
-    if not qn or not pn:
+    cdef char buf[PLACE_HEAD + 20]
+    cdef int k, n = PLACE_HEAD
+    buf[0] = K_PLACE
+    memcpy(buf + 1, &account, 4)
+    buf[5], buf[6], buf[7], buf[8] = symbol, side, ord_type, tif
+    k = _put_value(buf + n, qty)
+    if not k:
         return None
-    out = PyBytes_FromStringAndSize(NULL, PLACE_HEAD + qn + pn + 2)
-    cdef char* p = PyBytes_AS_STRING(out)
-    p[0] = K_PLACE
-    memcpy(p + 1, &account, 4)
-    p[5] = symbol
-    p[6] = side
-    p[7] = ord_type
-    p[8] = tif
-    p = _write_value(p + PLACE_HEAD, qty, qi, qf)
-    p = _write_value(p, price, pi, pf)
-    p[0] = TAG_NONE     # exec_inst: the empty tuple
-    p[1] = 0            # no optional fields follow
-    return out
+    n += k
+    k = _put_value(buf + n, price)
+    if not k:
+        return None
+    n += k
+    buf[n] = TAG_NONE   # exec_inst: the empty tuple
+    buf[n + 1] = 0      # no optional fields follow
+    return PyBytes_FromStringAndSize(buf, n + 2)
