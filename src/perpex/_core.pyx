@@ -2,19 +2,21 @@
 """The engine loop of :class:`perpex.exchange.Exchange` as an extension type.
 
 :class:`EngineCore` is the base of the engine's classes. It holds the state every command
-touches as typed fields (the order tables, the per-command scratch, the sequence), and runs
-the steps every order takes: sequencing a command (``_commit``), placing a validated order
-(``_place``), applying the native book's events to orders and accounts (``_apply``, ``_fill``,
-``_finish``) and answering with the order's outcome. Here they read fields and order records
-without attribute lookups and call the order-margin index and the execution report as C
-functions, as they do the pre-trade margin check's common case, a fill's ledger transfers
-(perpex._fills) and the liquidation index's bookkeeping of the accounts a fill touched
-(``_touch``). Everything else (margin policy, liquidation, pricing, queries) stays in the
-Python modules, which see the same fields as ordinary attributes and which these steps call
+touches as typed fields (the order tables, the per-command scratch, the sequence), and runs the
+steps every order takes: sequencing a command (``_commit``), placing a validated order
+(``_place``), applying the native book's events to orders and accounts (``_apply_events``: its
+fills and finished orders in C) and answering with the order's outcome. Here they read fields
+and order records without attribute lookups and call the order-margin index and the execution
+report as C functions, as they do the pre-trade margin check's common case, a fill's ledger
+transfers (perpex._fills) and the liquidation index's bookkeeping of the accounts a fill
+touched (``_touch``). Everything else (margin policy, liquidation, pricing, queries) stays in
+the Python modules, which see the same fields as ordinary attributes and which these steps call
 back through ordinary method calls, so a subclass's override (``_lot_fill``,
-``_margin_reject`` ...) is honoured. The batch loop calls ``_place`` and ``_cancel_now`` in C
-unless the class or the instance replaces them. The behaviour is described in
-:mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
+``_margin_reference`` ...) is honoured. Two steps are taken in C instead: a priced limit
+order's margin check runs the native common case, and ``_margin_reference`` only when that has
+no answer (other orders go through ``_margin_reject``); and the batch loop calls ``_place`` and
+``_cancel_now`` in C unless the class or the instance replaces them. The behaviour is described
+in :mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
