@@ -191,7 +191,7 @@ void bind_book(py::module_& m) {
              buf->swap(b.core.events());
              {
                SwapBack restore{*buf, b.core.events()};  // even if an allocation fails
-               BusyGuard guard(b.busy);
+               BusyGuard guard(b.book.busy);
                py::gil_scoped_release nogil;
                for (std::size_t i = 0; i < n; ++i) {
                  // The rows stream past once: fetch a few ahead so the loop rarely waits on them.

@@ -52,12 +52,12 @@ inline NativeBook& book_of(PyObject* self) {
   throw py::error_already_set();
 }
 
-// The `self` of OrderBook's pybind11 methods: the book's parts by reference, loaded through
-// book_of (a bare `NativeBook&` parameter would not check that the book was constructed).
+// The `self` of OrderBook's pybind11 methods, loaded through book_of (a bare `NativeBook&`
+// parameter would not check that the book was constructed); `core` names the part most
+// methods read.
 struct BookSelf {
   NativeBook& book;
   OrderBook& core;
-  bool& busy;
   operator NativeBook&() const { return book; }
 };
 
@@ -75,7 +75,7 @@ class type_caster<perpex::bindings::BookSelf> {
   static constexpr auto name = const_name("perpex._native.OrderBook");
   template <typename>
   using cast_op_type = perpex::bindings::BookSelf;
-  operator perpex::bindings::BookSelf() { return {*book_, book_->core, book_->busy}; }
+  operator perpex::bindings::BookSelf() { return {*book_, book_->core}; }
 
  private:
   perpex::bindings::NativeBook* book_ = nullptr;
