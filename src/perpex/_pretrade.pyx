@@ -96,6 +96,19 @@ cdef int _key_margin(EngineCore e, tuple key, object cv, object pos, tuple ratio
     return 1
 
 
+cdef inline object _mark_unit(object cv, object mark):
+    """``cv.mark_unit(mark)``, read from the last mark it was asked for when it is that one."""
+    last = <tuple>cv._mark
+    return last[1] if last[0] == mark else cv.mark_unit(mark)
+
+
+cdef object _wallet(object ledger, str ccy, object a):
+    """``ledger.balance(ccy, wallet(a))``, read from its tables without the method call."""
+    index = ledger._index.get(ccy)
+    slot = None if index is None else (<dict>index).get(("wallet", a))
+    return 0 if slot is None else ledger._cells[ccy][slot]
+
+
 cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64_t price,
                   int64_t n, tuple old):
     """One pass over the account's contracts settled in ``ccy``: each one's position
@@ -103,7 +116,7 @@ cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64
     live orders, and that of ``sym`` with the order (``after``); True when ``after`` is
     within the rest, None when not or when a key needs the reference."""
     cdef int64_t m, after = 0
-    total = engine._ledger.balance(ccy, ("wallet", a))
+    total = _wallet(engine._ledger, ccy, a)
     for s in engine._by_ccy[ccy]:
         key = (a, s)
         pos = engine._positions.get(key)
@@ -114,7 +127,7 @@ cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64
         inst, cv = engine._inst[s], engine._cv[s]
         ratio = _init_ratio(engine, inst, s, pos)
         mark = engine._marks.get(s)
-        unit = cv.mark_unit(mark) if mark and (ordered or cv.inverse) else None
+        unit = _mark_unit(cv, mark) if mark and (ordered or cv.inverse) else None
         if held:
             qty, cost = pos.qty, pos.cost
             num, den = ratio

@@ -4,6 +4,7 @@ bid; a temporary order leaves the levels as they were; an overflow hands over to
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
@@ -164,3 +165,32 @@ def test_a_negative_rate_is_refused_before_the_levels_change():
     with pytest.raises(ValueError, match="ratio"):
         lv.margin_with(*args(cv, 0, (-1, 100), None, None), 0, 101, 3, 0, 100, 2)
     assert lv.levels() == ({100: 5}, {}, 0)
+
+
+VALUED = [presets.XBTUSD(), presets.ETHUSD(), presets.XBTUSDT(), presets.XBTZ(),
+          presets.XBTUSD(multiplier=-7, tick_size=Decimal("0.01")), presets.ETHUSD(multiplier=3)]
+
+
+@settings(max_examples=600, deadline=None)
+@given(inst=st.sampled_from(VALUED), qty=st.integers(-(2**62), 2**62),
+       ticks=st.one_of(st.integers(1, 400), st.integers(1, 2**62)))
+@example(inst=VALUED[0], qty=-(2**63) + 1, ticks=1)
+@example(inst=VALUED[0], qty=1, ticks=2**62)
+def test_the_native_contract_value_equals_the_instruments_or_declines(inst, qty, ticks):
+    """The fill's exec cost in the engine loop: Instrument.value, rounding and sign included,
+    or None (the loop then calls the method) when the result is beyond 64 bits."""
+    terms = ContractValue(inst).terms
+    if terms is None:  # not valued per contract: the loop always calls the method
+        return
+    got, want = terms.value(qty, ticks), inst.value(qty, ticks)
+    if got is None:
+        assert not -(2**63) < want < 2**63 or qty == -(2**63)
+    else:
+        assert got == want
+
+
+def test_the_native_contract_value_refuses_a_price_of_zero_or_below():
+    terms = ContractValue(presets.XBTUSD()).terms
+    for ticks in (0, -1):
+        with pytest.raises(ValueError):
+            terms.value(1, ticks)

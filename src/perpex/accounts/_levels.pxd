@@ -19,6 +19,8 @@ cdef class LevelTerms:
     cdef readonly int64_t value_num, value_den, e8_per_tick, fee_num, fee_den
     cdef int64_t _twice_value_num
 
+    cdef bint value_c(self, int64_t qty, int64_t ticks, int64_t* out) noexcept
+
 
 cdef class OpenLevels:
     cdef Levels _buys, _sells

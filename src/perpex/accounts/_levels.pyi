@@ -9,6 +9,7 @@ class LevelTerms:
     fee_den: int
     def __init__(self, inverse: bool, value_num: int, value_den: int, e8_per_tick: int,
                  fee_num: int, fee_den: int) -> None: ...
+    def value(self, qty: int, ticks: int) -> int | None: ...
 
 class OpenLevels:
     count: int

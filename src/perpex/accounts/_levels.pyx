@@ -8,10 +8,10 @@ per order on the hot path. The Python function stays the reference (the tests an
 64-bit integers, with every product and sum checked. A calculation that would overflow returns
 None and the caller takes the Python path, whose integers do not overflow."""
 
-from libc.stdint cimport INT64_MAX, int64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
 from cython.operator cimport dereference as deref, preincrement as inc
 
-from perpex._checked cimport perpex_add, perpex_ceil_mul_div, perpex_mul
+from perpex._checked cimport div_half_away, perpex_add, perpex_ceil_mul_div, perpex_mul
 from perpex._records cimport OrderRecord
 
 
@@ -35,6 +35,25 @@ cdef class LevelTerms:
         self.value_num, self.value_den = value_num, value_den
         self.e8_per_tick = e8_per_tick
         self.fee_num, self.fee_den = fee_num, fee_den
+
+    def value(self, int64_t qty, int64_t ticks):
+        """``Instrument.value(qty, ticks)`` (``ticks`` > 0), or None beyond 64 bits."""
+        cdef int64_t out
+        if ticks <= 0:
+            raise ValueError(f"ticks={ticks} must be > 0")
+        return out if self.value_c(qty, ticks, &out) else None
+
+    cdef bint value_c(self, int64_t qty, int64_t ticks, int64_t* out) noexcept:
+        # Instrument.value's rounding: an inverse contract's value is rounded per contract,
+        # a linear or quanto one here is a whole number of units per tick (value_den == 1)
+        cdef int64_t d, unit
+        if qty == INT64_MIN:
+            return False
+        if self.inverse:
+            if perpex_mul(ticks, self.value_den, &d) or not div_half_away(self.value_num, d, &unit):
+                return False
+            return not perpex_mul(-qty, unit, out)
+        return not perpex_mul(qty, ticks, &d) and not perpex_mul(d, self.value_num, out)
 
 
 cdef inline void _check_rate(int64_t rn, int64_t rd) except *:
