@@ -78,12 +78,42 @@ cdef dict _ORD_TYPE_NAMES, _TIF_NAMES
 cdef object _CONDITIONAL, _exec_inst_text
 
 
+# The template with the fields that one kind of report repeats for every order of one kind
+# already set, by (symbol, currency, side, ordType, timeInForce, execType, ordStatus,
+# lastLiquidityInd): copying one costs less than setting those seven or eight fields anew.
+cdef dict _BASES = {}
+cdef Py_ssize_t _BASES_SIZE = 4096
+
+
 def configure_execution(dict template, tuple side_names, dict ord_type_names, dict tif_names,
                         frozenset conditional, exec_inst_text):
     global _TEMPLATE, _SIDE_NAMES, _ORD_TYPE_NAMES, _TIF_NAMES, _CONDITIONAL, _exec_inst_text
     _TEMPLATE, _SIDE_NAMES, _ORD_TYPE_NAMES, _TIF_NAMES = (
         template, side_names, ord_type_names, tif_names)
     _CONDITIONAL, _exec_inst_text = conditional, exec_inst_text
+    _BASES.clear()
+
+
+cdef dict _base(str symbol, str currency, int side, int ord_type, int tif, str exec_type,
+                str ord_status, str liquidity):
+    key = (symbol, currency, side, ord_type, tif, exec_type, ord_status, liquidity)
+    base = _BASES.get(key)
+    if base is not None:
+        return <dict>base
+    if len(_BASES) >= _BASES_SIZE:
+        _BASES.clear()  # bounded; a miss only costs building one again
+    cdef dict made = _TEMPLATE.copy()
+    made["execType"] = exec_type
+    made["ordStatus"] = ord_status
+    made["symbol"] = symbol
+    made["side"] = _SIDE_NAMES[side]
+    made["ordType"] = _ORD_TYPE_NAMES[ord_type]
+    made["timeInForce"] = _TIF_NAMES[tif]
+    if liquidity != "":
+        made["lastLiquidityInd"] = liquidity
+    made["currency"] = currency
+    _BASES[key] = made
+    return made
 
 
 # ---------------------------------------------------------------- avgPx
@@ -160,9 +190,11 @@ cdef dict execution_c(object instrument, OrderRecord rec, str exec_type, str ord
     """``execution`` without the keyword-argument call (the engine loop calls it directly)."""
     # each field of rec is read once; the template is a finished dict whose values are replaced
     # in place, so every event has the same keys in the same order. Its values are those of a
-    # plain order and of no fill (perpex.orders), so those fields are set only when they differ.
-    cdef dict ev = _TEMPLATE.copy()
+    # plain order and of no fill (perpex.orders), so those fields are set only when they differ;
+    # the fields of the report's kind come with its base (_base).
     ord_type = rec.ord_type
+    cdef dict ev = _base(rec.symbol, instrument.settle_currency, rec.side, ord_type, rec.tif,
+                         exec_type, ord_status, liquidity).copy()
     flags = rec.flags
     cdef bint conditional = ord_type in _CONDITIONAL
     price = rec.price
@@ -172,16 +204,10 @@ cdef dict execution_c(object instrument, OrderRecord rec, str exec_type, str ord
     cl = rec.cl_ord_id
     ev["seq"] = seq
     ev["transactTime"] = ts
-    ev["execType"] = exec_type
-    ev["ordStatus"] = ord_status
     ev["orderID"] = rec.order_id
     if cl != "":
         ev["clOrdID"] = cl
     ev["account"] = rec.account
-    ev["symbol"] = rec.symbol
-    ev["side"] = _SIDE_NAMES[rec.side]
-    ev["ordType"] = _ORD_TYPE_NAMES[ord_type]
-    ev["timeInForce"] = _TIF_NAMES[rec.tif]
     # no flags and no trigger: always empty, whatever the feed
     if flags or conditional:
         ev["execInst"] = _exec_inst_text(flags, rec.feed, conditional)
@@ -207,13 +233,10 @@ cdef dict execution_c(object instrument, OrderRecord rec, str exec_type, str ord
         ev["execCost"] = exec_cost
     if not _is_zero(exec_comm):
         ev["execComm"] = exec_comm
-    if liquidity != "":
-        ev["lastLiquidityInd"] = liquidity
     if rec.triggered:
         ev["triggered"] = "StopOrderTriggered"
     elif conditional:
         ev["triggered"] = "NotTriggered"
-    ev["currency"] = instrument.settle_currency
     if text != "":
         ev["text"] = text
     return ev

@@ -330,3 +330,28 @@ def test_a_reports_avg_px_is_avg_px_whether_its_cache_holds_it_or_not(symbol, px
     for _ in range(2):
         got = perpex.orders.execution(inst, rec, "Trade", "PartiallyFilled", seq=1, ts=1)["avgPx"]
         assert got == want and got.as_tuple() == want.as_tuple()
+
+
+@given(records, st.sampled_from(["New", "Trade", "Canceled"]), st.sampled_from(["", "AddedLiquidity"]))
+def test_reports_of_one_kind_on_contracts_that_differ_only_in_settle_currency_keep_their_own(
+        rec, exec_type, liquidity):
+    """A report's kind (symbol, side, types, statuses, liquidity) selects a prepared base,
+    and its settle currency is part of that kind: an XBTUSD settled in USDt after one settled
+    in XBt (two exchanges of one process) still says USDt, and both equal the reference."""
+    xbt, usdt = presets.XBTUSD(), presets.XBTUSD(settle_currency="USDt")
+    kw = dict(seq=3, ts=5, liquidity=liquidity)
+    for inst in (xbt, usdt, xbt):
+        got = perpex.orders.execution(inst, rec, exec_type, "New", **kw)  # type: ignore[arg-type]
+        assert got["currency"] == inst.settle_currency
+        assert_same_event(got, reference_execution(inst, rec, exec_type, "New", **kw))  # type: ignore[arg-type]
+
+
+def test_reports_stay_whole_when_their_prepared_bases_are_dropped_for_size():
+    """The bases are bounded: many kinds of report in a row (more than the bound) each still
+    equal the reference, the kinds seen before the bound was reached included."""
+    rec = OrderRecord(1, 2, "XBTUSD", 0, 0, 0, 0, 0, 100, 0, 0, -1, 10, 10)
+    inst = presets.XBTUSD()
+    for k in range(5000):
+        rec.side, status = k % 2, f"S{k}"
+        got = perpex.orders.execution(inst, rec, "New", status, seq=k, ts=k)
+        assert_same_event(got, reference_execution(inst, rec, "New", status, seq=k, ts=k))
