@@ -27,12 +27,11 @@ from libc.string cimport memcpy
 from perpex._checked cimport as_int64, div_half_away, perpex_mul
 from perpex._events cimport execution_c
 from perpex._fills cimport _book
-from perpex.accounts._levels cimport LevelTerms, drop_c, sync_c
+from perpex.accounts._levels cimport contract_value, drop_c, sync_c
 
 from perpex import _native
 from perpex._fills import book_trade
 from perpex.errors import EngineHaltedError
-from perpex.instruments import Instrument
 from perpex.orders import (
     CANCEL_TEXTS, CLOSE_NO_POSITION, REDUCE_ONLY_WOULD_INCREASE, Outcome)
 from perpex.risk.limits import RATE_LIMITED, order_count_reject
@@ -139,16 +138,6 @@ cdef object _fee(object exec_cost, tuple rate):
             and not perpex_mul(c if c >= 0 else -c, n, &a) and div_half_away(a, d, &q):
         return q
     return div_round_half_away((exec_cost if exec_cost >= 0 else -exec_cost) * num, den)
-
-
-cdef object _exec_cost(object inst, object terms, object q, object px):
-    """``inst.exec_cost(q, px)``: in int64 through the contract's native value terms
-    (``ContractValue.terms``) when it has them and the product fits, else the method."""
-    cdef int64_t n, p, out
-    if terms is not None and type(inst) is Instrument and as_int64(q, &n) \
-            and as_int64(px, &p) and p > 0 and (<LevelTerms>terms).value_c(n, p, &out):
-        return out
-    return inst.exec_cost(q, px)
 
 
 cdef class EngineCore:
@@ -528,8 +517,8 @@ cdef class EngineCore:
     cdef int _fill_c(self, inst, OrderRecord taker, OrderRecord maker, px, q, leaves,
                      mleaves) except -1:
         sym, ccy = inst.symbol, inst.settle_currency
-        # the buyer's; the seller's is -cost
-        cost = _exec_cost(inst, (<object>self._cv[sym]).terms, q, px)
+        # inst.exec_cost, the buyer's (the seller's is -cost): the contract value
+        cost = contract_value(inst, (<object>self._cv[sym]).terms, q, px)
         ta, ma = taker.account, maker.account
         cdef dict positions = self._positions
         tpos = positions.get((ta, sym)) or self._position(ta, sym)

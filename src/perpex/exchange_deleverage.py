@@ -74,7 +74,8 @@ class DeleverageMixin(ExchangeCore):
         bk = self._lots.get(rec.order_id)
         if bk is None:
             return
-        s = _surplus(inst, q if rec.side != _native.BUY else -q, px, bk)
+        s = _surplus(inst, q if rec.side != _native.BUY else -q, px, bk,
+                     self._cv[inst.symbol].terms)
         if s:
             ccy = inst.settle_currency
             self._ledger.transfer(ccy, wallet(LIQUIDATION_ACCOUNT), INSURANCE, s, "liquidation surplus")

@@ -50,6 +50,7 @@ from fractions import Fraction
 from typing import Any, Mapping
 
 from perpex._fills import book_trade
+from perpex.accounts._levels import contract_value
 from perpex.accounts.ledger import INSURANCE, wallet
 from perpex.accounts.position import Position
 from perpex.errors import InvalidConfigError, InvariantViolation
@@ -495,7 +496,8 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         sym, ccy, q = inst.symbol, inst.settle_currency, pos.qty
         wal = self._ledger.balance(ccy, wallet(pos.account))
         step = 1 if q > 0 else -1
-        if wal + inst.value(q, bk) - pos.cost < 0:
+        terms = self._cv[sym].terms
+        if wal + contract_value(inst, terms, q, bk) - pos.cost < 0:
             # realised = value(q, p) - cost grows as p moves away from the entry side
             lo, hi = bk, inst.max_price_ticks if q > 0 else 1
             while lo != hi:
@@ -507,7 +509,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             bk = lo
         n = abs(q)
         engine = self._position(LIQUIDATION_ACCOUNT, sym)
-        cost = inst.exec_cost(n, bk)
+        cost = contract_value(inst, terms, n, bk)  # inst.exec_cost
         buyer, seller = (engine, pos) if q > 0 else (pos, engine)
         book_trade(self._ledger, ccy, buyer, seller, n, cost)
         self._liq_stats[ccy]["takeovers"] += 1

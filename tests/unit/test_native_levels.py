@@ -194,3 +194,34 @@ def test_the_native_contract_value_refuses_a_price_of_zero_or_below():
     for ticks in (0, -1):
         with pytest.raises(ValueError):
             terms.value(1, ticks)
+
+
+@settings(max_examples=400, deadline=None)
+@given(inst=st.sampled_from(VALUED), qty=st.integers(-(2**64), 2**64),
+       ticks=st.one_of(st.integers(1, 400), st.integers(1, 2**64)))
+def test_contract_value_is_the_instruments_value_with_or_without_terms(inst, qty, ticks):
+    """What the engine loop and the liquidation engine value fills and surpluses with: the
+    native terms when they serve, the method otherwise, the same number either way."""
+    from perpex.accounts._levels import contract_value
+    want = inst.value(qty, ticks)
+    assert contract_value(inst, ContractValue(inst).terms, qty, ticks) == want
+    assert contract_value(inst, None, qty, ticks) == want
+
+
+def test_contract_value_leaves_bad_prices_and_subclasses_to_the_method():
+    from perpex.accounts._levels import contract_value
+    from perpex.errors import InvalidPriceError
+    from perpex.instruments import Instrument
+
+    inst = presets.XBTUSD()
+    terms = ContractValue(inst).terms
+    with pytest.raises(InvalidPriceError):
+        contract_value(inst, terms, 1, 0)
+
+    class Doubled(Instrument):
+        def value(self, qty: int, price_ticks: int) -> int:
+            return 2 * super().value(qty, price_ticks)
+
+    fields = {f: getattr(inst, f) for f in inst.__dataclass_fields__ if not f.startswith("_")}
+    doubled = Doubled(**fields)
+    assert contract_value(doubled, terms, 3, 40_000) == 2 * inst.value(3, 40_000)

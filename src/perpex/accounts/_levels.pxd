@@ -44,5 +44,6 @@ cdef class OpenLevels:
                           int64_t under, int64_t floor, int64_t m1, Pass* acc) noexcept
 
 
+cpdef object contract_value(object inst, object terms, object qty, object ticks)
 cdef int sync_c(dict seen, dict index, OrderRecord rec, int64_t reduce_flag) except -1
 cdef int drop_c(dict seen, dict index, OrderRecord rec) except -1

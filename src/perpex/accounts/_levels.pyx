@@ -14,6 +14,8 @@ from cython.operator cimport dereference as deref, preincrement as inc
 from perpex._checked cimport div_half_away, perpex_add, perpex_ceil_mul_div, perpex_mul
 from perpex._records cimport OrderRecord
 
+from perpex.instruments import Instrument as _Instrument
+
 
 cdef class LevelTerms:
     """One contract's constants for the calculation (see ``ContractValue``): the contract
@@ -54,6 +56,20 @@ cdef class LevelTerms:
                 return False
             return not perpex_mul(-qty, unit, out)
         return not perpex_mul(qty, ticks, &d) and not perpex_mul(d, self.value_num, out)
+
+
+cpdef object contract_value(object inst, object terms, object qty, object ticks):
+    """``inst.value(qty, ticks)``: in int64 through ``terms`` (the contract's
+    ``ContractValue.terms``) when they are given, the arguments are ints and the value fits,
+    else the method itself (which also raises on a bad price). An Instrument subclass always
+    takes its own method."""
+    cdef int64_t n, p, out
+    if terms is not None and type(inst) is _Instrument and type(qty) is int \
+            and type(ticks) is int and -INT64_MAX <= qty <= INT64_MAX and 0 < ticks <= INT64_MAX:
+        n, p = qty, ticks
+        if (<LevelTerms>terms).value_c(n, p, &out):
+            return out
+    return inst.value(qty, ticks)
 
 
 cdef inline void _check_rate(int64_t rn, int64_t rd) except *:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from fractions import Fraction
 
+from perpex.accounts._levels import LevelTerms, contract_value
 from perpex.errors import InsufficientFundsError, InvalidInputError, InvalidPriceError
 from perpex.rounding import check_int
 from perpex.instruments import Instrument
@@ -47,10 +48,13 @@ def surplus(fill_qty: int, fill_price: int, bankruptcy_price: int, instrument: I
     return _surplus(instrument, _SIDES[side] * fill_qty, fill_price, bankruptcy_price)
 
 
-def _surplus(instrument: Instrument, position_qty: int, fill_price: int, bankruptcy_price: int) -> int:
+def _surplus(instrument: Instrument, position_qty: int, fill_price: int, bankruptcy_price: int,
+             terms: LevelTerms | None = None) -> int:
     """:func:`surplus` of valid arguments, with ``position_qty`` signed as the position closed
-    (> 0: a Sell closing a long): for the engine's own fills, whose arguments it built."""
-    return instrument.value(position_qty, fill_price) - instrument.value(position_qty, bankruptcy_price)
+    (> 0: a Sell closing a long): for the engine's own fills, whose arguments it built.
+    ``terms``: the contract's ``ContractValue.terms``, to value it natively."""
+    return (contract_value(instrument, terms, position_qty, fill_price)
+            - contract_value(instrument, terms, position_qty, bankruptcy_price))
 
 
 def affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: int,
