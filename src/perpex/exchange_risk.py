@@ -502,7 +502,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             lo, hi = bk, inst.max_price_ticks if q > 0 else 1
             while lo != hi:
                 mid = (lo + hi) // 2 if q > 0 else -((-lo - hi) // 2)
-                if wal + inst.value(q, mid) - pos.cost >= 0:
+                if wal + contract_value(inst, terms, q, mid) - pos.cost >= 0:
                     hi = mid
                 else:
                     lo = mid + step

@@ -11,7 +11,7 @@ None and the caller takes the Python path, whose integers do not overflow."""
 from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
 from cython.operator cimport dereference as deref, preincrement as inc
 
-from perpex._checked cimport div_half_away, perpex_add, perpex_ceil_mul_div, perpex_mul
+from perpex._checked cimport as_int64, div_half_away, perpex_add, perpex_ceil_mul_div, perpex_mul
 from perpex._records cimport OrderRecord
 
 from perpex.instruments import Instrument as _Instrument
@@ -64,11 +64,9 @@ cpdef object contract_value(object inst, object terms, object qty, object ticks)
     else the method itself (which also raises on a bad price). An Instrument subclass always
     takes its own method."""
     cdef int64_t n, p, out
-    if terms is not None and type(inst) is _Instrument and type(qty) is int \
-            and type(ticks) is int and -INT64_MAX <= qty <= INT64_MAX and 0 < ticks <= INT64_MAX:
-        n, p = qty, ticks
-        if (<LevelTerms>terms).value_c(n, p, &out):
-            return out
+    if terms is not None and type(inst) is _Instrument and as_int64(qty, &n) \
+            and as_int64(ticks, &p) and p > 0 and (<LevelTerms>terms).value_c(n, p, &out):
+        return out
     return inst.value(qty, ticks)
 
 
