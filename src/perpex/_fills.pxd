@@ -1,5 +1,7 @@
-# The native step of perpex._fills.book_trade, for the engine loop (perpex._core) to call in C.
-# The function and its documentation are in _fills.pyx.
+# The native step of perpex._fills.book_trade, for the engine loop (perpex._core) to call in C,
+# and a ledger balance read from the same tables (perpex._pretrade). The functions and their
+# documentation are in _fills.pyx.
 
 cdef int _book(object ledger, str ccy, object buyer, object seller, object qty, object cost,
                object buyer_fee, object seller_fee) except -1
+cdef object balance_c(object ledger, str ccy, object key)

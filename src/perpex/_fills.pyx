@@ -58,6 +58,14 @@ cdef inline Py_ssize_t _slot(dict index, object key):
     return -1 if v is None else <Py_ssize_t>v
 
 
+cdef object balance_c(object ledger, str ccy, object key):
+    """``ledger.balance(ccy, key)`` read from its tables, as the step below reads them, without
+    the method call (the pre-trade check reads a wallet per order)."""
+    index = ledger._index.get(ccy)
+    slot = None if index is None else (<dict>index).get(key)
+    return 0 if slot is None else ledger._cells[ccy][slot]
+
+
 def book_trade(object ledger, str ccy, object buyer, object seller, object qty, object cost,
                object buyer_fee=0, object seller_fee=0):
     """``book_fill(ledger, ccy, buyer, seller, qty, cost)``, then ``book_fee`` of each

@@ -18,6 +18,7 @@ on random books, positions and marks over every contract type."""
 from libc.stdint cimport int64_t
 
 from perpex._core cimport EngineCore, book_best, set_order_fits
+from perpex._fills cimport balance_c
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
 from perpex.rounding import exact_rate
 
@@ -102,13 +103,6 @@ cdef inline object _mark_unit(object cv, object mark):
     return last[1] if last[0] == mark else cv.mark_unit(mark)
 
 
-cdef object _wallet(object ledger, str ccy, object a):
-    """``ledger.balance(ccy, wallet(a))``, read from its tables without the method call."""
-    index = ledger._index.get(ccy)
-    slot = None if index is None else (<dict>index).get(("wallet", a))
-    return 0 if slot is None else ledger._cells[ccy][slot]
-
-
 cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64_t price,
                   int64_t n, tuple old):
     """One pass over the account's contracts settled in ``ccy``: each one's position
@@ -116,7 +110,7 @@ cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64
     live orders, and that of ``sym`` with the order (``after``); True when ``after`` is
     within the rest, None when not or when a key needs the reference."""
     cdef int64_t m, after = 0
-    total = _wallet(engine._ledger, ccy, a)
+    total = balance_c(engine._ledger, ccy, ("wallet", a))
     for s in engine._by_ccy[ccy]:
         key = (a, s)
         pos = engine._positions.get(key)
