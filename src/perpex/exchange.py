@@ -392,7 +392,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         if risk_limit is not None and abs(pos.cost) > risk_limit:
             return self._command_reject(inst, a, f"Position value {abs(pos.cost)} exceeds the requested "
                                                  f"risk limit {risk_limit}")
-        if lev:
+        if lev is not None:
             text = self._leverage_reject(inst, a, lev)
             if text:
                 return self._command_reject(inst, a, text)

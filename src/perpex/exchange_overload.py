@@ -7,8 +7,10 @@ BitMEX has none:
 - the circuit breaker (one per contract, :class:`perpex.risk.bands.CircuitBreaker`) sees every
   mark change and, once tripped, refuses new orders (never cancels) until its halt ends;
 - OKEx and Huobi tier tables end, so an order that could take a position past the last tier is
-  refused, and with OKEx tier leverage an isolated position may neither grow into a tier nor
-  have its leverage raised above that tier's cap;
+  refused (a position whose tier counts other expiries counts their worst case too, and an
+  OKEx switch to cross that would join a group past its cap is refused), and with OKEx tier
+  leverage an isolated position may neither grow into a tier nor have its leverage raised
+  above that tier's cap;
 - price bands (OKEx or Huobi formulas around the index and the 10-minute average basis)
   refuse limit orders outside them;
 - position limits cap a position's value by its leverage.
@@ -22,7 +24,13 @@ Choices where the documents are silent:
   a minute's sample is (open + close) / 2 of its observations, and the average is over the
   last ten finished minutes (0 before the first trade);
 - a market order's position limit is valued at the mark rounded up to a tick; a cross position
-  counts as 1x.
+  counts as 1x;
+- the expiries of one underlying (MECHANICS §2.3, §2.4: the tier counts them together) are the
+  contracts with the same underlying, quote and settle currencies, kind and multiplier, so that
+  their contract counts add up. OKEx counts them for a cross position, over the account's
+  cross positions in them (an isolated position is tiered alone); Huobi counts them for every
+  position (the net position per expiry, summed: one-way positions are net already). A group
+  capped by several tables is capped by the smallest.
 """
 
 from __future__ import annotations
@@ -38,11 +46,18 @@ from perpex.orders import SIDE_NAMES, OrderRecord
 from perpex.risk.bands import (
     HUOBI_PARAMS, OKEX_PARAMS, BandClock, CircuitBreaker, PositionLimitTable, band_reject,
     huobi_band, okex_band)
-from perpex.risk.liquidation import _BITMEX, _OKEX, LiquidationConfig, okex_tiers
+from perpex.risk.liquidation import _BITMEX, _HUOBI, _OKEX, LiquidationConfig, okex_tiers
 
 HALTED_TEXT = "Trading is halted by the circuit breaker"
 TIER_CAP_TEXT = "Position would exceed the last tier"
 TIER_LEVERAGE_TEXT = "Leverage above the tier's maximum"
+
+
+def _same_tier(a: Instrument, b: Instrument) -> bool:
+    """Expiries of one underlying: their contract counts add up into one tier."""
+    return (a.underlying, a.quote_currency, a.settle_currency, a.contract_type, a.multiplier) == \
+        (b.underlying, b.quote_currency, b.settle_currency, b.contract_type, b.multiplier)
+
 
 # the band formula and its parameters per OverloadConfig.price_bands
 _BAND_RULES = {"OKEx": (okex_band, OKEX_PARAMS), "Huobi": (huobi_band, HUOBI_PARAMS)}
@@ -89,6 +104,10 @@ class OverloadMixin(ExchangeCore):
                           for s in self._symbols} if self._overload.circuit_breaker else {}
         self._band_clocks = {s: BandClock() for s in self._symbols} \
             if self._overload.price_bands else {}
+        # contract -> the other expiries of its underlying, in listing order (not state)
+        self._tier_groups: dict[str, tuple[str, ...]] = {
+            s: tuple(o for o in self._symbols if o != s and _same_tier(self._inst[o], self._inst[s]))
+            for s in self._symbols}
         # the engine loop skips _overload_reject when it has nothing to check (the default)
         self._checks_off = not (self._breakers or self._band_clocks
                                 or self._overload.position_limits is not None
@@ -149,20 +168,59 @@ class OverloadMixin(ExchangeCore):
 
     def _tier_cap_reject(self, inst: Instrument, rec: OrderRecord) -> str:
         """OKEx and Huobi size the requirement by a tier table that ends: an order that could
-        take the position (with the account's other orders on that side) past its last tier
-        is refused, as the exchanges cap position size, instead of halting the engine later."""
+        take the position (with the account's other orders on that side, and the worst case of
+        the other expiries its tier counts) past its last tier is refused, as the exchanges cap
+        position size, instead of halting the engine later."""
         cfg = self._risk_cfg
         if cfg.mode is _BITMEX or rec.reduce_only:
             return ""
-        cap = okex_tiers(inst, cfg).max_contracts if cfg.mode is _OKEX \
-            else cfg.huobi_tiers[-1].max_net_contracts
-        worst = self._worst_contracts(rec.account, inst.symbol, rec.sign, rec.leaves_qty)
-        if worst > cap:
+        a, sym = rec.account, inst.symbol
+        pos = self._positions.get((a, sym))
+        worst = self._worst_contracts(a, sym, rec.sign, rec.leaves_qty)
+        cap = self._group_cap(inst, worst, a, pos is None or pos.leverage == 0)
+        if cap:
             return f"{TIER_CAP_TEXT} of {cap} contracts"
-        pos = self._positions.get((rec.account, inst.symbol))
         if pos is not None and cfg.mode is _OKEX and cfg.tier_leverage:
             return self._tier_leverage_text(inst, pos.leverage, worst)
         return ""
+
+    def _tier_cap(self, inst: Instrument) -> int:
+        cfg = self._risk_cfg
+        return okex_tiers(inst, cfg).max_contracts if cfg.mode is _OKEX \
+            else cfg.huobi_tiers[-1].max_net_contracts
+
+    def _counts_with(self, cross: bool) -> bool:
+        """Whether a position counts the other expiries of its underlying into its tier."""
+        mode = self._risk_cfg.mode
+        return mode is _HUOBI or (mode is _OKEX and cross)
+
+    def _tier_others(self, a: int, sym: str, cross: bool) -> int:
+        """Contracts the account holds in the other expiries of ``sym``'s underlying that count
+        into the tier of its position there (``cross``: that position is cross margined)."""
+        if not self._counts_with(cross):
+            return 0
+        huobi, total = self._risk_cfg.mode is _HUOBI, 0
+        for s in self._tier_groups[sym]:
+            p = self._positions.get((a, s))
+            if p is not None and p.qty and (huobi or p.leverage == 0):
+                total += abs(p.qty)
+        return total
+
+    def _group_cap(self, inst: Instrument, worst: int, a: int, cross: bool) -> int:
+        """The cap that ``worst`` contracts in ``inst``, with the worst case of the other
+        expiries they count with, would exceed; 0 when within every table involved."""
+        cap = self._tier_cap(inst)
+        total = worst
+        if self._counts_with(cross):
+            huobi = self._risk_cfg.mode is _HUOBI
+            for s in self._tier_groups[inst.symbol]:
+                p = self._positions.get((a, s))
+                if huobi or p is None or p.leverage == 0:
+                    w = max(self._worst_contracts(a, s, 1), self._worst_contracts(a, s, -1))
+                    if w:
+                        total += w
+                        cap = min(cap, self._tier_cap(self._inst[s]))
+        return cap if total > cap else 0
 
     def _worst_contracts(self, a: int, sym: str, sign: int, extra: int = 0) -> int:
         """The size of the position if every resting order of the account on the ``sign``
@@ -184,10 +242,17 @@ class OverloadMixin(ExchangeCore):
                 f"tier {tier.number} allows {tier.max_leverage:g}x")
 
     def _leverage_reject(self, inst: Instrument, a: int, leverage: float) -> str:
-        if self._risk_cfg.mode is not _OKEX or not self._risk_cfg.tier_leverage:
+        cfg = self._risk_cfg
+        if cfg.mode is not _OKEX:
             return ""
         worst = max(self._worst_contracts(a, inst.symbol, sign) for sign in (1, -1))
-        table = okex_tiers(inst, self._risk_cfg)
+        if not leverage:
+            # to cross: the position joins the tier of the account's other cross expiries
+            cap = self._group_cap(inst, worst, a, True) if worst else 0
+            return f"{TIER_CAP_TEXT} of {cap} contracts" if cap else ""
+        if not cfg.tier_leverage:
+            return ""
+        table = okex_tiers(inst, cfg)
         return self._tier_leverage_text(inst, leverage, min(worst, table.max_contracts))
 
     # ================================================================ the circuit breaker

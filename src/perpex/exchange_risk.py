@@ -40,7 +40,11 @@ Choices where the documents are silent:
   positions' unrealised losses; both capped at the wallet;
 - the engine account pays no commissions; its funding is booked against the fund;
 - in Huobi mode a position is assessed at the largest tabled leverage not above its own (cross:
-  its initial-margin leverage), the smallest tabled one when it is below every entry.
+  its initial-margin leverage), the smallest tabled one when it is below every entry;
+- an OKEx cross position, and every Huobi position, takes its tier from the account's contracts
+  in all expiries of its underlying (:mod:`perpex.exchange_overload` names them); their count is
+  a trigger input, and a fill in one expiry queues the account's positions in the others (every
+  fill touches all of an account's positions in the currency).
 """
 
 from __future__ import annotations
@@ -174,8 +178,10 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
     def _risk_position(self, inst: Instrument, pos: Position) -> RiskPosition:
         mode = self._risk_cfg.mode
         lev = self._huobi_leverage(inst, pos) if mode is _HUOBI else pos.leverage
+        others = self._tier_others(pos.account, inst.symbol, pos.leverage == 0)
         return RiskPosition(inst, pos.qty, pos.cost, self._collateral(inst, pos), lev,
-                            inst.steps_for_risk_limit(pos.risk_limit), self._funding_rate(inst.symbol))
+                            inst.steps_for_risk_limit(pos.risk_limit), self._funding_rate(inst.symbol),
+                            abs(pos.qty) + others if others else None)
 
     def _trigger_ticks(self, inst: Instrument, pos: Position, collateral: int | None = None) -> int | None:
         """The tick at which the mark reaches the position's trigger (conservative: the index
@@ -191,12 +197,13 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             return bitmex_liquidation_ticks(inst, pos.qty, pos.cost, collateral, steps,
                                             self._funding_rate(inst.symbol), cfg.variant)
         rp = self._risk_position(inst, pos)
+        contracts = abs(rp.qty) if rp.tier_contracts is None else rp.tier_contracts
         if cfg.mode is _OKEX:
-            need = Fraction(*exact_rate(okex_tiers(inst, cfg).tier_for(abs(rp.qty)).mmr)) + \
+            need = Fraction(*exact_rate(okex_tiers(inst, cfg).tier_for(contracts).mmr)) + \
                 Fraction(*exact_rate(cfg.liquidation_fee_rate))
         else:
             tiers = cfg.huobi_tiers
-            tier = next((t for t in tiers if abs(rp.qty) <= t.max_net_contracts), tiers[-1])
+            tier = next((t for t in tiers if contracts <= t.max_net_contracts), tiers[-1])
             need = Fraction(*exact_rate(tier.factors[int(rp.leverage)])) / int(rp.leverage)
         # equity = need * |value| is the recommended rule with MM 0 and a reserve rate of need
         price = liquidation_price(inst, rp.qty, rp.cost, rp.collateral, 0.0,
@@ -230,9 +237,13 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
 
     def _trigger_inputs(self, inst: Instrument, pos: Position, collateral: int) -> tuple[float, ...]:
         """Everything the position's trigger depends on besides constants of the contract and
-        the configuration (the mark enters through the cross collateral)."""
-        return (pos.qty, pos.cost, pos.risk_limit, pos.leverage, collateral,
-                self._funding_rate(inst.symbol))
+        the configuration (the mark enters through the cross collateral; OKEx and Huobi tiers,
+        the other expiries of the underlying)."""
+        inputs = (pos.qty, pos.cost, pos.risk_limit, pos.leverage, collateral,
+                  self._funding_rate(inst.symbol))
+        if self._risk_cfg.mode is _BITMEX:
+            return inputs
+        return inputs + (self._tier_others(pos.account, inst.symbol, pos.leverage == 0),)
 
     def _kept_entry(self, key: tuple[int, str], inputs: tuple[float, ...]
                     ) -> tuple[tuple[float, ...], tuple[int, int] | None] | None:

@@ -68,6 +68,7 @@ def test_a_mark_move_liquidates_by_the_contracts_own_table() -> None:
 
 def test_orders_past_the_contracts_last_tier_are_refused_at_its_cap() -> None:
     ex = exchange(presets.XBTUSD(okex_tiers=SMALL), presets.XBTZ())
+    ex.set_leverage(TRADER, "XBTUSD", 10)  # isolated: tiered alone, not with the XBTZ expiry
     ex.place(MAKER, "XBTUSD", "Sell", 5_000, 10_000)
     ex.place(MAKER, "XBTZ", "Sell", 5_000, 10_000)
     out = ex.place(TRADER, "XBTUSD", "Buy", 1_000, 10_000)
