@@ -46,7 +46,7 @@ from perpex.orders import SIDE_NAMES, OrderRecord
 from perpex.risk.bands import (
     HUOBI_PARAMS, OKEX_PARAMS, BandClock, CircuitBreaker, PositionLimitTable, band_reject,
     huobi_band, okex_band)
-from perpex.risk.liquidation import _BITMEX, _HUOBI, _OKEX, LiquidationConfig, okex_tiers
+from perpex.risk.liquidation import _BITMEX, _HUOBI, _OKEX, LiquidationConfig, huobi_tiers, okex_tiers
 
 HALTED_TEXT = "Trading is halted by the circuit breaker"
 TIER_CAP_TEXT = "Position would exceed the last tier"
@@ -187,7 +187,7 @@ class OverloadMixin(ExchangeCore):
     def _tier_cap(self, inst: Instrument) -> int:
         cfg = self._risk_cfg
         return okex_tiers(inst, cfg).max_contracts if cfg.mode is _OKEX \
-            else cfg.huobi_tiers[-1].max_net_contracts
+            else huobi_tiers(inst, cfg)[-1].max_net_contracts
 
     def _counts_with(self, cross: bool) -> bool:
         """Whether a position counts the other expiries of its underlying into its tier."""

@@ -65,7 +65,7 @@ from perpex.instruments import Instrument
 from perpex.risk.adl import adl_position, deleverage_percentile
 from perpex.risk.liquidation import (
     _BITMEX, _HUOBI, _OKEX, Action, LiquidationConfig, RiskMode, RiskPosition, assess,
-    bitmex_liquidation_ticks, bitmex_takeover_ticks, okex_tiers,
+    bitmex_liquidation_ticks, bitmex_takeover_ticks, huobi_tiers, okex_tiers,
 )
 from perpex.risk.prices import _V3, liquidation_price, round_toward_entry
 from perpex.rounding import exact_rate
@@ -163,7 +163,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         return max(0, min(total, wal))
 
     def _huobi_leverage(self, inst: Instrument, pos: Position) -> float:
-        table = sorted(self._risk_cfg.huobi_tiers[0].factors)
+        table = sorted(huobi_tiers(inst, self._risk_cfg)[0].factors)
         lev = pos.leverage
         if lev == 0:
             num, den = self._cross_rate(inst, pos.risk_limit)
@@ -202,7 +202,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             need = Fraction(*exact_rate(okex_tiers(inst, cfg).tier_for(contracts).mmr)) + \
                 Fraction(*exact_rate(cfg.liquidation_fee_rate))
         else:
-            tiers = cfg.huobi_tiers
+            tiers = huobi_tiers(inst, cfg)
             tier = next((t for t in tiers if contracts <= t.max_net_contracts), tiers[-1])
             need = Fraction(*exact_rate(tier.factors[int(rp.leverage)])) / int(rp.leverage)
         # equity = need * |value| is the recommended rule with MM 0 and a reserve rate of need

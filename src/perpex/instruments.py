@@ -24,7 +24,8 @@ from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
 from math import gcd
-from typing import Any, NamedTuple
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple
 
 from perpex.errors import (
     ArithmeticOverflowError,
@@ -121,6 +122,8 @@ class Instrument:
     ``settlement_window_ms``: TWAP window of the settlement price of a dated future.
     ``okex_tiers``: this contract's OKEx tiered maintenance schedule (MECHANICS §2.3), used in
     OKEx risk mode; None: the engine's configured table (``LiquidationConfig.tiers``).
+    ``huobi_tiers``: this contract's Huobi adjustment-factor table (§2.4: the exchange tables
+    them per contract), used in Huobi risk mode; None: ``LiquidationConfig.huobi_tiers``.
     """
 
     symbol: str
@@ -145,6 +148,7 @@ class Instrument:
     expiry_ms: int | None = None
     settlement_window_ms: int | None = None
     okex_tiers: TierTable | None = None
+    huobi_tiers: tuple[HuobiTier, ...] | None = None
 
     _tick_num: int = field(init=False, repr=False, compare=False)
     _tick_den: int = field(init=False, repr=False, compare=False)
@@ -209,6 +213,8 @@ class Instrument:
             _check_rate(name, getattr(self, name), -0.1, 0.1)
         if self.okex_tiers is not None and not isinstance(self.okex_tiers, TierTable):
             raise TypeError(f"okex_tiers must be a TierTable or None, got {self.okex_tiers!r}")
+        if self.huobi_tiers is not None:
+            put(self, "huobi_tiers", huobi_table(self.huobi_tiers))
         if self.maker_fee + self.taker_fee < 0:
             raise InvalidConfigError(
                 f"maker_fee={self.maker_fee} + taker_fee={self.taker_fee} must be >= 0: "
@@ -563,3 +569,59 @@ class TierTable:
 
     def max_leverage(self, contracts: int) -> float:
         return self.tier_for(contracts).max_leverage
+
+
+@dataclass(frozen=True)
+class HuobiTier:
+    """One Huobi tier: positions up to ``max_net_contracts`` net contracts (inclusive), with
+    the adjustment factor for each allowed leverage (MECHANICS §2.4)."""
+
+    max_net_contracts: int
+    factors: Mapping[int, float]
+
+    def __post_init__(self) -> None:
+        if type(self.max_net_contracts) is not int or self.max_net_contracts < 1:
+            raise InvalidConfigError(f"max_net_contracts={self.max_net_contracts!r} must be an int >= 1")
+        if not self.factors:
+            raise InvalidConfigError("factors must name at least one leverage")
+        frozen = {}
+        for lev, factor in sorted(self.factors.items()):
+            if type(lev) is not int or lev < 1:
+                raise InvalidConfigError(f"leverage={lev!r} in factors must be an int >= 1")
+            if isinstance(factor, bool):
+                raise TypeError(f"adjustment factor must be a float rate, got bool {factor!r}")
+            num, den = exact_rate(factor, "adjustment factor")
+            if not 0 < num < den:
+                raise InvalidConfigError(f"adjustment factor={factor!r} at {lev}x must be within (0, 1)")
+            frozen[lev] = factor
+        object.__setattr__(self, "factors", MappingProxyType(frozen))
+
+    def __hash__(self) -> int:
+        # (the factors are a read-only mapping, which does not hash; an Instrument holding a
+        # table of these must)
+        return hash((self.max_net_contracts, tuple(self.factors.items())))
+
+
+def huobi_table(tiers: Any, name: str = "huobi_tiers") -> tuple[HuobiTier, ...]:
+    """``tiers`` as a checked Huobi table: ascending net-position limits, the same leverages in
+    every tier, and no factor falling in a higher tier (a larger position would be safer)."""
+    if isinstance(tiers, (str, bytes, Mapping)):
+        raise InvalidConfigError(f"{name} must be a non-empty sequence of HuobiTier")
+    try:
+        table = tuple(tiers)
+    except TypeError:
+        raise InvalidConfigError(f"{name} must be a non-empty sequence of HuobiTier") from None
+    if not table or not all(isinstance(t, HuobiTier) for t in table):
+        raise InvalidConfigError(f"{name} must be a non-empty sequence of HuobiTier")
+    for lower, upper in zip(table, table[1:]):
+        if upper.max_net_contracts <= lower.max_net_contracts:
+            raise InvalidConfigError(
+                f"{name} limits must ascend: {upper.max_net_contracts} after {lower.max_net_contracts}")
+        if set(upper.factors) != set(lower.factors):
+            raise InvalidConfigError(f"every tier of {name} must list the same leverages")
+        for lev in lower.factors:
+            if upper.factors[lev] < lower.factors[lev]:
+                raise InvalidConfigError(
+                    f"adjustment factor at {lev}x falls from {lower.factors[lev]} to "
+                    f"{upper.factors[lev]} in a higher tier: a larger position would be safer")
+    return table

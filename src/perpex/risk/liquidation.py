@@ -31,15 +31,13 @@ time in OKEx mode) until the requirement is met, and the Exchange re-assesses af
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from fractions import Fraction
-from types import MappingProxyType
 
 from perpex.accounts.margin import commission_to_close, funding_reserve, maintenance_margin
 from perpex.errors import InvalidConfigError, InvalidInputError, InvalidLeverageError, InvalidPriceError
-from perpex.instruments import Instrument, TierTable
+from perpex.instruments import HuobiTier, Instrument, TierTable, huobi_table
 from perpex.presets import HUOBI_BTC_ADJUSTMENT_FACTORS_2019, OKEX_BTC_SWAP_TIERS
 from perpex.risk.prices import (
     _RECOMMENDED, _V3, LiquidationVariant, bankruptcy_price, bankruptcy_ticks, liquidation_ticks,
@@ -96,29 +94,6 @@ def _rate_sign(name: str, value: float) -> int:
 
 
 
-@dataclass(frozen=True)
-class HuobiTier:
-    """One Huobi tier: positions up to ``max_net_contracts`` net contracts (inclusive), with
-    the adjustment factor for each allowed leverage."""
-
-    max_net_contracts: int
-    factors: Mapping[int, float]
-
-    def __post_init__(self) -> None:
-        if type(self.max_net_contracts) is not int or self.max_net_contracts < 1:
-            raise InvalidConfigError(f"max_net_contracts={self.max_net_contracts!r} must be an int >= 1")
-        if not self.factors:
-            raise InvalidConfigError("factors must name at least one leverage")
-        frozen = {}
-        for lev, factor in sorted(self.factors.items()):
-            if type(lev) is not int or lev < 1:
-                raise InvalidConfigError(f"leverage={lev!r} in factors must be an int >= 1")
-            if not 0 < _rate("adjustment factor", factor) < 1:
-                raise InvalidConfigError(f"adjustment factor={factor!r} at {lev}x must be within (0, 1)")
-            frozen[lev] = factor
-        object.__setattr__(self, "factors", MappingProxyType(frozen))
-
-
 def _default_huobi() -> tuple[HuobiTier, ...]:
     return (HuobiTier(10**12, HUOBI_BTC_ADJUSTMENT_FACTORS_2019),)
 
@@ -171,21 +146,7 @@ class LiquidationConfig:
             raise InvalidConfigError(f"liquidation_fee_rate={self.liquidation_fee_rate} must be within [0, 1)")
         if type(self.price_offset_ticks) is not int or self.price_offset_ticks < 0:
             raise InvalidConfigError(f"price_offset_ticks={self.price_offset_ticks!r} must be an int >= 0")
-        tiers = tuple(self.huobi_tiers)
-        if not tiers or not all(isinstance(t, HuobiTier) for t in tiers):
-            raise InvalidConfigError("huobi_tiers must be a non-empty sequence of HuobiTier")
-        for lower, upper in zip(tiers, tiers[1:]):
-            if upper.max_net_contracts <= lower.max_net_contracts:
-                raise InvalidConfigError(
-                    f"huobi_tiers limits must ascend: {upper.max_net_contracts} after {lower.max_net_contracts}")
-            if set(upper.factors) != set(lower.factors):
-                raise InvalidConfigError("every Huobi tier must list the same leverages")
-            for lev in lower.factors:
-                if upper.factors[lev] < lower.factors[lev]:
-                    raise InvalidConfigError(
-                        f"adjustment factor at {lev}x falls from {lower.factors[lev]} to "
-                        f"{upper.factors[lev]} in a higher tier: a larger position would be safer")
-        object.__setattr__(self, "huobi_tiers", tiers)
+        object.__setattr__(self, "huobi_tiers", huobi_table(self.huobi_tiers))
 
 
 @dataclass(frozen=True)
@@ -433,6 +394,11 @@ def okex_tiers(inst: Instrument, config: LiquidationConfig) -> TierTable:
     return inst.okex_tiers if inst.okex_tiers is not None else config.tiers
 
 
+def huobi_tiers(inst: Instrument, config: LiquidationConfig) -> tuple[HuobiTier, ...]:
+    """The Huobi adjustment-factor table of ``inst``: its own, else the configured one."""
+    return inst.huobi_tiers if inst.huobi_tiers is not None else config.huobi_tiers
+
+
 def _assess_okex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> Assessment:
     table = okex_tiers(pos.instrument, config)
     fee = _rate("liquidation_fee_rate", config.liquidation_fee_rate)
@@ -476,7 +442,7 @@ def _assess_huobi(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) ->
     if lev_num == 0 or lev_den != 1:
         raise InvalidLeverageError(f"leverage={pos.leverage} must be a whole leverage > 0 in Huobi mode")
     lev = lev_num
-    tiers = config.huobi_tiers
+    tiers = huobi_tiers(pos.instrument, config)
     if lev not in tiers[0].factors:
         raise InvalidLeverageError(
             f"leverage={lev} is not in the adjustment-factor table {sorted(tiers[0].factors)}")
