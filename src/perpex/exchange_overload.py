@@ -35,10 +35,12 @@ Choices where the documents are silent:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from perpex import _native
+from perpex.accounts.position import Position
 from perpex.errors import InvalidConfigError
 from perpex.exchange_core import ExchangeCore
 from perpex.instruments import Instrument
@@ -194,32 +196,33 @@ class OverloadMixin(ExchangeCore):
         mode = self._risk_cfg.mode
         return mode is _HUOBI or (mode is _OKEX and cross)
 
-    def _tier_others(self, a: int, sym: str, cross: bool) -> int:
-        """Contracts the account holds in the other expiries of ``sym``'s underlying that count
-        into the tier of its position there (``cross``: that position is cross margined)."""
+    def _tier_siblings(self, a: int, sym: str, cross: bool) -> Iterator[tuple[str, Position | None]]:
+        """The other expiries of ``sym``'s underlying whose contracts count into the tier of the
+        account's position there (``cross``: that position is cross margined), with the
+        account's position in each (None without one: it would open cross)."""
         if not self._counts_with(cross):
-            return 0
-        huobi, total = self._risk_cfg.mode is _HUOBI, 0
+            return
+        huobi = self._risk_cfg.mode is _HUOBI
         for s in self._tier_groups[sym]:
             p = self._positions.get((a, s))
-            if p is not None and p.qty and (huobi or p.leverage == 0):
-                total += abs(p.qty)
-        return total
+            if huobi or p is None or p.leverage == 0:
+                yield s, p
+
+    def _tier_others(self, a: int, sym: str, cross: bool) -> int:
+        """Contracts the account holds in the other expiries that count into the tier of its
+        position in ``sym``."""
+        return sum(abs(p.qty) for _, p in self._tier_siblings(a, sym, cross) if p is not None)
 
     def _group_cap(self, inst: Instrument, worst: int, a: int, cross: bool) -> int:
         """The cap that ``worst`` contracts in ``inst``, with the worst case of the other
         expiries they count with, would exceed; 0 when within every table involved."""
         cap = self._tier_cap(inst)
         total = worst
-        if self._counts_with(cross):
-            huobi = self._risk_cfg.mode is _HUOBI
-            for s in self._tier_groups[inst.symbol]:
-                p = self._positions.get((a, s))
-                if huobi or p is None or p.leverage == 0:
-                    w = max(self._worst_contracts(a, s, 1), self._worst_contracts(a, s, -1))
-                    if w:
-                        total += w
-                        cap = min(cap, self._tier_cap(self._inst[s]))
+        for s, _ in self._tier_siblings(a, inst.symbol, cross):
+            w = self._worst_either(a, s)
+            if w:
+                total += w
+                cap = min(cap, self._tier_cap(self._inst[s]))
         return cap if total > cap else 0
 
     def _worst_contracts(self, a: int, sym: str, sign: int, extra: int = 0) -> int:
@@ -228,6 +231,17 @@ class OverloadMixin(ExchangeCore):
         pos = self._positions.get((a, sym))
         open_side = sum(o.leaves_qty for o in self._resting(a, sym) if o.sign == sign)
         return abs((pos.qty if pos else 0) + sign * (open_side + extra))
+
+    def _worst_either(self, a: int, sym: str) -> int:
+        """The larger :meth:`_worst_contracts` of the two sides, in one pass over the orders."""
+        pos = self._positions.get((a, sym))
+        qty, buys, sells = (pos.qty if pos else 0), 0, 0
+        for o in self._resting(a, sym):
+            if o.sign > 0:
+                buys += o.leaves_qty
+            else:
+                sells += o.leaves_qty
+        return max(abs(qty + buys), abs(qty - sells))
 
     def _tier_leverage_text(self, inst: Instrument, leverage: float, contracts: int) -> str:
         """OKEx: each tier caps the leverage of a position of its size, so an isolated
@@ -245,7 +259,7 @@ class OverloadMixin(ExchangeCore):
         cfg = self._risk_cfg
         if cfg.mode is not _OKEX:
             return ""
-        worst = max(self._worst_contracts(a, inst.symbol, sign) for sign in (1, -1))
+        worst = self._worst_either(a, inst.symbol)
         if not leverage:
             # to cross: the position joins the tier of the account's other cross expiries
             cap = self._group_cap(inst, worst, a, True) if worst else 0
