@@ -175,11 +175,15 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         f = self._funding.get(sym) if hasattr(self, "_funding") else None  # type: ignore[attr-defined]
         return f.funding_rate if f is not None else 0.0
 
-    def _risk_position(self, inst: Instrument, pos: Position) -> RiskPosition:
+    def _risk_position(self, inst: Instrument, pos: Position, collateral: int | None = None) -> RiskPosition:
+        """The position as the policy sees it; ``collateral``: its :meth:`_collateral` when
+        the caller has it."""
         mode = self._risk_cfg.mode
         lev = self._huobi_leverage(inst, pos) if mode is _HUOBI else pos.leverage
         others = self._tier_others(pos.account, inst.symbol, pos.leverage == 0)
-        return RiskPosition(inst, pos.qty, pos.cost, self._collateral(inst, pos), lev,
+        if collateral is None:
+            collateral = self._collateral(inst, pos)
+        return RiskPosition(inst, pos.qty, pos.cost, collateral, lev,
                             inst.steps_for_risk_limit(pos.risk_limit), self._funding_rate(inst.symbol),
                             abs(pos.qty) + others if others else None)
 
@@ -196,8 +200,8 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
                 collateral = self._collateral(inst, pos)
             return bitmex_liquidation_ticks(inst, pos.qty, pos.cost, collateral, steps,
                                             self._funding_rate(inst.symbol), cfg.variant)
-        rp = self._risk_position(inst, pos)
-        contracts = abs(rp.qty) if rp.tier_contracts is None else rp.tier_contracts
+        rp = self._risk_position(inst, pos, collateral)
+        contracts = rp.tier_count
         if cfg.mode is _OKEX:
             need = Fraction(*exact_rate(okex_tiers(inst, cfg).tier_for(contracts).mmr)) + \
                 Fraction(*exact_rate(cfg.liquidation_fee_rate))

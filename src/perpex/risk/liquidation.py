@@ -187,6 +187,11 @@ class RiskPosition:
         if self.tier_contracts is not None:
             check_int("tier_contracts", self.tier_contracts, abs(self.qty))
 
+    @property
+    def tier_count(self) -> int:
+        """The contracts that choose the tier: ``tier_contracts``, else the position's own."""
+        return abs(self.qty) if self.tier_contracts is None else self.tier_contracts
+
 
 @dataclass(frozen=True)
 class LiquidationOrder:
@@ -402,7 +407,7 @@ def huobi_tiers(inst: Instrument, config: LiquidationConfig) -> tuple[HuobiTier,
 def _assess_okex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -> Assessment:
     table = okex_tiers(pos.instrument, config)
     fee = _rate("liquidation_fee_rate", config.liquidation_fee_rate)
-    contracts = abs(pos.qty) if pos.tier_contracts is None else pos.tier_contracts
+    contracts = pos.tier_count
     tier = table.tier_for(contracts)
     equity, value = _equity_and_value(pos, mark_e8)
     ratio = Fraction(equity, value)
@@ -446,7 +451,7 @@ def _assess_huobi(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) ->
     if lev not in tiers[0].factors:
         raise InvalidLeverageError(
             f"leverage={lev} is not in the adjustment-factor table {sorted(tiers[0].factors)}")
-    net = abs(pos.qty) if pos.tier_contracts is None else pos.tier_contracts
+    net = pos.tier_count
     index = next((i for i, t in enumerate(tiers) if net <= t.max_net_contracts), None)
     if index is None:
         raise InvalidInputError(f"net position {net} is above the last Huobi tier "
