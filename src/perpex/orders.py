@@ -109,7 +109,6 @@ class Outcome(NamedTuple):
 
 # avgPx is computed natively, beside the execution report that carries it
 avg_px = _events.avg_px
-_AVG_PX = _events.AVG_PX_CACHE
 
 
 # Every event has these keys in this order. Copying a finished dict clones its table in one

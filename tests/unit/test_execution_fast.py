@@ -13,6 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import perpex._core
+import perpex._events
 import perpex.exchange_core
 import perpex.exchange_queries
 import perpex.orders
@@ -325,7 +326,7 @@ def test_a_reports_avg_px_is_avg_px_whether_its_cache_holds_it_or_not(symbol, px
     rec = OrderRecord(1, 2, symbol, 0, 0, 0, 0, 0, 100, 0, 0, -1, cum + 5, 5, cum_qty=cum,
                       px_qty=px_qty)
     if not warm:
-        perpex.orders._AVG_PX.clear()
+        perpex._events.AVG_PX_CACHE.clear()
     want = reference_avg_px(inst, px_qty, cum)
     for _ in range(2):
         got = perpex.orders.execution(inst, rec, "Trade", "PartiallyFilled", seq=1, ts=1)["avgPx"]
