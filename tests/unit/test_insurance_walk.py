@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from perpex import presets
 from perpex.errors import InvalidInputError
-from perpex.risk.insurance import affordable_fill, surplus
+from perpex.accounts.margin import ContractValue
+from perpex.risk.insurance import _affordable_fill, affordable_fill, surplus
 
 INSTRUMENTS = [presets.XBTUSD(), presets.ETHUSD(), presets.XBTUSDT()]
 
@@ -59,6 +60,21 @@ def test_however_the_order_splits_into_fills_the_losses_stay_within_the_budget(
     if n < available:  # it stopped because one more contract might not be covered
         _, per = affordable_fill(10**30, px, bk, inst, side, 1)
         assert used == per * n and per * (n + 1) > budget
+
+
+@settings(max_examples=300, deadline=None)
+@given(inst=st.sampled_from(INSTRUMENTS), side=st.sampled_from(["Buy", "Sell"]),
+       budget=st.integers(0, 10**9), bk=st.integers(1_000, 60_000), px=st.integers(1_000, 60_000),
+       available=st.integers(0, 10**6))
+def test_the_engines_walk_step_valued_natively_answers_as_the_checked_one(
+        inst, side, budget, bk, px, available) -> None:
+    # the engine's walk passes the contract's native value terms (None for a contract not
+    # valued natively) and a signed side
+    terms = ContractValue(inst).terms
+    sign = 1 if side == "Sell" else -1
+    for t in (terms, None):
+        assert _affordable_fill(budget, px, bk, inst, sign, available, t) == \
+            affordable_fill(budget, px, bk, inst, side, available)
 
 
 def test_an_empty_linear_fund_is_never_overdrawn_by_a_liquidation_walk(monkeypatch) -> None:

@@ -71,13 +71,23 @@ def affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: i
     monotone, so such a fill's surplus is never negative).
     """
     check_int("available", available, 0)
-    loss = -surplus(1, fill_price, bankruptcy_price, instrument, side)  # validates the rest
+    surplus(1, fill_price, bankruptcy_price, instrument, side)  # validates the rest
+    return _affordable_fill(budget, fill_price, bankruptcy_price, instrument, _SIDES[side],
+                            available)
+
+
+def _affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: int,
+                     instrument: Instrument, sign: int, available: int,
+                     terms: LevelTerms | None = None) -> tuple[int, int | Fraction]:
+    """:func:`affordable_fill` of valid arguments, ``sign`` 1 for a Sell and -1 for a Buy: the
+    engine's walk of the book, level by level, whose arguments it built (``terms`` as for
+    :func:`_surplus`)."""
     per: int | Fraction
     if instrument.is_inverse:
-        per = loss  # kept an int, so an integer budget (the fund's balance) stays integer
+        # kept an int, so an integer budget (the fund's balance) stays integer
+        per = -_surplus(instrument, sign, fill_price, bankruptcy_price, terms)
     else:
         # the exact (unrounded) loss of one contract, plus the per-fill rounding allowance
-        sign = _SIDES[side]
         ticks = sign * (bankruptcy_price - fill_price)
         per = ticks * instrument.value_per_tick() + 1 if ticks > 0 else Fraction(0)
     if per <= 0:
