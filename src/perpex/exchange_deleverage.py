@@ -44,6 +44,7 @@ from perpex.risk.insurance import _affordable_fill, _surplus, clawback_shares
 DELEVERAGE_TEXT = "Deleverage"
 CLAWBACK_TEXT = "Clawback"
 _SIDE_NAME = {v: k for k, v in SIDES.items()}
+_ENGINE_WALLET = wallet(LIQUIDATION_ACCOUNT)  # built once: it is booked on every engine fill
 
 
 class DeleverageMixin(ExchangeCore):
@@ -78,7 +79,7 @@ class DeleverageMixin(ExchangeCore):
                      self._cv[inst.symbol].terms)
         if s:
             ccy = inst.settle_currency
-            self._ledger.transfer(ccy, wallet(LIQUIDATION_ACCOUNT), INSURANCE, s, "liquidation surplus")
+            self._ledger.transfer(ccy, _ENGINE_WALLET, INSURANCE, s, "liquidation surplus")
             self._liq_stats[ccy]["surplus"] += s
 
     def _sweep_residual(self, ccy: str) -> None:
@@ -86,13 +87,13 @@ class DeleverageMixin(ExchangeCore):
             pos = self._positions.get((LIQUIDATION_ACCOUNT, sym))
             if pos is not None and pos.qty:
                 return
-        rest = self._ledger.balance(ccy, wallet(LIQUIDATION_ACCOUNT))
+        rest = self._ledger.balance(ccy, _ENGINE_WALLET)
         if rest < 0:
             # a shortfall (per-fill rounding) is the fund's to cover, but never beyond what it
             # holds: what it cannot cover waits on the engine's wallet for a later sweep
             rest = max(rest, -max(0, self._ledger.balance(ccy, INSURANCE)))
         if rest:
-            self._ledger.transfer(ccy, wallet(LIQUIDATION_ACCOUNT), INSURANCE, rest, "liquidation residual")
+            self._ledger.transfer(ccy, _ENGINE_WALLET, INSURANCE, rest, "liquidation residual")
             self._liq_stats[ccy]["residual"] += rest
 
     # ================================================================ lots past bankruptcy
