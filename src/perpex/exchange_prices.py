@@ -247,6 +247,12 @@ class PricingMixin(FundingMixin):
         return spec.constituents if isinstance(spec, Index) else tuple(spec)
 
     # ================================================================ queries
+    def index_price_e8(self, symbol: str) -> int | None:
+        """The published index in 1e-8 units (``instrument_state``'s ``indexPriceE8``), None
+        before the first index print: for callers that read it every step."""
+        index = self._index.get(self._instrument(symbol).symbol)
+        return None if index is None else index.price_e8
+
     def instrument_state(self, symbol: str) -> dict[str, Any]:
         """BitMEX-like instrument fields of the pipeline: prices as Decimal, rates as float,
         times as int ms (None before the pipeline has started)."""

@@ -228,3 +228,15 @@ def test_flat_quotes_are_refused_when_contracts_have_different_underlyings():
     ex.update_index(0, {"ETHUSD": {"Kraken": 200}, "XBTUSD": Q})
     ex.advance(5_000)
     assert ex.instrument_state("ETHUSD")["indexPrice"] == 200
+
+
+def test_the_index_read_on_its_own_is_the_one_the_instrument_state_publishes():
+    ex = Exchange([presets.XBTUSD(), presets.ETHUSD()])
+    assert ex.index_price_e8("XBTUSD") is None  # before the pipeline has started
+    ex.update_index(0, {"ETHUSD": {"Kraken": 200}, "XBTUSD": {"Bitstamp": 10_000.5, "Kraken": 10_001}})
+    ex.advance(5_000)
+    for sym in ("XBTUSD", "ETHUSD"):
+        assert ex.index_price_e8(sym) == ex.instrument_state(sym)["indexPriceE8"] is not None
+    assert ex.index_price_e8("ETHUSD") == 200 * XBT
+    with pytest.raises(errors.UnknownSymbolError):
+        ex.index_price_e8("NOPE")

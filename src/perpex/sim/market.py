@@ -162,7 +162,11 @@ class Market:
     def index_e8(self, symbol: str) -> int | None:
         """The index as the Exchange publishes it (natively), else as computed here."""
         if self.native:
-            state = getattr(self.rec.ex, "instrument_state", None)
+            ex = self.rec.ex
+            read = getattr(ex, "index_price_e8", None)
+            if read is not None:
+                return read(symbol)  # type: ignore[no-any-return]
+            state = getattr(ex, "instrument_state", None)
             if state is not None:
                 return state(symbol).get("indexPriceE8")
         return self.indices[symbol].price_e8
