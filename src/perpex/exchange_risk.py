@@ -175,22 +175,25 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         f = self._funding.get(sym) if hasattr(self, "_funding") else None  # type: ignore[attr-defined]
         return f.funding_rate if f is not None else 0.0
 
-    def _risk_position(self, inst: Instrument, pos: Position, collateral: int | None = None) -> RiskPosition:
-        """The position as the policy sees it; ``collateral``: its :meth:`_collateral` when
-        the caller has it."""
+    def _risk_position(self, inst: Instrument, pos: Position, collateral: int | None = None,
+                       others: int | None = None) -> RiskPosition:
+        """The position as the policy sees it; ``collateral`` and ``others``: its
+        :meth:`_collateral` and :meth:`_tier_others` when the caller has them."""
         mode = self._risk_cfg.mode
         lev = self._huobi_leverage(inst, pos) if mode is _HUOBI else pos.leverage
-        others = self._tier_others(pos.account, inst.symbol, pos.leverage == 0)
+        if others is None:
+            others = self._tier_others(pos.account, inst.symbol, pos.leverage == 0)
         if collateral is None:
             collateral = self._collateral(inst, pos)
         return RiskPosition(inst, pos.qty, pos.cost, collateral, lev,
                             inst.steps_for_risk_limit(pos.risk_limit), self._funding_rate(inst.symbol),
                             abs(pos.qty) + others if others else None)
 
-    def _trigger_ticks(self, inst: Instrument, pos: Position, collateral: int | None = None) -> int | None:
+    def _trigger_ticks(self, inst: Instrument, pos: Position, collateral: int | None = None,
+                       others: int | None = None) -> int | None:
         """The tick at which the mark reaches the position's trigger (conservative: the index
-        must never miss a position that :func:`assess` would liquidate). ``collateral``: the
-        position's :meth:`_collateral` when the caller has it."""
+        must never miss a position that :func:`assess` would liquidate). ``collateral`` and
+        ``others``: as for :meth:`_risk_position`."""
         cfg = self._risk_cfg
         if cfg.mode is _BITMEX:
             # Built from the position directly: this runs for every position a fill, a funding
@@ -200,7 +203,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
                 collateral = self._collateral(inst, pos)
             return bitmex_liquidation_ticks(inst, pos.qty, pos.cost, collateral, steps,
                                             self._funding_rate(inst.symbol), cfg.variant)
-        rp = self._risk_position(inst, pos, collateral)
+        rp = self._risk_position(inst, pos, collateral, others)
         contracts = rp.tier_count
         if cfg.mode is _OKEX:
             need = Fraction(*exact_rate(okex_tiers(inst, cfg).tier_for(contracts).mmr)) + \
@@ -239,15 +242,21 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         self._liq_key[key] = new
         insort((self._liq_long if side > 0 else self._liq_short)[sym], (ticks, a))
 
-    def _trigger_inputs(self, inst: Instrument, pos: Position, collateral: int) -> tuple[float, ...]:
+    def _tier_input(self, inst: Instrument, pos: Position) -> int | None:
+        """The contracts of the other expiries in the position's tier, a trigger input in OKEx
+        and Huobi modes; None in BitMEX mode, whose risk limit is the position's own."""
+        if self._risk_cfg.mode is _BITMEX:
+            return None
+        return self._tier_others(pos.account, inst.symbol, pos.leverage == 0)
+
+    def _trigger_inputs(self, inst: Instrument, pos: Position, collateral: int,
+                        others: int | None) -> tuple[float, ...]:
         """Everything the position's trigger depends on besides constants of the contract and
-        the configuration (the mark enters through the cross collateral; OKEx and Huobi tiers,
-        the other expiries of the underlying)."""
+        the configuration (the mark enters through the cross collateral; ``others``: its
+        :meth:`_tier_input`)."""
         inputs = (pos.qty, pos.cost, pos.risk_limit, pos.leverage, collateral,
                   self._funding_rate(inst.symbol))
-        if self._risk_cfg.mode is _BITMEX:
-            return inputs
-        return inputs + (self._tier_others(pos.account, inst.symbol, pos.leverage == 0),)
+        return inputs if others is None else inputs + (others,)
 
     def _kept_entry(self, key: tuple[int, str], inputs: tuple[float, ...]
                     ) -> tuple[tuple[float, ...], tuple[int, int] | None] | None:
@@ -269,11 +278,12 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             return None
         inst = self._inst[sym]
         collateral = self._collateral(inst, pos)
-        inputs = self._trigger_inputs(inst, pos, collateral)
+        others = self._tier_input(inst, pos)
+        inputs = self._trigger_inputs(inst, pos, collateral, others)
         seen = self._kept_entry(key, inputs)
         if seen is not None:
             return seen[1]
-        out = _entry(pos, self._trigger_ticks(inst, pos, collateral))
+        out = _entry(pos, self._trigger_ticks(inst, pos, collateral, others))
         self._liq_inputs[key] = (inputs, out)
         return out
 
@@ -320,7 +330,8 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             if pos is None or self._liq_key.get(key) != entry:
                 raise InvariantViolation(f"the trigger cache of {key} does not match the index")
             inst = self._inst[key[1]]
-            if self._trigger_inputs(inst, pos, self._collateral(inst, pos)) != inputs:
+            if self._trigger_inputs(inst, pos, self._collateral(inst, pos),
+                                    self._tier_input(inst, pos)) != inputs:
                 continue
             fresh = self._index_ticks(*key)
             if fresh != entry:
@@ -487,7 +498,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         if _bitmex_steps(inst, pos):
             return False
         collateral = self._collateral(inst, pos)
-        seen = self._kept_entry(key, self._trigger_inputs(inst, pos, collateral))
+        seen = self._kept_entry(key, self._trigger_inputs(inst, pos, collateral, None))  # BitMEX
         if seen is None:
             liq = self._trigger_ticks(inst, pos, collateral)
         else:

@@ -59,7 +59,8 @@ def test_a_position_whose_trigger_inputs_did_not_change_is_not_recomputed() -> N
     entry = ex._liq_key[(1, "ETHUSD")]
     seen: list[str] = []
     plain = ex._trigger_ticks
-    ex._trigger_ticks = lambda inst, pos, collateral=None: seen.append(inst.symbol) or plain(inst, pos, collateral)
+    ex._trigger_ticks = lambda inst, pos, collateral=None, others=None: (
+        seen.append(inst.symbol) or plain(inst, pos, collateral, others))
     ex.place(3, "XBTUSD", "Sell", 1_000, 10_000)
     ex.place(1, "XBTUSD", "Buy", 1_000, 10_000)  # a fill and a fee: account 1 is touched
     ex._risk_flush()
