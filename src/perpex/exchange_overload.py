@@ -257,15 +257,13 @@ class OverloadMixin(ExchangeCore):
 
     def _leverage_reject(self, inst: Instrument, a: int, leverage: float) -> str:
         cfg = self._risk_cfg
-        if cfg.mode is not _OKEX:
+        if cfg.mode is not _OKEX or (leverage and not cfg.tier_leverage):
             return ""
         worst = self._worst_either(a, inst.symbol)
         if not leverage:
             # to cross: the position joins the tier of the account's other cross expiries
             cap = self._group_cap(inst, worst, a, True) if worst else 0
             return f"{TIER_CAP_TEXT} of {cap} contracts" if cap else ""
-        if not cfg.tier_leverage:
-            return ""
         table = okex_tiers(inst, cfg)
         return self._tier_leverage_text(inst, leverage, min(worst, table.max_contracts))
 
