@@ -37,6 +37,12 @@ def surplus(fill_qty: int, fill_price: int, bankruptcy_price: int, instrument: I
     ("Sell" closes a liquidated long, "Buy" a liquidated short).
     """
     check_int("fill_qty", fill_qty, 1)
+    return _surplus(instrument, _checked_sign(fill_price, bankruptcy_price, instrument, side)
+                    * fill_qty, fill_price, bankruptcy_price)
+
+
+def _checked_sign(fill_price: int, bankruptcy_price: int, instrument: Instrument, side: str) -> int:
+    """The liquidation order's prices and side checked; its sign (1: a Sell closing a long)."""
     check_int("fill_price", fill_price, 1)
     check_int("bankruptcy_price", bankruptcy_price, 1)
     if side not in _SIDES:
@@ -45,7 +51,7 @@ def surplus(fill_qty: int, fill_price: int, bankruptcy_price: int, instrument: I
         raise InvalidPriceError(
             f"fill_price={fill_price} / bankruptcy_price={bankruptcy_price} above the maximum "
             f"{instrument.max_price_ticks} ticks of {instrument.symbol}")
-    return _surplus(instrument, _SIDES[side] * fill_qty, fill_price, bankruptcy_price)
+    return _SIDES[side]
 
 
 def _surplus(instrument: Instrument, position_qty: int, fill_price: int, bankruptcy_price: int,
@@ -71,9 +77,8 @@ def affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: i
     monotone, so such a fill's surplus is never negative).
     """
     check_int("available", available, 0)
-    surplus(1, fill_price, bankruptcy_price, instrument, side)  # validates the rest
-    return _affordable_fill(budget, fill_price, bankruptcy_price, instrument, _SIDES[side],
-                            available)
+    sign = _checked_sign(fill_price, bankruptcy_price, instrument, side)
+    return _affordable_fill(budget, fill_price, bankruptcy_price, instrument, sign, available)
 
 
 def _affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: int,
