@@ -162,13 +162,7 @@ class Market:
     def index_e8(self, symbol: str) -> int | None:
         """The index as the Exchange publishes it (natively), else as computed here."""
         if self.native:
-            ex = self.rec.ex
-            read = getattr(ex, "index_price_e8", None)
-            if read is not None:
-                return read(symbol)  # type: ignore[no-any-return]
-            state = getattr(ex, "instrument_state", None)
-            if state is not None:
-                return state(symbol).get("indexPriceE8")
+            return self.rec.ex.index_price_e8(symbol)  # type: ignore[no-any-return]
         return self.indices[symbol].price_e8
 
     def feed(self, ts: int, quotes: dict[str, dict[str, float]]) -> None:
