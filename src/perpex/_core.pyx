@@ -33,7 +33,7 @@ from perpex import _native
 from perpex._fills import book_trade
 from perpex.errors import EngineHaltedError
 from perpex.orders import (
-    CANCEL_TEXTS, CLOSE_NO_POSITION, REDUCE_ONLY_WOULD_INCREASE, Outcome)
+    CANCEL_TEXTS, CLOSE_NO_POSITION, IN_LIQUIDATION, REDUCE_ONLY_WOULD_INCREASE, Outcome)
 from perpex.risk.limits import RATE_LIMITED, order_count_reject
 from perpex.rounding import div_round_half_away
 
@@ -178,8 +178,13 @@ cdef class EngineCore:
                 if found is None or (<OrderRecord>found).account != r.account:
                     o.order_id, o.status = r.order_id, _STATUS_UNKNOWN_ORDER
                     continue
-                res = self._commit_cancel(r.ts, found) if direct else \
-                    commit(r.ts, cancel, found)
+                if self._liq_orders and r.order_id in self._liq_orders:
+                    # a liquidation order resting for the trader (as Exchange.cancel)
+                    res = commit(r.ts, self._command_reject, inst, r.account, IN_LIQUIDATION,
+                                 found)
+                else:
+                    res = self._commit_cancel(r.ts, found) if direct else \
+                        commit(r.ts, cancel, found)
             elif shedder is not None and shedder.admit(new_kind) is not None:
                 o.status = _STATUS_OVERLOADED
                 if self._emit:

@@ -51,7 +51,7 @@ from perpex.exchange_overload import OverloadConfig
 from perpex.exchange_risk import LIQUIDATION_ACCOUNT, RiskMixin
 from perpex.instruments import Instrument
 from perpex.orders import (
-    CONDITIONAL_TYPES, MARKET_TYPES, OrderRecord, Outcome, insufficient_text)
+    CONDITIONAL_TYPES, IN_LIQUIDATION, MARKET_TYPES, OrderRecord, Outcome, insufficient_text)
 from perpex.pricing import FundingConfig, Index, to_e8
 from perpex.pricing._units import Number
 from perpex.risk.limits import RATE_LIMITED, RateLimiter
@@ -304,6 +304,8 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         if max(new_price or rec.price, new_stop or rec.stop_px) * lv > INT64_MAX:
             raise ArithmeticOverflowError(f"notional of qty={lv} overflows int64")
 
+        if rec.order_id in self._liq_orders:  # a liquidation order resting for the trader
+            return self._commit(t, self._command_reject, inst, a, IN_LIQUIDATION, rec)
         return self._commit(t, self._amend_now, inst, rec, lv, new_leaves, new_price, new_stop)
 
     def _amend_now(self, inst: Instrument, rec: OrderRecord, lv: int, new_leaves: int | None,
@@ -333,6 +335,9 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         t = self._check_ts(ts)
         a = self._account(account)
         rec = self._own_order(a, order_id)
+        if rec.order_id in self._liq_orders:  # a liquidation order resting for the trader
+            return self._commit(t, self._command_reject, self._inst[rec.symbol], a, IN_LIQUIDATION,
+                                rec)
         return self._commit(t, self._cancel_now, rec)
 
     def cancel_all(self, account: int, symbol: str | None = None, *,
@@ -347,7 +352,8 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
                 return self._command_reject(None, a, RATE_LIMITED)
             count = 0
             for sym in syms:
-                if self._live.get((a, sym)):
+                # a frozen position's one order is its liquidation order, not the trader's
+                if self._live.get((a, sym)) and (a, sym) not in self._liq_holds:
                     count += len(self._live[(a, sym)])
                     self._books[sym].cancel_all(a)
                     self._drive(sym)
@@ -388,6 +394,8 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
                      risk_limit: int | None) -> Outcome:
         if not self._take_token(a):
             return self._command_reject(inst, a, RATE_LIMITED)
+        if (a, inst.symbol) in self._liq_holds:
+            return self._command_reject(inst, a, IN_LIQUIDATION)
         pos = self._position(a, inst.symbol)
         if risk_limit is not None and abs(pos.cost) > risk_limit:
             return self._command_reject(inst, a, f"Position value {abs(pos.cost)} exceeds the requested "
@@ -435,6 +443,8 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         def run() -> Outcome:
             if not self._take_token(a):
                 return self._command_reject(inst, a, RATE_LIMITED)
+            if (a, inst.symbol) in self._liq_holds:
+                return self._command_reject(inst, a, IN_LIQUIDATION)
             pos.extra_margin += n
             self._touch(a, inst.settle_currency)
             return Outcome(self._seq, amount=n)

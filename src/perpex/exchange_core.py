@@ -71,6 +71,8 @@ class ExchangeCore(MarginCore, ABC):
     _symbols: list[str]
     _accounts: dict[int, None]
     _tx: dict[object, tuple]
+    # (account, contract) -> (resting liquidation order, ts its wait ends): exchange_risk
+    _liq_holds: dict[tuple[int, str], tuple[int, int]]
 
     def _lot_fill(self, inst: Instrument, rec: OrderRecord, px: int, q: int) -> None:
         pass

@@ -44,7 +44,7 @@ from perpex.accounts.position import Position
 from perpex.errors import InvalidConfigError
 from perpex.exchange_core import ExchangeCore
 from perpex.instruments import Instrument
-from perpex.orders import SIDE_NAMES, OrderRecord
+from perpex.orders import IN_LIQUIDATION, SIDE_NAMES, OrderRecord
 from perpex.risk.bands import (
     HUOBI_PARAMS, OKEX_PARAMS, BandClock, CircuitBreaker, PositionLimitTable, band_reject,
     huobi_band, okex_band)
@@ -138,6 +138,8 @@ class OverloadMixin(ExchangeCore):
 
     # ================================================================ pre-trade rejects
     def _overload_reject(self, inst: Instrument, rec: OrderRecord) -> str:
+        if self._liq_holds and (rec.account, inst.symbol) in self._liq_holds:
+            return IN_LIQUIDATION  # frozen while its liquidation order rests (OKEx cycle)
         br = self._breakers.get(inst.symbol)
         if br is not None and br.is_halted(self._ts):
             return HALTED_TEXT

@@ -62,6 +62,7 @@ from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, MAX_ACCO
 from perpex.exchange_deleverage import DeleverageMixin
 from perpex.exchange_overload import OverloadConfig, OverloadMixin
 from perpex.instruments import Instrument
+from perpex.orders import LIQUIDATION_EXPIRED
 from perpex.risk.adl import adl_position, deleverage_percentile
 from perpex.risk.liquidation import (
     _BITMEX, _HUOBI, _OKEX, Action, LiquidationConfig, RiskMode, RiskPosition, assess,
@@ -126,6 +127,9 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         # triggers move with the other contracts' marks (cross) and wallet changes (funding)
         self._linked: dict[str, dict[int, None]] = {c: {} for c in self._by_ccy}
         self._liq_orders: dict[int, None] = {}
+        # OKEx with repost_after_ms: (account, contract) -> (its resting partial-liquidation
+        # order, the ts from which it is canceled and the position assessed again)
+        self._liq_holds: dict[tuple[int, str], tuple[int, int]] = {}
         for ccy in sorted(funds):
             if funds[ccy]:
                 self._ledger.transfer(ccy, ("external",), INSURANCE, funds[ccy], "insurance fund")
@@ -347,6 +351,13 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         for (ccy, a), n in sorted(held.items()):
             if n > 1 and a not in self._linked[ccy]:
                 raise InvariantViolation(f"account {a} holds {n} {ccy} positions but is not linked")
+        for key, (oid, _) in self._liq_holds.items():
+            # a frozen position's only live order is its resting liquidation order, if any
+            live = self._live.get(key, {})
+            if oid in self._orders and (list(live) != [oid] or oid not in self._liq_orders):
+                raise InvariantViolation(f"{key} is frozen on order {oid} but has live orders {list(live)}")
+            if oid not in self._orders and live:
+                raise InvariantViolation(f"{key} is frozen with live orders {list(live)}")
 
     def _queue_linked(self, sym: str, cross_only: bool) -> None:
         """Queues the other-contract positions of the accounts that also hold ``sym``: after
@@ -424,6 +435,8 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         """One contract's liquidation step at ``mark_e8``; unless ``always``, only when some
         position is beyond its trigger (the lots are worked at the contract's own marks)."""
         sym = inst.symbol
+        if self._liq_holds:
+            self._release_holds(sym)
         self._risk_flush()
         lo, hi = inst.e8_to_ticks_floor(mark_e8), inst.e8_to_ticks_ceil(mark_e8)
         longs, shorts = self._liq_long[sym], self._liq_short[sym]
@@ -449,6 +462,11 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         if not verdict.liquidate:
             self._risk_dirty[(a, sym)] = None
             return
+        if (a, sym) in self._liq_holds:
+            # the position waits for its resting order, unless it is now past partial repair
+            if verdict.action is not Action.FULL:
+                return
+            self._end_hold((a, sym))
         fresh = True  # the verdict in hand still describes the position
         if (a, sym) in self._live:
             for oid in self._live[(a, sym)]:
@@ -456,6 +474,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             self._books[sym].cancel_all(a)
             self._drive(sym)
             fresh = False
+        repost = self._risk_cfg.repost_after_ms
         for _ in range(8):
             if pos.qty == 0:
                 break
@@ -467,6 +486,15 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             order = verdict.order
             assert order is not None
             if verdict.action is Action.PARTIAL:
+                if repost is not None:
+                    # OKEx's cycle in simulated time: the order rests, the position waits
+                    rec = self._engine_order(inst, a, order.side, order.qty, order.price_ticks,
+                                             "GoodTillCancel")
+                    self._liq_stats[inst.settle_currency]["partials"] += 1
+                    if rec.leaves_qty:
+                        self._liq_holds[(a, sym)] = (rec.order_id, self._ts + repost)
+                        break
+                    continue
                 tif = "FillOrKill" if self._risk_cfg.mode is _BITMEX else "ImmediateOrCancel"
                 rec = self._engine_order(inst, a, order.side, order.qty, order.price_ticks, tif)
                 self._liq_stats[inst.settle_currency]["partials"] += 1
@@ -478,6 +506,23 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             if pos.qty and assess(self._risk_position(inst, pos), mark_e8, self._risk_cfg).liquidate:
                 self._takeover(inst, pos, self._risk_position_bk(inst, pos))
         self._touch(a, inst.settle_currency)
+
+    def _release_holds(self, sym: str) -> None:
+        """Ends the holds of ``sym`` whose order is done or whose time is up, in account order:
+        what is left of the order is canceled and the position queued for the index, where
+        the step that follows finds it again if it still needs liquidating (the re-post)."""
+        ts, orders = self._ts, self._orders
+        for key in sorted(k for k, (oid, until) in self._liq_holds.items()
+                          if k[1] == sym and (ts >= until or oid not in orders)):
+            self._end_hold(key)
+
+    def _end_hold(self, key: tuple[int, str]) -> None:
+        oid, _ = self._liq_holds.pop(key)
+        if oid in self._orders:
+            self._texts[oid] = LIQUIDATION_EXPIRED
+            self._books[key[1]].cancel(oid, key[0])
+            self._drive(key[1])
+        self._risk_dirty[key] = None
 
     def _direct_takeover(self, inst: Instrument, pos: Position, mark_e8: int) -> bool:
         """The common case of a cascade, settled without :func:`assess`: a BitMEX position at
@@ -576,5 +621,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             "breakers": self._breaker_state()}
         if self._risk_cfg.clawback:  # only then, so that other configurations hash as before
             state["clawback"] = sorted(self._clawed.items())
+        if self._risk_cfg.repost_after_ms is not None:  # likewise
+            state["holds"] = sorted(self._liq_holds.items())
         state.update(self._band_state())
         return state

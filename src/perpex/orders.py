@@ -56,6 +56,9 @@ CLOSE_NO_POSITION = "Order had execInst of Close and there is no position to clo
 REDUCE_ONLY_CLIPPED = "Amended: ReduceOnly order reduced to the position size"
 REDUCE_ONLY_CANCELED = "Canceled: ReduceOnly order exceeds the position"
 CLOSE_CANCELED_OTHER = "Canceled: open orders exceed the position being closed"
+# OKEx's resting partial-liquidation cycle (LiquidationConfig.repost_after_ms)
+IN_LIQUIDATION = "Position in liquidation"
+LIQUIDATION_EXPIRED = "Canceled: Liquidation order not filled in time"
 
 
 def insufficient_text(required: int, currency: str) -> str:

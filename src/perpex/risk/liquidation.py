@@ -112,6 +112,15 @@ class LiquidationConfig:
     Off by default: a tier table counts contracts whatever they are worth, so the configured
     one fits the coin-margined swap it comes from but not, say, XBTUSDT's tiny contracts; give
     such a contract its own ``okex_tiers`` before turning this on.
+    ``repost_after_ms`` (OKEx mode): None (default) runs the cycle of §7.2 in one instant: the
+    partial-liquidation order is ImmediateOrCancel, and what it does not fill is taken over at
+    once. A number of milliseconds of simulated time (OKEx: about a minute, 60_000) makes the
+    order rest in the book instead, with the position frozen (the trader's orders, cancels and
+    margin changes in that contract are refused with "Position in liquidation"); at the first
+    liquidation step after the order is done or that time has passed, what is left of it is
+    canceled and the position is assessed again, which posts the next order if it still needs
+    one. A verdict of full liquidation meanwhile cancels the order and takes the position over.
+    A frozen position may stay below its requirement while it waits: that is the cycle.
     ``huobi_tiers``: Huobi mode; ascending net-position limits with factors per leverage.
     """
 
@@ -123,6 +132,7 @@ class LiquidationConfig:
     clawback: bool = False
     price_offset_ticks: int = 1
     tier_leverage: bool = False
+    repost_after_ms: int | None = None
     huobi_tiers: tuple[HuobiTier, ...] = field(default_factory=_default_huobi)
 
     def __post_init__(self) -> None:
@@ -135,10 +145,16 @@ class LiquidationConfig:
         for name in ("to_tier1", "clawback", "tier_leverage"):
             if type(getattr(self, name)) is not bool:
                 raise InvalidConfigError(f"{name}={getattr(self, name)!r} must be a bool")
-        if self.mode is not _OKEX and (self.to_tier1 or self.clawback or self.tier_leverage):
+        if self.mode is not _OKEX and (self.to_tier1 or self.clawback or self.tier_leverage
+                                       or self.repost_after_ms is not None):
             raise InvalidConfigError(
                 f"to_tier1={self.to_tier1} / clawback={self.clawback} / tier_leverage="
-                f"{self.tier_leverage} apply only to mode=OKEX, not {self.mode.name}")
+                f"{self.tier_leverage} / repost_after_ms={self.repost_after_ms} apply only to "
+                f"mode=OKEX, not {self.mode.name}")
+        if self.repost_after_ms is not None and (type(self.repost_after_ms) is not int
+                                                 or self.repost_after_ms <= 0):
+            raise InvalidConfigError(f"repost_after_ms={self.repost_after_ms!r} must be None or an "
+                                     "int > 0 (milliseconds)")
         if self.mode is not _BITMEX and self.variant is not _RECOMMENDED:
             raise InvalidConfigError(
                 f"variant={self.variant.name} applies only to mode=BITMEX, not {self.mode.name}")

@@ -1,0 +1,179 @@
+"""OKEx's partial-liquidation cycle in simulated time (MECHANICS §7.2, O1/O4; SEED 003: "orders
+priced better than bankruptcy, replaced if unfilled"), ``LiquidationConfig(repost_after_ms=...)``.
+
+The trader holds 20,000 XBTUSD long at 10,000, isolated at 20x: tier 4 (MMR 2%). At a mark of
+9,700 the margin ratio is below tier 4's requirement but above tier 1's, so the position is cut
+two tiers down, to tier 2's maximum of 9,999 contracts: a sell of 10,001 priced one tick better
+than the bankruptcy price, 9,524.5. With the option the order rests; without it (the default)
+it is ImmediateOrCancel and what it does not fill is taken over at once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perpex import presets
+from perpex.errors import InvalidConfigError
+from perpex.exchange import OP_CANCEL, ORDER_DTYPE, STATUS_REJECTED, Exchange
+from perpex.exchange_journal import dump_exchange, load_exchange
+from perpex.orders import IN_LIQUIDATION, LIQUIDATION_EXPIRED
+from perpex.risk.liquidation import LiquidationConfig, RiskMode
+
+XBT = 100_000_000
+TRADER, MAKER, BIDDER = 1, 2, 3
+WAIT = 60_000
+LIQ_PX = 9_524.5  # the bankruptcy price at 20,000 contracts, one tick better for the trader
+
+
+def market(repost: int | None = WAIT) -> Exchange:
+    cfg = LiquidationConfig(mode=RiskMode.OKEX, repost_after_ms=repost)
+    ex = Exchange([presets.XBTUSD()], risk_mode=cfg, insurance_fund={"XBt": 100 * XBT})
+    ex.deposit(TRADER, 11 * XBT, ts=0)
+    ex.deposit(MAKER, 1_000 * XBT, ts=0)
+    ex.deposit(BIDDER, 1_000 * XBT, ts=0)
+    ex.set_mark("XBTUSD", 10_000, ts=0)
+    ex.set_leverage(TRADER, "XBTUSD", 20, ts=0)
+    ex.place(MAKER, "XBTUSD", "Sell", 20_000, 10_000, ts=0)
+    assert ex.place(TRADER, "XBTUSD", "Buy", 20_000, 10_000, ts=0).cum_qty == 20_000
+    ex.place(BIDDER, "XBTUSD", "Buy", 100, 9_000, ts=0)  # far below: the order rests
+    ex.drain_events()
+    return ex
+
+
+def liq_orders(ex: Exchange) -> list[tuple[int, float, int]]:
+    return [(o["orderID"], float(o["price"]), o["leavesQty"]) for o in ex.open_orders(TRADER)]
+
+
+def qty(ex: Exchange) -> int:
+    return ex.position(TRADER, "XBTUSD")["currentQty"]
+
+
+def conserved(ex: Exchange) -> None:
+    audit = ex.audit()
+    assert audit.ledger_sum == {"XBt": 0} and audit.net_position == {"XBTUSD": 0}
+    assert min(ex.wallet_balances().values()) >= 0
+    ex.check_invariants()
+
+
+def test_without_the_option_the_cycle_is_one_instant():
+    ex = market(None)
+    ex.set_mark("XBTUSD", 9_700, ts=1_000)
+    assert qty(ex) == 0 and liq_orders(ex) == []
+    stats = ex.liquidation_stats()
+    assert (stats["partials"], stats["takeovers"]) == (1, 1)
+    conserved(ex)
+
+
+def test_the_partial_order_rests_better_than_bankruptcy_and_freezes_the_position():
+    ex = market()
+    ex.set_mark("XBTUSD", 9_800, ts=1_000)
+    assert liq_orders(ex) == []
+    ex.set_mark("XBTUSD", 9_700, ts=2_000)
+    [(oid, px, leaves)] = liq_orders(ex)
+    assert (px, leaves, qty(ex)) == (LIQ_PX, 10_001, 20_000)
+    new = [e for e in ex.drain_events() if e.get("orderID") == oid]
+    assert [(e["execType"], e["ordType"], e["timeInForce"], e["side"]) for e in new] == \
+        [("New", "Limit", "GoodTillCancel", "Sell")]
+    before = ex.position(TRADER, "XBTUSD")
+
+    # every trader command on the contract is refused and changes nothing but the sequence
+    refused = [
+        ex.place(TRADER, "XBTUSD", "Sell", 10, 9_900, ts=2_001),
+        ex.place(TRADER, "XBTUSD", "Sell", 10, exec_inst="ReduceOnly", ts=2_001),
+        ex.cancel(TRADER, oid, ts=2_001),
+        ex.amend(TRADER, oid, price=9_900, ts=2_001),
+        ex.set_leverage(TRADER, "XBTUSD", 10, ts=2_001),
+        ex.set_risk_limit(TRADER, "XBTUSD", 300 * XBT, ts=2_001),
+        ex.transfer_margin(TRADER, "XBTUSD", 1 * XBT, ts=2_001),
+    ]
+    assert [(o.accepted, o.text) for o in refused] == [(False, IN_LIQUIDATION)] * len(refused)
+    assert ex.cancel_all(TRADER, ts=2_001).count == 0
+    rows = np.zeros(1, ORDER_DTYPE)
+    rows[0] = (2_002, TRADER, 0, OP_CANCEL, 0, 0, 0, 0, oid)
+    assert ex.submit_orders(rows)["status"][0] == STATUS_REJECTED
+    assert liq_orders(ex) == [(oid, LIQ_PX, 10_001)]
+    assert ex.position(TRADER, "XBTUSD") == before
+    # other accounts trade as usual
+    assert ex.place(MAKER, "XBTUSD", "Sell", 5, 9_900, ts=2_003).accepted
+    conserved(ex)
+
+
+def test_an_order_the_market_fills_frees_the_position_at_the_next_step():
+    ex = market()
+    ex.set_mark("XBTUSD", 9_700, ts=2_000)
+    [(oid, _, _)] = liq_orders(ex)
+    ex.drain_events()
+    fill = ex.place(BIDDER, "XBTUSD", "Buy", 10_001, 9_600, ts=3_000)
+    assert fill.cum_qty == 10_001 and qty(ex) == 9_999
+    trades = [e for e in ex.drain_events() if e.get("orderID") == oid]
+    assert [(e["execType"], e["lastPx"], e["text"]) for e in trades] == \
+        [("Trade", LIQ_PX, "Liquidation")]
+    assert ex.place(TRADER, "XBTUSD", "Sell", 1, 9_900, ts=3_001).text == IN_LIQUIDATION
+    # tier 2 clears the requirement at this mark: the next step ends the wait, nothing more
+    ex.set_mark("XBTUSD", 9_710, ts=4_000)
+    assert qty(ex) == 9_999 and liq_orders(ex) == []
+    assert ex.place(TRADER, "XBTUSD", "Sell", 1, 9_900, ts=4_001).accepted
+    stats = ex.liquidation_stats()
+    assert (stats["partials"], stats["takeovers"]) == (1, 0)
+    conserved(ex)
+
+
+def test_an_unfilled_order_is_canceled_when_its_time_is_up_and_posted_again():
+    ex = market()
+    ex.set_mark("XBTUSD", 9_700, ts=2_000)
+    [(first, _, _)] = liq_orders(ex)
+    ex.place(BIDDER, "XBTUSD", "Buy", 4_000, 9_600, ts=3_000)  # a part of it fills
+    assert qty(ex) == 16_000
+    ex.set_mark("XBTUSD", 9_690, ts=2_000 + WAIT - 1)  # the wait is not over
+    assert liq_orders(ex) == [(first, LIQ_PX, 6_001)]
+    ex.drain_events()
+    ex.set_mark("XBTUSD", 9_690, ts=2_000 + WAIT)
+    events = ex.drain_events()
+    done = [e for e in events if e.get("orderID") == first]
+    assert [(e["execType"], e["text"]) for e in done] == [("Canceled", LIQUIDATION_EXPIRED)]
+    # still at tier 4 (16,000) and below its requirement: a new order, cut to tier 2's maximum;
+    # the fill at 9,524.5 cost the rest of the position no collateral share (pro rata), so its
+    # bankruptcy price is still 9,524 and the order is priced as the first
+    [(second, px, leaves)] = liq_orders(ex)
+    assert second > first and (px, leaves) == (LIQ_PX, 16_000 - 9_999)
+    stats = ex.liquidation_stats()
+    assert (stats["partials"], stats["takeovers"]) == (2, 0)
+    conserved(ex)
+
+
+def test_a_full_verdict_meanwhile_cancels_the_order_and_takes_the_position_over():
+    ex = market()
+    ex.set_mark("XBTUSD", 9_700, ts=2_000)
+    [(oid, _, _)] = liq_orders(ex)
+    ex.set_mark("XBTUSD", 9_560, ts=3_000)  # below tier 1's requirement: full liquidation
+    assert qty(ex) == 0 and liq_orders(ex) == []
+    assert ex.liquidation_stats()["takeovers"] == 1
+    assert oid not in ex._orders and not ex._liq_holds
+    conserved(ex)
+
+
+def test_the_wait_survives_a_snapshot_and_the_state_hash_covers_it():
+    ex = market()
+    ex.set_mark("XBTUSD", 9_700, ts=2_000)
+    copy = load_exchange(dump_exchange(ex))
+    assert copy.state_hash() == ex.state_hash() and copy._liq_holds == ex._liq_holds
+    for e in (ex, copy):
+        e.set_mark("XBTUSD", 9_690, ts=2_000 + WAIT)
+    assert copy.state_hash() == ex.state_hash()
+    assert liq_orders(copy) == liq_orders(ex) and len(liq_orders(ex)) == 1
+    # the same commands without a resting order end in a different state
+    other = market(None)
+    other.set_mark("XBTUSD", 9_700, ts=2_000)
+    assert other.state_hash() != market().state_hash()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "60000"])
+def test_a_wait_that_is_not_a_positive_int_is_refused(bad: object) -> None:
+    with pytest.raises(InvalidConfigError, match="repost_after_ms"):
+        LiquidationConfig(mode=RiskMode.OKEX, repost_after_ms=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", [RiskMode.BITMEX, RiskMode.HUOBI])
+def test_the_wait_is_an_okex_option(mode: RiskMode) -> None:
+    with pytest.raises(InvalidConfigError, match="only to mode=OKEX"):
+        LiquidationConfig(mode=mode, repost_after_ms=WAIT)
