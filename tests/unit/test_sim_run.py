@@ -174,3 +174,10 @@ def test_sweep_on_a_two_worker_local_cluster_matches_the_in_process_results(tiny
         rows = list(csv.DictReader(fh))
     assert [r["state_hash"] for r in rows] == [r["state_hash"] for r in inline]
     assert (tmp_path / "sweep.png").stat().st_size > 0
+
+
+def test_an_okex_run_with_resting_liquidation_orders_replays_to_its_state_hash(tmp_path: Path) -> None:
+    text = set_param(set_param(TINY, "risk.mode", "okex"), "risk.repost_after_s", 30)
+    res = run_scenario(parse_scenario(text), out=tmp_path)
+    got, expected, _ = replay_journal(tmp_path / "journal")
+    assert got == expected == int(res.summary["state_hash"], 16)

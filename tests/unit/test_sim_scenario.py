@@ -161,3 +161,25 @@ def test_a_circuit_breaker_is_given_in_seconds_and_kept_in_milliseconds() -> Non
 def test_a_bad_circuit_breaker_is_rejected_naming_the_field(value: object, message: str) -> None:
     with pytest.raises(InvalidConfigError, match="scenario.overload." + message.replace(".", r"\.")):
         parse_scenario(set_param(TINY, "overload.circuit_breaker", value))
+
+
+def test_okex_resting_liquidation_orders_wait_in_seconds_and_reach_the_exchange() -> None:
+    from perpex.sim.runner import build_exchange
+    text = set_param(set_param(TINY, "risk.mode", "okex"), "risk.repost_after_s", 60)
+    sc = parse_scenario(text)
+    assert sc.repost_after_ms == 60_000
+    assert build_exchange(sc).risk_config.repost_after_ms == 60_000
+    assert parse_scenario(set_param(TINY, "risk.mode", "okex")).repost_after_ms is None
+    assert build_exchange(parse_scenario(TINY)).risk_config.repost_after_ms is None
+
+
+@pytest.mark.parametrize("mode, value, message", [
+    ("bitmex", 60, "scenario.risk.repost_after_s applies only to mode = \"okex\", not 'bitmex'"),
+    ("okex", 0, "scenario.risk.repost_after_s must be > 0, got 0"),
+    ("okex", "1m", "scenario.risk.repost_after_s must be a number, got '1m'"),
+    ("okex", 0.0001, "scenario.risk.repost_after_s must be at least 0.001"),
+])
+def test_a_bad_liquidation_wait_is_rejected_naming_the_field(mode: str, value: object, message: str) -> None:
+    text = set_param(set_param(TINY, "risk.mode", mode), "risk.repost_after_s", value)
+    with pytest.raises(InvalidConfigError, match=message.replace(".", r"\.")):
+        parse_scenario(text)

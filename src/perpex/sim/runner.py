@@ -26,6 +26,7 @@ from perpex.journal import Journal, read_journal
 from perpex.pricing.funding import clamped_rate
 from perpex.pricing.index import METHOD_BITMEX, METHOD_OKEX, Index, IndexConfig
 from perpex.risk.bands import HUOBI_BTC_USDT_POSITION_LIMITS_2022, PositionLimitTable
+from perpex.risk.liquidation import LiquidationConfig, RiskMode
 from perpex.sim.agents import Agent, View, make_agent
 from perpex.sim.market import Market, Recorder, replay_commands
 from perpex.sim.paths import IndexPath, build_path
@@ -69,6 +70,12 @@ class RunResult:
         return self.summary["commands"] / self.engine_seconds if self.engine_seconds else 0.0
 
 
+def _risk_mode(scenario: Scenario) -> str | LiquidationConfig:
+    if scenario.repost_after_ms is None:
+        return _MODES[scenario.risk_mode]
+    return LiquidationConfig(mode=RiskMode.OKEX, repost_after_ms=scenario.repost_after_ms)
+
+
 def build_exchange(scenario: Scenario) -> Exchange:
     """The Exchange a scenario describes: its instruments, risk mode, opening insurance fund,
     overload protection and (with ``run.pricing = "auto"``) the index of each contract."""
@@ -84,7 +91,7 @@ def build_exchange(scenario: Scenario) -> Exchange:
     return Exchange([i.instrument for i in scenario.instruments], rate_limit=scenario.rate_limit,
                     max_open_orders=scenario.max_open_orders,
                     max_stop_orders=scenario.max_stop_orders, index_constituents=index,
-                    risk_mode=_MODES[scenario.risk_mode],
+                    risk_mode=_risk_mode(scenario),
                     insurance_fund=dict(scenario.insurance_fund), overload=overload)
 
 

@@ -153,6 +153,7 @@ class Scenario:
     price_bands: str = "none"
     position_limits: str = "none"
     circuit_breaker: tuple[float, int, int] | None = None  # (max_move, window_ms, halt_ms)
+    repost_after_ms: int | None = None  # OKEx: resting partial-liquidation orders' wait
 
     def instrument(self, symbol: str) -> Instrument:
         return next(i.instrument for i in self.instruments if i.symbol == symbol)
@@ -349,10 +350,17 @@ def parse_scenario(text: str, *, base: Path | None = None) -> Scenario:
         raise _bad("name", f"must be 1-64 letters, digits, spaces, '.', '-' or '_', got {name!r}")
     run = _run(_table(raw.get("run", {}), "run"))
     risk = _table(raw.get("risk", {}), "risk")
-    _no_extra(risk, ("mode", "insurance_fund"), "risk")
+    _no_extra(risk, ("mode", "insurance_fund", "repost_after_s"), "risk")
     mode = risk.get("mode", "bitmex")
     if mode not in RISK_MODES:
         raise _bad("risk.mode", f"must be one of {', '.join(RISK_MODES)}, got {mode!r}")
+    repost = None
+    if "repost_after_s" in risk:
+        if mode != "okex":
+            raise _bad("risk.repost_after_s", f"applies only to mode = \"okex\", not {mode!r}")
+        repost = round(_num(risk, "repost_after_s", "risk", float, None, 0, True) * 1000)
+        if repost < 1:
+            raise _bad("risk.repost_after_s", "must be at least 0.001 (one millisecond)")
     over = _table(raw.get("overload", {}), "overload")
     _no_extra(over, ("rate_limit_capacity", "rate_limit_per_s", "max_open_orders", "max_stop_orders",
                      "price_bands", "circuit_breaker", "position_limits"), "overload")
@@ -382,7 +390,7 @@ def parse_scenario(text: str, *, base: Path | None = None) -> Scenario:
         max_open_orders=_num(over, "max_open_orders", "overload", int, 200, 0, True),
         max_stop_orders=_num(over, "max_stop_orders", "overload", int, 10, 0),
         instruments=icfgs, agents=acfgs, source=text, insurance_fund=fund, price_bands=bands,
-        position_limits=limits, circuit_breaker=breaker)
+        position_limits=limits, circuit_breaker=breaker, repost_after_ms=repost)
 
 
 def _choice_field(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
