@@ -62,7 +62,7 @@ from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, MAX_ACCO
 from perpex.exchange_deleverage import DeleverageMixin
 from perpex.exchange_overload import OverloadConfig, OverloadMixin
 from perpex.instruments import Instrument
-from perpex.orders import LIQUIDATION_EXPIRED
+from perpex.orders import IN_LIQUIDATION_CANCELED, LIQUIDATION_EXPIRED
 from perpex.risk.adl import adl_position, deleverage_percentile
 from perpex.risk.liquidation import (
     _BITMEX, _HUOBI, _OKEX, Action, LiquidationConfig, RiskMode, RiskPosition, assess,
@@ -470,7 +470,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         fresh = True  # the verdict in hand still describes the position
         if (a, sym) in self._live:
             for oid in self._live[(a, sym)]:
-                self._texts[oid] = "Canceled: " + LIQUIDATION_TEXT
+                self._texts[oid] = IN_LIQUIDATION_CANCELED
             self._books[sym].cancel_all(a)
             self._drive(sym)
             fresh = False

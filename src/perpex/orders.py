@@ -56,8 +56,11 @@ CLOSE_NO_POSITION = "Order had execInst of Close and there is no position to clo
 REDUCE_ONLY_CLIPPED = "Amended: ReduceOnly order reduced to the position size"
 REDUCE_ONLY_CANCELED = "Canceled: ReduceOnly order exceeds the position"
 CLOSE_CANCELED_OTHER = "Canceled: open orders exceed the position being closed"
-# OKEx's resting partial-liquidation cycle (LiquidationConfig.repost_after_ms)
+# BitMEX's texts for a position's orders canceled when its liquidation starts, and (OKEx's
+# resting partial-liquidation cycle, LiquidationConfig.repost_after_ms) a trader's command on a
+# position while its liquidation order rests
 IN_LIQUIDATION = "Position in liquidation"
+IN_LIQUIDATION_CANCELED = "Canceled: " + IN_LIQUIDATION
 LIQUIDATION_EXPIRED = "Canceled: Liquidation order not filled in time"
 
 

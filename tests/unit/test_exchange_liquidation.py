@@ -132,3 +132,16 @@ def test_okex_mode_refuses_an_order_that_could_take_a_position_past_the_last_tie
     assert ex.place(3, "XBTUSD", "Sell", 10_000, 20_000).accepted  # the other side: no cap
     bitmex = setup()
     assert bitmex.place(3, "XBTUSD", "Buy", cap + 1, 5_000).accepted
+
+
+def test_the_positions_orders_are_canceled_with_bitmexs_text_when_its_liquidation_starts():
+    ex = setup()
+    close = ex.place(1, "XBTUSD", "Sell", 5_000, 10_500).order_id
+    stop = ex.place(1, "XBTUSD", "Sell", 5_000, stop_px=9_000).order_id
+    ex.drain_events()
+    ex.set_mark("XBTUSD", Decimal("9950.5"))
+    canceled = [(e["orderID"], e["text"]) for e in ex.drain_events()
+                if e["execType"] == "Canceled" and e.get("account") == 1]
+    assert canceled == [(close, "Canceled: Position in liquidation"),
+                        (stop, "Canceled: Position in liquidation")]
+    assert ex.position(1, "XBTUSD")["currentQty"] == 0
