@@ -466,7 +466,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             # the position waits for its resting order, unless it is now past partial repair
             if verdict.action is not Action.FULL:
                 return
-            self._end_hold((a, sym))
+            self._end_hold((a, sym), IN_LIQUIDATION_CANCELED)
         fresh = True  # the verdict in hand still describes the position
         if (a, sym) in self._live:
             for oid in self._live[(a, sym)]:
@@ -514,12 +514,12 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         ts, orders = self._ts, self._orders
         for key in sorted(k for k, (oid, until) in self._liq_holds.items()
                           if k[1] == sym and (ts >= until or oid not in orders)):
-            self._end_hold(key)
+            self._end_hold(key, LIQUIDATION_EXPIRED)
 
-    def _end_hold(self, key: tuple[int, str]) -> None:
+    def _end_hold(self, key: tuple[int, str], text: str) -> None:
         oid, _ = self._liq_holds.pop(key)
         if oid in self._orders:
-            self._texts[oid] = LIQUIDATION_EXPIRED
+            self._texts[oid] = text
             self._books[key[1]].cancel(oid, key[0])
             self._drive(key[1])
         self._risk_dirty[key] = None

@@ -16,7 +16,7 @@ from perpex import presets
 from perpex.errors import InvalidConfigError
 from perpex.exchange import OP_CANCEL, ORDER_DTYPE, STATUS_REJECTED, Exchange
 from perpex.exchange_journal import dump_exchange, load_exchange
-from perpex.orders import IN_LIQUIDATION, LIQUIDATION_EXPIRED
+from perpex.orders import IN_LIQUIDATION, IN_LIQUIDATION_CANCELED, LIQUIDATION_EXPIRED
 from perpex.risk.liquidation import LiquidationConfig, RiskMode
 
 XBT = 100_000_000
@@ -145,8 +145,11 @@ def test_a_full_verdict_meanwhile_cancels_the_order_and_takes_the_position_over(
     ex = market()
     ex.set_mark("XBTUSD", 9_700, ts=2_000)
     [(oid, _, _)] = liq_orders(ex)
+    ex.drain_events()
     ex.set_mark("XBTUSD", 9_560, ts=3_000)  # below tier 1's requirement: full liquidation
     assert qty(ex) == 0 and liq_orders(ex) == []
+    done = [(e["execType"], e["text"]) for e in ex.drain_events() if e.get("orderID") == oid]
+    assert done == [("Canceled", IN_LIQUIDATION_CANCELED)]
     assert ex.liquidation_stats()["takeovers"] == 1
     assert oid not in ex._orders and not ex._liq_holds
     conserved(ex)
