@@ -59,8 +59,9 @@ def test_a_thirty_percent_crash_over_ten_thousand_accounts(mode: str) -> None:
 
 def crash_okex_cycle(n: int, fund: int) -> tuple[Exchange, int]:
     """The crash at tier 4 (20,000 contracts each) in OKEx mode with resting partial orders
-    (repost_after_ms): the mark falls 100 every 20 s, so a wait of a minute ends three steps
-    later, and a buyer now and then takes some of the resting orders. Returns the exchange and
+    (repost_after_ms): the mark falls 100 a minute, so each step ends the waits of the last
+    (a position whose order is unfilled and which is not yet past partial repair gets a new
+    one), and a buyer now and then takes some of the resting orders. Returns the exchange and
     the number of orders canceled when their time was up."""
     cfg = LiquidationConfig(mode=RiskMode.OKEX, repost_after_ms=60_000)
     ex = Exchange([presets.XBTUSD()], insurance_fund={"XBt": fund}, risk_mode=cfg)
@@ -80,7 +81,7 @@ def crash_okex_cycle(n: int, fund: int) -> tuple[Exchange, int]:
     ex.drain_events()
     expired = 0
     for step in range(1, 31):
-        t = 20_000 * step
+        t = 60_000 * step
         ex.set_mark("XBTUSD", 10_000 - 100 * step, ts=t)
         if step % 4 == 0:
             ex.place(makers[0], "XBTUSD", "Buy", 500 * n + 1, 10_200 - 100 * step, ts=t)
