@@ -178,13 +178,8 @@ cdef class EngineCore:
                 if found is None or (<OrderRecord>found).account != r.account:
                     o.order_id, o.status = r.order_id, _STATUS_UNKNOWN_ORDER
                     continue
-                if self._liq_orders and r.order_id in self._liq_orders:
-                    # a liquidation order resting for the trader (as Exchange.cancel)
-                    res = commit(r.ts, self._command_reject, inst, r.account, IN_LIQUIDATION,
-                                 found)
-                else:
-                    res = self._commit_cancel(r.ts, found) if direct else \
-                        commit(r.ts, cancel, found)
+                res = self._commit_cancel(r.ts, found) if direct else \
+                    commit(r.ts, cancel, found)
             elif shedder is not None and shedder.admit(new_kind) is not None:
                 o.status = _STATUS_OVERLOADED
                 if self._emit:
@@ -359,6 +354,9 @@ cdef class EngineCore:
         return self._cancel_c(rec)
 
     cdef object _cancel_c(self, OrderRecord rec):
+        if self._liq_orders and rec.order_id in self._liq_orders:
+            # a liquidation order resting for the trader (OKEx cycle) is not the trader's to cancel
+            return self._command_reject(self._inst[rec.symbol], rec.account, IN_LIQUIDATION, rec)
         if not self._token(rec.account):
             return self._command_reject(self._inst[rec.symbol], rec.account, RATE_LIMITED, rec)
         cdef int64_t leaves

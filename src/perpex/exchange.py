@@ -304,14 +304,14 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         if max(new_price or rec.price, new_stop or rec.stop_px) * lv > INT64_MAX:
             raise ArithmeticOverflowError(f"notional of qty={lv} overflows int64")
 
-        if rec.order_id in self._liq_orders:  # a liquidation order resting for the trader
-            return self._commit(t, self._command_reject, inst, a, IN_LIQUIDATION, rec)
         return self._commit(t, self._amend_now, inst, rec, lv, new_leaves, new_price, new_stop)
 
     def _amend_now(self, inst: Instrument, rec: OrderRecord, lv: int, new_leaves: int | None,
                    new_price: int | None, new_stop: int | None) -> Outcome:
         """The mutating part of a validated :meth:`amend` (``lv``: the leaves after it)."""
         a = rec.account
+        if rec.order_id in self._liq_orders:  # resting for the trader (OKEx cycle), as cancel
+            return self._command_reject(inst, a, IN_LIQUIDATION, rec)
         if not self._take_token(a):
             return self._command_reject(inst, a, RATE_LIMITED, rec)
         if not rec.conditional and not rec.reduce_only:
@@ -335,9 +335,6 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         t = self._check_ts(ts)
         a = self._account(account)
         rec = self._own_order(a, order_id)
-        if rec.order_id in self._liq_orders:  # a liquidation order resting for the trader
-            return self._commit(t, self._command_reject, self._inst[rec.symbol], a, IN_LIQUIDATION,
-                                rec)
         return self._commit(t, self._cancel_now, rec)
 
     def cancel_all(self, account: int, symbol: str | None = None, *,
