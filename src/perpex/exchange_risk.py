@@ -509,8 +509,9 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
 
     def _release_holds(self, sym: str) -> None:
         """Ends the holds of ``sym`` whose order is done or whose time is up, in account order:
-        what is left of the order is canceled and the position queued for the index, where
-        the step that follows finds it again if it still needs liquidating (the re-post)."""
+        what is left of the order is canceled. The position's index entry is current (a hold
+        leaves it in the index, and whatever changed the position since queued it), so the
+        step that follows finds it again if it still needs liquidating (the re-post)."""
         ts, orders = self._ts, self._orders
         for key in sorted(k for k, (oid, until) in self._liq_holds.items()
                           if k[1] == sym and (ts >= until or oid not in orders)):
@@ -522,7 +523,6 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             self._texts[oid] = text
             self._books[key[1]].cancel(oid, key[0])
             self._drive(key[1])
-        self._risk_dirty[key] = None
 
     def _direct_takeover(self, inst: Instrument, pos: Position, mark_e8: int) -> bool:
         """The common case of a cascade, settled without :func:`assess`: a BitMEX position at
