@@ -40,6 +40,21 @@ def market(repost: int | None = WAIT) -> Exchange:
     return ex
 
 
+def frozen() -> tuple[Exchange, int]:
+    """The market at a mark of 9,700 (ts 2,000), where the trader's partial order rests, with
+    its events drained; and that order's id."""
+    ex = market()
+    ex.set_mark("XBTUSD", 9_700, ts=2_000)
+    [(oid, _, _)] = liq_orders(ex)
+    ex.drain_events()
+    return ex, oid
+
+
+def order_events(ex: Exchange, oid: int) -> list[dict]:
+    """The drained events of order ``oid``."""
+    return [e for e in ex.drain_events() if e.get("orderID") == oid]
+
+
 def liq_orders(ex: Exchange) -> list[tuple[int, float, int]]:
     return [(o["orderID"], float(o["price"]), o["leavesQty"]) for o in ex.open_orders(TRADER)]
 
@@ -71,7 +86,7 @@ def test_the_partial_order_rests_better_than_bankruptcy_and_freezes_the_position
     ex.set_mark("XBTUSD", 9_700, ts=2_000)
     [(oid, px, leaves)] = liq_orders(ex)
     assert (px, leaves, qty(ex)) == (LIQ_PX, 10_001, 20_000)
-    new = [e for e in ex.drain_events() if e.get("orderID") == oid]
+    new = order_events(ex, oid)
     assert [(e["execType"], e["ordType"], e["timeInForce"], e["side"]) for e in new] == \
         [("New", "Limit", "GoodTillCancel", "Sell")]
     before = ex.position(TRADER, "XBTUSD")
@@ -99,14 +114,10 @@ def test_the_partial_order_rests_better_than_bankruptcy_and_freezes_the_position
 
 
 def test_an_order_the_market_fills_frees_the_position_at_the_next_step():
-    ex = market()
-    ex.set_mark("XBTUSD", 9_700, ts=2_000)
-    [(oid, _, _)] = liq_orders(ex)
-    ex.drain_events()
+    ex, oid = frozen()
     fill = ex.place(BIDDER, "XBTUSD", "Buy", 10_001, 9_600, ts=3_000)
     assert fill.cum_qty == 10_001 and qty(ex) == 9_999
-    trades = [e for e in ex.drain_events() if e.get("orderID") == oid]
-    assert [(e["execType"], e["lastPx"], e["text"]) for e in trades] == \
+    assert [(e["execType"], e["lastPx"], e["text"]) for e in order_events(ex, oid)] == \
         [("Trade", LIQ_PX, "Liquidation")]
     assert ex.place(TRADER, "XBTUSD", "Sell", 1, 9_900, ts=3_001).text == IN_LIQUIDATION
     # tier 2 clears the requirement at this mark: the next step ends the wait, nothing more
@@ -119,17 +130,14 @@ def test_an_order_the_market_fills_frees_the_position_at_the_next_step():
 
 
 def test_an_unfilled_order_is_canceled_when_its_time_is_up_and_posted_again():
-    ex = market()
-    ex.set_mark("XBTUSD", 9_700, ts=2_000)
-    [(first, _, _)] = liq_orders(ex)
+    ex, first = frozen()
     ex.place(BIDDER, "XBTUSD", "Buy", 4_000, 9_600, ts=3_000)  # a part of it fills
     assert qty(ex) == 16_000
     ex.set_mark("XBTUSD", 9_690, ts=2_000 + WAIT - 1)  # the wait is not over
     assert liq_orders(ex) == [(first, LIQ_PX, 6_001)]
     ex.drain_events()
     ex.set_mark("XBTUSD", 9_690, ts=2_000 + WAIT)
-    events = ex.drain_events()
-    done = [e for e in events if e.get("orderID") == first]
+    done = order_events(ex, first)
     assert [(e["execType"], e["text"]) for e in done] == [("Canceled", LIQUIDATION_EXPIRED)]
     # still at tier 4 (16,000) and below its requirement: a new order, cut to tier 2's maximum;
     # the fill at 9,524.5 cost the rest of the position no collateral share (pro rata), so its
@@ -142,13 +150,10 @@ def test_an_unfilled_order_is_canceled_when_its_time_is_up_and_posted_again():
 
 
 def test_a_full_verdict_meanwhile_cancels_the_order_and_takes_the_position_over():
-    ex = market()
-    ex.set_mark("XBTUSD", 9_700, ts=2_000)
-    [(oid, _, _)] = liq_orders(ex)
-    ex.drain_events()
+    ex, oid = frozen()
     ex.set_mark("XBTUSD", 9_560, ts=3_000)  # below tier 1's requirement: full liquidation
     assert qty(ex) == 0 and liq_orders(ex) == []
-    done = [(e["execType"], e["text"]) for e in ex.drain_events() if e.get("orderID") == oid]
+    done = [(e["execType"], e["text"]) for e in order_events(ex, oid)]
     assert done == [("Canceled", IN_LIQUIDATION_CANCELED)]
     assert ex.liquidation_stats()["takeovers"] == 1
     assert oid not in ex._orders and not ex._liq_holds
@@ -156,8 +161,7 @@ def test_a_full_verdict_meanwhile_cancels_the_order_and_takes_the_position_over(
 
 
 def test_the_wait_survives_a_snapshot_and_the_state_hash_covers_it():
-    ex = market()
-    ex.set_mark("XBTUSD", 9_700, ts=2_000)
+    ex, _ = frozen()
     copy = load_exchange(dump_exchange(ex))
     assert copy.state_hash() == ex.state_hash() and copy._liq_holds == ex._liq_holds
     for e in (ex, copy):
