@@ -453,8 +453,10 @@ cdef class EngineCore:
             if typ == _EV_ACCEPTED:
                 sync_c(self._open_seen, self._open, rec, _REDUCE)
                 if self._emit:
-                    self._events.append(_report(inst, rec, "New", "New", self._seq,
-                                                self._ts, "", 0, 0, 0, 0, "", None))
+                    liq = self._liq_orders
+                    self._events.append(_report(inst, rec, "New", "New", self._seq, self._ts,
+                                                LIQUIDATION_TEXT if liq and oid in liq else "",
+                                                0, 0, 0, 0, "", None))
             elif typ == _EV_CANCELED or typ == _EV_REJECTED:
                 rec.leaves_qty = 0
                 text = self._texts.pop(oid, None) or CANCEL_TEXTS.get(ev.reason, "Canceled")

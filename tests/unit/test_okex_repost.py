@@ -87,8 +87,8 @@ def test_the_partial_order_rests_better_than_bankruptcy_and_freezes_the_position
     [(oid, px, leaves)] = liq_orders(ex)
     assert (px, leaves, qty(ex)) == (LIQ_PX, 10_001, 20_000)
     new = order_events(ex, oid)
-    assert [(e["execType"], e["ordType"], e["timeInForce"], e["side"]) for e in new] == \
-        [("New", "Limit", "GoodTillCancel", "Sell")]
+    assert [(e["execType"], e["ordType"], e["timeInForce"], e["side"], e["text"]) for e in new] == \
+        [("New", "Limit", "GoodTillCancel", "Sell", "Liquidation")]
     before = ex.position(TRADER, "XBTUSD")
 
     # every trader command on the contract is refused and changes nothing but the sequence
