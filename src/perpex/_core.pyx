@@ -497,6 +497,10 @@ cdef class EngineCore:
         if liq and oid in liq:
             del liq[oid]
             text = text or LIQUIDATION_TEXT
+            holds = self._liq_holds
+            if holds and holds.get((rec.account, rec.symbol), (None,))[0] == oid:
+                # the position waited for this order (OKEx's cycle): it is free from now on
+                del holds[(rec.account, rec.symbol)]
         cdef dict live_all = self._live
         cdef dict live = live_all[key]
         del live[oid]

@@ -352,12 +352,10 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             if n > 1 and a not in self._linked[ccy]:
                 raise InvariantViolation(f"account {a} holds {n} {ccy} positions but is not linked")
         for key, (oid, _) in self._liq_holds.items():
-            # a frozen position's only live order is its resting liquidation order, if any
+            # a frozen position's only live order is its resting liquidation order
             live = self._live.get(key, {})
-            if oid in self._orders and (list(live) != [oid] or oid not in self._liq_orders):
+            if list(live) != [oid] or oid not in self._liq_orders:
                 raise InvariantViolation(f"{key} is frozen on order {oid} but has live orders {list(live)}")
-            if oid not in self._orders and live:
-                raise InvariantViolation(f"{key} is frozen with live orders {list(live)}")
 
     def _queue_linked(self, sym: str, cross_only: bool) -> None:
         """Queues the other-contract positions of the accounts that also hold ``sym``: after
@@ -508,13 +506,14 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         self._touch(a, inst.settle_currency)
 
     def _release_holds(self, sym: str) -> None:
-        """Ends the holds of ``sym`` whose order is done or whose time is up, in account order:
-        what is left of the order is canceled. The position's index entry is current (a hold
-        leaves it in the index, and whatever changed the position since queued it), so the
-        step that follows finds it again if it still needs liquidating (the re-post)."""
-        ts, orders = self._ts, self._orders
-        for key in sorted(k for k, (oid, until) in self._liq_holds.items()
-                          if k[1] == sym and (ts >= until or oid not in orders)):
+        """Ends the holds of ``sym`` whose time is up, in account order: what is left of the
+        order is canceled (a hold whose order ended went with it, in the engine loop). The
+        position's index entry is current (a hold leaves it in the index, and whatever changed
+        the position since queued it), so the step that follows finds it again if it still
+        needs liquidating (the re-post)."""
+        ts = self._ts
+        for key in sorted(k for k, (_, until) in self._liq_holds.items()
+                          if k[1] == sym and ts >= until):
             self._end_hold(key, LIQUIDATION_EXPIRED)
 
     def _end_hold(self, key: tuple[int, str], text: str) -> None:

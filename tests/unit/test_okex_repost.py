@@ -113,19 +113,27 @@ def test_the_partial_order_rests_better_than_bankruptcy_and_freezes_the_position
     conserved(ex)
 
 
-def test_an_order_the_market_fills_frees_the_position_at_the_next_step():
+def test_an_order_the_market_fills_frees_the_position_at_once():
     ex, oid = frozen()
     fill = ex.place(BIDDER, "XBTUSD", "Buy", 10_001, 9_600, ts=3_000)
     assert fill.cum_qty == 10_001 and qty(ex) == 9_999
     assert [(e["execType"], e["lastPx"], e["text"]) for e in order_events(ex, oid)] == \
         [("Trade", LIQ_PX, "Liquidation")]
-    assert ex.place(TRADER, "XBTUSD", "Sell", 1, 9_900, ts=3_001).text == IN_LIQUIDATION
-    # tier 2 clears the requirement at this mark: the next step ends the wait, nothing more
+    assert not ex._liq_holds
+    assert ex.place(TRADER, "XBTUSD", "Sell", 1, 9_900, ts=3_001).accepted
+    # tier 2 clears the requirement at this mark: the next step does nothing more
     ex.set_mark("XBTUSD", 9_710, ts=4_000)
-    assert qty(ex) == 9_999 and liq_orders(ex) == []
-    assert ex.place(TRADER, "XBTUSD", "Sell", 1, 9_900, ts=4_001).accepted
+    assert qty(ex) == 9_999 and [leaves for _, _, leaves in liq_orders(ex)] == [1]
     stats = ex.liquidation_stats()
     assert (stats["partials"], stats["takeovers"]) == (1, 0)
+    conserved(ex)
+
+
+def test_a_partly_filled_order_keeps_the_position_frozen():
+    ex, oid = frozen()
+    ex.place(BIDDER, "XBTUSD", "Buy", 4_000, 9_600, ts=3_000)
+    assert qty(ex) == 16_000 and liq_orders(ex) == [(oid, LIQ_PX, 6_001)]
+    assert ex.place(TRADER, "XBTUSD", "Sell", 1, 9_900, ts=3_001).text == IN_LIQUIDATION
     conserved(ex)
 
 
