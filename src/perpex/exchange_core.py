@@ -92,6 +92,9 @@ class ExchangeCore(MarginCore, ABC):
     def _liquidation_step(self, inst: Instrument, mark_e8: int) -> None:
         pass
 
+    def _run_due_holds(self) -> None:
+        pass
+
     def _queue_reindex(self, keys: Mapping[tuple[int, str], None]) -> None:
         pass
 

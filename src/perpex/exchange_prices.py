@@ -345,6 +345,8 @@ class PricingMixin(FundingMixin):
                 if self._inst[sym].expiry_ms == t and sym not in self._settled:
                     self._settle_future(sym, t)
         self._clock = max(self._clock, target)
+        if self._liq_holds:
+            self._run_due_holds()
 
     def _on_print(self, sym: str, t: int, index_e8: int | None) -> None:
         inst = self._inst[sym]

@@ -516,6 +516,17 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
                           if k[1] == sym and ts >= until):
             self._end_hold(key, LIQUIDATION_EXPIRED)
 
+    def _run_due_holds(self) -> None:
+        """The OKEx cycle's timer, run as simulated time moves on (``advance`` and the other
+        clock commands) and not only at mark updates: every contract with a wait that is over
+        runs its liquidation step at its current mark, which ends the wait and re-posts what
+        the position still needs."""
+        ts = self._ts
+        due = {k[1] for k, (_, until) in self._liq_holds.items() if ts >= until}
+        for sym in self._symbols:
+            if sym in due:
+                self._liquidation_step(self._inst[sym], self._marks[sym])
+
     def _end_hold(self, key: tuple[int, str], text: str) -> None:
         oid, _ = self._liq_holds.pop(key)
         if oid in self._orders:

@@ -168,6 +168,35 @@ def test_a_full_verdict_meanwhile_cancels_the_order_and_takes_the_position_over(
     conserved(ex)
 
 
+def test_simulated_time_alone_ends_a_wait_and_re_posts():
+    """``advance`` is the engine's clock: without a mark update, a wait that is over is
+    ended at the current mark and the order posted again, as at a mark update."""
+    ex, first = frozen()
+    ex.advance(2_000 + WAIT - 1)
+    assert [oid for oid, _, _ in liq_orders(ex)] == [first]
+    ex.advance(2_000 + WAIT)
+    assert [(e["execType"], e["text"]) for e in order_events(ex, first)][0] == \
+        ("Canceled", LIQUIDATION_EXPIRED)
+    [(second, px, leaves)] = liq_orders(ex)
+    assert second > first and (px, leaves) == (LIQ_PX, 10_001)
+    assert ex._liq_holds == {(TRADER, "XBTUSD"): (second, 2_000 + 2 * WAIT)}
+    assert ex.liquidation_stats()["partials"] == 2
+    conserved(ex)
+
+
+def test_a_wait_that_is_over_with_the_position_repaired_ends_without_an_order():
+    fresh = market()
+    fresh.set_mark("XBTUSD", 9_760, ts=2_000)
+    assert liq_orders(fresh) == []  # the position is safe at 9,760
+    ex, first = frozen()
+    ex.set_mark("XBTUSD", 9_760, ts=3_000)  # a recovering mark: the wait goes on meanwhile
+    assert [oid for oid, _, _ in liq_orders(ex)] == [first]
+    ex.advance(2_000 + WAIT)
+    assert liq_orders(ex) == [] and not ex._liq_holds and qty(ex) == 20_000
+    assert ex.place(TRADER, "XBTUSD", "Sell", 1, 9_900, ts=2_000 + WAIT).accepted
+    conserved(ex)
+
+
 def test_the_wait_survives_a_snapshot_and_the_state_hash_covers_it():
     ex, _ = frozen()
     copy = load_exchange(dump_exchange(ex))

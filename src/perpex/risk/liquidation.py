@@ -116,10 +116,12 @@ class LiquidationConfig:
     partial-liquidation order is ImmediateOrCancel, and what it does not fill is taken over at
     once. A number of milliseconds of simulated time (OKEx: about a minute, 60_000) makes the
     order rest in the book instead, with the position frozen (the trader's orders, cancels and
-    margin changes in that contract are refused with "Position in liquidation"); at the first
-    liquidation step after the order is done or that time has passed, what is left of it is
-    canceled and the position is assessed again, which posts the next order if it still needs
-    one. A verdict of full liquidation meanwhile cancels the order and takes the position over.
+    margin changes in that contract are refused with "Position in liquidation"). The wait ends
+    when the order does (filled, or canceled by ADL), or when that time has passed: at the
+    first mark update or clock command (``advance``, ``update_index``, ...) from then on, what
+    is left of the order is canceled and the position is assessed again, which posts the next
+    order if it still needs one. A verdict of full liquidation meanwhile cancels the order and
+    takes the position over.
     A frozen position may stay below its requirement while it waits: that is the cycle.
     ``huobi_tiers``: Huobi mode; ascending net-position limits with factors per leverage.
     """
