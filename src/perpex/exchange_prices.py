@@ -413,6 +413,9 @@ class PricingMixin(FundingMixin):
         index_e8 = self._index[sym].price_e8
         mark = self._marks.get(sym)
         if index_e8 is None or mark is None:
+            # nothing to sample, but the minute passes: the clock would otherwise find the
+            # same sample due at the same instant again, for ever
+            f.skip(t)
             return
         bid, ask = self._impact_e8(inst)
         basis = Fraction(*exact_rate(f.funding_rate)) * f.time_to_funding(t) / f.config.interval_ms

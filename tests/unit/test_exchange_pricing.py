@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import signal
 
 import pytest
 
@@ -240,3 +241,29 @@ def test_the_index_read_on_its_own_is_the_one_the_instrument_state_publishes():
     assert ex.index_price_e8("ETHUSD") == 200 * XBT
     with pytest.raises(errors.UnknownSymbolError):
         ex.index_price_e8("NOPE")
+
+
+def test_time_runs_past_sampling_minutes_and_an_instant_without_an_index_price():
+    """Marks set by hand, no index quotes: each funding-sample minute passes unsampled (the
+    clock once found the same minute due again for ever) and the instant pays the rate it
+    carried forward from the configuration."""
+    def stuck(*_: object) -> None:
+        raise TimeoutError("advance did not return")
+    ex = funded(0.0001)
+    ex.set_mark("XBTUSD", 10_000, ts=DAY)
+    trade(ex, 1, 2, 10_000, 10_000, DAY)
+    old = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(30)
+    try:
+        ex.advance(DAY + 3 * 60_000)
+        assert ex.instrument_state("XBTUSD")["indexPrice"] is None
+        w1 = ex.wallet_balances()[1]
+        ex.advance(DAY + 4 * H)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    st = ex.instrument_state("XBTUSD")
+    assert (st["fundingRate"], st["fundingTimestamp"]) == (0.0001, DAY + 12 * H)
+    assert ex._funding["XBTUSD"].samples == 0
+    assert w1 - ex.wallet_balances()[1] == 10_000  # the long paid 0.01% of 1 XBT
+    ex.check_invariants()

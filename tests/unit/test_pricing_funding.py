@@ -159,6 +159,20 @@ def test_an_interval_without_samples_carries_the_rate_forward():
     assert fixing.next_rate == 0.0002 and fixing.premium_twap is None
 
 
+def test_a_skipped_minute_moves_the_sampling_grid_on_and_leaves_the_twap_alone():
+    funding = Funding(FundingConfig(initial_rate=0.0002), start_ms=T0)
+    funding.sample(T0 + MIN, 0.0030, 0.0001)
+    assert funding.next_sample_ms == T0 + 2 * MIN
+    assert funding.indicative_funding_rate == 0.0025  # 0.30% + clamp(0.01% - 0.30%)
+    funding.skip(T0 + 2 * MIN)
+    assert funding.next_sample_ms == T0 + 3 * MIN and funding.samples == 1
+    assert funding.indicative_funding_rate == 0.0025  # the TWAP of the one sample still
+    with pytest.raises(InvalidInputError, match="already sampled"):
+        funding.sample(T0 + 2 * MIN, 0.0, 0.0001)
+    with pytest.raises(InvalidInputError, match="sampling grid"):
+        funding.skip(T0 + 3 * MIN + 1)
+
+
 def test_fixed_rate_respects_the_change_cap_against_the_previous_rate():
     funding = Funding(FundingConfig(rate_cap=0.00375, max_change=0.001), start_ms=T0)
     _sample_interval(funding, T0, 0.05, 0.0001, minutes=3)
