@@ -10,7 +10,7 @@ marks move by a random fraction and the step runs for each contract."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from perpex import presets
@@ -37,6 +37,7 @@ scenario = st.fixed_dictionaries({
     "moves": st.tuples(st.integers(-150, 150), st.integers(-150, 150)),  # per mille of the mark
     "depth_gap": st.integers(1, 300),         # ticks between the maker's depth levels
     "mode": st.sampled_from(["BitMEX", "OKEx", "Huobi", "OKEx-repost"]),
+    "clock": st.booleans(),                   # OKEx-repost: waits end by advance, not a mark
 })
 
 
@@ -98,18 +99,37 @@ def run(s: dict) -> None:
         ex.set_mark(sym, mark + mark * move // 1000)  # whole prices: on both 0.5 grids
         check_p2(ex, sym)
         if ex._liq_holds:
-            # the waits end at the next step after their time: each frozen position is freed
-            # or given a new order (a new hold)
+            # the waits end at the next step after their time, or as the clock passes it:
+            # each frozen position is freed or given a new order (a new hold)
             before = dict(ex._liq_holds)
-            ex.set_mark(sym, mark + mark * move // 1000, ts=ex._ts + WAIT)
+            if s["clock"]:
+                ex.advance(ex._ts + WAIT)
+            else:
+                ex.set_mark(sym, mark + mark * move // 1000, ts=ex._ts + WAIT)
             assert all(ex._liq_holds.get(k) != v for k, v in before.items() if k[1] == sym)
             check_p2(ex, sym)
 
 
+# Partial liquidations are rare in random draws (OKEx cuts only tier 3 and up, and only in a
+# narrow band of margin ratios), so a resting order's wait would seldom be exercised: this draw
+# (found by search) leaves a 99x short of 10,000 XBTUSD in that band at the first step.
+HELD = {"traders": [{"leverage": 0, "wallet_pct": 1, "size": 1, "long": False, "symbol": 0},
+                    {"leverage": 99, "wallet_pct": 2, "size": 10, "long": False, "symbol": 0}],
+        "fund_pct": 0, "moves": (0, 0), "depth_gap": 204, "mode": "OKEx-repost"}
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example({**HELD, "clock": False})
+@example({**HELD, "clock": True})
 @given(scenario)
 def test_after_every_mark_move_no_account_is_left_below_maintenance(s):
     run(s)
+
+
+def test_the_pinned_draw_does_leave_a_position_waiting():
+    ex = build({**HELD, "clock": False})
+    ex.set_mark("XBTUSD", 10_000)
+    assert ex._liq_holds
 
 
 @pytest.mark.slow
