@@ -473,7 +473,5 @@ class PricingMixin(FundingMixin):
         if residual:
             self._ledger.transfer(ccy, clearing(sym), INSURANCE, residual, "settlement residual")
         self._lots = {o: b for o, b in self._lots.items() if o in self._orders}
-        for key in [k for k in self._liq_holds if k[1] == sym]:  # settled: nothing to wait for
-            del self._liq_holds[key]
         self._queue_reindex(self._positions_of(sym).key_set())
         self._sweep_residual(ccy)

@@ -16,6 +16,7 @@ from perpex import presets
 from perpex.errors import InvalidConfigError
 from perpex.exchange import OP_CANCEL, ORDER_DTYPE, STATUS_REJECTED, Exchange
 from perpex.exchange_journal import dump_exchange, load_exchange
+from perpex.instruments import Instrument
 from perpex.orders import IN_LIQUIDATION, IN_LIQUIDATION_CANCELED, LIQUIDATION_EXPIRED
 from perpex.risk.liquidation import LiquidationConfig, RiskMode
 
@@ -25,17 +26,20 @@ WAIT = 60_000
 LIQ_PX = 9_524.5  # the bankruptcy price at 20,000 contracts, one tick better for the trader
 
 
-def market(repost: int | None = WAIT) -> Exchange:
+def market(repost: int | None = WAIT, inst: Instrument | None = None, t0: int = 0) -> Exchange:
+    """The trader's position in ``inst`` (XBTUSD by default), opened at ``t0``."""
+    inst = inst or presets.XBTUSD()
+    sym = inst.symbol
     cfg = LiquidationConfig(mode=RiskMode.OKEX, repost_after_ms=repost)
-    ex = Exchange([presets.XBTUSD()], risk_mode=cfg, insurance_fund={"XBt": 100 * XBT})
-    ex.deposit(TRADER, 11 * XBT, ts=0)
-    ex.deposit(MAKER, 1_000 * XBT, ts=0)
-    ex.deposit(BIDDER, 1_000 * XBT, ts=0)
-    ex.set_mark("XBTUSD", 10_000, ts=0)
-    ex.set_leverage(TRADER, "XBTUSD", 20, ts=0)
-    ex.place(MAKER, "XBTUSD", "Sell", 20_000, 10_000, ts=0)
-    assert ex.place(TRADER, "XBTUSD", "Buy", 20_000, 10_000, ts=0).cum_qty == 20_000
-    ex.place(BIDDER, "XBTUSD", "Buy", 100, 9_000, ts=0)  # far below: the order rests
+    ex = Exchange([inst], risk_mode=cfg, insurance_fund={"XBt": 100 * XBT})
+    ex.deposit(TRADER, 11 * XBT, ts=t0)
+    ex.deposit(MAKER, 1_000 * XBT, ts=t0)
+    ex.deposit(BIDDER, 1_000 * XBT, ts=t0)
+    ex.set_mark(sym, 10_000, ts=t0)
+    ex.set_leverage(TRADER, sym, 20, ts=t0)
+    ex.place(MAKER, sym, "Sell", 20_000, 10_000, ts=t0)
+    assert ex.place(TRADER, sym, "Buy", 20_000, 10_000, ts=t0).cum_qty == 20_000
+    ex.place(BIDDER, sym, "Buy", 100, 9_000, ts=t0)  # far below: the order rests
     ex.drain_events()
     return ex
 
@@ -63,9 +67,9 @@ def qty(ex: Exchange) -> int:
     return ex.position(TRADER, "XBTUSD")["currentQty"]
 
 
-def conserved(ex: Exchange) -> None:
+def conserved(ex: Exchange, sym: str = "XBTUSD") -> None:
     audit = ex.audit()
-    assert audit.ledger_sum == {"XBt": 0} and audit.net_position == {"XBTUSD": 0}
+    assert audit.ledger_sum == {"XBt": 0} and audit.net_position == {sym: 0}
     assert min(ex.wallet_balances().values()) >= 0
     ex.check_invariants()
 
@@ -195,6 +199,19 @@ def test_a_wait_that_is_over_with_the_position_repaired_ends_without_an_order():
     assert liq_orders(ex) == [] and not ex._liq_holds and qty(ex) == 20_000
     assert ex.place(TRADER, "XBTUSD", "Sell", 1, 9_900, ts=2_000 + WAIT).accepted
     conserved(ex)
+
+
+def test_settlement_ends_a_wait_with_its_order():
+    inst = presets.XBTZ()
+    assert inst.expiry_ms is not None
+    t0 = inst.expiry_ms - 3_600_000
+    ex = market(10 * 3_600_000, inst, t0)  # a wait longer than the contract has left
+    ex.set_mark(inst.symbol, 9_700, ts=t0 + 1_000)
+    assert len(liq_orders(ex)) == 1 and ex._liq_holds
+    ex.advance(inst.expiry_ms)
+    assert liq_orders(ex) == [] and not ex._liq_holds
+    assert ex.instrument_state(inst.symbol)["state"] == "Settled"
+    conserved(ex, inst.symbol)
 
 
 def test_the_wait_survives_a_snapshot_and_the_state_hash_covers_it():
