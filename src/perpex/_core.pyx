@@ -498,9 +498,9 @@ cdef class EngineCore:
             del liq[oid]
             text = text or LIQUIDATION_TEXT
             holds = self._liq_holds
-            if holds and holds.get((rec.account, rec.symbol), (None,))[0] == oid:
+            if holds and holds.get(key, (None,))[0] == oid:
                 # the position waited for this order (OKEx's cycle): it is free from now on
-                del holds[(rec.account, rec.symbol)]
+                del holds[key]
         cdef dict live_all = self._live
         cdef dict live = live_all[key]
         del live[oid]

@@ -511,28 +511,30 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         position's index entry is current (a hold leaves it in the index, and whatever changed
         the position since queued it), so the step that follows finds it again if it still
         needs liquidating (the re-post)."""
-        ts = self._ts
-        for key in sorted(k for k, (_, until) in self._liq_holds.items()
-                          if k[1] == sym and ts >= until):
+        for key in sorted(k for k in self._due_holds() if k[1] == sym):
             self._end_hold(key, LIQUIDATION_EXPIRED)
+
+    def _due_holds(self) -> list[tuple[int, str]]:
+        """The holds whose time is up at the current ts."""
+        ts = self._ts
+        return [k for k, (_, until) in self._liq_holds.items() if ts >= until]
 
     def _run_due_holds(self) -> None:
         """The OKEx cycle's timer, run as simulated time moves on (``advance`` and the other
         clock commands) and not only at mark updates: every contract with a wait that is over
         runs its liquidation step at its current mark, which ends the wait and re-posts what
         the position still needs."""
-        ts = self._ts
-        due = {k[1] for k, (_, until) in self._liq_holds.items() if ts >= until}
+        due = {k[1] for k in self._due_holds()}
         for sym in self._symbols:
             if sym in due:
                 self._liquidation_step(self._inst[sym], self._marks[sym])
 
     def _end_hold(self, key: tuple[int, str], text: str) -> None:
+        """Cancels the hold's order (live: a hold ends with its order in the engine loop)."""
         oid, _ = self._liq_holds.pop(key)
-        if oid in self._orders:
-            self._texts[oid] = text
-            self._books[key[1]].cancel(oid, key[0])
-            self._drive(key[1])
+        self._texts[oid] = text
+        self._books[key[1]].cancel(oid, key[0])
+        self._drive(key[1])
 
     def _direct_takeover(self, inst: Instrument, pos: Position, mark_e8: int) -> bool:
         """The common case of a cascade, settled without :func:`assess`: a BitMEX position at
