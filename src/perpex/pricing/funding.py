@@ -336,12 +336,10 @@ class Funding:
         check_monotonic(ts_ms, self._last_ts)
         p = rate_fraction(premium, "premium")
         i = rate_fraction(interest, "interest")
-        self._check_minute(ts_ms)
+        self._take_minute(ts_ms)
         self._premium_sum += p
         self._interest_sum += i
         self._n += 1
-        self._last_sample_ms = ts_ms
-        self._last_ts = ts_ms
 
     def skip(self, ts_ms: int) -> None:
         """The grid minute ``ts_ms`` passes without a sample (there is no index or mark to
@@ -349,11 +347,10 @@ class Funding:
         ``last_sample_ms`` is the last minute taken, sampled or skipped."""
         ts_ms = check_ts(ts_ms)
         check_monotonic(ts_ms, self._last_ts)
-        self._check_minute(ts_ms)
-        self._last_sample_ms = ts_ms
-        self._last_ts = ts_ms
+        self._take_minute(ts_ms)
 
-    def _check_minute(self, ts_ms: int) -> None:
+    def _take_minute(self, ts_ms: int) -> None:
+        """Checks that ``ts_ms`` is the next grid minute a sample may take, then takes it."""
         step = self._cfg.sample_ms
         if ts_ms % step:
             raise InvalidInputError(f"ts_ms={ts_ms} must be on the {step} ms sampling grid")
@@ -363,6 +360,8 @@ class Funding:
         if ts_ms >= self._next_ms:
             raise InvalidInputError(f"ts_ms={ts_ms} is at or after the funding instant "
                                     f"{self._next_ms}: settle it first")
+        self._last_sample_ms = ts_ms
+        self._last_ts = ts_ms
 
     def settle(self, ts_ms: int) -> FundingFixing:
         """Funding instant: returns the rate to pay now and fixes the next one."""
