@@ -497,10 +497,11 @@ cdef class EngineCore:
         if liq and oid in liq:
             del liq[oid]
             text = text or LIQUIDATION_TEXT
-            holds = self._liq_holds
-            if holds and holds.get(key, (None,))[0] == oid:
-                # the position waited for this order (OKEx's cycle): it is free from now on
-                del holds[key]
+            if rec.account != _LIQ:  # a trader's partial order: its position may wait on it
+                holds = self._liq_holds
+                if holds and holds.get(key, (None,))[0] == oid:
+                    # the position waited for this order (OKEx's cycle): it is free from now on
+                    del holds[key]
         cdef dict live_all = self._live
         cdef dict live = live_all[key]
         del live[oid]
