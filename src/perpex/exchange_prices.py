@@ -39,7 +39,8 @@ from perpex import _native
 from perpex.accounts.ledger import INSURANCE, funding as clearing
 from perpex.accounts.position import book_fee
 from perpex.errors import (
-    ArithmeticOverflowError, InvalidConfigError, InvalidInputError, UnknownSymbolError)
+    ArithmeticOverflowError, InvalidConfigError, InvalidInputError, InvariantViolation,
+    UnknownSymbolError)
 from perpex.exchange_funding import FundingMixin
 from perpex.instruments import E8, ContractType, Instrument
 from perpex.orders import Outcome
@@ -312,7 +313,11 @@ class PricingMixin(FundingMixin):
                 self._twap[sym] = SettlementTwap(inst.expiry_ms, min(window, inst.expiry_ms))
 
     def _next_instant(self) -> int:
-        t = _NEVER
+        # a wait ends at its deadline, or when the clock starts if it started later (the
+        # first clock command after a wait begun at a mark update)
+        assert self._clock is not None
+        hold = self._next_hold_ms() if self._liq_holds else None
+        t = _NEVER if hold is None else max(hold, self._clock)
         for sym in self._symbols:
             if sym in self._settled:
                 continue
@@ -328,25 +333,35 @@ class PricingMixin(FundingMixin):
         if self._clock is None:
             self._start(target)
         assert self._clock is not None
-        while True:
-            t = self._next_instant()
-            if t > target:
-                break
-            for sym in self._symbols:
-                if sym not in self._settled:
-                    for p in self._index[sym].advance(t):
-                        self._on_print(sym, p.ts_ms, p.price_e8)
-            for sym, f in self._funding.items():
-                if f.next_funding_ms == t:
-                    self._pay_funding(sym, t)
-                if f.next_sample_ms == t:
-                    self._sample(sym, t)
-            for sym in self._basis:
-                if self._inst[sym].expiry_ms == t and sym not in self._settled:
-                    self._settle_future(sym, t)
+        try:
+            while True:
+                t = self._next_instant()
+                if t > target:
+                    break
+                if self._instant is not None and t <= self._instant:
+                    # every step below consumes its instant: one that does not is a bug, and
+                    # a loop that would never end
+                    raise InvariantViolation(f"the clock's next instant {t} does not pass "
+                                             f"{self._instant}")
+                self._instant = t
+                for sym in self._symbols:
+                    if sym not in self._settled:
+                        for p in self._index[sym].advance(t):
+                            self._on_print(sym, p.ts_ms, p.price_e8)
+                for sym, f in self._funding.items():
+                    if f.next_funding_ms == t:
+                        self._pay_funding(sym, t)
+                    if f.next_sample_ms == t:
+                        self._sample(sym, t)
+                for sym in self._basis:
+                    if self._inst[sym].expiry_ms == t and sym not in self._settled:
+                        self._settle_future(sym, t)
+                # the waits that end at t and were not ended by a print of their contract
+                if self._liq_holds:
+                    self._run_due_holds()
+        finally:
+            self._instant = None
         self._clock = max(self._clock, target)
-        if self._liq_holds:
-            self._run_due_holds()
 
     def _on_print(self, sym: str, t: int, index_e8: int | None) -> None:
         inst = self._inst[sym]

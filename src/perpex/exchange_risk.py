@@ -490,7 +490,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
                                              "GoodTillCancel")
                     self._liq_stats[inst.settle_currency]["partials"] += 1
                     if rec.leaves_qty:
-                        self._liq_holds[(a, sym)] = (rec.order_id, self._ts + repost)
+                        self._liq_holds[(a, sym)] = (rec.order_id, self._now_ms() + repost)
                         break
                     continue
                 tif = "FillOrKill" if self._risk_cfg.mode is _BITMEX else "ImmediateOrCancel"
@@ -515,15 +515,19 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             self._end_hold(key, LIQUIDATION_EXPIRED)
 
     def _due_holds(self) -> list[tuple[int, str]]:
-        """The holds whose time is up at the current ts."""
-        ts = self._ts
-        return [k for k, (_, until) in self._liq_holds.items() if ts >= until]
+        """The holds whose time is up now (``_now_ms``)."""
+        now = self._now_ms()
+        return [k for k, (_, until) in self._liq_holds.items() if now >= until]
+
+    def _next_hold_ms(self) -> int | None:
+        """When the first wait ends (a clock instant), None without waits."""
+        return min((until for _, until in self._liq_holds.values()), default=None)
 
     def _run_due_holds(self) -> None:
-        """The OKEx cycle's timer, run as simulated time moves on (``advance`` and the other
-        clock commands) and not only at mark updates: every contract with a wait that is over
-        runs its liquidation step at its current mark, which ends the wait and re-posts what
-        the position still needs."""
+        """The OKEx cycle's timer, run by the clock at the instant a wait ends (after that
+        instant's prints, funding and settlement) and not only at mark updates: every contract
+        with a wait that is over runs its liquidation step at its current mark, which ends the
+        wait and re-posts what the position still needs."""
         due = {k[1] for k in self._due_holds()}
         for sym in self._symbols:
             if sym in due:

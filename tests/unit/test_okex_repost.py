@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from perpex import presets
-from perpex.errors import InvalidConfigError
+from perpex.errors import EngineHaltedError, InvalidConfigError
 from perpex.exchange import OP_CANCEL, ORDER_DTYPE, STATUS_REJECTED, Exchange
 from perpex.exchange_journal import dump_exchange, load_exchange
 from perpex.instruments import Instrument
@@ -186,6 +186,43 @@ def test_simulated_time_alone_ends_a_wait_and_re_posts():
     assert ex._liq_holds == {(TRADER, "XBTUSD"): (second, 2_000 + 2 * WAIT)}
     assert ex.liquidation_stats()["partials"] == 2
     conserved(ex)
+
+
+def test_one_long_advance_ends_each_wait_at_its_own_instant():
+    """The waits run on the clock's instants, not on the command's ts: one ``advance`` over
+    three waits ends each at its deadline and re-posts with a deadline counted from then."""
+    ex = market()
+    ex.advance(1_000)  # the clock runs from here
+    ex.set_mark("XBTUSD", 9_700, ts=2_000)
+    [(first, _, _)] = liq_orders(ex)
+    ex.drain_events()
+    ex.advance(2_000 + 3 * WAIT + 1)
+    canceled = [e for e in ex.drain_events() if e["execType"] == "Canceled"]
+    assert [(e["orderID"] - first, e["text"]) for e in canceled] == \
+        [(k, LIQUIDATION_EXPIRED) for k in range(3)]
+    [(fourth, px, leaves)] = liq_orders(ex)
+    assert fourth == first + 3 and (px, leaves) == (LIQ_PX, 10_001)
+    assert ex._liq_holds == {(TRADER, "XBTUSD"): (fourth, 2_000 + 4 * WAIT)}
+    assert ex.liquidation_stats()["partials"] == 4
+    conserved(ex)
+
+
+def test_a_clock_started_after_the_deadline_ends_the_wait_when_it_starts():
+    ex, first = frozen()  # no clock command yet: the clock starts at the next one
+    ex.advance(2_000 + 3 * WAIT)
+    [(second, _, _)] = liq_orders(ex)
+    assert second == first + 1
+    assert ex._liq_holds == {(TRADER, "XBTUSD"): (second, 2_000 + 4 * WAIT)}
+    conserved(ex)
+
+
+def test_a_clock_step_that_does_not_end_its_wait_halts_instead_of_looping():
+    ex = market()
+    ex.advance(1_000)
+    ex.set_mark("XBTUSD", 9_700, ts=2_000)
+    ex._run_due_holds = lambda: None  # type: ignore[method-assign]  # a timer that does nothing
+    with pytest.raises(EngineHaltedError, match="next instant 62000 does not pass 62000"):
+        ex.advance(2_000 + 3 * WAIT)
 
 
 def test_a_wait_that_is_over_with_the_position_repaired_ends_without_an_order():

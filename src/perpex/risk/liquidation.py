@@ -118,9 +118,10 @@ class LiquidationConfig:
     order rest in the book instead, with the position frozen (the trader's orders, cancels and
     margin changes in that contract are refused with "Position in liquidation"). The wait ends
     when the order does (filled, or canceled by ADL), or when that time has passed: at the
-    first mark update or clock command (``advance``, ``update_index``, ...) from then on, what
-    is left of the order is canceled and the position is assessed again, which posts the next
-    order if it still needs one. A verdict of full liquidation meanwhile cancels the order and
+    instant itself when a clock command (``advance``, ``update_index``, ...) runs time through
+    it (or when the clock starts, if it had not yet), or at the first mark update from then on,
+    what is left of the order is canceled and the position is assessed again, which posts the
+    next order, waiting from that instant, if it still needs one. A verdict of full liquidation meanwhile cancels the order and
     takes the position over.
     A frozen position may stay below its requirement while it waits: that is the cycle.
     ``huobi_tiers``: Huobi mode; ascending net-position limits with factors per leverage.
