@@ -349,6 +349,42 @@ cdef class EngineCore:
         self._drive_c(sym)
         return None
 
+    def _engine_add(self, inst, int64_t a, int side, int64_t qty, int64_t price, int tif):
+        """An order of the liquidation engine, for account ``a`` (its own or a trader's): a
+        plain limit order that takes no rate-limit token and no margin check. Registered
+        as live and as a liquidation order (a resting one of the engine's own account as a lot
+        at its price), added to the book, and its events applied; returns its record."""
+        if not 0 <= a <= _MAX_ACCOUNT:
+            raise TypeError(f"account={a} must be an int in [0, 2**32)")
+        cdef int64_t oid = self._next_id
+        self._next_id = oid + 1
+        sym = inst.symbol
+        cdef OrderRecord rec = OrderRecord.__new__(OrderRecord)
+        rec.order_id, rec.account, rec.symbol, rec.side = oid, a, sym, side
+        rec.ord_type, rec.tif, rec.feed, rec.display_qty = _LIMIT, tif, _FEED_MARK, -1
+        rec.price, rec.order_qty, rec.leaves_qty = price, qty, qty
+        rec.px_qty, rec.cl_ord_id = 0, ""
+        self._liq_orders[oid] = None
+        if a == _LIQ and tif == _GTC:
+            self._lots[oid] = price
+        self._orders[oid] = rec
+        key = (a, sym)
+        live = self._live.get(key)
+        if live is None:
+            self._live[key] = {oid: None}
+        else:
+            (<dict>live)[oid] = None
+        cdef PerpexAdd cmd
+        cdef int64_t leaves
+        cmd.order_id, cmd.account, cmd.side = oid, a, side
+        cmd.ord_type, cmd.tif, cmd.flags, cmd.trigger = _LIMIT, tif, 0, _FEED_MARK
+        cmd.price, cmd.qty, cmd.display_qty = price, qty, -1
+        cmd.stop_px, cmd.peg_offset = 0, 0
+        if _books_api.add(<PyObject*>self._books[sym], &cmd, &leaves) < 0:
+            _raised()
+        self._drive_c(sym)
+        return rec
+
     def _cancel_now(self, OrderRecord rec not None):
         """Cancels ``rec``, a live order of its account (``cancel`` and batch cancel rows)."""
         return self._cancel_c(rec)

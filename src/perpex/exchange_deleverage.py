@@ -34,7 +34,7 @@ from fractions import Fraction
 from perpex import _native
 from perpex._fills import book_trade
 from perpex.accounts.ledger import INSURANCE, wallet
-from perpex.book import ORD_TYPES, SIDES, TIFS
+from perpex.book import SIDES, TIFS
 from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, ExchangeCore
 from perpex.instruments import Instrument
 from perpex.orders import OrderRecord
@@ -55,20 +55,9 @@ class DeleverageMixin(ExchangeCore):
 
     def _engine_order(self, inst: Instrument, a: int, side: str, qty: int, price: int,
                       tif: str) -> OrderRecord:
-        """An order sent by the liquidation engine (no rate limit, no margin check)."""
-        rec = OrderRecord(self._next_id, a, inst.symbol, SIDES[side], ORD_TYPES["Limit"], TIFS[tif],
-                          0, _native.FEED_MARK, price, 0, 0, -1, qty, qty)
-        self._next_id += 1
-        oid = rec.order_id
-        self._liq_orders[oid] = None
-        if a == LIQUIDATION_ACCOUNT and tif == "GoodTillCancel":
-            self._lots[oid] = price
-        self._orders[oid] = rec
-        self._live.setdefault((a, inst.symbol), {})[oid] = None
-        self._books[inst.symbol].add(oid, a, rec.side, price, qty, rec.ord_type, rec.tif,
-                                     0, -1, 0, 0, _native.FEED_MARK)
-        self._drive(inst.symbol)
-        return rec
+        """An order sent by the liquidation engine (no rate limit, no margin check; the
+        steps are ``_engine_add``'s)."""
+        return self._engine_add(inst, a, SIDES[side], qty, price, TIFS[tif])
 
     # ================================================================ fills of engine orders
     def _lot_fill(self, inst: Instrument, rec: OrderRecord, px: int, q: int) -> None:
