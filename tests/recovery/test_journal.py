@@ -10,6 +10,9 @@ from __future__ import annotations
 import errno
 import os
 import random
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -200,6 +203,61 @@ def test_fsync_thread_syncs_in_order_and_reports_errors(tmp_path: Path) -> None:
     t.close()
     os.close(r)
     os.close(w)
+
+
+# An fsync that returns only when a byte arrives on the descriptor in PERPEX_TEST_GATE: it holds
+# the native thread's fsync in flight for as long as the test needs.
+_GATED_FSYNC = r"""
+#include <stdlib.h>
+#include <unistd.h>
+int fsync(int fd) {
+  (void)fd;
+  const char* gate = getenv("PERPEX_TEST_GATE");
+  char c;
+  if (gate != NULL && read(atoi(gate), &c, 1) != 1) return -1;
+  return 0;
+}
+"""
+
+_IN_FLIGHT = """
+import os, sys
+from perpex._native import FsyncThread
+r, w = os.pipe()
+os.environ["PERPEX_TEST_GATE"] = str(r)
+with open(sys.argv[1], "wb") as f:
+    t = FsyncThread(f.fileno())
+    t.start(1)
+    assert not t.idle()             # held at the gate: still in flight, however long this takes
+    try:
+        t.start(2)
+    except ValueError as exc:
+        print("refused:", exc)
+    os.write(w, b"1")
+    print("first:", t.wait(), t.idle())
+    t.start(2)                      # free again
+    os.write(w, b"2")
+    print("second:", t.wait())
+    t.close()
+"""
+
+
+@pytest.mark.spawns
+def test_fsync_thread_refuses_a_second_fsync_while_one_is_in_flight(tmp_path: Path) -> None:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler to build the gated fsync")
+    src, lib = tmp_path / "gate.c", tmp_path / "libgate.so"
+    src.write_text(_GATED_FSYNC)
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    env = {"PATH": os.environ.get("PATH", ""), "LD_PRELOAD": str(lib),
+           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    out = subprocess.run([sys.executable, "-c", _IN_FLIGHT, str(tmp_path / "f")], env=env,
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.splitlines() == [
+        "refused: an fsync is already in flight: wait() first",
+        "first: (1, 0) True",
+        "second: (2, 0)",
+    ]
 
 
 def test_reopening_cuts_a_torn_tail_so_new_records_follow_whole_ones(tmp_path: Path) -> None:
