@@ -66,6 +66,7 @@ cdef class EngineCore:
     cdef int _commit_place(self, int64_t ts, inst, OrderRecord rec, Result* res) except -1
     cdef object _place_c(self, inst, OrderRecord rec)
     cdef object _place_n(self, inst, OrderRecord rec)
+    cdef int _book_add(self, str sym, OrderRecord rec) except -1
     cdef object _cancel_c(self, OrderRecord rec)
     cdef int _touch_c(self, a, str ccy) except -1
     cdef object _outcome_c(self, OrderRecord rec)

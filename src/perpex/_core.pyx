@@ -335,27 +335,29 @@ cdef class EngineCore:
         if ro:
             self._reduce_only.setdefault(key, {})[oid] = None
             self._dirty[a] = None
+        self._book_add(sym, rec)
+        return None
+
+    cdef int _book_add(self, str sym, OrderRecord rec) except -1:
+        """Adds the registered order ``rec`` to the book of ``sym`` through its C interface,
+        then runs the engine loop on what that did."""
         cdef PerpexAdd cmd
         cdef int64_t leaves
         if not 0 <= rec.account <= _MAX_ACCOUNT:  # as OrderBook.add refuses it
             raise TypeError(f"account={rec.account} must be an int in [0, 2**32)")
-        cmd.order_id, cmd.account, cmd.side = oid, rec.account, rec.side
+        cmd.order_id, cmd.account, cmd.side = rec.order_id, rec.account, rec.side
         cmd.ord_type, cmd.tif, cmd.flags, cmd.trigger = rec.ord_type, rec.tif, rec.flags, rec.feed
         cmd.price, cmd.qty, cmd.display_qty = rec.price, rec.leaves_qty, rec.display_qty
         cmd.stop_px, cmd.peg_offset = rec.stop_px, rec.peg_offset
-        book = self._books[sym]
-        if _books_api.add(<PyObject*>book, &cmd, &leaves) < 0:
+        if _books_api.add(<PyObject*>self._books[sym], &cmd, &leaves) < 0:
             _raised()
-        self._drive_c(sym)
-        return None
+        return self._drive_c(sym)
 
     def _engine_add(self, inst, int64_t a, int side, int64_t qty, int64_t price, int tif):
         """An order of the liquidation engine, for account ``a`` (its own or a trader's): a
         plain limit order that takes no rate-limit token and no margin check. Registered
         as live and as a liquidation order (a resting one of the engine's own account as a lot
         at its price), added to the book, and its events applied; returns its record."""
-        if not 0 <= a <= _MAX_ACCOUNT:
-            raise TypeError(f"account={a} must be an int in [0, 2**32)")
         cdef int64_t oid = self._next_id
         self._next_id = oid + 1
         sym = inst.symbol
@@ -374,15 +376,7 @@ cdef class EngineCore:
             self._live[key] = {oid: None}
         else:
             (<dict>live)[oid] = None
-        cdef PerpexAdd cmd
-        cdef int64_t leaves
-        cmd.order_id, cmd.account, cmd.side = oid, a, side
-        cmd.ord_type, cmd.tif, cmd.flags, cmd.trigger = _LIMIT, tif, 0, _FEED_MARK
-        cmd.price, cmd.qty, cmd.display_qty = price, qty, -1
-        cmd.stop_px, cmd.peg_offset = 0, 0
-        if _books_api.add(<PyObject*>self._books[sym], &cmd, &leaves) < 0:
-            _raised()
-        self._drive_c(sym)
+        self._book_add(sym, rec)
         return rec
 
     def _cancel_now(self, OrderRecord rec not None):
