@@ -44,10 +44,12 @@ def market(repost: int | None = WAIT, inst: Instrument | None = None, t0: int = 
     return ex
 
 
-def frozen() -> tuple[Exchange, int]:
+def frozen(clock: bool = False) -> tuple[Exchange, int]:
     """The market at a mark of 9,700 (ts 2,000), where the trader's partial order rests, with
-    its events drained; and that order's id."""
+    its events drained; and that order's id. ``clock``: the clock started before, at 1,000."""
     ex = market()
+    if clock:
+        ex.advance(1_000)
     ex.set_mark("XBTUSD", 9_700, ts=2_000)
     [(oid, _, _)] = liq_orders(ex)
     ex.drain_events()
@@ -191,11 +193,7 @@ def test_simulated_time_alone_ends_a_wait_and_re_posts():
 def test_one_long_advance_ends_each_wait_at_its_own_instant():
     """The waits run on the clock's instants, not on the command's ts: one ``advance`` over
     three waits ends each at its deadline and re-posts with a deadline counted from then."""
-    ex = market()
-    ex.advance(1_000)  # the clock runs from here
-    ex.set_mark("XBTUSD", 9_700, ts=2_000)
-    [(first, _, _)] = liq_orders(ex)
-    ex.drain_events()
+    ex, first = frozen(clock=True)
     ex.advance(2_000 + 3 * WAIT + 1)
     canceled = [e for e in ex.drain_events() if e["execType"] == "Canceled"]
     assert [(e["orderID"] - first, e["text"]) for e in canceled] == \
@@ -217,9 +215,7 @@ def test_a_clock_started_after_the_deadline_ends_the_wait_when_it_starts():
 
 
 def test_a_clock_step_that_does_not_end_its_wait_halts_instead_of_looping():
-    ex = market()
-    ex.advance(1_000)
-    ex.set_mark("XBTUSD", 9_700, ts=2_000)
+    ex, _ = frozen(clock=True)
     ex._run_due_holds = lambda: None  # type: ignore[method-assign]  # a timer that does nothing
     with pytest.raises(EngineHaltedError, match="next instant 62000 does not pass 62000"):
         ex.advance(2_000 + 3 * WAIT)

@@ -121,8 +121,8 @@ class LiquidationConfig:
     instant itself when a clock command (``advance``, ``update_index``, ...) runs time through
     it (or when the clock starts, if it had not yet), or at the first mark update from then on,
     what is left of the order is canceled and the position is assessed again, which posts the
-    next order, waiting from that instant, if it still needs one. A verdict of full liquidation meanwhile cancels the order and
-    takes the position over.
+    next order, waiting from that instant, if it still needs one. A verdict of full
+    liquidation meanwhile cancels the order and takes the position over.
     A frozen position may stay below its requirement while it waits: that is the cycle.
     ``huobi_tiers``: Huobi mode; ascending net-position limits with factors per leverage.
     """
