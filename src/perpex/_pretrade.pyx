@@ -17,6 +17,7 @@ on random books, positions and marks over every contract type."""
 
 from libc.stdint cimport int64_t
 
+from perpex._checked cimport as_int64, perpex_add, perpex_ceil_mul_div, perpex_mul, perpex_sub
 from perpex._core cimport EngineCore, book_best, set_order_fits
 from perpex._fills cimport balance_c
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
@@ -28,10 +29,10 @@ cdef tuple _IDLE = (0, 0, 0)  # no order added or taken out
 
 # Each step reads the engine's tables from its typed fields (perpex._core.EngineCore).
 
-cdef tuple _init_ratio(EngineCore e, object inst, str sym, object pos):
-    """MarginCore._init_ratio: IM% as (num, den), isolated or cross."""
+cdef tuple _init_ratio(EngineCore e, object inst, str sym, object pos, object lev):
+    """MarginCore._init_ratio: IM% as (num, den), isolated (``lev`` > 0, the position's
+    leverage) or cross."""
     if pos is not None:
-        lev = pos.leverage
         if lev > 0:
             num, den = exact_rate(lev, "leverage")
             return den, num
@@ -42,32 +43,25 @@ cdef tuple _init_ratio(EngineCore e, object inst, str sym, object pos):
     return e._cross_rate(inst, limit) if r is None else r
 
 
-cdef object _indexed(EngineCore e, tuple key):
-    """The key's OpenLevels (None without any), or False when a live order of the key is
-    not indexed (the reference re-indexes it)."""
-    live = e._live.get(key)
-    lv = e._open.get(key)
-    if (0 if lv is None else (<OpenLevels>lv).count) != (0 if live is None else len(live)):
-        return False
-    return lv
-
-
-cdef int _key_margin(EngineCore e, tuple key, object cv, object pos, tuple ratio, object mark,
-                     object unit, int side, int64_t price, int64_t n, tuple old,
+cdef int _key_margin(EngineCore e, tuple key, object live, object cv, int64_t pq, tuple ratio,
+                     object mark, object unit, int side, int64_t price, int64_t n, tuple old,
                      int64_t* out) except -1:
-    """MarginCore._levels_margin_with for ``key`` (its position ``pos`` and IM% ``ratio``,
-    its contract's ``mark`` and ``unit`` = ``cv.mark_unit(mark)``) with ``n`` at
-    ``price`` on ``side`` added and ``old`` (side, price, n) taken out, into ``out``: 1
-    when done, 0 when the key needs the reference (not valued per contract, an unindexed
-    or unpriced order, a mark without a per-contract value, an overflow)."""
+    """MarginCore._levels_margin_with for ``key`` (its live orders ``live``, its position's
+    ``pq`` contracts and IM% ``ratio``, its contract's ``mark`` and ``unit`` =
+    ``cv.mark_unit(mark)``) with ``n`` at ``price`` on ``side`` added and ``old`` (side,
+    price, n) taken out, into ``out``: 1 when done, 0 when the key needs the reference (not
+    valued per contract, a live order not indexed yet, an unpriced order, a mark without a
+    per-contract value, an overflow)."""
     cdef OpenLevels levels
-    cdef int64_t pq, rn, rd, mark_e8 = 0, unit_c = 0, bid
+    cdef int64_t rn, rd, mark_e8 = 0, unit_c = 0, bid
     cdef int old_side = old[0]
     cdef int64_t old_price, old_n
     terms = cv.terms
-    lv = _indexed(e, key)
-    if terms is None or lv is False:
+    if terms is None:
         return 0
+    lv = e._open.get(key)
+    if (0 if lv is None else (<OpenLevels>lv).count) != (0 if live is None else len(<dict>live)):
+        return 0  # a live order not indexed: the reference re-indexes it
     if lv is None:
         if not n:
             out[0] = 0
@@ -85,7 +79,6 @@ cdef int _key_margin(EngineCore e, tuple key, object cv, object pos, tuple ratio
             if unit is None:
                 return 0
             mark_e8, unit_c = mark, unit
-        pq = 0 if pos is None else pos.qty
         rn, rd = ratio
         bid = book_best(e._books[key[1]], 0)
         old_price, old_n = old[1], old[2]
@@ -108,42 +101,57 @@ cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64
     """One pass over the account's contracts settled in ``ccy``: each one's position
     margin and cross loss (MarginCore._available), the order margin of the others with
     live orders, and that of ``sym`` with the order (``after``); True when ``after`` is
-    within the rest, None when not or when a key needs the reference."""
-    cdef int64_t m, after = 0
-    total = balance_c(engine._ledger, ccy, ("wallet", a))
-    for s in engine._by_ccy[ccy]:
+    within the rest, None when not or when a key needs the reference. The sums run in
+    int64; one beyond it is left to the reference too."""
+    cdef int64_t total, m, after = 0, qty = 0, cost = 0, extra = 0, num, den, u, x
+    cdef dict positions = engine._positions, lives = engine._live
+    cdef bint held, ordered
+    if not as_int64(balance_c(engine._ledger, ccy, ("wallet", a)), &total):
+        return None
+    for s in <list>engine._by_ccy[ccy]:
         key = (a, s)
-        pos = engine._positions.get(key)
-        held = pos is not None and (pos.qty or pos.extra_margin)
-        ordered = s == sym or key in engine._live  # the key's order margin is needed
+        pos = positions.get(key)
+        live = lives.get(key)
+        qty = cost = extra = 0
+        if pos is not None and not (as_int64(pos.qty, &qty) and as_int64(pos.cost, &cost)
+                                    and as_int64(pos.extra_margin, &extra)):
+            return None
+        held = qty != 0 or extra != 0
+        ordered = s == sym or live is not None  # the key's order margin is needed
         if not held and not ordered:
             continue
         inst, cv = engine._inst[s], engine._cv[s]
-        ratio = _init_ratio(engine, inst, s, pos)
+        lev = None if pos is None else pos.leverage
+        ratio = _init_ratio(engine, inst, s, pos, lev)
         mark = engine._marks.get(s)
         unit = _mark_unit(cv, mark) if mark and (ordered or cv.inverse) else None
         if held:
-            qty, cost = pos.qty, pos.cost
-            num, den = ratio
-            margin = -((-abs(cost) * num) // den)
-            if pos.leverage > 0:
-                total -= margin + pos.extra_margin
+            if not (as_int64(ratio[0], &num) and as_int64(ratio[1], &den)) or num < 0 \
+                    or den <= 0 or perpex_ceil_mul_div(-cost if cost < 0 else cost, num, den, &m):
+                return None
+            if lev > 0:
+                if perpex_add(m, extra, &m) or perpex_sub(total, m, &total):
+                    return None
             else:
-                total -= margin
+                if perpex_sub(total, m, &total):
+                    return None
                 if mark and qty:  # a cross loss counts against the account, a gain not
-                    upnl = qty * unit - cost if cv.inverse else \
-                        inst.unrealised_pnl(qty, cost, mark)
-                    if upnl < 0:
-                        total += upnl
+                    if cv.inverse:
+                        if not as_int64(unit, &u) or perpex_mul(qty, u, &x) \
+                                or perpex_sub(x, cost, &x):
+                            return None
+                    elif not as_int64(inst.unrealised_pnl(qty, cost, mark), &x):
+                        return None
+                    if x < 0 and perpex_add(total, x, &total):
+                        return None
         if s == sym:
-            if not _key_margin(engine, key, cv, pos, ratio, mark, unit, side, price, n,
+            if not _key_margin(engine, key, live, cv, qty, ratio, mark, unit, side, price, n,
                                old, &after):
                 return None
         elif ordered:
-            if not _key_margin(engine, key, cv, pos, ratio, mark, unit, 0, 0, 0, _IDLE,
-                               &m):
+            if not _key_margin(engine, key, live, cv, qty, ratio, mark, unit, 0, 0, 0, _IDLE,
+                               &m) or perpex_sub(total, m, &total):
                 return None
-            total -= m
     return True if after <= total else None
 
 
