@@ -62,12 +62,14 @@ cdef class EngineCore:
     cdef bint _token(self, account) except -1
     cdef int _begin(self, int64_t ts) except -1
     cdef object _halt(self, exc)
-    cdef object _commit_cancel(self, int64_t ts, OrderRecord rec)
+    cdef int _commit_cancel(self, int64_t ts, OrderRecord rec, Result* res) except -1
     cdef int _commit_place(self, int64_t ts, inst, OrderRecord rec, Result* res) except -1
     cdef object _place_c(self, inst, OrderRecord rec)
     cdef object _place_n(self, inst, OrderRecord rec)
     cdef int _book_add(self, str sym, OrderRecord rec) except -1
     cdef object _cancel_c(self, OrderRecord rec)
+    cdef object _cancel_pre(self, OrderRecord rec)
+    cdef int _cancel_book(self, OrderRecord rec) except -1
     cdef int _touch_c(self, a, str ccy) except -1
     cdef object _outcome_c(self, OrderRecord rec)
     cdef int _reject_n(self, inst, OrderRecord rec, str text) except -1

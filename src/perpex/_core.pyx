@@ -140,6 +140,20 @@ cdef object _fee(object exec_cost, tuple rate):
     return div_round_half_away((exec_cost if exec_cost >= 0 else -exec_cost) * num, den)
 
 
+cdef int _set_result(Result* o, object res) except -1:
+    """A batch row's result from the command's Outcome."""
+    # read as a plain tuple: indexing a tuple subclass through the C API goes by way of its
+    # __getitem__ wrapper, a Python-level call per field
+    if not isinstance(res, tuple) or len(<tuple>res) < 7:
+        raise TypeError(f"a command returned {type(res).__name__}, not an Outcome")
+    o.seq = (<tuple>res)[0]
+    o.order_id = (<tuple>res)[3] or 0
+    o.leaves, o.cum = (<tuple>res)[5], (<tuple>res)[6]
+    if not (<tuple>res)[1]:
+        o.status = _STATUS_REJECTED
+    return 0
+
+
 cdef class EngineCore:
     """Typed state and the per-order steps of the engine (see the module docstring)."""
 
@@ -178,8 +192,10 @@ cdef class EngineCore:
                 if found is None or (<OrderRecord>found).account != r.account:
                     o.order_id, o.status = r.order_id, _STATUS_UNKNOWN_ORDER
                     continue
-                res = self._commit_cancel(r.ts, found) if direct else \
-                    commit(r.ts, cancel, found)
+                if direct:  # the result from the record, without an Outcome
+                    self._commit_cancel(r.ts, found, o)
+                    continue
+                res = commit(r.ts, cancel, found)
             elif shedder is not None and shedder.admit(new_kind) is not None:
                 o.status = _STATUS_OVERLOADED
                 if self._emit:
@@ -198,11 +214,7 @@ cdef class EngineCore:
                     self._commit_place(r.ts, inst, rec, o)
                     continue
                 res = commit(r.ts, place, inst, rec)
-            o.seq = res[0]
-            o.order_id = res[3] or 0
-            o.leaves, o.cum = res[5], res[6]
-            if not res[1]:
-                o.status = _STATUS_REJECTED
+            _set_result(o, res)
 
     # ============================================================ sequencing
     def _take_token(self, account):
@@ -233,13 +245,26 @@ cdef class EngineCore:
         self._halted = f"{type(exc).__name__} in command seq={self._seq}: {exc}"
         return EngineHaltedError(self._halted)
 
-    cdef object _commit_cancel(self, int64_t ts, OrderRecord rec):
-        """``_commit(ts, _cancel_now, rec)`` in C."""
+    cdef int _commit_cancel(self, int64_t ts, OrderRecord rec, Result* res) except -1:
+        """``_commit(ts, _cancel_now, rec)`` in C, its outcome written into a batch result."""
         self._begin(ts)
         try:
-            return self._cancel_c(rec)
+            out = self._cancel_pre(rec)
+            if out is None:
+                self._cancel_book(rec)
         except BaseException as exc:
             raise self._halt(exc) from exc
+        if out is not None:  # a reject: the order stands as it was
+            return _set_result(res, out)
+        res.seq, res.order_id = self._seq, rec.order_id
+        done = self._done.get(rec.order_id)
+        if done is None:
+            res.leaves, res.cum = rec.leaves_qty, rec.cum_qty
+            return 0
+        status, _, res.leaves, res.cum = <tuple>done
+        if status == "Rejected":
+            res.status = _STATUS_REJECTED
+        return 0
 
     cdef int _commit_place(self, int64_t ts, inst, OrderRecord rec, Result* res) except -1:
         """``_commit(ts, _place, inst, rec)`` in C, its outcome written into a batch result."""
@@ -384,17 +409,27 @@ cdef class EngineCore:
         return self._cancel_c(rec)
 
     cdef object _cancel_c(self, OrderRecord rec):
+        out = self._cancel_pre(rec)
+        if out is not None:
+            return out
+        self._cancel_book(rec)
+        return self._outcome_c(rec)
+
+    cdef object _cancel_pre(self, OrderRecord rec):
+        """None when ``rec`` may be canceled now, else the command's reject (an Outcome)."""
         if self._liq_orders and rec.order_id in self._liq_orders:
             # a liquidation order resting for the trader (OKEx cycle) is not the trader's to cancel
             return self._command_reject(self._inst[rec.symbol], rec.account, IN_LIQUIDATION, rec)
         if not self._token(rec.account):
             return self._command_reject(self._inst[rec.symbol], rec.account, RATE_LIMITED, rec)
+        return None
+
+    cdef int _cancel_book(self, OrderRecord rec) except -1:
         cdef int64_t leaves
         book = self._books[rec.symbol]
         if _books_api.cancel(<PyObject*>book, rec.order_id, rec.account, &leaves) < 0:
             _raised()
-        self._drive_c(rec.symbol)
-        return self._outcome_c(rec)
+        return self._drive_c(rec.symbol)
 
     def _order_outcome(self, OrderRecord rec not None):
         return self._outcome_c(rec)

@@ -61,9 +61,9 @@ cdef inline Py_ssize_t _slot(dict index, object key):
 cdef object balance_c(object ledger, str ccy, object key):
     """``ledger.balance(ccy, key)`` read from its tables, as the step below reads them, without
     the method call (the pre-trade check reads a wallet per order)."""
-    index = ledger._index.get(ccy)
+    index = (<dict?>ledger._index).get(ccy)
     slot = None if index is None else (<dict>index).get(key)
-    return 0 if slot is None else ledger._cells[ccy][slot]
+    return 0 if slot is None else (<dict?>ledger._cells)[ccy][slot]
 
 
 def book_trade(object ledger, str ccy, object buyer, object seller, object qty, object cost,
@@ -112,7 +112,7 @@ cdef int _book(object ledger, str ccy, object buyer, object seller, object qty, 
     if perpex_sub(br, bfee, &nbr) or perpex_add(nbr, rb, &nbr) or perpex_sub(sr, sfee, &nsr) \
             or perpex_add(nsr, rs, &nsr):
         return False
-    index = ledger._index.get(ccy)
+    index = (<dict?>ledger._index).get(ccy)
     if index is None:
         return False
     # a wallet or the fee ledger is written only when an amount moves to or from it (an
@@ -125,7 +125,7 @@ cdef int _book(object ledger, str ccy, object buyer, object seller, object qty, 
     s_f = _slot(index, FEES) if bfee or sfee else 0
     if s_bc < 0 or s_sc < 0 or s_bw < 0 or s_sw < 0 or s_f < 0:
         return False
-    vals = ledger._vals[ccy]
+    vals = (<dict?>ledger._vals)[ccy]
     if vals.dtype != _INT64:
         return False
     PyObject_GetBuffer(vals, &view, PyBUF_WRITABLE)
@@ -149,7 +149,7 @@ cdef int _book(object ledger, str ccy, object buyer, object seller, object qty, 
             cells[s_f] = v_f
     finally:
         PyBuffer_Release(&view)
-    ledger._counts[ccy] += 1 + (rb != 0) + (rs != 0) + (bfee != 0) + (sfee != 0)
+    (<dict?>ledger._counts)[ccy] += 1 + (rb != 0) + (rs != 0) + (bfee != 0) + (sfee != 0)
     buyer.qty, buyer.cost, buyer.realised_pnl = nbq, nbc, nbr
     seller.qty, seller.cost, seller.realised_pnl = nsq, nsc, nsr
     return True
