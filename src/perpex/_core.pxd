@@ -50,7 +50,7 @@ cdef packed struct Result:
 
 cdef class EngineCore:
     cdef public dict _inst, _books, _positions, _orders, _live, _reduce_only, _cl_ids
-    cdef public dict _open, _open_seen, _fee_ratios, _settled, _lots, _liq_orders
+    cdef public dict _open, _fee_ratios, _settled, _lots, _liq_orders
     cdef public dict _done, _texts, _dirty, _buckets
     cdef public dict _marks, _cv, _cross_rates, _by_ccy, _risk_dirty, _linked
     cdef public object _rate, _ledger, _held, _executions, _halted

@@ -33,7 +33,6 @@ class EngineCore:
     _reduce_only: dict[tuple[int, str], dict[int, None]]
     _cl_ids: dict[tuple[int, str], int]
     _open: dict[tuple[int, str], OpenLevels]
-    _open_seen: dict[int, tuple[int, int, int]]
     _fee_ratios: dict[str, tuple[tuple[int, int], tuple[int, int]]]
     _settled: dict[str, int]
     _marks: dict[str, int]

@@ -68,7 +68,7 @@ STATUS_UNKNOWN_ORDER, STATUS_OVERLOADED = _STATUS_UNKNOWN_ORDER, _STATUS_OVERLOA
 # instance's __dict__).
 CORE_FIELDS = (
     "_inst", "_books", "_positions", "_orders", "_live", "_reduce_only", "_cl_ids", "_open",
-    "_open_seen", "_fee_ratios", "_settled", "_lots", "_liq_orders", "_done", "_texts", "_dirty",
+    "_fee_ratios", "_settled", "_lots", "_liq_orders", "_done", "_texts", "_dirty",
     "_marks", "_cv", "_cross_rates", "_by_ccy", "_risk_dirty", "_linked", "_rate", "_buckets",
     "_ledger", "_held", "_events", "_executions", "_halted", "_max_open", "_max_stop", "_emit",
     "_checks_off", "_seq", "_ts", "_next_id")
@@ -516,7 +516,7 @@ cdef class EngineCore:
             oid = ev.order_id
             rec = orders[oid]
             if typ == _EV_ACCEPTED:
-                sync_c(self._open_seen, self._open, rec, _REDUCE)
+                sync_c(self._open, rec, _REDUCE)
                 if self._emit:
                     liq = self._liq_orders
                     self._events.append(_report(inst, rec, "New", "New", self._seq, self._ts,
@@ -533,7 +533,7 @@ cdef class EngineCore:
                     rec.stop_px = ev.price
                 if not (rec.close_all and rec.conditional):
                     rec.order_qty = rec.cum_qty + rec.leaves_qty
-                sync_c(self._open_seen, self._open, rec, _REDUCE)
+                sync_c(self._open, rec, _REDUCE)
                 # taken with or without events: a text left behind would become the text of
                 # the order's later cancel
                 text = self._texts.pop(oid, "")
@@ -554,7 +554,7 @@ cdef class EngineCore:
                        last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1:
         cdef int64_t oid = rec.order_id
         del self._orders[oid]
-        drop_c(self._open_seen, self._open, rec)
+        drop_c(self._open, rec)
         key = (rec.account, rec.symbol)
         if self._lots:
             self._lots.pop(oid, None)
@@ -663,7 +663,7 @@ cdef class EngineCore:
         if left == 0:
             self._finish_c(inst, rec, "Trade", "Filled", "", q, px, signed, fee, liq)
             return 0
-        sync_c(self._open_seen, self._open, rec, _REDUCE)
+        sync_c(self._open, rec, _REDUCE)
         if self._emit:
             ev = _report(inst, rec, "Trade", "PartiallyFilled", self._seq, self._ts,
                          LIQUIDATION_TEXT if rec.order_id in self._liq_orders else "",

@@ -1,3 +1,5 @@
+from typing import Any
+
 class OrderRecord:
     order_id: int
     account: int
@@ -19,6 +21,16 @@ class OrderRecord:
     close_all: bool
     conditional: bool
     triggered: bool
+    @property
+    def ix_known(self) -> bool: ...
+    @property
+    def ix_side(self) -> int: ...
+    @property
+    def ix_price(self) -> int: ...
+    @property
+    def ix_qty(self) -> int: ...
+    @property
+    def ix_levels(self) -> Any: ...
 
     def __init__(self, order_id: int, account: int, symbol: str, side: int, ord_type: int,
                  tif: int, flags: int, feed: int, price: int, stop_px: int, peg_offset: int,
@@ -30,3 +42,4 @@ class OrderRecord:
     @property
     def sign(self) -> int: ...
     def as_tuple(self) -> tuple[object, ...]: ...
+    def indexed_as(self) -> tuple[int, int, int]: ...

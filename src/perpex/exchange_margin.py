@@ -57,8 +57,7 @@ class MarginCore(EngineCore):
 
     def _init_margin(self) -> None:
         # ---- derived (rebuilt from the live orders; not part of the state)
-        self._open: dict[tuple[int, str], OpenLevels] = {}
-        self._open_seen: dict[int, tuple[int, int, int]] = {}
+        self._open: dict[tuple[int, str], OpenLevels] = {}  # each live order's entry: its record
         # ---- instrument constants
         self._cv = {sym: ContractValue(inst) for sym, inst in self._inst.items()}
         self._cross_rates = {}
@@ -69,11 +68,11 @@ class MarginCore(EngineCore):
     # ================================================================ the order index
     def _open_sync(self, rec: OrderRecord) -> None:
         """Brings the index in line with ``rec`` (a live order) after it may have changed."""
-        open_sync(self._open_seen, self._open, rec, _REDUCE)
+        open_sync(self._open, rec, _REDUCE)
 
     def _open_drop(self, rec: OrderRecord) -> None:
         """``rec`` left the live orders."""
-        open_drop(self._open_seen, self._open, rec)
+        open_drop(self._open, rec)
 
     def _open_levels(self, a: int, sym: str) -> OpenLevels | None:
         """The key's levels, re-indexed first if a live order was never indexed."""
@@ -260,7 +259,7 @@ class MarginCore(EngineCore):
                 self._price_estimate(inst, rec.side, qty)
         if price <= 0:
             return ""
-        old = self._open_seen.get(rec.order_id, _IDLE) if replace else _IDLE
+        old = rec.indexed_as() if replace else _IDLE
         if qty > 0 and order_fits(self, inst.symbol, inst.settle_currency, rec.account, rec.side,
                                   price, qty, old):
             return ""  # the common case, decided natively (perpex._pretrade)

@@ -168,8 +168,9 @@ class QueriesMixin(ExchangeCore):
         held = {key: lv.levels() for key, lv in self._open.items()}
         if held != self._rebuilt_index():
             raise InvariantViolation("the order-margin index disagrees with the live orders")
-        if sorted(self._open_seen) != sorted(self._orders):
-            raise InvariantViolation("the order-margin index does not cover exactly the live orders")
+        if not all(r.ix_known and r.ix_levels is self._open.get((r.account, r.symbol))
+                   for r in self._orders.values()):
+            raise InvariantViolation("the order-margin index does not cover the live orders")
         for key, lv in self._open.items():
             if lv.count != len(self._live[key]):
                 raise InvariantViolation(f"the order-margin index counts {lv.count} orders of {key}, "

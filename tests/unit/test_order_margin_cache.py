@@ -14,6 +14,7 @@ from perpex import presets
 from perpex.accounts.margin import ContractValue, OpenOrder, level_order_margin, order_margin
 from perpex.errors import InvalidInputError, InvariantViolation
 from perpex.exchange import Exchange
+from perpex.exchange_journal import dump_exchange, load_exchange
 from perpex._core import fee as _fee
 from perpex.rounding import div_round_half_away, exact_rate
 
@@ -178,6 +179,41 @@ def test_an_order_entered_behind_the_engine_loop_is_indexed_before_its_margin_is
     ex._live[(1, "XBTUSD")][999] = None
     assert ex._order_margin(1, "XBTUSD") == ex._order_margin_scan(1, "XBTUSD")
     assert ex._open[(1, "XBTUSD")].levels() == ({19_900: 40, 19_980: 100}, {}, 0)
+
+
+def test_a_snapshot_restores_each_orders_index_entry_with_the_restored_levels():
+    # a live order's entry is on its record and names its key's levels: after a round trip
+    # through snapshot bytes it names the restored index's levels, and keeps them in step
+    ex = exchange()
+    ex.set_mark("XBTUSD", 10_000)
+    b1 = ex.place(1, "XBTUSD", "Buy", 100, 9_990).order_id
+    ex.place(1, "XBTUSD", "Sell", 70, 10_020)
+    ex.place(2, "XBTUSD", "Buy", 30, 9_980, exec_inst="ReduceOnly")  # indexed, no margin
+    ex.place(3, "XBTUSD", "Sell", 40, 9_990)  # fills 40 of b1
+    back = load_exchange(dump_exchange(ex))
+    assert back.state_hash() == ex.state_hash()
+    for rec in back._orders.values():
+        assert rec.ix_known and rec.ix_levels is back._open[(rec.account, rec.symbol)]
+    assert back._orders[b1].indexed_as() == ex._orders[b1].indexed_as() == (0, 19_980, 60)
+    assert_index_matches(back)
+    for e in (ex, back):  # the same commands move both the same way
+        e.amend(1, b1, price=9_985)
+        e.place(3, "XBTUSD", "Sell", 60, 9_985)  # fills the rest of b1: its entry goes
+        e.place(1, "XBTUSD", "Buy", 10, 9_970)
+    assert back.state_hash() == ex.state_hash()
+    assert back._open[(1, "XBTUSD")].levels() == ex._open[(1, "XBTUSD")].levels() == \
+        ({19_940: 10}, {20_040: 70}, 0)
+    assert_index_matches(back)
+
+
+def test_check_invariants_catches_a_live_order_without_an_index_entry():
+    ex = exchange()
+    oid = ex.place(1, "XBTUSD", "Buy", 100, 9_990).order_id
+    ex.check_invariants()
+    rec = ex._orders[oid]
+    ex._orders[oid] = type(rec)(*rec.as_tuple())  # the same order, never indexed
+    with pytest.raises(InvariantViolation, match="does not cover the live orders"):
+        ex.check_invariants()
 
 
 def test_check_invariants_catches_an_index_that_drifted_from_the_orders():

@@ -111,7 +111,7 @@ def test_the_native_check_says_fits_exactly_when_the_reference_does(seed, probes
         replace, old = 0, IDLE
         if live and probes.random() < 0.3:
             replace = probes.choice(live)["orderID"]
-            old = ex._open_seen[replace]
+            old = ex._orders[replace].indexed_as()
         want = reference_fits(ex, sym, a, side, px, qty, replace)
         got = order_fits(ex, sym, ccy, a, side, px, qty, old)
         assert got in (True, None)

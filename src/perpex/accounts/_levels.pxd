@@ -45,5 +45,5 @@ cdef class OpenLevels:
 
 
 cpdef object contract_value(object inst, object terms, object qty, object ticks)
-cdef int sync_c(dict seen, dict index, OrderRecord rec, int64_t reduce_flag) except -1
-cdef int drop_c(dict seen, dict index, OrderRecord rec) except -1
+cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag) except -1
+cdef int drop_c(dict index, OrderRecord rec) except -1

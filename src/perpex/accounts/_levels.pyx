@@ -271,13 +271,12 @@ cdef class OpenLevels:
 
 # ---------------------------------------------------------------- keeping the index in step
 # The exchange's order index (perpex.exchange_margin.MarginCore) is ``index``, an OpenLevels per
-# (account, symbol), and ``seen``, what each live order was last indexed as: (side, price,
-# contracts), or (0, 0, 0) for an order that carries no order margin (conditional, reduce-only
-# or without contracts left). Every accepted, amended, partly filled and finished order passes
-# through one of these two, so they are written for that: C calls on the levels, no tuples
-# compared as objects.
-
-cdef tuple _IDLE = (0, 0, 0)
+# (account, symbol). Each live order's record holds its entry (perpex._records.OrderRecord): the
+# levels it is counted in and what it was last indexed as, (side, price, contracts), or (0, 0,
+# 0) for an order that carries no order margin (conditional, reduce-only or without contracts
+# left). Every accepted, amended, partly filled and finished order passes through one of these
+# two, so they are written for that: C fields on the record and C calls on the levels, with a
+# dict lookup only when an order joins its key or is the last to leave it.
 
 
 cdef inline void _put(OpenLevels lv, int side, int64_t price, int64_t n):
@@ -295,61 +294,55 @@ cdef inline void _take(OpenLevels lv, int side, int64_t price, int64_t n) except
         lv._remove(side, price, n)
 
 
-def open_sync(dict seen, dict index, OrderRecord rec not None, int64_t reduce_flag):
+def open_sync(dict index, OrderRecord rec not None, int64_t reduce_flag):
     """Brings the index in line with ``rec`` (a live order) after it may have changed."""
-    sync_c(seen, index, rec, reduce_flag)
+    sync_c(index, rec, reduce_flag)
 
 
-cdef int sync_c(dict seen, dict index, OrderRecord rec, int64_t reduce_flag) except -1:
+cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag) except -1:
     """``open_sync`` as a C call (the engine loop, perpex._core)."""
-    oid = rec.order_id
-    old = seen.get(oid)
     cdef int side = 0
     cdef int64_t price = 0, n = rec.leaves_qty
-    cdef tuple prev, new
+    cdef OpenLevels levels
     if n <= 0 or rec.conditional or rec.flags & reduce_flag:
         n = 0
-        new = _IDLE
     else:
         side, price = rec.side, rec.price
-    if old is not None:
-        prev = <tuple>old
-        if <int64_t>prev[2] == n and (
-                n == 0 or (<int>prev[0] == side and <int64_t>prev[1] == price)):
+    if rec.ix_known:
+        if rec.ix_qty == n and (n == 0 or (rec.ix_side == side and rec.ix_price == price)):
             return 0
-    if n:
-        new = (side, price, n)
-    key = (rec.account, rec.symbol)
-    lv = index.get(key)
-    if lv is None:
-        lv = index[key] = OpenLevels()
-    cdef OpenLevels levels = <OpenLevels>lv
-    if old is None:
+        levels = <OpenLevels>rec.ix_levels
+        if rec.ix_qty:
+            _take(levels, rec.ix_side, rec.ix_price, rec.ix_qty)
+    else:
+        key = (rec.account, rec.symbol)
+        lv = index.get(key)
+        if lv is None:
+            lv = index[key] = OpenLevels()
+        levels = <OpenLevels>lv
         levels.count += 1
-    elif <int64_t>prev[2]:
-        _take(levels, prev[0], prev[1], prev[2])
+        rec.ix_levels, rec.ix_known = levels, True
     if n:
         _put(levels, side, price, n)
-    seen[oid] = new
+    rec.ix_side, rec.ix_price, rec.ix_qty = side, price, n
     return 0
 
 
-def open_drop(dict seen, dict index, OrderRecord rec not None):
+def open_drop(dict index, OrderRecord rec not None):
     """``rec`` left the live orders."""
-    drop_c(seen, index, rec)
+    drop_c(index, rec)
 
 
-cdef int drop_c(dict seen, dict index, OrderRecord rec) except -1:
+cdef int drop_c(dict index, OrderRecord rec) except -1:
     """``open_drop`` as a C call (the engine loop, perpex._core)."""
-    old = seen.pop(rec.order_id, None)
-    if old is None:
+    if not rec.ix_known:
         return 0
-    cdef tuple prev = <tuple>old
-    key = (rec.account, rec.symbol)
-    cdef OpenLevels levels = <OpenLevels>index[key]
+    cdef OpenLevels levels = <OpenLevels>rec.ix_levels
     levels.count -= 1
-    if <int64_t>prev[2]:
-        _take(levels, prev[0], prev[1], prev[2])
+    if rec.ix_qty:
+        _take(levels, rec.ix_side, rec.ix_price, rec.ix_qty)
+    rec.ix_known, rec.ix_levels = False, None
+    rec.ix_side, rec.ix_price, rec.ix_qty = 0, 0, 0
     if not levels.count:
-        del index[key]
+        del index[(rec.account, rec.symbol)]
     return 0
