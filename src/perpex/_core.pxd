@@ -64,6 +64,7 @@ cdef class EngineCore:
     cdef object _halt(self, exc)
     cdef int _commit_cancel(self, int64_t ts, OrderRecord rec, Result* res) except -1
     cdef int _commit_place(self, int64_t ts, inst, OrderRecord rec, Result* res) except -1
+    cdef int _record_result(self, OrderRecord rec, Result* res) except -1
     cdef object _place_c(self, inst, OrderRecord rec)
     cdef object _place_n(self, inst, OrderRecord rec)
     cdef int _book_add(self, str sym, OrderRecord rec) except -1

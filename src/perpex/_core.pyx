@@ -256,15 +256,7 @@ cdef class EngineCore:
             raise self._halt(exc) from exc
         if out is not None:  # a reject: the order stands as it was
             return _set_result(res, out)
-        res.seq, res.order_id = self._seq, rec.order_id
-        done = self._done.get(rec.order_id)
-        if done is None:
-            res.leaves, res.cum = rec.leaves_qty, rec.cum_qty
-            return 0
-        status, _, res.leaves, res.cum = <tuple>done
-        if status == "Rejected":
-            res.status = _STATUS_REJECTED
-        return 0
+        return self._record_result(rec, res)
 
     cdef int _commit_place(self, int64_t ts, inst, OrderRecord rec, Result* res) except -1:
         """``_commit(ts, _place, inst, rec)`` in C, its outcome written into a batch result."""
@@ -275,10 +267,16 @@ cdef class EngineCore:
                 self._reject_n(inst, rec, text)
         except BaseException as exc:
             raise self._halt(exc) from exc
-        res.seq, res.order_id = self._seq, rec.order_id
         if text is not None:
+            res.seq, res.order_id = self._seq, rec.order_id
             res.status, res.leaves, res.cum = _STATUS_REJECTED, 0, rec.cum_qty
             return 0
+        return self._record_result(rec, res)
+
+    cdef int _record_result(self, OrderRecord rec, Result* res) except -1:
+        """A batch row's result from the record of the order its command ran on: as the order
+        stands, or as it finished in this command."""
+        res.seq, res.order_id = self._seq, rec.order_id
         done = self._done.get(rec.order_id)
         if done is None:
             res.leaves, res.cum = rec.leaves_qty, rec.cum_qty
