@@ -13,9 +13,9 @@ cdef class OrderRecord:
     cdef public object px_qty
     cdef public str cl_ord_id
     cdef public bint close_all, conditional, triggered
-    # the order-margin index's entry (perpex.accounts._levels): whether the order is counted in
-    # the levels of its (account, contract), ``ix_levels``, and what it was last indexed as
-    cdef readonly bint ix_known
+    # the order-margin index's entry (perpex.accounts._levels): the levels of its (account,
+    # contract) the order is counted in (None while it is not indexed), and what it was last
+    # indexed as
     cdef readonly int ix_side
     cdef readonly int64_t ix_price, ix_qty
     cdef readonly object ix_levels

@@ -50,20 +50,27 @@ cdef class OrderRecord:
                 self.display_qty, self.order_qty, self.leaves_qty, self.cum_qty, self.px_qty,
                 self.cl_ord_id, self.close_all, self.conditional, self.triggered)
 
+    @property
+    def ix_known(self):
+        """Whether the order-margin index counts the order (it has levels to be counted in)."""
+        return self.ix_levels is not None
+
     def indexed_as(self):
         """What the order-margin index counts for the order: (side, price, contracts), or
         (0, 0, 0) when it is not indexed or carries no order margin."""
-        if not self.ix_known:
+        if self.ix_levels is None:
             return (0, 0, 0)
         return (self.ix_side, self.ix_price, self.ix_qty)
 
     def __reduce__(self):
         # the index entry travels with the record; its levels are the snapshot's own object
+        # (the first item, whether it is indexed, keeps snapshot format 6's layout)
         return (OrderRecord, self.as_tuple(),
-                (self.ix_known, self.ix_side, self.ix_price, self.ix_qty, self.ix_levels))
+                (self.ix_levels is not None, self.ix_side, self.ix_price, self.ix_qty,
+                 self.ix_levels))
 
     def __setstate__(self, state):
-        self.ix_known, self.ix_side, self.ix_price, self.ix_qty, self.ix_levels = state
+        _, self.ix_side, self.ix_price, self.ix_qty, self.ix_levels = state
 
     def __eq__(self, other):
         if not isinstance(other, OrderRecord):

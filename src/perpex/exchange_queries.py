@@ -168,7 +168,8 @@ class QueriesMixin(ExchangeCore):
         held = {key: lv.levels() for key, lv in self._open.items()}
         if held != self._rebuilt_index():
             raise InvariantViolation("the order-margin index disagrees with the live orders")
-        if not all(r.ix_known and r.ix_levels is self._open.get((r.account, r.symbol))
+        if not all(r.ix_levels is not None
+                   and r.ix_levels is self._open.get((r.account, r.symbol))
                    for r in self._orders.values()):
             raise InvariantViolation("the order-margin index does not cover the live orders")
         for key, lv in self._open.items():

@@ -308,7 +308,7 @@ cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag) except -1:
         n = 0
     else:
         side, price = rec.side, rec.price
-    if rec.ix_known:
+    if rec.ix_levels is not None:
         if rec.ix_qty == n and (n == 0 or (rec.ix_side == side and rec.ix_price == price)):
             return 0
         levels = <OpenLevels>rec.ix_levels
@@ -321,7 +321,7 @@ cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag) except -1:
             lv = index[key] = OpenLevels()
         levels = <OpenLevels>lv
         levels.count += 1
-        rec.ix_levels, rec.ix_known = levels, True
+        rec.ix_levels = levels
     if n:
         _put(levels, side, price, n)
     rec.ix_side, rec.ix_price, rec.ix_qty = side, price, n
@@ -335,14 +335,13 @@ def open_drop(dict index, OrderRecord rec not None):
 
 cdef int drop_c(dict index, OrderRecord rec) except -1:
     """``open_drop`` as a C call (the engine loop, perpex._core)."""
-    if not rec.ix_known:
+    if rec.ix_levels is None:
         return 0
     cdef OpenLevels levels = <OpenLevels>rec.ix_levels
     levels.count -= 1
     if rec.ix_qty:
         _take(levels, rec.ix_side, rec.ix_price, rec.ix_qty)
-    rec.ix_known, rec.ix_levels = False, None
-    rec.ix_side, rec.ix_price, rec.ix_qty = 0, 0, 0
+    rec.ix_levels = None  # the rest of the entry is read only while there are levels
     if not levels.count:
         del index[(rec.account, rec.symbol)]
     return 0
