@@ -67,6 +67,7 @@ cdef class EngineCore:
     cdef int _record_result(self, OrderRecord rec, Result* res) except -1
     cdef object _place_c(self, inst, OrderRecord rec)
     cdef object _place_n(self, inst, OrderRecord rec)
+    cdef int _go_live(self, OrderRecord rec, tuple key, object live) except -1
     cdef int _book_add(self, str sym, OrderRecord rec) except -1
     cdef object _cancel_c(self, OrderRecord rec)
     cdef object _cancel_pre(self, OrderRecord rec)

@@ -348,11 +348,7 @@ cdef class EngineCore:
             if rec.flags & _CLOSE:
                 self._close_cancels(inst, rec, rec.leaves_qty)
                 live = live_all.get(key)  # the cancels may have emptied the key
-        self._orders[oid] = rec
-        if live is None:
-            live_all[key] = {oid: None}
-        else:
-            (<dict>live)[oid] = None
+        self._go_live(rec, key, live)
         if rec.cl_ord_id:
             self._cl_ids[(a, rec.cl_ord_id)] = oid
         if ro:
@@ -360,6 +356,17 @@ cdef class EngineCore:
             self._dirty[a] = None
         self._book_add(sym, rec)
         return None
+
+    cdef int _go_live(self, OrderRecord rec, tuple key, object live) except -1:
+        """Registers ``rec`` as a live order of ``key`` (whose live orders are ``live``, None
+        without any)."""
+        cdef int64_t oid = rec.order_id
+        self._orders[oid] = rec
+        if live is None:
+            self._live[key] = {oid: None}
+        else:
+            (<dict>live)[oid] = None
+        return 0
 
     cdef int _book_add(self, str sym, OrderRecord rec) except -1:
         """Adds the registered order ``rec`` to the book of ``sym`` through its C interface,
@@ -392,13 +399,8 @@ cdef class EngineCore:
         self._liq_orders[oid] = None
         if a == _LIQ and tif == _GTC:
             self._lots[oid] = price
-        self._orders[oid] = rec
         key = (a, sym)
-        live = self._live.get(key)
-        if live is None:
-            self._live[key] = {oid: None}
-        else:
-            (<dict>live)[oid] = None
+        self._go_live(rec, key, self._live.get(key))
         self._book_add(sym, rec)
         return rec
 
