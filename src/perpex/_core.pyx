@@ -28,6 +28,7 @@ from perpex._checked cimport as_int64, div_half_away, perpex_mul
 from perpex._events cimport execution_c
 from perpex._fills cimport _book
 from perpex.accounts._levels cimport contract_value, drop_c, sync_c
+from perpex.accounts._position cimport Position
 
 from perpex import _native
 from perpex._fills import book_trade
@@ -645,7 +646,7 @@ cdef class EngineCore:
             pos = positions.get(key)
             if pos is not None:
                 dirty[key] = None
-                if pos.qty:
+                if (<Position>pos).qty:
                     held += 1
         linked = <dict>self._linked[ccy]
         if held > 1:

@@ -2,6 +2,8 @@
 # and a ledger balance read from the same tables (perpex._pretrade). The functions and their
 # documentation are in _fills.pyx.
 
-cdef int _book(object ledger, str ccy, object buyer, object seller, object qty, object cost,
-               object buyer_fee, object seller_fee) except -1
+from perpex.accounts._position cimport Position
+
+cdef int _book(object ledger, str ccy, Position buyer, Position seller, object qty,
+               object cost, object buyer_fee, object seller_fee) except -1
 cdef object balance_c(object ledger, str ccy, object key)

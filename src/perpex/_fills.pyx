@@ -15,16 +15,12 @@ ledger that records its transfers or has left int64, and any step that would ove
 bits; :func:`book_trade` then runs the reference functions. Its tests compare the two over
 random fills."""
 
-from cpython.buffer cimport PyBUF_WRITABLE, PyObject_GetBuffer, PyBuffer_Release
+from cpython.memoryview cimport PyMemoryView_GET_BUFFER
 from libc.stdint cimport int64_t
 
-import numpy as np
-
 from perpex._checked cimport as_int64, div_half_away, perpex_add, perpex_mul, perpex_sub
+from perpex.accounts._position cimport Position
 from perpex.accounts.ledger import FEES
-
-cdef object _INT64 = np.dtype(np.int64)
-
 
 cdef bint _apply(int64_t old_qty, int64_t old_cost, int64_t qty, int64_t ec,
                  int64_t* new_qty, int64_t* new_cost, int64_t* realised):
@@ -88,20 +84,39 @@ def try_book_trade(object ledger, str ccy, object buyer, object seller, object q
     return _book(ledger, ccy, buyer, seller, qty, cost, buyer_fee, seller_fee)
 
 
-cdef int _book(object ledger, str ccy, object buyer, object seller, object qty, object cost,
-                object buyer_fee, object seller_fee) except -1:
+cdef inline bint _resolve(Position p, dict index, bint wallet):
+    """Points ``p`` at its cost slot in the currency table ``index`` (and its wallet's, when
+    ``wallet``), looked up once per table; False while a key is not in it (the reference
+    creates it)."""
+    if p.slot_index is not index:
+        p.slot_index = index
+        p.cost_slot = p.wallet_slot = -1
+    if p.cost_slot < 0:
+        v = index.get(("cost", p.account, p.symbol))
+        if v is None:
+            return False
+        p.cost_slot = <Py_ssize_t>v
+    if wallet and p.wallet_slot < 0:
+        v = index.get(("wallet", p.account))
+        if v is None:
+            return False
+        p.wallet_slot = <Py_ssize_t>v
+    return True
+
+
+cdef int _book(object ledger, str ccy, Position buyer, Position seller, object qty,
+               object cost, object buyer_fee, object seller_fee) except -1:
     cdef int64_t q, ec, bfee, sfee, bq, bc, br, sq, sc, sr, nbq, nbc, rb, nsq, nsc, rs
     cdef int64_t v_bc, v_sc, v_bw, v_sw, v_f, nbr, nsr
-    cdef Py_ssize_t s_bc, s_sc, s_bw, s_sw, s_f
+    cdef Py_ssize_t s_bw = 0, s_sw = 0, s_f = 0
     cdef int64_t* cells
-    cdef Py_buffer view
+    cdef Py_buffer* view
     if buyer is seller or ledger._journal is not None:
         return False
     if not (as_int64(qty, &q) and as_int64(cost, &ec) and as_int64(buyer_fee, &bfee)
             and as_int64(seller_fee, &sfee)) or q <= 0:
         return False
-    ba, sa, sym = buyer.account, seller.account, buyer.symbol
-    if ba == sa or sym != seller.symbol:
+    if buyer.account == seller.account or buyer.symbol != seller.symbol:
         return False
     if not (as_int64(buyer.qty, &bq) and as_int64(buyer.cost, &bc)
             and as_int64(buyer.realised_pnl, &br) and as_int64(seller.qty, &sq)
@@ -113,42 +128,44 @@ cdef int _book(object ledger, str ccy, object buyer, object seller, object qty, 
             or perpex_add(nsr, rs, &nsr):
         return False
     index = (<dict?>ledger._index).get(ccy)
-    if index is None:
+    # the int64 table's memoryview; a table of Python ints (dtype object) is left to the
+    # reference
+    table = (<dict?>ledger._cells).get(ccy)
+    if index is None or type(table) is not memoryview:
         return False
     # a wallet or the fee ledger is written only when an amount moves to or from it (an
     # engine position opening without a fee leaves its wallet alone); slot 0 stands in for
     # one that is not written
-    s_bc = _slot(index, ("cost", ba, sym))
-    s_sc = _slot(index, ("cost", sa, sym))
-    s_bw = _slot(index, ("wallet", ba)) if rb or bfee else 0
-    s_sw = _slot(index, ("wallet", sa)) if rs or sfee else 0
-    s_f = _slot(index, FEES) if bfee or sfee else 0
-    if s_bc < 0 or s_sc < 0 or s_bw < 0 or s_sw < 0 or s_f < 0:
+    if not (_resolve(buyer, <dict>index, rb or bfee) and _resolve(seller, <dict>index, rs or sfee)):
         return False
-    vals = (<dict?>ledger._vals)[ccy]
-    if vals.dtype != _INT64:
-        return False
-    PyObject_GetBuffer(vals, &view, PyBUF_WRITABLE)
-    try:
-        cells = <int64_t*>view.buf
-        v_bc, v_sc, v_bw, v_sw = cells[s_bc], cells[s_sc], cells[s_bw], cells[s_sw]
-        v_f = cells[s_f]
-        # the reference's transfers in its order: the fill, each realised PnL, each fee
-        if (perpex_sub(v_bc, ec, &v_bc) or perpex_add(v_sc, ec, &v_sc)
-                or perpex_sub(v_bc, rb, &v_bc) or perpex_add(v_bw, rb, &v_bw)
-                or perpex_sub(v_sc, rs, &v_sc) or perpex_add(v_sw, rs, &v_sw)
-                or perpex_sub(v_bw, bfee, &v_bw) or perpex_add(v_f, bfee, &v_f)
-                or perpex_sub(v_sw, sfee, &v_sw) or perpex_add(v_f, sfee, &v_f)):
+    if rb or bfee:
+        s_bw = buyer.wallet_slot
+    if rs or sfee:
+        s_sw = seller.wallet_slot
+    if bfee or sfee:
+        s_f = _slot(<dict>index, FEES)
+        if s_f < 0:
             return False
-        cells[s_bc], cells[s_sc] = v_bc, v_sc
-        if rb or bfee:
-            cells[s_bw] = v_bw
-        if rs or sfee:
-            cells[s_sw] = v_sw
-        if bfee or sfee:
-            cells[s_f] = v_f
-    finally:
-        PyBuffer_Release(&view)
+    view = PyMemoryView_GET_BUFFER(table)
+    if view.itemsize != 8 or view.readonly:
+        return False
+    cells = <int64_t*>view.buf
+    v_bc, v_sc = cells[buyer.cost_slot], cells[seller.cost_slot]
+    v_bw, v_sw, v_f = cells[s_bw], cells[s_sw], cells[s_f]
+    # the reference's transfers in its order: the fill, each realised PnL, each fee
+    if (perpex_sub(v_bc, ec, &v_bc) or perpex_add(v_sc, ec, &v_sc)
+            or perpex_sub(v_bc, rb, &v_bc) or perpex_add(v_bw, rb, &v_bw)
+            or perpex_sub(v_sc, rs, &v_sc) or perpex_add(v_sw, rs, &v_sw)
+            or perpex_sub(v_bw, bfee, &v_bw) or perpex_add(v_f, bfee, &v_f)
+            or perpex_sub(v_sw, sfee, &v_sw) or perpex_add(v_f, sfee, &v_f)):
+        return False
+    cells[buyer.cost_slot], cells[seller.cost_slot] = v_bc, v_sc
+    if rb or bfee:
+        cells[s_bw] = v_bw
+    if rs or sfee:
+        cells[s_sw] = v_sw
+    if bfee or sfee:
+        cells[s_f] = v_f
     (<dict?>ledger._counts)[ccy] += 1 + (rb != 0) + (rs != 0) + (bfee != 0) + (sfee != 0)
     buyer.qty, buyer.cost, buyer.realised_pnl = nbq, nbc, nbr
     seller.qty, seller.cost, seller.realised_pnl = nsq, nsc, nsr

@@ -21,6 +21,7 @@ from perpex._checked cimport as_int64, perpex_add, perpex_ceil_mul_div, perpex_m
 from perpex._core cimport EngineCore, book_best, set_order_fits
 from perpex._fills cimport balance_c
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
+from perpex.accounts._position cimport Position
 from perpex.rounding import exact_rate
 
 cdef OpenLevels _NO_LEVELS = OpenLevels()  # a key without resting orders (left empty again)
@@ -36,7 +37,7 @@ cdef tuple _init_ratio(EngineCore e, object inst, str sym, object pos, object le
         if lev > 0:
             num, den = exact_rate(lev, "leverage")
             return den, num
-        limit = pos.risk_limit
+        limit = (<Position>pos).risk_limit
     else:
         limit = inst.risk_limit
     r = e._cross_rates.get((sym, limit))
@@ -113,15 +114,16 @@ cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64
         pos = positions.get(key)
         live = lives.get(key)
         qty = cost = extra = 0
-        if pos is not None and not (as_int64(pos.qty, &qty) and as_int64(pos.cost, &cost)
-                                    and as_int64(pos.extra_margin, &extra)):
+        if pos is not None and not (as_int64((<Position>pos).qty, &qty)
+                                    and as_int64((<Position>pos).cost, &cost)
+                                    and as_int64((<Position>pos).extra_margin, &extra)):
             return None
         held = qty != 0 or extra != 0
         ordered = s == sym or live is not None  # the key's order margin is needed
         if not held and not ordered:
             continue
         inst, cv = engine._inst[s], engine._cv[s]
-        lev = None if pos is None else pos.leverage
+        lev = None if pos is None else (<Position>pos).leverage
         ratio = _init_ratio(engine, inst, s, pos, lev)
         mark = engine._marks.get(s)
         unit = _mark_unit(cv, mark) if mark and (ordered or cv.inverse) else None

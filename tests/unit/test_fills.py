@@ -236,3 +236,22 @@ def test_book_trade_books_natively_or_through_the_reference(setup) -> None:  # t
     book_trade(ledger, CCY, positions[0], positions[1], 7, -3_500, 2, -1)
     reference(ref_ledger, ref_positions[0], ref_positions[1], 7, -3_500, 2, -1)
     assert snapshot(ledger, positions) == snapshot(ref_ledger, ref_positions)
+
+
+def test_a_position_finds_its_slots_again_in_another_ledger() -> None:
+    """A position remembers where a ledger keeps its cost and wallet. Booked in a second
+    ledger that numbers the same keys differently, it must look them up there, not write
+    into the first ledger's slots."""
+    ledger, positions = traded()
+    assert check(ledger, positions, 0, 1, 5, -2_500, 3, -1)  # slots of the first ledger
+    other = Ledger()
+    for a in (99, 3, 2, 1):  # wallets, then cost ledgers, in the reverse order
+        other.transfer(CCY, EXTERNAL, wallet(a), 10**9)
+    for p in reversed(positions):
+        other.transfer(CCY, wallet(p.account), cost(p.account, SYM), -p.cost)
+    other.transfer(CCY, wallet(99), FEES, 0)
+    first = snapshot(ledger, positions)
+    assert check(other, positions, 1, 0, 4, -2_000, 2, 2)
+    assert check(other, positions, 2, 1, 3, -1_500, 0, 1)
+    assert sorted(ledger.items(), key=repr) == first[0]  # the first ledger untouched
+    assert check(ledger, positions, 0, 2, 2, -1_000, 1, 1)  # and back again

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -213,6 +216,33 @@ def test_position_validates_its_fields():
         new_position(cost=5)
     assert new_position().is_cross and new_position().is_flat
     assert not new_position(leverage=25.0).is_cross
+
+
+def test_position_pickles_compares_and_prints_by_its_fields():
+    pos = new_position(qty=-7, cost=700, realised_pnl=-3, leverage=12.5, extra_margin=40)
+    same = new_position(qty=-7, cost=700, realised_pnl=-3, leverage=12.5, extra_margin=40)
+    assert pos == same and pos != new_position(qty=-7, cost=701)
+    for back in (pickle.loads(pickle.dumps(pos)), copy.deepcopy(pos), copy.copy(pos)):
+        assert back == pos and back is not pos
+        assert back.as_tuple() == (1, "XBTUSD", 200 * XBT, -7, 700, -3, 12.5, 40)
+    assert repr(pos) == ("Position(account=1, symbol='XBTUSD', risk_limit=20000000000, qty=-7, "
+                         "cost=700, realised_pnl=-3, leverage=12.5, extra_margin=40)")
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(pos)
+
+
+def test_position_loads_the_state_earlier_snapshots_pickled():
+    """Snapshots written while Position was a slotted dataclass pickled it as the class and
+    (None, {field: value}); they load into the same fields."""
+    old = dict(zip(("account", "symbol", "risk_limit", "qty", "cost", "realised_pnl",
+                    "leverage", "extra_margin"), (4, "XBTUSD", 200 * XBT, 3, -90, 5, 0.0, 0)))
+    pos = Position.__new__(Position)
+    pos.__setstate__((None, old))
+    assert pos == new_position(4, qty=3, cost=-90, realised_pnl=5)
+    with pytest.raises(InvalidInputError, match="fields"):
+        Position.__new__(Position).__setstate__((None, {**old, "margin": 1}))
+    with pytest.raises(InvalidInputError, match="8 fields"):
+        Position.__new__(Position).__setstate__((4, "XBTUSD"))
 
 
 def test_opening_adds_cost_and_realises_nothing():

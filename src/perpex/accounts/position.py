@@ -15,66 +15,17 @@ Every fill satisfies ``cost_after == cost_before + exec_cost + realised``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from perpex.accounts._position import Position
 from perpex.accounts.ledger import FEES, Ledger, LedgerKey, cost, funding, wallet
-from perpex.errors import InvalidInputError, InvalidLeverageError, InvalidQuantityError
+from perpex.errors import InvalidInputError, InvalidQuantityError
 from perpex.rounding import div_round_half_away
 
 __all__ = ["Position", "apply_fill", "book_fee", "book_fill", "book_funding", "book_funding_many"]
-
-
-@dataclass(slots=True)
-class Position:
-    """One account's position in one contract.
-
-    ``leverage``: 0 means cross margin (BitMEX's convention); > 0 is isolated at that leverage.
-    ``extra_margin``: margin added to an isolated position on top of cost / leverage.
-    ``risk_limit``: the authorised risk limit in minor settle units (margin follows it, §2.2).
-    ``realised_pnl``: trading PnL plus fees (paid < 0, rebates > 0) plus funding, lifetime.
-    """
-
-    account: int
-    symbol: str
-    risk_limit: int
-    qty: int = 0
-    cost: int = 0
-    realised_pnl: int = 0
-    leverage: float = 0.0
-    extra_margin: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("account", "risk_limit", "qty", "cost", "realised_pnl", "extra_margin"):
-            value = getattr(self, name)
-            if type(value) is not int:
-                raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-        if self.account < 0:
-            raise InvalidInputError(f"account={self.account} must be >= 0")
-        if not isinstance(self.symbol, str) or not self.symbol:
-            raise TypeError(f"symbol must be a non-empty str, got {self.symbol!r}")
-        if self.risk_limit <= 0:
-            raise InvalidInputError(f"risk_limit={self.risk_limit} must be > 0")
-        if self.extra_margin < 0:
-            raise InvalidInputError(f"extra_margin={self.extra_margin} must be >= 0")
-        if self.qty == 0 and self.cost != 0:
-            raise InvalidInputError(f"a flat position must have cost 0, got cost={self.cost}")
-        if isinstance(self.leverage, bool) or not isinstance(self.leverage, (int, float)):
-            raise TypeError(f"leverage must be a float, got {type(self.leverage).__name__}")
-        if not math.isfinite(self.leverage) or self.leverage < 0:
-            raise InvalidLeverageError(f"leverage={self.leverage} must be 0 (cross) or > 0")
-
-    @property
-    def is_cross(self) -> bool:
-        return self.leverage == 0
-
-    @property
-    def is_flat(self) -> bool:
-        return self.qty == 0
 
 
 def _check_fill(qty: int, exec_cost: int) -> None:

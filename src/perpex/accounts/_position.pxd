@@ -1,0 +1,15 @@
+# A position's C layout, for the modules that read it without attribute lookups (perpex._fills,
+# perpex._pretrade, perpex._core). The class and its documentation are in _position.pyx.
+
+
+cdef class Position:
+    cdef readonly object account
+    cdef readonly str symbol
+    # Python ints: a position's amounts may leave int64 (the reference fill math keeps them exact)
+    cdef public object risk_limit, qty, cost, realised_pnl, leverage, extra_margin
+    # where a ledger keeps this position's cost and its account's wallet: slots of the currency
+    # table ``slot_index`` (a Ledger's ``_index[ccy]``), -1 while not looked up; see _fills.pyx
+    cdef object slot_index
+    cdef Py_ssize_t cost_slot, wallet_slot
+
+    cdef _set(self, tuple values)

@@ -1,0 +1,23 @@
+from typing import ClassVar
+
+class Position:
+    @property
+    def account(self) -> int: ...
+    @property
+    def symbol(self) -> str: ...
+    risk_limit: int
+    qty: int
+    cost: int
+    realised_pnl: int
+    leverage: float
+    extra_margin: int
+    def __init__(self, account: int, symbol: str, risk_limit: int, qty: int = ...,
+                 cost: int = ..., realised_pnl: int = ..., leverage: float = ...,
+                 extra_margin: int = ...) -> None: ...
+    @property
+    def is_cross(self) -> bool: ...
+    @property
+    def is_flat(self) -> bool: ...
+    def as_tuple(self) -> tuple[int, str, int, int, int, int, float, int]: ...
+    def __eq__(self, other: object) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
