@@ -54,12 +54,29 @@ cdef inline Py_ssize_t _slot(dict index, object key):
     return -1 if v is None else <Py_ssize_t>v
 
 
-cdef object balance_c(object ledger, str ccy, object key):
-    """``ledger.balance(ccy, key)`` read from its tables, as the step below reads them, without
-    the method call (the pre-trade check reads a wallet per order)."""
+cdef object wallet_c(object ledger, str ccy, object a, object pos):
+    """``ledger.balance(ccy, wallet(a))`` read from its tables, as the step below reads them,
+    without the method call (the pre-trade check reads a wallet per order). ``pos`` is one of
+    the account's positions in ``ccy``, or None: where it remembers the wallet's slot in this
+    table, that slot is read without a key lookup, and a slot looked up is remembered there."""
+    cdef Py_ssize_t slot = -1
     index = (<dict?>ledger._index).get(ccy)
-    slot = None if index is None else (<dict>index).get(key)
-    return 0 if slot is None else (<dict?>ledger._cells)[ccy][slot]
+    if index is None:
+        return 0
+    cdef bint here = pos is not None and (<Position>pos).slot_index is index
+    if here:
+        slot = (<Position>pos).wallet_slot
+    if slot < 0:
+        v = (<dict>index).get(("wallet", a))
+        if v is None:
+            return 0
+        slot = <Py_ssize_t>v
+        if here:
+            (<Position>pos).wallet_slot = slot
+    table = (<dict?>ledger._cells)[ccy]
+    if type(table) is memoryview:
+        return (<int64_t*>PyMemoryView_GET_BUFFER(table).buf)[slot]
+    return table[slot]
 
 
 def book_trade(object ledger, str ccy, object buyer, object seller, object qty, object cost,

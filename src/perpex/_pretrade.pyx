@@ -19,7 +19,7 @@ from libc.stdint cimport int64_t
 
 from perpex._checked cimport as_int64, perpex_add, perpex_ceil_mul_div, perpex_mul, perpex_sub
 from perpex._core cimport EngineCore, book_best, set_order_fits
-from perpex._fills cimport balance_c
+from perpex._fills cimport wallet_c
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
 from perpex.accounts._position cimport Position
 from perpex.rounding import exact_rate
@@ -104,14 +104,17 @@ cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64
     live orders, and that of ``sym`` with the order (``after``); True when ``after`` is
     within the rest, None when not or when a key needs the reference. The sums run in
     int64; one beyond it is left to the reference too."""
-    cdef int64_t total, m, after = 0, qty = 0, cost = 0, extra = 0, num, den, u, x
+    cdef int64_t total = 0, wallet, m, after = 0, qty = 0, cost = 0, extra = 0, num, den, u, x
     cdef dict positions = engine._positions, lives = engine._live
     cdef bint held, ordered
-    if not as_int64(balance_c(engine._ledger, ccy, ("wallet", a)), &total):
-        return None
+    # ``total`` sums what the contracts take from the wallet (read last, through a position
+    # that may remember where the ledger keeps it)
+    some = None
     for s in <list>engine._by_ccy[ccy]:
         key = (a, s)
         pos = positions.get(key)
+        if some is None:
+            some = pos
         live = lives.get(key)
         qty = cost = extra = 0
         if pos is not None and not (as_int64((<Position>pos).qty, &qty)
@@ -154,6 +157,9 @@ cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64
             if not _key_margin(engine, key, live, cv, qty, ratio, mark, unit, 0, 0, 0, _IDLE,
                                &m) or perpex_sub(total, m, &total):
                 return None
+    if not as_int64(wallet_c(engine._ledger, ccy, a, some), &wallet) \
+            or perpex_add(wallet, total, &total):
+        return None
     return True if after <= total else None
 
 
