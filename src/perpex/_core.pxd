@@ -6,6 +6,7 @@ from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from perpex._records cimport OrderRecord
+from perpex.accounts._position cimport Position
 
 
 cdef extern from "perpex_book_capi.h":
@@ -72,7 +73,7 @@ cdef class EngineCore:
     cdef object _cancel_c(self, OrderRecord rec)
     cdef object _cancel_pre(self, OrderRecord rec)
     cdef int _cancel_book(self, OrderRecord rec) except -1
-    cdef int _touch_c(self, a, str ccy) except -1
+    cdef int _touch_c(self, a, str ccy, Position known=*) except -1
     cdef object _outcome_c(self, OrderRecord rec)
     cdef int _reject_n(self, inst, OrderRecord rec, str text) except -1
     cdef object _reject_c(self, inst, OrderRecord rec, str text)

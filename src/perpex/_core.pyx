@@ -28,7 +28,6 @@ from perpex._checked cimport as_int64, div_half_away, perpex_mul
 from perpex._events cimport execution_c
 from perpex._fills cimport _book
 from perpex.accounts._levels cimport contract_value, drop_c, sync_c
-from perpex.accounts._position cimport Position
 
 from perpex import _native
 from perpex._fills import book_trade
@@ -615,8 +614,8 @@ cdef class EngineCore:
             self._lot_fill(inst, taker, px, q)
         if maker.account == _LIQ:
             self._lot_fill(inst, maker, px, q)
-        self._touch_c(ta, ccy)
-        self._touch_c(ma, ccy)
+        self._touch_c(ta, ccy, tpos)
+        self._touch_c(ma, ccy, mpos)
         # the reduce-only rule runs (in _drive_rest) for the accounts that have such orders
         # here: the others would be queued only to be skipped there
         cdef dict ros = self._reduce_only
@@ -636,14 +635,18 @@ cdef class EngineCore:
         place among the ``ccy`` accounts with linked positions."""
         self._touch_c(a, ccy)
 
-    cdef int _touch_c(self, a, str ccy) except -1:
+    cdef int _touch_c(self, a, str ccy, Position known=None) except -1:
+        # ``known``: the account's position in one of the contracts, when the caller has it
         if a == _LIQ:
             return 0
         cdef int held = 0
         cdef dict positions = self._positions, dirty = self._risk_dirty
         for sym in <list>self._by_ccy[ccy]:
-            key = (a, sym)
-            pos = positions.get(key)
+            if known is not None and sym == known.symbol:
+                pos, key = known, known.key
+            else:
+                key = (a, sym)
+                pos = positions.get(key)
             if pos is not None:
                 dirty[key] = None
                 if (<Position>pos).qty:

@@ -250,7 +250,8 @@ class ExchangeCore(MarginCore, ABC):
     def _position(self, a: int, sym: str) -> Position:
         pos = self._positions.get((a, sym))
         if pos is None:
-            pos = self._positions[(a, sym)] = Position(a, sym, self._inst[sym].risk_limit)
+            pos = Position(a, sym, self._inst[sym].risk_limit)
+            self._positions[pos.key] = pos
         return pos
 
     def _capacity(self, a: int, sym: str, side: int) -> int:

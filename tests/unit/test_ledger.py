@@ -225,6 +225,7 @@ def test_position_pickles_compares_and_prints_by_its_fields():
     for back in (pickle.loads(pickle.dumps(pos)), copy.deepcopy(pos), copy.copy(pos)):
         assert back == pos and back is not pos
         assert back.as_tuple() == (1, "XBTUSD", 200 * XBT, -7, 700, -3, 12.5, 40)
+        assert back.key == pos.key == (1, "XBTUSD")
     assert repr(pos) == ("Position(account=1, symbol='XBTUSD', risk_limit=20000000000, qty=-7, "
                          "cost=700, realised_pnl=-3, leverage=12.5, extra_margin=40)")
     with pytest.raises(TypeError, match="unhashable"):

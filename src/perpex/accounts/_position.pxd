@@ -5,6 +5,9 @@
 cdef class Position:
     cdef readonly object account
     cdef readonly str symbol
+    # (account, symbol): the engine keys its tables by this very tuple, so a lookup with it
+    # finds the entry without comparing tuples
+    cdef readonly tuple key
     # Python ints: a position's amounts may leave int64 (the reference fill math keeps them exact)
     cdef public object risk_limit, qty, cost, realised_pnl, leverage, extra_margin
     # where a ledger keeps this position's cost and its account's wallet: slots of the currency

@@ -40,6 +40,7 @@ cdef class Position:
     cdef _set(self, tuple values):
         (self.account, self.symbol, self.risk_limit, self.qty, self.cost, self.realised_pnl,
          self.leverage, self.extra_margin) = values
+        self.key = (self.account, self.symbol)
         self.slot_index = None
         self.cost_slot = self.wallet_slot = -1
 
