@@ -54,25 +54,41 @@ cdef inline Py_ssize_t _slot(dict index, object key):
     return -1 if v is None else <Py_ssize_t>v
 
 
+# A position remembers the slots of its cost and its account's wallet in one currency table
+# (a Ledger's ``_index[ccy]``, which only ever grows): each is looked up once per table, and
+# a position asked about another table forgets them.
+
+cdef inline void _point(Position p, dict index):
+    if p.slot_index is not index:
+        p.slot_index = index
+        p.cost_slot = p.wallet_slot = -1
+
+
+cdef inline Py_ssize_t _cost_slot(Position p, dict index):
+    _point(p, index)
+    if p.cost_slot < 0:
+        p.cost_slot = _slot(index, ("cost", p.account, p.symbol))
+    return p.cost_slot
+
+
+cdef inline Py_ssize_t _wallet_slot(Position p, dict index):
+    _point(p, index)
+    if p.wallet_slot < 0:
+        p.wallet_slot = _slot(index, ("wallet", p.account))
+    return p.wallet_slot
+
+
 cdef object wallet_c(object ledger, str ccy, object a, object pos):
     """``ledger.balance(ccy, wallet(a))`` read from its tables, as the step below reads them,
     without the method call (the pre-trade check reads a wallet per order). ``pos`` is one of
-    the account's positions in ``ccy``, or None: where it remembers the wallet's slot in this
-    table, that slot is read without a key lookup, and a slot looked up is remembered there."""
-    cdef Py_ssize_t slot = -1
+    the account's positions in ``ccy`` (its slot is remembered there), or None."""
     index = (<dict?>ledger._index).get(ccy)
     if index is None:
         return 0
-    cdef bint here = pos is not None and (<Position>pos).slot_index is index
-    if here:
-        slot = (<Position>pos).wallet_slot
+    cdef Py_ssize_t slot = _slot(<dict>index, ("wallet", a)) if pos is None else \
+        _wallet_slot(<Position>pos, <dict>index)
     if slot < 0:
-        v = (<dict>index).get(("wallet", a))
-        if v is None:
-            return 0
-        slot = <Py_ssize_t>v
-        if here:
-            (<Position>pos).wallet_slot = slot
+        return 0
     table = (<dict?>ledger._cells)[ccy]
     if type(table) is memoryview:
         return (<int64_t*>PyMemoryView_GET_BUFFER(table).buf)[slot]
@@ -99,26 +115,6 @@ def try_book_trade(object ledger, str ccy, object buyer, object seller, object q
     """:func:`book_trade`'s native step alone: True when booked, False (nothing changed) when
     the reference functions must book it instead."""
     return _book(ledger, ccy, buyer, seller, qty, cost, buyer_fee, seller_fee)
-
-
-cdef inline bint _resolve(Position p, dict index, bint wallet):
-    """Points ``p`` at its cost slot in the currency table ``index`` (and its wallet's, when
-    ``wallet``), looked up once per table; False while a key is not in it (the reference
-    creates it)."""
-    if p.slot_index is not index:
-        p.slot_index = index
-        p.cost_slot = p.wallet_slot = -1
-    if p.cost_slot < 0:
-        v = index.get(("cost", p.account, p.symbol))
-        if v is None:
-            return False
-        p.cost_slot = <Py_ssize_t>v
-    if wallet and p.wallet_slot < 0:
-        v = index.get(("wallet", p.account))
-        if v is None:
-            return False
-        p.wallet_slot = <Py_ssize_t>v
-    return True
 
 
 cdef int _book(object ledger, str ccy, Position buyer, Position seller, object qty,
@@ -152,17 +148,17 @@ cdef int _book(object ledger, str ccy, Position buyer, Position seller, object q
         return False
     # a wallet or the fee ledger is written only when an amount moves to or from it (an
     # engine position opening without a fee leaves its wallet alone); slot 0 stands in for
-    # one that is not written
-    if not (_resolve(buyer, <dict>index, rb or bfee) and _resolve(seller, <dict>index, rs or sfee)):
+    # one that is not written. A key not in the table yet is the reference's to create.
+    if _cost_slot(buyer, <dict>index) < 0 or _cost_slot(seller, <dict>index) < 0:
         return False
     if rb or bfee:
-        s_bw = buyer.wallet_slot
+        s_bw = _wallet_slot(buyer, <dict>index)
     if rs or sfee:
-        s_sw = seller.wallet_slot
+        s_sw = _wallet_slot(seller, <dict>index)
     if bfee or sfee:
         s_f = _slot(<dict>index, FEES)
-        if s_f < 0:
-            return False
+    if s_bw < 0 or s_sw < 0 or s_f < 0:
+        return False
     view = PyMemoryView_GET_BUFFER(table)
     if view.itemsize != 8 or view.readonly:
         return False

@@ -11,7 +11,8 @@ cdef class Position:
     # Python ints: a position's amounts may leave int64 (the reference fill math keeps them exact)
     cdef public object risk_limit, qty, cost, realised_pnl, leverage, extra_margin
     # where a ledger keeps this position's cost and its account's wallet: slots of the currency
-    # table ``slot_index`` (a Ledger's ``_index[ccy]``), -1 while not looked up; see _fills.pyx
+    # table ``slot_index`` (a Ledger's ``_index[ccy]``; None: none remembered), -1 for a key
+    # not found there yet; see _fills.pyx
     cdef object slot_index
     cdef Py_ssize_t cost_slot, wallet_slot
 
