@@ -64,13 +64,11 @@ cdef class OrderRecord:
 
     def __reduce__(self):
         # the index entry travels with the record; its levels are the snapshot's own object
-        # (the first item, whether it is indexed, keeps snapshot format 6's layout)
         return (OrderRecord, self.as_tuple(),
-                (self.ix_levels is not None, self.ix_side, self.ix_price, self.ix_qty,
-                 self.ix_levels))
+                (self.ix_side, self.ix_price, self.ix_qty, self.ix_levels))
 
     def __setstate__(self, state):
-        _, self.ix_side, self.ix_price, self.ix_qty, self.ix_levels = state
+        self.ix_side, self.ix_price, self.ix_qty, self.ix_levels = state
 
     def __eq__(self, other):
         if not isinstance(other, OrderRecord):

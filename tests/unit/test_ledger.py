@@ -232,16 +232,7 @@ def test_position_pickles_compares_and_prints_by_its_fields():
         hash(pos)
 
 
-def test_position_loads_the_state_earlier_snapshots_pickled():
-    """Snapshots written while Position was a slotted dataclass pickled it as the class and
-    (None, {field: value}); they load into the same fields."""
-    old = dict(zip(("account", "symbol", "risk_limit", "qty", "cost", "realised_pnl",
-                    "leverage", "extra_margin"), (4, "XBTUSD", 200 * XBT, 3, -90, 5, 0.0, 0)))
-    pos = Position.__new__(Position)
-    pos.__setstate__((None, old))
-    assert pos == new_position(4, qty=3, cost=-90, realised_pnl=5)
-    with pytest.raises(InvalidInputError, match="fields"):
-        Position.__new__(Position).__setstate__((None, {**old, "margin": 1}))
+def test_position_refuses_a_malformed_state():
     with pytest.raises(InvalidInputError, match="8 fields"):
         Position.__new__(Position).__setstate__((4, "XBTUSD"))
 

@@ -28,9 +28,6 @@ cdef class Position:
     ``realised_pnl``: trading PnL plus fees (paid < 0, rebates > 0) plus funding, lifetime.
     """
 
-    def __cinit__(self):
-        self.cost_slot = self.wallet_slot = -1
-
     def __init__(self, account, symbol, risk_limit, qty=0, cost=0, realised_pnl=0,
                  leverage=0.0, extra_margin=0):
         values = (account, symbol, risk_limit, qty, cost, realised_pnl, leverage, extra_margin)
@@ -41,8 +38,7 @@ cdef class Position:
         (self.account, self.symbol, self.risk_limit, self.qty, self.cost, self.realised_pnl,
          self.leverage, self.extra_margin) = values
         self.key = (self.account, self.symbol)
-        self.slot_index = None
-        self.cost_slot = self.wallet_slot = -1
+        self.slot_index = None  # no ledger slots remembered (perpex._fills)
 
     @property
     def is_cross(self):
@@ -61,14 +57,6 @@ cdef class Position:
         return (copyreg.__newobj__, (Position,), self.as_tuple())
 
     def __setstate__(self, state):
-        # a tuple of the fields, or the earlier dataclass's (None, {field: value}) (snapshots
-        # written by it load as they are)
-        if type(state) is tuple and len(state) == 2 and type(state[1]) is dict:
-            slots = state[1]
-            if slots.keys() != set(_FIELDS):
-                raise InvalidInputError(f"a Position's state has the fields {_FIELDS}, "
-                                        f"got {sorted(slots)}")
-            state = [slots[k] for k in _FIELDS]
         values = tuple(state)
         if len(values) != len(_FIELDS):
             raise InvalidInputError(f"a Position's state has {len(_FIELDS)} fields, "
