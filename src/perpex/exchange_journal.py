@@ -89,7 +89,10 @@ def load_exchange(payload: bytes) -> Exchange:
     try:
         for name in CORE_FIELDS:  # the typed fields of perpex._core.EngineCore
             setattr(ex, name, state.pop(name))
-    except (KeyError, TypeError, OverflowError) as exc:
+        # each position under its own key tuple, as the engine files them (its lookups with
+        # that tuple then find the entry without comparing tuples)
+        ex._positions = {p.key: p for p in ex._positions.values()}
+    except (KeyError, TypeError, OverflowError, AttributeError) as exc:
         raise CorruptSnapshotError(f"snapshot payload lacks or mistypes an engine field: {exc!r}") from exc
     ex.__dict__.update(state)
     return ex
