@@ -70,6 +70,8 @@ cdef class EngineCore:
     cdef object _place_n(self, inst, OrderRecord rec)
     cdef int _go_live(self, OrderRecord rec, tuple key, object live) except -1
     cdef int _book_add(self, str sym, OrderRecord rec) except -1
+    cdef OrderRecord _engine_add_c(self, inst, int64_t a, int side, int64_t qty, int64_t price,
+                                   int tif)
     cdef object _cancel_c(self, OrderRecord rec)
     cdef object _cancel_pre(self, OrderRecord rec)
     cdef int _cancel_book(self, OrderRecord rec) except -1

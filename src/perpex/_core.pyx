@@ -388,6 +388,10 @@ cdef class EngineCore:
         plain limit order that takes no rate-limit token and no margin check. Registered
         as live and as a liquidation order (a resting one of the engine's own account as a lot
         at its price), added to the book, and its events applied; returns its record."""
+        return self._engine_add_c(inst, a, side, qty, price, tif)
+
+    cdef OrderRecord _engine_add_c(self, inst, int64_t a, int side, int64_t qty, int64_t price,
+                                   int tif):
         cdef int64_t oid = self._next_id
         self._next_id = oid + 1
         sym = inst.symbol

@@ -1,5 +1,6 @@
 # The native step of perpex._fills.book_trade, for the engine loop (perpex._core) to call in C,
-# and a wallet's balance read from the same tables (perpex._pretrade). The functions and their
+# a wallet's balance read from the same tables (perpex._pretrade), and a balance read and a
+# transfer for the liquidation engine's lots (perpex._lots). The functions and their
 # documentation are in _fills.pyx.
 
 from perpex.accounts._position cimport Position
@@ -7,3 +8,6 @@ from perpex.accounts._position cimport Position
 cdef int _book(object ledger, str ccy, Position buyer, Position seller, object qty,
                object cost, object buyer_fee, object seller_fee) except -1
 cdef object wallet_c(object ledger, str ccy, object a, object pos)
+cdef object balance_c(object ledger, str ccy, object key)
+cdef int transfer_c(object ledger, str ccy, object src, object dst, object amount,
+                    str reason) except -1

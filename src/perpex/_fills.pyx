@@ -87,12 +87,48 @@ cdef object wallet_c(object ledger, str ccy, object a, object pos):
         return 0
     cdef Py_ssize_t slot = _slot(<dict>index, ("wallet", a)) if pos is None else \
         _wallet_slot(<Position>pos, <dict>index)
+    return _cell(ledger, ccy, slot)
+
+
+cdef object balance_c(object ledger, str ccy, object key):
+    """``ledger.balance(ccy, key)`` read from its tables (the liquidation engine reads the
+    insurance fund per lot)."""
+    index = (<dict?>ledger._index).get(ccy)
+    return 0 if index is None else _cell(ledger, ccy, _slot(<dict>index, key))
+
+
+cdef inline object _cell(object ledger, str ccy, Py_ssize_t slot):
     if slot < 0:
         return 0
     table = (<dict?>ledger._cells)[ccy]
     if type(table) is memoryview:
         return (<int64_t*>PyMemoryView_GET_BUFFER(table).buf)[slot]
     return table[slot]
+
+
+cdef int transfer_c(object ledger, str ccy, object src, object dst, object amount,
+                    str reason) except -1:
+    """``ledger.transfer(ccy, src, dst, amount, reason)``, written in place when both keys are
+    in the currency's int64 table, the ledger records no transfers and neither balance leaves
+    64 bits; through the method otherwise (which validates, creates keys and widens)."""
+    cdef int64_t v, a, b
+    cdef Py_ssize_t s, d
+    cdef Py_buffer* view
+    index = (<dict?>ledger._index).get(ccy)
+    table = (<dict?>ledger._cells).get(ccy)
+    if index is not None and type(table) is memoryview and ledger._journal is None \
+            and type(amount) is int and as_int64(amount, &v):
+        s, d = _slot(<dict>index, src), _slot(<dict>index, dst)
+        view = PyMemoryView_GET_BUFFER(table)
+        if s >= 0 and d >= 0 and s != d and view.itemsize == 8 and not view.readonly:
+            if not (perpex_sub((<int64_t*>view.buf)[s], v, &a)
+                    or perpex_add((<int64_t*>view.buf)[d], v, &b)):
+                (<int64_t*>view.buf)[s] = a
+                (<int64_t*>view.buf)[d] = b
+                (<dict?>ledger._counts)[ccy] += 1
+                return 0
+    ledger.transfer(ccy, src, dst, amount, reason)
+    return 0
 
 
 def book_trade(object ledger, str ccy, object buyer, object seller, object qty, object cost,

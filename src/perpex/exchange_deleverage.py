@@ -33,6 +33,7 @@ from fractions import Fraction
 
 from perpex import _native
 from perpex._fills import book_trade
+from perpex._lots import lot_fill, work_lots
 from perpex.accounts.ledger import INSURANCE, wallet
 from perpex.book import SIDES, TIFS
 from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, ExchangeCore
@@ -50,6 +51,10 @@ _ENGINE_WALLET = wallet(LIQUIDATION_ACCOUNT)  # built once: it is booked on ever
 class DeleverageMixin(ExchangeCore):
     """Engine orders, lots, the insurance fund, ADL and clawback."""
 
+    # False runs the Python steps of the lots (takeover, working, fill surplus) that
+    # perpex._lots takes in C: the reference the tests compare it with
+    _native_lots = True
+
     _liq_stats: dict[str, dict[str, int]]
     _clawed: dict[str, int]
 
@@ -61,6 +66,9 @@ class DeleverageMixin(ExchangeCore):
 
     # ================================================================ fills of engine orders
     def _lot_fill(self, inst: Instrument, rec: OrderRecord, px: int, q: int) -> None:
+        if self._native_lots:
+            lot_fill(self, inst, rec, px, q)
+            return
         bk = self._lots.get(rec.order_id)
         if bk is None:
             return
@@ -87,6 +95,9 @@ class DeleverageMixin(ExchangeCore):
 
     # ================================================================ lots past bankruptcy
     def _work_lots(self, inst: Instrument, mark_e8: int) -> None:
+        if self._native_lots and not self._risk_cfg.clawback:  # type: ignore[attr-defined]
+            work_lots(self, inst, mark_e8)
+            return
         sym = inst.symbol
         for oid in sorted(self._lots):
             rec = self._orders.get(oid)

@@ -54,7 +54,8 @@ from fractions import Fraction
 from typing import Any, Mapping
 
 from perpex._fills import book_trade
-from perpex.accounts._levels import contract_value
+from perpex._lots import take_over
+from perpex.accounts._levels import LevelTerms, contract_value
 from perpex.accounts.ledger import INSURANCE, wallet
 from perpex.accounts.position import Position
 from perpex.errors import InvalidConfigError, InvariantViolation
@@ -580,20 +581,13 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
     def _takeover(self, inst: Instrument, pos: Position, bk: int) -> None:
         """The whole position moves to the engine at ``bk`` (moved towards the mark only as
         far as needed to keep the trader's wallet >= 0), and the engine offers it there."""
+        if self._native_lots:
+            take_over(self, inst, pos, bk)
+            return
         sym, ccy, q = inst.symbol, inst.settle_currency, pos.qty
         wal = self._ledger.balance(ccy, wallet(pos.account))
-        step = 1 if q > 0 else -1
         terms = self._cv[sym].terms
-        if wal + contract_value(inst, terms, q, bk) - pos.cost < 0:
-            # realised = value(q, p) - cost grows as p moves away from the entry side
-            lo, hi = bk, inst.max_price_ticks if q > 0 else 1
-            while lo != hi:
-                mid = (lo + hi) // 2 if q > 0 else -((-lo - hi) // 2)
-                if wal + contract_value(inst, terms, q, mid) - pos.cost >= 0:
-                    hi = mid
-                else:
-                    lo = mid + step
-            bk = lo
+        bk = self._solvent_ticks(inst, pos, bk, wal, terms)
         n = abs(q)
         engine = self._position(LIQUIDATION_ACCOUNT, sym)
         cost = contract_value(inst, terms, n, bk)  # inst.exec_cost
@@ -608,6 +602,24 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
                 "lastPx": inst.ticks_to_price(bk), "execCost": -cost if q > 0 else cost,
                 "text": LIQUIDATION_TEXT})
         self._engine_order(inst, LIQUIDATION_ACCOUNT, side, n, bk, "GoodTillCancel")
+
+    def _solvent_ticks(self, inst: Instrument, pos: Position, bk: int, wal: int,
+                       terms: LevelTerms | None) -> int:
+        """The takeover price of ``pos`` from its bankruptcy ticks ``bk``: moved towards the
+        mark just far enough that its account's wallet ``wal`` does not end below zero."""
+        q = pos.qty
+        if wal + contract_value(inst, terms, q, bk) - pos.cost >= 0:
+            return bk
+        # realised = value(q, p) - cost grows as p moves away from the entry side
+        step = 1 if q > 0 else -1
+        lo, hi = bk, inst.max_price_ticks if q > 0 else 1
+        while lo != hi:
+            mid = (lo + hi) // 2 if q > 0 else -((-lo - hi) // 2)
+            if wal + contract_value(inst, terms, q, mid) - pos.cost >= 0:
+                hi = mid
+            else:
+                lo = mid + step
+        return lo
 
     # ================================================================ queries
     def _risk_fields(self, inst: Instrument, pos: Position) -> dict[str, Any]:

@@ -77,24 +77,29 @@ def test_the_engines_walk_step_valued_natively_answers_as_the_checked_one(
             affordable_fill(budget, px, bk, inst, side, available)
 
 
-def test_an_empty_linear_fund_is_never_overdrawn_by_a_liquidation_walk(monkeypatch) -> None:
+@pytest.mark.parametrize("native", [True, False])
+def test_an_empty_linear_fund_is_never_overdrawn_by_a_liquidation_walk(monkeypatch, native) -> None:
     # A seeded flow in which the USDt fund, starting empty, pays for walking a thin book:
     # rounding the one-contract loss down once let the walk overdraw it by 2,457 units.
-    from perpex.accounts.ledger import INSURANCE, Ledger
+    # The fund is read after every lot fill, whichever steps (perpex._lots or the Python
+    # reference) book it.
     from perpex.exchange import Exchange
+    from perpex.exchange_deleverage import DeleverageMixin
     from tests.recovery import exchange_worker as worker
 
     paid = []
-    transfer = Ledger.transfer
+    lot_fill = DeleverageMixin._lot_fill
 
-    def watch(self, ccy, src, dst, amount, reason=""):
-        transfer(self, ccy, src, dst, amount, reason)
-        if ccy == "USDt" and dst == INSURANCE and amount < 0:
-            paid.append(self.balance("USDt", INSURANCE))
+    def watch(self, inst, rec, px, q):
+        before = self.insurance_fund("USDt")
+        lot_fill(self, inst, rec, px, q)
+        if self.insurance_fund("USDt") < before:
+            paid.append(self.insurance_fund("USDt"))
 
-    monkeypatch.setattr(Ledger, "transfer", watch)
+    monkeypatch.setattr(DeleverageMixin, "_lot_fill", watch)
     ex = Exchange([presets.XBTUSD(), presets.XBTUSDT()], rate_limit=(600, 100),
                   insurance_fund={"XBt": 5 * worker.XBT, "USDt": 0})
+    ex._native_lots = native  # type: ignore[attr-defined]
     worker.run_flow(ex, 26, 3_000)
     assert paid and min(paid) >= 0  # the fund did pay, and never went below zero
     ex.check_invariants()

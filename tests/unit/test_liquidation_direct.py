@@ -1,8 +1,10 @@
-"""The direct takeover of the liquidation step (a BitMEX position at the lowest risk limit with
-no open orders, settled without building an assessment) against the reference path that
-assesses every liquidated position: on a cascade of mixed positions (isolated and cross, every
-contract type, with and without open orders, above the base risk limit), in each risk mode,
-both give the same events, in the same order, and the same state hash after every mark."""
+"""The fast steps of the liquidation engine against their references: the direct takeover (a
+BitMEX position at the lowest risk limit with no open orders, settled without building an
+assessment) against assessing every liquidated position, and the native takeover, lot working
+and lot-fill surplus (perpex._lots) against their Python methods. On a cascade of mixed
+positions (isolated and cross, every contract type, with and without open orders, above the
+base risk limit), in each risk mode, both give the same events, in the same order, and the
+same state hash after every mark."""
 
 from __future__ import annotations
 
@@ -30,14 +32,16 @@ def price(ex: Exchange, sym: str, ticks: int) -> Any:
 
 def cascade(mode: str, direct: bool, traders: list[tuple[int, int, bool, bool, bool]],
             moves: list[int]) -> tuple[list[list[dict[str, Any]]], list[int], Exchange]:
-    """``traders``: (contract index, kind, long, with an open order, above the base risk
-    limit) with kind 0 isolated at the mode's high leverage, 1 isolated lower, 2 cross.
+    """``direct``: the fast steps, else their references. ``traders``: (contract index, kind,
+    long, with an open order, above the base risk limit) with kind 0 isolated at the mode's
+    high leverage, 1 isolated lower, 2 cross.
     ``moves``: per-mille mark moves applied to every contract in turn. Returns the events
     and state hash after each move."""
     syms = list(START)
     ex = Exchange([presets.XBTUSD(), presets.ETHUSD(), presets.XBTUSDT(), presets.XBTZ()],
                   risk_mode=mode, insurance_fund={"XBt": XBT // 20, "USDt": 0})
     ex._direct_liquidation = direct  # type: ignore[attr-defined]
+    ex._native_lots = direct  # type: ignore[attr-defined]
     ex.deposit(MAKER, 10_000 * XBT, ts=0)
     ex.deposit(MAKER, 10**9 * USDT, currency="USDt", ts=0)
     for sym, (mark, _) in START.items():
@@ -132,3 +136,39 @@ def test_random_cascades_end_in_the_same_state_on_either_path(traders, moves, mo
     events, hashes, _ = cascade(mode, True, traders, moves)
     assert hashes == ref_hashes
     assert events == ref_events
+
+
+@pytest.mark.parametrize("sym", ["XBTUSD", "XBTUSDT"])
+@pytest.mark.parametrize("long", [True, False])
+def test_a_takeover_price_past_the_wallet_moves_towards_the_mark_on_either_path(
+        sym: str, long: bool) -> None:
+    # Taken over at the worst price there is, the position would leave its wallet below zero:
+    # the takeover moves to the price nearest that one at which the wallet ends >= 0.
+    from perpex.accounts.ledger import wallet
+
+    runs = []
+    for native in (True, False):
+        ex = Exchange([presets.XBTUSD(), presets.XBTUSDT()], insurance_fund={"XBt": XBT})
+        ex._native_lots = native  # type: ignore[attr-defined]
+        inst = ex._inst[sym]
+        mark, qty = START[sym]
+        ccy = inst.settle_currency
+        ex.deposit(MAKER, 10_000 * XBT if ccy == "XBt" else 10**9 * USDT, currency=ccy, ts=0)
+        ex.deposit(2, abs(inst.value(qty, mark)) // 5, currency=ccy, ts=0)
+        ex.set_mark(sym, price(ex, sym, mark))
+        ex.set_leverage(2, sym, 10)
+        ex.place(MAKER, sym, "Sell" if long else "Buy", qty, price(ex, sym, mark))
+        assert ex.place(2, sym, "Buy" if long else "Sell", qty, price(ex, sym, mark)).accepted
+        ex.drain_events()
+        pos = ex._positions[(2, sym)]
+        worst = 1 if long else inst.max_price_ticks
+        ex._takeover(inst, pos, worst)
+        events = ex.drain_events()
+        taken = [e for e in events if e["execType"] == "Liquidation"]
+        assert len(taken) == 1 and pos.qty == 0
+        left = ex._ledger.balance(ccy, wallet(2))
+        runs.append((events, ex.state_hash(), left, taken[0]["lastPx"]))
+    assert runs[0] == runs[1]
+    left, px = runs[0][2], runs[0][3]
+    assert 0 <= left < abs(inst.value(qty, mark)) // 1000  # the wallet ends at (about) zero
+    assert px != price(ex, sym, worst)
