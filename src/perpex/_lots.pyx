@@ -11,7 +11,7 @@ perpex.exchange_risk and perpex.exchange_deleverage) stay the reference: an engi
 ``_native_lots = False`` runs them, and the tests compare the two over cascades, events and
 state hash alike. What is policy stays there and is called from here: the takeover price's
 walk towards the mark (``_solvent_ticks``), the fund's budget per level
-(:func:`perpex.risk.insurance._affordable_fill`), ADL (``_deleverage``). Clawback (OKEx) works
+(:func:`perpex.risk.insurance._walk`), ADL (``_deleverage``). Clawback (OKEx) works
 its lots through the reference."""
 
 from libc.stdint cimport int64_t
@@ -26,7 +26,7 @@ from perpex import _native
 from perpex._core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT
 from perpex._fills import book_trade
 from perpex.accounts.ledger import INSURANCE, wallet
-from perpex.risk.insurance import _affordable_fill
+from perpex.risk.insurance import _walk
 
 cdef int64_t _LIQ = LIQUIDATION_ACCOUNT
 cdef int _BUY = _native.BUY
@@ -99,17 +99,8 @@ cdef int _work_lot(EngineCore core, inst, OrderRecord rec, bk, mark_e8) except -
     # the fund pays for walking the book, level by level, as far as its balance covers
     budget = balance_c(core._ledger, ccy, _FUND)
     bids, asks = core._books[sym].depth(64)
-    take, limit = 0, 0
-    terms = (<object>core._cv[sym]).terms
-    for px, level in (bids if sign == 1 else asks):
-        if take == left:
-            break
-        n, used = _affordable_fill(budget, px, bk, inst, sign, min(level, left - take), terms)
-        if n <= 0:
-            break
-        budget -= used
-        take += n
-        limit = px
+    take, limit = _walk(budget, bids if sign == 1 else asks, bk, inst, sign, left,
+                        (<object>core._cv[sym]).terms)
     cdef int64_t ioc_id
     cdef OrderRecord ioc
     if take:

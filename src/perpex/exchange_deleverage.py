@@ -40,7 +40,7 @@ from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, Exchange
 from perpex.instruments import Instrument
 from perpex.orders import OrderRecord
 from perpex.risk.adl import AdlCandidate, adl_queue, plan_adl
-from perpex.risk.insurance import _affordable_fill, _surplus, clawback_shares
+from perpex.risk.insurance import _surplus, _walk, clawback_shares
 
 DELEVERAGE_TEXT = "Deleverage"
 CLAWBACK_TEXT = "Clawback"
@@ -126,17 +126,8 @@ class DeleverageMixin(ExchangeCore):
         budget: int | Fraction = self._ledger.balance(ccy, INSURANCE) + sum(profits.values())
         bids, asks = self._books[sym].depth(64)
         sign = 1 if side == "Sell" else -1
-        take, limit = 0, 0
-        terms = self._cv[sym].terms
-        for px, level in (bids if sign == 1 else asks):
-            if take == left:
-                break
-            n, used = _affordable_fill(budget, px, bk, inst, sign, min(level, left - take), terms)
-            if n <= 0:
-                break
-            budget -= used
-            take += n
-            limit = px
+        take, limit = _walk(budget, bids if sign == 1 else asks, bk, inst, sign, left,
+                            self._cv[sym].terms)
         if take:
             ioc = self._engine_order_lot(inst, side, take, limit, bk)
             left -= ioc

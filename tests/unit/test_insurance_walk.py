@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from perpex import presets
 from perpex.errors import InvalidInputError
 from perpex.accounts.margin import ContractValue
-from perpex.risk.insurance import _affordable_fill, affordable_fill, surplus
+from perpex.risk.insurance import _affordable_fill, _walk, affordable_fill, surplus
 
 INSTRUMENTS = [presets.XBTUSD(), presets.ETHUSD(), presets.XBTUSDT()]
 
@@ -103,3 +103,33 @@ def test_an_empty_linear_fund_is_never_overdrawn_by_a_liquidation_walk(monkeypat
     worker.run_flow(ex, 26, 3_000)
     assert paid and min(paid) >= 0  # the fund did pay, and never went below zero
     ex.check_invariants()
+
+
+@settings(max_examples=200, deadline=None)
+@given(inst=st.sampled_from(INSTRUMENTS), side=st.sampled_from(["Buy", "Sell"]),
+       budget=st.integers(0, 10**10), bk=st.integers(1_000, 60_000),
+       steps=st.lists(st.tuples(st.integers(1, 400), st.integers(1, 5_000)), min_size=0, max_size=6),
+       wanted=st.integers(1, 20_000))
+def test_the_engines_walk_takes_what_the_budget_covers_and_stops_at_the_first_level_it_cannot(
+        inst, side, budget, bk, steps, wanted) -> None:
+    # levels from the best: a Sell walks bids downwards, a Buy asks upwards
+    sign = 1 if side == "Sell" else -1
+    levels, px = [], bk + sign * 200
+    for gap, qty in steps:
+        px -= sign * gap
+        if not 1 <= px <= inst.max_price_ticks:
+            break
+        levels.append((px, qty))
+    take, limit = _walk(budget, levels, bk, inst, sign, wanted)
+    # the same walk, contract by contract, from the checked function
+    left, got, last = budget, 0, 0
+    for px, qty in levels:
+        avail = min(qty, wanted - got)
+        n, used = affordable_fill(left, px, bk, inst, side, avail)
+        left -= used
+        got += n
+        last = px if n else last
+        if n < avail or got == wanted:
+            break
+    assert (take, limit) == (got, last)
+    assert take <= wanted and (take == 0) == (limit == 0)

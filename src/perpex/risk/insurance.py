@@ -102,6 +102,27 @@ def _affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: 
     return n, per * n
 
 
+def _walk(budget: int | Fraction, levels: list[tuple[int, int]], bankruptcy_price: int,
+          instrument: Instrument, sign: int, wanted: int,
+          terms: LevelTerms | None = None) -> tuple[int, int]:
+    """How far an engine order for ``wanted`` contracts walks the book's ``levels`` ((price,
+    contracts), best first) when its losses may total at most ``budget``: the contracts it
+    takes and the price of the last level it reaches (0 when none), level by level with
+    :func:`_affordable_fill` (``sign`` and ``terms`` as there)."""
+    take, limit = 0, 0
+    for px, level in levels:
+        if take == wanted:
+            break
+        n, used = _affordable_fill(budget, px, bankruptcy_price, instrument, sign,
+                                   min(level, wanted - take), terms)
+        if n <= 0:
+            break
+        budget -= used
+        take += n
+        limit = px
+    return take, limit
+
+
 class InsuranceFund:
     """One currency's fund balance (minor units), never negative."""
 
