@@ -113,22 +113,32 @@ cdef int transfer_c(object ledger, str ccy, object src, object dst, object amoun
     64 bits; through the method otherwise (which validates, creates keys and widens)."""
     cdef int64_t v, a, b
     cdef Py_ssize_t s, d
-    cdef Py_buffer* view
+    cdef int64_t* cells = _writable(ledger, ccy)
     index = (<dict?>ledger._index).get(ccy)
-    table = (<dict?>ledger._cells).get(ccy)
-    if index is not None and type(table) is memoryview and ledger._journal is None \
-            and type(amount) is int and as_int64(amount, &v):
+    if cells != NULL and index is not None and type(amount) is int and as_int64(amount, &v):
         s, d = _slot(<dict>index, src), _slot(<dict>index, dst)
-        view = PyMemoryView_GET_BUFFER(table)
-        if s >= 0 and d >= 0 and s != d and view.itemsize == 8 and not view.readonly:
-            if not (perpex_sub((<int64_t*>view.buf)[s], v, &a)
-                    or perpex_add((<int64_t*>view.buf)[d], v, &b)):
-                (<int64_t*>view.buf)[s] = a
-                (<int64_t*>view.buf)[d] = b
-                (<dict?>ledger._counts)[ccy] += 1
-                return 0
+        if s >= 0 and d >= 0 and s != d \
+                and not (perpex_sub(cells[s], v, &a) or perpex_add(cells[d], v, &b)):
+            cells[s], cells[d] = a, b
+            (<dict?>ledger._counts)[ccy] += 1
+            return 0
     ledger.transfer(ccy, src, dst, amount, reason)
     return 0
+
+
+cdef int64_t* _writable(object ledger, str ccy) except? NULL:
+    """The currency's balances as int64 cells to write in place, or NULL when the ledger
+    records its transfers, does not know the currency or holds it as Python ints (dtype
+    object): the ledger's own methods then do the work."""
+    if ledger._journal is not None:
+        return NULL
+    table = (<dict?>ledger._cells).get(ccy)
+    if type(table) is not memoryview:
+        return NULL
+    cdef Py_buffer* view = PyMemoryView_GET_BUFFER(table)
+    if view.itemsize != 8 or view.readonly:
+        return NULL
+    return <int64_t*>view.buf
 
 
 def book_trade(object ledger, str ccy, object buyer, object seller, object qty, object cost,
@@ -159,8 +169,7 @@ cdef int _book(object ledger, str ccy, Position buyer, Position seller, object q
     cdef int64_t v_bc, v_sc, v_bw, v_sw, v_f, nbr, nsr
     cdef Py_ssize_t s_bw = 0, s_sw = 0, s_f = 0
     cdef int64_t* cells
-    cdef Py_buffer* view
-    if buyer is seller or ledger._journal is not None:
+    if buyer is seller:
         return False
     if not (as_int64(qty, &q) and as_int64(cost, &ec) and as_int64(buyer_fee, &bfee)
             and as_int64(seller_fee, &sfee)) or q <= 0:
@@ -176,11 +185,9 @@ cdef int _book(object ledger, str ccy, Position buyer, Position seller, object q
     if perpex_sub(br, bfee, &nbr) or perpex_add(nbr, rb, &nbr) or perpex_sub(sr, sfee, &nsr) \
             or perpex_add(nsr, rs, &nsr):
         return False
+    cells = _writable(ledger, ccy)
     index = (<dict?>ledger._index).get(ccy)
-    # the int64 table's memoryview; a table of Python ints (dtype object) is left to the
-    # reference
-    table = (<dict?>ledger._cells).get(ccy)
-    if index is None or type(table) is not memoryview:
+    if cells == NULL or index is None:
         return False
     # a wallet or the fee ledger is written only when an amount moves to or from it (an
     # engine position opening without a fee leaves its wallet alone); slot 0 stands in for
@@ -195,10 +202,6 @@ cdef int _book(object ledger, str ccy, Position buyer, Position seller, object q
         s_f = _slot(<dict>index, FEES)
     if s_bw < 0 or s_sw < 0 or s_f < 0:
         return False
-    view = PyMemoryView_GET_BUFFER(table)
-    if view.itemsize != 8 or view.readonly:
-        return False
-    cells = <int64_t*>view.buf
     v_bc, v_sc = cells[buyer.cost_slot], cells[seller.cost_slot]
     v_bw, v_sw, v_f = cells[s_bw], cells[s_sw], cells[s_f]
     # the reference's transfers in its order: the fill, each realised PnL, each fee

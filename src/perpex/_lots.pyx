@@ -6,13 +6,13 @@ rest) and each lot fill's surplus to the fund. A cascade runs them once per liqu
 position; here they read the engine's tables, the book and the ledger in C instead of through
 method calls.
 
-The Python methods they stand in for (``_takeover``, ``_work_lots``, ``_lot_fill`` of
-perpex.exchange_risk and perpex.exchange_deleverage) stay the reference: an engine with
-``_native_lots = False`` runs them, and the tests compare the two over cascades, events and
-state hash alike. What is policy stays there and is called from here: the takeover price's
-walk towards the mark (``_solvent_ticks``), the fund's budget per level
-(:func:`perpex.risk.insurance._walk`), ADL (``_deleverage``). Clawback (OKEx) works
-its lots through the reference."""
+The Python methods they stand in for (``_takeover``, ``_aggress_or_deleverage``, ``_lot_fill``
+of perpex.exchange_risk and perpex.exchange_deleverage) stay the reference: an engine with
+``_native_lots = False`` runs them (which lots are due is one loop, here, for both), and the
+tests compare the two over cascades, events and state hash alike. What is policy stays there
+and is called from here: the takeover price's walk towards the mark (``_solvent_ticks``), the
+fund's budget per level (:func:`perpex.risk.insurance._walk`), ADL (``_deleverage``). Clawback
+(OKEx) works its lots through the reference."""
 
 from libc.stdint cimport int64_t
 
@@ -65,9 +65,10 @@ def take_over(EngineCore core, inst, Position pos, bk):
     core._engine_add_c(inst, _LIQ, side, n, bk, _GTC)
 
 
-def work_lots(EngineCore core, inst, mark_e8):
+def work_lots(EngineCore core, inst, mark_e8, bint native):
     """Works each lot of ``inst`` whose bankruptcy price the mark ``mark_e8`` has reached, in
-    order id order (``_work_lots``)."""
+    order id order (``_work_lots``): here, or with ``native`` False through the engine's
+    ``_aggress_or_deleverage``."""
     cdef dict lots = core._lots, orders = core._orders
     cdef OrderRecord rec
     sym = inst.symbol
@@ -83,7 +84,10 @@ def work_lots(EngineCore core, inst, mark_e8):
         bk_e8 = bk * e8_per_tick  # inst.ticks_to_e8
         if (mark_e8 > bk_e8) if rec.side != _BUY else (mark_e8 < bk_e8):
             continue
-        _work_lot(core, inst, rec, bk, mark_e8)
+        if native:
+            _work_lot(core, inst, rec, bk, mark_e8)
+        else:
+            (<object>core)._aggress_or_deleverage(inst, rec, bk, mark_e8)
 
 
 cdef int _work_lot(EngineCore core, inst, OrderRecord rec, bk, mark_e8) except -1:
@@ -94,21 +98,18 @@ cdef int _work_lot(EngineCore core, inst, OrderRecord rec, bk, mark_e8) except -
     cdef int sign = 1 if side != _BUY else -1  # 1: the lot sells (it closes a long)
     left = rec.leaves_qty
     core._texts[rec.order_id] = _WORKED
-    core._cancel_book(rec)
-    core._lots.pop(rec.order_id, None)
+    core._cancel_book(rec)  # (the canceled lot's finish drops its entry in _lots)
     # the fund pays for walking the book, level by level, as far as its balance covers
     budget = balance_c(core._ledger, ccy, _FUND)
     bids, asks = core._books[sym].depth(64)
     take, limit = _walk(budget, bids if sign == 1 else asks, bk, inst, sign, left,
                         (<object>core._cv[sym]).terms)
-    cdef int64_t ioc_id
     cdef OrderRecord ioc
     if take:
-        # an ImmediateOrCancel that books its fills' surpluses against bk, like a lot
-        ioc_id = core._next_id
-        core._lots[ioc_id] = bk
+        # an ImmediateOrCancel that books its fills' surpluses against bk, like a lot (its
+        # entry goes with its finish, in this command)
+        core._lots[core._next_id] = bk
         ioc = core._engine_add_c(inst, _LIQ, side, take, limit, _IOC)
-        core._lots.pop(ioc_id, None)
         left -= ioc.cum_qty
     if left:
         left = ex._deleverage(inst, "Sell" if sign == 1 else "Buy", left, bk, mark_e8)

@@ -95,19 +95,11 @@ class DeleverageMixin(ExchangeCore):
 
     # ================================================================ lots past bankruptcy
     def _work_lots(self, inst: Instrument, mark_e8: int) -> None:
-        if self._native_lots and not self._risk_cfg.clawback:  # type: ignore[attr-defined]
-            work_lots(self, inst, mark_e8)
-            return
-        sym = inst.symbol
-        for oid in sorted(self._lots):
-            rec = self._orders.get(oid)
-            if rec is None or rec.symbol != sym:
-                continue
-            bk = self._lots[oid]
-            bk_e8 = inst.ticks_to_e8(bk)
-            if (mark_e8 > bk_e8) if rec.side != _native.BUY else (mark_e8 < bk_e8):
-                continue
-            self._aggress_or_deleverage(inst, rec, bk, mark_e8)
+        """Works each lot of ``inst`` whose bankruptcy price ``mark_e8`` has reached, in order
+        id order: natively (perpex._lots), or through :meth:`_aggress_or_deleverage` (the
+        reference, and clawback's)."""
+        work_lots(self, inst, mark_e8,
+                  self._native_lots and not self._risk_cfg.clawback)  # type: ignore[attr-defined]
 
     def _aggress_or_deleverage(self, inst: Instrument, rec: OrderRecord, bk: int, mark_e8: int) -> None:
         sym, ccy = inst.symbol, inst.settle_currency
@@ -115,8 +107,7 @@ class DeleverageMixin(ExchangeCore):
         left = rec.leaves_qty
         self._texts[rec.order_id] = "Canceled: " + LIQUIDATION_TEXT
         self._books[sym].cancel(rec.order_id)
-        self._drive(sym)
-        self._lots.pop(rec.order_id, None)
+        self._drive(sym)  # (the canceled lot's finish drops its entry in _lots)
         clawback = self._risk_cfg.clawback  # type: ignore[attr-defined]
         profits = self._clawable(inst, mark_e8) if clawback else {}
         # the fund (and, with clawback, the profitable accounts) pays for walking the book,
@@ -139,11 +130,10 @@ class DeleverageMixin(ExchangeCore):
             self._engine_order(inst, LIQUIDATION_ACCOUNT, side, left, bk, "GoodTillCancel")
 
     def _engine_order_lot(self, inst: Instrument, side: str, qty: int, limit: int, bk: int) -> int:
-        """An ImmediateOrCancel of the engine that still books surpluses against ``bk``."""
-        oid = self._next_id
-        self._lots[oid] = bk
+        """An ImmediateOrCancel of the engine that still books surpluses against ``bk`` (its
+        entry in _lots goes with its finish, in the same command)."""
+        self._lots[self._next_id] = bk
         rec = self._engine_order(inst, LIQUIDATION_ACCOUNT, side, qty, limit, "ImmediateOrCancel")
-        self._lots.pop(oid, None)
         return rec.cum_qty
 
     # ================================================================ ADL
