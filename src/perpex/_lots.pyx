@@ -12,10 +12,18 @@ of perpex.exchange_risk and perpex.exchange_deleverage) stay the reference: an e
 tests compare the two over cascades, events and state hash alike. What is policy stays there
 and is called from here: the takeover price's walk towards the mark (``_solvent_ticks``), the
 fund's budget per level (:func:`perpex.risk.insurance._walk`), ADL (``_deleverage``). Clawback
-(OKEx) works its lots through the reference."""
+(OKEx) works its lots through the reference.
 
-from libc.stdint cimport int64_t
+Before them, :func:`liquidate` runs a contract step's liquidations and settles the cascade's
+common case itself: a BitMEX position at the base risk limit with no open orders in the
+contract has no partial step, so it is either safe or taken over whole at its bankruptcy
+price, with no assessment built. Its reference is the assessment every other position gets
+(``_liquidate_assessed``, :func:`perpex.risk.liquidation.assess`); an engine with
+``_direct_liquidation = False`` assesses every position, and the tests compare the two."""
 
+from libc.stdint cimport INT64_MIN, int64_t
+
+from perpex._checked cimport as_int64, perpex_mul
 from perpex._core cimport EngineCore
 from perpex._fills cimport _book, balance_c, transfer_c, wallet_c
 from perpex._records cimport OrderRecord
@@ -27,6 +35,9 @@ from perpex._core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT
 from perpex._fills import book_trade
 from perpex.accounts.ledger import INSURANCE, wallet
 from perpex.risk.insurance import _walk
+from perpex.risk.liquidation import _BITMEX, placeable_ticks
+from perpex.risk.prices import _V3, bankruptcy_ticks
+from perpex.rounding import exact_rate
 
 cdef int64_t _LIQ = LIQUIDATION_ACCOUNT
 cdef int _BUY = _native.BUY
@@ -36,9 +47,137 @@ cdef object _ENGINE_WALLET = wallet(LIQUIDATION_ACCOUNT)
 cdef str _WORKED = "Canceled: " + LIQUIDATION_TEXT
 
 
+def liquidate(EngineCore core, inst, list accounts, mark_e8):
+    """Liquidates the positions of ``accounts`` in ``inst`` at the mark ``mark_e8``, in the
+    order given (a contract step's, most endangered first): each that the direct step settles
+    here, every other through the engine's ``_liquidate_assessed``."""
+    cdef object ex = core
+    cdef dict positions = core._positions, live = core._live
+    cdef Position pos
+    sym = inst.symbol
+    cfg = ex._risk_cfg
+    cdef bint direct = ex._direct_liquidation and cfg.mode is _BITMEX and cfg.variant is not _V3
+    cdef bint native = False
+    cdef dict inputs = None, index = None
+    rate = None
+    if direct:
+        # none of these changes within a contract step
+        inputs, index, rate, native = ex._liq_inputs, ex._liq_key, ex._funding_rate(sym), ex._native_lots
+    for a in accounts:
+        found = positions.get((a, sym))
+        if found is None:
+            continue
+        pos = <Position>found
+        if not pos.qty:
+            continue
+        if direct and pos.key not in live and _direct(core, inst, pos, mark_e8, rate, inputs, index,
+                                                      native):
+            continue
+        ex._liquidate_assessed(inst, pos, mark_e8)
+
+
+cdef bint _direct(EngineCore core, inst, Position pos, mark_e8, rate, dict inputs, dict index,
+                  bint native) except -1:
+    """The direct step of ``pos`` (BitMEX mode, no open orders in the contract): True when it
+    is done (the position is safe, or taken over), False when it is to be assessed."""
+    qty, cost = pos.qty, pos.cost
+    if not cost or (cost > 0) != ((qty > 0) != inst.is_inverse):
+        return False  # assess raises on such a position; let it
+    base = inst.risk_limit
+    if pos.risk_limit != base or abs(cost) > base:
+        return False  # risk-limit steps above the base (or a limit off the grid: assess says so)
+    cdef object ex = core
+    key, lev, ccy = pos.key, pos.leverage, inst.settle_currency
+    collateral = _collateral(core, inst, pos)
+    # the index entry's trigger while the inputs it came from hold (_kept_entry), else afresh
+    seen = inputs.get(key)
+    if seen is not None and (<tuple>seen)[0] == (qty, cost, pos.risk_limit, lev, collateral, rate) \
+            and index.get(key) == (<tuple>seen)[1]:
+        entry = (<tuple>seen)[1]
+        liq = None if entry is None else (<tuple>entry)[1]
+    else:
+        liq = ex._trigger_ticks(inst, pos, collateral)
+    if liq is not None:
+        liq_e8 = liq * inst._e8_per_tick  # inst.ticks_to_e8
+        if (mark_e8 <= liq_e8) if qty > 0 else (mark_e8 >= liq_e8):
+            # at the lowest limit there is no partial step: the whole position, at bankruptcy
+            bk = placeable_ticks(inst, qty, _bankruptcy_ticks(inst, qty, cost, collateral))
+            if native:
+                _take_over(core, inst, pos, bk)
+            else:
+                ex._takeover(inst, pos, bk)
+            core._touch_c(pos.account, ccy, pos)
+            return True
+    core._risk_dirty[key] = None  # safe: the next flush indexes it again
+    return True
+
+
+def collateral(EngineCore core, inst, Position pos):
+    """What the direct step takes for RiskMixin._collateral of the open position ``pos`` (for
+    the tests, which compare the two)."""
+    return _collateral(core, inst, pos)
+
+
+cdef object _collateral(EngineCore core, inst, Position pos):
+    """RiskMixin._collateral of an open position: an isolated one's own margin (|cost| x IM%,
+    rounded up, plus the margin added), as far as its wallet holds it, here; a cross one's
+    through the method."""
+    lev = pos.leverage
+    if not lev > 0:
+        return (<object>core)._collateral(inst, pos)
+    if type(lev) is int:
+        num, den = lev, 1
+    else:
+        num, den = exact_rate(lev, "leverage")
+    own = -((-abs(pos.cost) * den) // num) + pos.extra_margin
+    return max(0, min(own, wallet_c(core._ledger, inst.settle_currency, pos.account, pos)))
+
+
+def bankruptcy(inst, qty, cost, collateral):
+    """What the direct step takes for :func:`perpex.risk.prices.bankruptcy_ticks` (for the
+    tests, which compare the two)."""
+    return _bankruptcy_ticks(inst, qty, cost, collateral)
+
+
+cdef object _bankruptcy_ticks(inst, qty, cost, collateral):
+    """perpex.risk.prices.bankruptcy_ticks (the variants but V3) in int64: the price at which
+    the position's value equals ``cost - collateral``, in ticks rounded towards the entry side
+    (None: unreachable); through that function when a product leaves int64."""
+    cdef int64_t q, t, m, tick_num, tick_den, num, den, a, b
+    if not (as_int64(qty, &q) and as_int64(cost - collateral, &t) and as_int64(inst.multiplier, &m)
+            and as_int64(inst._tick_num, &tick_num) and as_int64(inst._tick_den, &tick_den)):
+        return bankruptcy_ticks(inst, qty, cost, collateral)
+    if inst.is_inverse:  # price = m x qty / t
+        if t == 0:
+            return None
+        if perpex_mul(m, q, &num):
+            return bankruptcy_ticks(inst, qty, cost, collateral)
+        den = t
+    else:  # price = t / (m x qty)
+        num = t
+        if perpex_mul(m, q, &den):
+            return bankruptcy_ticks(inst, qty, cost, collateral)
+    if num == INT64_MIN or den == INT64_MIN:
+        return bankruptcy_ticks(inst, qty, cost, collateral)
+    if den < 0:
+        num, den = -num, -den
+    if num <= 0:
+        return None
+    if perpex_mul(num, tick_den, &a) or perpex_mul(den, tick_num, &b):
+        return bankruptcy_ticks(inst, qty, cost, collateral)
+    if q > 0:  # rounded up, towards a long's entry
+        return a // b + (1 if a % b else 0)
+    a //= b  # down, towards a short's
+    return a if a > 0 else None
+
+
 def take_over(EngineCore core, inst, Position pos, bk):
     """The whole position moves to the engine at ``bk`` (moved towards the mark as far as the
     trader's wallet needs, by ``_solvent_ticks``), and the engine rests it there as a lot."""
+    _take_over(core, inst, pos, bk)
+
+
+cdef int _take_over(EngineCore core, inst, Position pos, bk) except -1:
     cdef object ex = core  # for the mixins' attributes and methods
     sym, ccy, q = inst.symbol, inst.settle_currency, pos.qty
     ledger = core._ledger
@@ -63,6 +202,7 @@ def take_over(EngineCore core, inst, Position pos, bk):
             "lastQty": n, "lastPx": inst.ticks_to_price(bk),
             "execCost": -cost if q > 0 else cost, "text": LIQUIDATION_TEXT})
     core._engine_add_c(inst, _LIQ, side, n, bk, _GTC)
+    return 0
 
 
 def work_lots(EngineCore core, inst, mark_e8, bint native):

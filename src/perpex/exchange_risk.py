@@ -54,7 +54,7 @@ from fractions import Fraction
 from typing import Any, Mapping
 
 from perpex._fills import book_trade
-from perpex._lots import take_over
+from perpex._lots import liquidate, take_over
 from perpex.accounts._levels import LevelTerms, contract_value
 from perpex.accounts.ledger import INSURANCE, wallet
 from perpex.accounts.position import Position
@@ -67,9 +67,9 @@ from perpex.orders import IN_LIQUIDATION_CANCELED, LIQUIDATION_EXPIRED
 from perpex.risk.adl import adl_position, deleverage_percentile
 from perpex.risk.liquidation import (
     _BITMEX, _HUOBI, _OKEX, Action, LiquidationConfig, RiskMode, RiskPosition, assess,
-    bitmex_liquidation_ticks, bitmex_takeover_ticks, huobi_tiers, okex_tiers,
+    bitmex_liquidation_ticks, huobi_tiers, okex_tiers,
 )
-from perpex.risk.prices import _V3, liquidation_price, round_toward_entry
+from perpex.risk.prices import liquidation_price, round_toward_entry
 from perpex.rounding import exact_rate
 
 _BULK_REINDEX = 256  # more dirty positions than this in one contract: rebuild its index by a sort
@@ -91,7 +91,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
     """Liquidation step, insurance fund and ADL."""
 
     # False sends every liquidated position through assess() (the reference path the
-    # equivalence tests compare the direct takeover with)
+    # equivalence tests compare the direct step of perpex._lots.liquidate with)
     _direct_liquidation = True
 
     def _init_risk(self, risk_mode: str | LiquidationConfig, insurance_fund: Mapping[str, int] | None,
@@ -444,19 +444,15 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         hit += [a for _, a in shorts[:bisect_right(shorts, (lo, MAX_ACCOUNT + 1))]]
         if not hit and not always:
             return
-        for a in hit:
-            self._liquidate(inst, a, mark_e8)
+        liquidate(self, inst, hit, mark_e8)
         self._work_lots(inst, mark_e8)
         self._sweep_residual(inst.settle_currency)
         self._risk_flush()
 
-    def _liquidate(self, inst: Instrument, a: int, mark_e8: int) -> None:
-        sym = inst.symbol
-        pos = self._positions.get((a, sym))
-        if pos is None or pos.qty == 0:
-            return
-        if self._direct_takeover(inst, pos, mark_e8):
-            return
+    def _liquidate_assessed(self, inst: Instrument, pos: Position, mark_e8: int) -> None:
+        """The liquidation step of an open position by its :func:`assess` verdicts (every
+        position the direct step of :func:`perpex._lots.liquidate` leaves)."""
+        a, sym = pos.account, inst.symbol
         verdict = assess(self._risk_position(inst, pos), mark_e8, self._risk_cfg)
         if not verdict.liquidate:
             self._risk_dirty[(a, sym)] = None
@@ -540,38 +536,6 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         self._texts[oid] = text
         self._books[key[1]].cancel(oid, key[0])
         self._drive(key[1])
-
-    def _direct_takeover(self, inst: Instrument, pos: Position, mark_e8: int) -> bool:
-        """The common case of a cascade, settled without :func:`assess`: a BitMEX position at
-        the lowest risk limit with no open orders in the contract has no partial step, so it
-        is either safe or taken over whole at its bankruptcy price. The liquidation price
-        comes from the index entry when the trigger inputs are those it was computed from.
-        Returns False (nothing done) for every other case, which :meth:`_liquidate` assesses;
-        the outcome, events included, is the same either way."""
-        cfg = self._risk_cfg
-        a, sym = pos.account, inst.symbol
-        key = (a, sym)
-        if not self._direct_liquidation or cfg.mode is not _BITMEX or key in self._live \
-                or cfg.variant is _V3:
-            return False
-        qty, cost = pos.qty, pos.cost
-        if not cost or (cost > 0) != ((qty > 0) != inst.is_inverse):
-            return False  # assess raises on such a position; let it
-        if _bitmex_steps(inst, pos):
-            return False
-        collateral = self._collateral(inst, pos)
-        seen = self._kept_entry(key, self._trigger_inputs(inst, pos, collateral, None))  # BitMEX
-        if seen is None:
-            liq = self._trigger_ticks(inst, pos, collateral)
-        else:
-            liq = None if seen[1] is None else seen[1][1]
-        bk = bitmex_takeover_ticks(inst, qty, cost, collateral, liq, mark_e8)
-        if bk is None:
-            self._risk_dirty[key] = None
-        else:
-            self._takeover(inst, pos, bk)
-            self._touch(a, inst.settle_currency)
-        return True
 
     def _risk_position_bk(self, inst: Instrument, pos: Position) -> int:
         verdict = assess(self._risk_position(inst, pos), self._marks[inst.symbol], self._risk_cfg)

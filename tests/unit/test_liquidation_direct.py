@@ -1,7 +1,8 @@
-"""The fast steps of the liquidation engine against their references: the direct takeover (a
-BitMEX position at the lowest risk limit with no open orders, settled without building an
-assessment) against assessing every liquidated position, and the native takeover, lot working
-and lot-fill surplus (perpex._lots) against their Python methods. On a cascade of mixed
+"""The fast steps of the liquidation engine against their references: the direct step of
+perpex._lots.liquidate (a BitMEX position at the lowest risk limit with no open orders, settled
+without building an assessment) against assessing every liquidated position, its collateral
+and bankruptcy price against the engine's and the policy's, and the native takeover, lot
+working and lot-fill surplus (perpex._lots) against their Python methods. On a cascade of mixed
 positions (isolated and cross, every contract type, with and without open orders, above the
 base risk limit), in each risk mode, both give the same events, in the same order, and the
 same state hash after every mark."""
@@ -23,7 +24,7 @@ USDT = 1_000_000
 MAKER = 1
 # symbol -> (mark at the start in ticks, contracts of one position)
 START = {"XBTUSD": (20_000, 100), "ETHUSD": (4_000, 100), "XBTUSDT": (20_000, 20_000), "XBTZ": (20_000, 100)}
-LEVERAGE = {"BitMEX": (50, 25), "OKEx": (50, 25), "Huobi": (20, 10)}
+LEVERAGE = {"BitMEX": (50, 30), "OKEx": (50, 25), "Huobi": (20, 10)}  # 30: a margin rounded up
 
 
 def price(ex: Exchange, sym: str, ticks: int) -> Any:
@@ -34,7 +35,7 @@ def cascade(mode: str, direct: bool, traders: list[tuple[int, int, bool, bool, b
             moves: list[int]) -> tuple[list[list[dict[str, Any]]], list[int], Exchange]:
     """``direct``: the fast steps, else their references. ``traders``: (contract index, kind,
     long, with an open order, above the base risk limit) with kind 0 isolated at the mode's
-    high leverage, 1 isolated lower, 2 cross.
+    high leverage, 1 isolated lower (with margin added when without an order), 2 cross.
     ``moves``: per-mille mark moves applied to every contract in turn. Returns the events
     and state hash after each move."""
     syms = list(START)
@@ -60,6 +61,8 @@ def cascade(mode: str, direct: bool, traders: list[tuple[int, int, bool, bool, b
         side, other = ("Buy", "Sell") if long else ("Sell", "Buy")
         ex.place(MAKER, sym, other, qty, price(ex, sym, mark))
         assert ex.place(a, sym, side, qty, price(ex, sym, mark)).accepted
+        if kind == 1 and not with_order:
+            ex.transfer_margin(a, sym, value // 100)  # isolated margin beyond the leverage's
         if with_order:
             gap = -20 if long else 20
             ex.place(a, sym, side, inst.lot_size, price(ex, sym, mark + gap))
@@ -91,26 +94,26 @@ def mixed() -> list[tuple[int, int, bool, bool, bool]]:
     return out
 
 
-def count_direct(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the positions the direct path settled (safe or taken over)."""
-    hits = [0]
-    real = RiskMixin._direct_takeover
+def count_assessed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the positions the liquidation step assessed (the rest the direct step settled)."""
+    calls = [0]
+    real = RiskMixin._liquidate_assessed
 
-    def counted(self: RiskMixin, *args: Any) -> bool:
-        done = real(self, *args)
-        hits[0] += done
-        return done
+    def counted(self: RiskMixin, *args: Any) -> None:
+        calls[0] += 1
+        real(self, *args)
 
-    monkeypatch.setattr(RiskMixin, "_direct_takeover", counted)
-    return hits
+    monkeypatch.setattr(RiskMixin, "_liquidate_assessed", counted)
+    return calls
 
 
 @pytest.mark.parametrize("mode", ["BitMEX", "OKEx", "Huobi"])
 def test_the_direct_takeover_gives_the_events_and_state_of_the_assessed_path(
         mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     moves = [-15, -30, -45, 0, 15, 30, 45, 60]
+    assessed = count_assessed(monkeypatch)
     ref_events, ref_hashes, ref = cascade(mode, False, mixed(), moves)
-    hits = count_direct(monkeypatch)
+    all_assessed, assessed[0] = assessed[0], 0
     events, hashes, ex = cascade(mode, True, mixed(), moves)
     assert hashes == ref_hashes
     assert events == ref_events
@@ -118,11 +121,12 @@ def test_the_direct_takeover_gives_the_events_and_state_of_the_assessed_path(
     assert stats == ref.liquidation_stats("XBt") and stats["takeovers"] >= 12
     assert ex.liquidation_stats("USDt")["takeovers"] >= 4
     if mode == "BitMEX":
-        assert hits[0] >= 16  # the cascade went through the direct path ...
+        # the cascade went through the direct step (positions safe or taken over) ...
+        assert all_assessed - assessed[0] >= 16 and assessed[0] > 0
         kinds = {e["execType"] for batch in events for e in batch}
         assert {"Liquidation", "Canceled", "Trade"} <= kinds  # ... beside orders and partial fills
     else:
-        assert hits[0] == 0  # OKEx and Huobi always assess
+        assert assessed[0] == all_assessed  # OKEx and Huobi always assess
 
 
 trader = st.tuples(st.integers(0, 3), st.integers(0, 2), st.booleans(), st.booleans(), st.booleans())
@@ -172,3 +176,45 @@ def test_a_takeover_price_past_the_wallet_moves_towards_the_mark_on_either_path(
     left, px = runs[0][2], runs[0][3]
     assert 0 <= left < abs(inst.value(qty, mark)) // 1000  # the wallet ends at (about) zero
     assert px != price(ex, sym, worst)
+
+
+# ---- the direct step's own arithmetic against the engine's (perpex._lots.collateral, bankruptcy)
+
+LEVERAGES = st.one_of(st.integers(1, 100), st.sampled_from([2.5, 12.5, 33.3, 66.6, 0.5]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(list(START)), st.integers(1, 10**6), st.booleans(), st.integers(1, 10**9),
+       st.one_of(st.just(0), LEVERAGES), st.integers(0, 10**7), st.integers(0, 10**9))
+def test_the_direct_steps_collateral_is_the_engines(sym: str, qty: int, long: bool, cost: int,
+                                                    leverage: float, extra: int, wal: int) -> None:
+    # an isolated position's own margin (rounded up, with the margin added) as far as its
+    # wallet holds it; a cross one's by the engine's method
+    from perpex import _lots
+
+    ex = Exchange([presets.XBTUSD(), presets.ETHUSD(), presets.XBTUSDT(), presets.XBTZ()])
+    inst = ex._inst[sym]
+    if wal:
+        ex.deposit(2, wal, currency=inst.settle_currency, ts=0)
+    pos = ex._position(2, sym)
+    pos.qty = qty if long else -qty
+    pos.cost = cost if (pos.qty > 0) != inst.is_inverse else -cost
+    pos.leverage, pos.extra_margin = leverage, extra if leverage else 0
+    assert _lots.collateral(ex, inst, pos) == ex._collateral(inst, pos)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(list(START)), st.one_of(st.integers(1, 10**7), st.integers(1, 10**30)),
+       st.booleans(), st.one_of(st.integers(1, 10**12), st.integers(1, 10**40)),
+       st.one_of(st.integers(0, 10**12), st.integers(0, 10**40)))
+def test_the_direct_steps_bankruptcy_price_is_the_policys(sym: str, qty: int, long: bool, cost: int,
+                                                          collateral: int) -> None:
+    # in int64 where it fits, else through the policy's function (every variant but V3)
+    from perpex import _lots
+    from perpex.risk.prices import bankruptcy_ticks
+
+    inst = {"XBTUSD": presets.XBTUSD, "ETHUSD": presets.ETHUSD, "XBTUSDT": presets.XBTUSDT,
+            "XBTZ": presets.XBTZ}[sym]()
+    q = qty if long else -qty
+    signed = cost if (q > 0) != inst.is_inverse else -cost
+    assert _lots.bankruptcy(inst, q, signed, collateral) == bankruptcy_ticks(inst, q, signed, collateral)

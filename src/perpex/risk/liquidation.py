@@ -55,7 +55,6 @@ __all__ = [
     "RiskPosition",
     "assess",
     "bitmex_liquidation_ticks",
-    "bitmex_takeover_ticks",
     "placeable_ticks",
 ]
 
@@ -369,23 +368,6 @@ def _assess_bitmex(pos: RiskPosition, mark_e8: int, config: LiquidationConfig) -
     order = LiquidationOrder(_close_side(pos.qty), abs(pos.qty), placeable_ticks(inst, pos.qty, bk),
                              "GoodTillCancel", True)
     return _act(safe, Action.FULL, order, 0, 0)
-
-
-def bitmex_takeover_ticks(instrument: Instrument, qty: int, cost: int, collateral: int,
-                          liq_ticks: int | None, mark_e8: int) -> int | None:
-    """What :func:`assess` answers in BitMEX mode for a position at the lowest risk limit
-    (steps 0, where there is no lower limit to step down to), reduced to the one number the
-    engine acts on: the takeover price (placeable bankruptcy ticks) when the mark is at or
-    beyond ``liq_ticks``, None when the position is safe.
-
-    ``liq_ticks`` is the position's liquidation price in ticks at MM%(0), as the Exchange's
-    liquidation index already holds it; the caller checks the inputs (``qty``, ``cost`` != 0,
-    the RECOMMENDED, V1 or V2 variant) that :func:`assess` would validate. It skips building
-    the maintenance figures that a takeover does not use, which a cascade would otherwise
-    compute once per liquidated position."""
-    if not _mark_at_or_beyond(instrument, qty, mark_e8, liq_ticks):
-        return None
-    return placeable_ticks(instrument, qty, bankruptcy_ticks(instrument, qty, cost, collateral))
 
 
 # ---- OKEx and Huobi -----------------------------------------------------------------------
