@@ -170,12 +170,6 @@ cdef inline bint _is_zero(object v):
     return type(v) is int and v == 0
 
 
-cdef inline object _price(object instrument, dict cache, object ticks):
-    """Instrument.ticks_to_price through its own cache, calling it only on a miss."""
-    p = cache.get(ticks)
-    return instrument.ticks_to_price(ticks) if p is None else p
-
-
 def execution(instrument, OrderRecord rec not None, str exec_type, str ord_status, *, seq, ts,
               str text="", last_qty=0, last_px=0, exec_cost=0, exec_comm=0, str liquidity="",
               stop_px=None):

@@ -25,6 +25,7 @@ from libc.stdint cimport INT64_MIN, int64_t
 
 from perpex._checked cimport as_int64, perpex_mul
 from perpex._core cimport EngineCore
+from perpex._events cimport _price
 from perpex._fills cimport _book, balance_c, transfer_c, wallet_c
 from perpex._records cimport OrderRecord
 from perpex.accounts._levels cimport contract_value
@@ -127,6 +128,8 @@ cdef object _collateral(EngineCore core, inst, Position pos):
         return (<object>core)._collateral(inst, pos)
     if type(lev) is int:
         num, den = lev, 1
+    elif type(lev) is float and lev <= 1e15 and lev == <int64_t>lev:
+        num, den = <int64_t>lev, 1  # a whole float, as exact_rate reads it
     else:
         num, den = exact_rate(lev, "leverage")
     own = -((-abs(pos.cost) * den) // num) + pos.extra_margin
@@ -199,7 +202,7 @@ cdef int _take_over(EngineCore core, inst, Position pos, bk) except -1:
         core._events.append({
             "seq": core._seq, "transactTime": core._ts, "execType": "Liquidation",
             "account": pos.account, "symbol": sym, "side": "Sell" if q > 0 else "Buy",
-            "lastQty": n, "lastPx": inst.ticks_to_price(bk),
+            "lastQty": n, "lastPx": _price(inst, inst._prices, bk),
             "execCost": -cost if q > 0 else cost, "text": LIQUIDATION_TEXT})
     core._engine_add_c(inst, _LIQ, side, n, bk, _GTC)
     return 0

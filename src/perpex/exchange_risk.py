@@ -308,12 +308,20 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
     def _rebuild_index(self, sym: str, accounts: list[int]) -> None:
         """Re-indexes many positions of one contract at once (a funding instant touches all of
         them): one sort instead of a list insertion per position, which would be quadratic."""
+        positions, inputs, index = self._positions, self._liq_inputs, self._liq_key
         for a in accounts:
+            key = (a, sym)
+            pos = positions.get(key)
+            if pos is None or not pos.qty:
+                # closed (a cascade closes thousands): out of the index, as _cached_ticks would
+                inputs.pop(key, None)
+                index.pop(key, None)
+                continue
             ticks = self._cached_ticks(a, sym)
             if ticks is None:
-                self._liq_key.pop((a, sym), None)
+                index.pop(key, None)
             else:
-                self._liq_key[(a, sym)] = ticks
+                index[key] = ticks
         entries = [(side, ticks, a) for (a, s), (side, ticks) in self._liq_key.items() if s == sym]
         self._liq_long[sym] = sorted((t, a) for side, t, a in entries if side > 0)
         self._liq_short[sym] = sorted((t, a) for side, t, a in entries if side < 0)

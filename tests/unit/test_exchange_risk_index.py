@@ -41,6 +41,28 @@ def test_bulk_reindex_after_funding_matches_recomputing_each_position() -> None:
     ex.check_invariants()
 
 
+def test_bulk_reindex_after_a_cascade_drops_the_closed_positions() -> None:
+    ex = Exchange([presets.XBTUSD()], insurance_fund={"XBt": 100 * XBT})
+    ex.deposit(1, 10_000 * XBT, ts=0)
+    ex.set_mark("XBTUSD", 10_000)
+    n = 600  # half of them liquidated in one step: above the bulk threshold
+    ex.place(1, "XBTUSD", "Sell", 100 * n, 10_000)
+    for a in range(2, n + 2):
+        ex.deposit(a, XBT // 10, ts=0)
+        ex.set_leverage(a, "XBTUSD", 50 if a % 2 else 10)
+        ex.place(a, "XBTUSD", "Buy", 100, 10_000)
+    ex.place(1, "XBTUSD", "Buy", 100 * n, 9_000)
+    ex.set_mark("XBTUSD", 9_995)
+    ex.set_mark("XBTUSD", 9_700)
+    keys = [(a, "XBTUSD") for a in range(2, n + 2)]
+    closed = [k for k in keys if ex._positions[k].qty == 0]
+    assert closed == [k for k in keys if k[0] % 2]
+    assert not any(k in ex._liq_key or k in ex._liq_inputs for k in closed)
+    assert all(ex._liq_key[k] == ex._index_ticks(*k) for k in keys if k not in closed)
+    assert len(ex._liq_long["XBTUSD"]) == n // 2
+    ex.check_invariants()
+
+
 def _two_contracts() -> Exchange:
     ex = Exchange([presets.XBTUSD(), presets.ETHUSD()], insurance_fund={"XBt": 10 * XBT})
     for a in (1, 2, 3):
