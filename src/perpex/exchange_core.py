@@ -73,16 +73,6 @@ class ExchangeCore(MarginCore, ABC):
     _tx: dict[object, tuple]
     # (account, contract) -> (resting liquidation order, ts its wait ends): exchange_risk
     _liq_holds: dict[tuple[int, str], tuple[int, int]]
-    # the instant a clock command is running (exchange_prices), None outside one: see _now_ms
-    # (a class default, so that a snapshot taken before the field existed still loads)
-    _instant: int | None = None
-
-    def _now_ms(self) -> int:
-        """The time the timed steps run at: the command's ts, or inside a clock command
-        (``advance``, ``update_index`` ...) the instant of time it is running, which may be
-        earlier than the command's ts."""
-        return self._ts if self._instant is None else self._instant
-
     def _lot_fill(self, inst: Instrument, rec: OrderRecord, px: int, q: int) -> None:
         pass
 

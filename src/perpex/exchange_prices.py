@@ -333,17 +333,19 @@ class PricingMixin(FundingMixin):
         if self._clock is None:
             self._start(target)
         assert self._clock is not None
+        command_ts, last = self._ts, None
         try:
             while True:
                 t = self._next_instant()
                 if t > target:
                     break
-                if self._instant is not None and t <= self._instant:
+                if last is not None and t <= last:
                     # every step below consumes its instant: one that does not is a bug, and
                     # a loop that would never end
-                    raise InvariantViolation(f"the clock's next instant {t} does not pass "
-                                             f"{self._instant}")
-                self._instant = t
+                    raise InvariantViolation(f"the clock's next instant {t} does not pass {last}")
+                # the steps of the instant run at it (the OKEx waits, the breaker's window) and
+                # stamp their events with it: it may be earlier than the command's ts
+                self._ts = last = t
                 for sym in self._symbols:
                     if sym not in self._settled:
                         for p in self._index[sym].advance(t):
@@ -360,7 +362,7 @@ class PricingMixin(FundingMixin):
                 if self._liq_holds:
                     self._run_due_holds()
         finally:
-            self._instant = None
+            self._ts = command_ts
         self._clock = max(self._clock, target)
 
     def _on_print(self, sym: str, t: int, index_e8: int | None) -> None:

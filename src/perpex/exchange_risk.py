@@ -495,7 +495,7 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
                                              "GoodTillCancel")
                     self._liq_stats[inst.settle_currency]["partials"] += 1
                     if rec.leaves_qty:
-                        self._liq_holds[(a, sym)] = (rec.order_id, self._now_ms() + repost)
+                        self._liq_holds[(a, sym)] = (rec.order_id, self._ts + repost)
                         break
                     continue
                 tif = "FillOrKill" if self._risk_cfg.mode is _BITMEX else "ImmediateOrCancel"
@@ -520,8 +520,8 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
             self._end_hold(key, LIQUIDATION_EXPIRED)
 
     def _due_holds(self) -> list[tuple[int, str]]:
-        """The holds whose time is up now (``_now_ms``)."""
-        now = self._now_ms()
+        """The holds whose time is up now (``_ts``: inside a clock command, its instant)."""
+        now = self._ts
         return [k for k, (_, until) in self._liq_holds.items() if now >= until]
 
     def _next_hold_ms(self) -> int | None:

@@ -192,12 +192,20 @@ def test_simulated_time_alone_ends_a_wait_and_re_posts():
 
 def test_one_long_advance_ends_each_wait_at_its_own_instant():
     """The waits run on the clock's instants, not on the command's ts: one ``advance`` over
-    three waits ends each at its deadline and re-posts with a deadline counted from then."""
+    three waits ends each at its deadline and re-posts with a deadline counted from then, and
+    the events of each are stamped with its instant."""
     ex, first = frozen(clock=True)
     ex.advance(2_000 + 3 * WAIT + 1)
-    canceled = [e for e in ex.drain_events() if e["execType"] == "Canceled"]
+    events = ex.drain_events()
+    canceled = [e for e in events if e["execType"] == "Canceled"]
     assert [(e["orderID"] - first, e["text"]) for e in canceled] == \
         [(k, LIQUIDATION_EXPIRED) for k in range(3)]
+    deadlines = [2_000 + (k + 1) * WAIT for k in range(3)]
+    assert [e["transactTime"] for e in canceled] == deadlines
+    reposted = [e for e in events if e["execType"] == "New"]
+    assert [(e["orderID"] - first, e["transactTime"]) for e in reposted] == \
+        [(k + 1, t) for k, t in enumerate(deadlines)]
+    assert ex._ts == 2_000 + 3 * WAIT + 1  # the command's own ts again after it
     [(fourth, px, leaves)] = liq_orders(ex)
     assert fourth == first + 3 and (px, leaves) == (LIQ_PX, 10_001)
     assert ex._liq_holds == {(TRADER, "XBTUSD"): (fourth, 2_000 + 4 * WAIT)}
