@@ -50,11 +50,6 @@ cdef class OrderRecord:
                 self.display_qty, self.order_qty, self.leaves_qty, self.cum_qty, self.px_qty,
                 self.cl_ord_id, self.close_all, self.conditional, self.triggered)
 
-    @property
-    def ix_known(self):
-        """Whether the order-margin index counts the order (it has levels to be counted in)."""
-        return self.ix_levels is not None
-
     def indexed_as(self):
         """What the order-margin index counts for the order: (side, price, contracts), or
         (0, 0, 0) when it is not indexed or carries no order margin."""
