@@ -82,12 +82,10 @@ cdef object wallet_c(object ledger, str ccy, object a, object pos):
     """``ledger.balance(ccy, wallet(a))`` read from its tables, as the step below reads them,
     without the method call (the pre-trade check reads a wallet per order). ``pos`` is one of
     the account's positions in ``ccy`` (its slot is remembered there), or None."""
+    if pos is None:
+        return balance_c(ledger, ccy, ("wallet", a))
     index = (<dict?>ledger._index).get(ccy)
-    if index is None:
-        return 0
-    cdef Py_ssize_t slot = _slot(<dict>index, ("wallet", a)) if pos is None else \
-        _wallet_slot(<Position>pos, <dict>index)
-    return _cell(ledger, ccy, slot)
+    return 0 if index is None else _cell(ledger, ccy, _wallet_slot(<Position>pos, <dict>index))
 
 
 cdef object balance_c(object ledger, str ccy, object key):

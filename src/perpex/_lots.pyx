@@ -27,6 +27,7 @@ from perpex._checked cimport as_int64, perpex_mul
 from perpex._core cimport EngineCore
 from perpex._events cimport _price
 from perpex._fills cimport _book, balance_c, transfer_c, wallet_c
+from perpex._pretrade cimport _init_ratio
 from perpex._records cimport OrderRecord
 from perpex.accounts._levels cimport contract_value
 from perpex.accounts._position cimport Position
@@ -38,7 +39,6 @@ from perpex.accounts.ledger import INSURANCE, wallet
 from perpex.risk.insurance import _walk
 from perpex.risk.liquidation import _BITMEX, placeable_ticks
 from perpex.risk.prices import _V3, bankruptcy_ticks
-from perpex.rounding import exact_rate
 
 cdef int64_t _LIQ = LIQUIDATION_ACCOUNT
 cdef int _BUY = _native.BUY
@@ -90,7 +90,8 @@ cdef bint _direct(EngineCore core, inst, Position pos, mark_e8, rate, dict input
     cdef object ex = core
     key, lev, ccy = pos.key, pos.leverage, inst.settle_currency
     collateral = _collateral(core, inst, pos)
-    # the index entry's trigger while the inputs it came from hold (_kept_entry), else afresh
+    # the index entry's trigger while the inputs it came from hold (as _cached_ticks reuses
+    # it), else afresh
     seen = inputs.get(key)
     if seen is not None and (<tuple>seen)[0] == (qty, cost, pos.risk_limit, lev, collateral, rate) \
             and index.get(key) == (<tuple>seen)[1]:
@@ -126,13 +127,8 @@ cdef object _collateral(EngineCore core, inst, Position pos):
     lev = pos.leverage
     if not lev > 0:
         return (<object>core)._collateral(inst, pos)
-    if type(lev) is int:
-        num, den = lev, 1
-    elif type(lev) is float and lev <= 1e15 and lev == <int64_t>lev:
-        num, den = <int64_t>lev, 1  # a whole float, as exact_rate reads it
-    else:
-        num, den = exact_rate(lev, "leverage")
-    own = -((-abs(pos.cost) * den) // num) + pos.extra_margin
+    num, den = _init_ratio(core, inst, pos.symbol, pos, lev)
+    own = -((-abs(pos.cost) * num) // den) + pos.extra_margin
     return max(0, min(own, wallet_c(core._ledger, inst.settle_currency, pos.account, pos)))
 
 

@@ -35,6 +35,10 @@ cdef tuple _init_ratio(EngineCore e, object inst, str sym, object pos, object le
     leverage) or cross."""
     if pos is not None:
         if lev > 0:
+            if type(lev) is int:
+                return 1, lev
+            if type(lev) is float and lev <= 1e15 and lev == <int64_t>lev:
+                return 1, <int64_t>lev  # a whole float, as exact_rate reads it
             num, den = exact_rate(lev, "leverage")
             return den, num
         limit = (<Position>pos).risk_limit

@@ -263,16 +263,6 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
                   self._funding_rate(inst.symbol))
         return inputs if others is None else inputs + (others,)
 
-    def _kept_entry(self, key: tuple[int, str], inputs: tuple[float, ...]
-                    ) -> tuple[tuple[float, ...], tuple[int, int] | None] | None:
-        """The trigger cache's record of ``key`` (inputs, index entry) when it was computed from
-        ``inputs`` and the index still holds its entry; None when the trigger is to be
-        recomputed. Reads only: recording is :meth:`_cached_ticks`'s."""
-        seen = self._liq_inputs.get(key)
-        if seen is not None and seen[0] == inputs and self._liq_key.get(key) == seen[1]:
-            return seen
-        return None
-
     def _cached_ticks(self, a: int, sym: str) -> tuple[int, int] | None:
         """:meth:`_index_ticks`, reusing the last result while the trigger inputs are the same
         and the index still holds what they gave."""
@@ -285,8 +275,8 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         collateral = self._collateral(inst, pos)
         others = self._tier_input(inst, pos)
         inputs = self._trigger_inputs(inst, pos, collateral, others)
-        seen = self._kept_entry(key, inputs)
-        if seen is not None:
+        seen = self._liq_inputs.get(key)
+        if seen is not None and seen[0] == inputs and self._liq_key.get(key) == seen[1]:
             return seen[1]
         out = _entry(pos, self._trigger_ticks(inst, pos, collateral, others))
         self._liq_inputs[key] = (inputs, out)
