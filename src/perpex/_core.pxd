@@ -96,5 +96,5 @@ cdef int64_t book_best(object book, int side) except? -1
 
 # The pre-trade margin check's common case (perpex._pretrade._fits), which that module plugs
 # into the loop when it is imported: it cimports this module, which cannot cimport it back.
-ctypedef object (*FitsFn)(EngineCore, object, str, str, int, int64_t, int64_t, tuple)
+ctypedef object (*FitsFn)(EngineCore, object, str, str, int, int64_t, int64_t, tuple, tuple)
 cdef void set_order_fits(FitsFn fn) noexcept

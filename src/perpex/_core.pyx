@@ -93,6 +93,15 @@ cdef int64_t book_best(object book, int side) except? -1:
 
 
 cdef tuple _IDLE = (0, 0, 0)  # the pre-trade check's "no order taken out"
+
+
+cdef inline tuple _key_of(dict positions, a, str sym):
+    """(a, sym) as the engine's tables are keyed by it: the position's own key tuple when
+    there is a position (a lookup with that very object finds its entry without comparing
+    tuples), else a new tuple."""
+    key = (a, sym)
+    found = positions.get(key)
+    return key if found is None else (<Position>found).key
 cdef FitsFn _order_fits = NULL
 
 
@@ -309,7 +318,7 @@ cdef class EngineCore:
             text = self._overload_reject(inst, rec)
             if text:
                 return text
-        key = (a, sym)
+        key = _key_of(self._positions, a, sym)
         cdef dict live_all = self._live
         live = live_all.get(key)
         cdef Py_ssize_t n_live = len(<dict>live) if live is not None else 0
@@ -336,7 +345,7 @@ cdef class EngineCore:
                 # _margin_reject's steps for a known price: the common case natively, and the
                 # reference when the native step has no answer
                 if _order_fits(self, a, inst.settle_currency, sym, rec.side, rec.price,
-                               rec.leaves_qty, _IDLE) is not True:
+                               rec.leaves_qty, _IDLE, key) is not True:
                     text = self._margin_reference(inst, rec, rec.leaves_qty, rec.price, False,
                                                   _IDLE)
                     if text:
@@ -362,6 +371,7 @@ cdef class EngineCore:
         without any)."""
         cdef int64_t oid = rec.order_id
         self._orders[oid] = rec
+        rec.key = key
         if live is None:
             self._live[key] = {oid: None}
         else:
@@ -403,7 +413,7 @@ cdef class EngineCore:
         self._liq_orders[oid] = None
         if a == _LIQ and tif == _GTC:
             self._lots[oid] = price
-        key = (a, sym)
+        key = _key_of(self._positions, a, sym)
         self._go_live(rec, key, self._live.get(key))
         self._book_add(sym, rec)
         return rec
@@ -559,7 +569,9 @@ cdef class EngineCore:
         cdef int64_t oid = rec.order_id
         del self._orders[oid]
         drop_c(self._open, rec)
-        key = (rec.account, rec.symbol)
+        key = rec.key
+        if key is None:
+            key = (rec.account, rec.symbol)
         if self._lots:
             self._lots.pop(oid, None)
         cdef dict liq = self._liq_orders
@@ -600,8 +612,13 @@ cdef class EngineCore:
         cost = contract_value(inst, (<object>self._cv[sym]).terms, q, px)
         ta, ma = taker.account, maker.account
         cdef dict positions = self._positions
-        tpos = positions.get((ta, sym)) or self._position(ta, sym)
-        mpos = tpos if ma == ta else positions.get((ma, sym)) or self._position(ma, sym)
+        tkey, mkey = taker.key, maker.key
+        if tkey is None:
+            tkey = (ta, sym)
+        if mkey is None:
+            mkey = (ma, sym)
+        tpos = positions.get(tkey) or self._position(ta, sym)
+        mpos = tpos if ma == ta else positions.get(mkey) or self._position(ma, sym)
         cdef int64_t mdisp = maker.display_qty
         taker_rate, maker_rate = <tuple>self._fee_ratios[sym]
         tfee = 0 if taker.account == _LIQ else _fee(cost, taker_rate)
@@ -624,9 +641,9 @@ cdef class EngineCore:
         # here: the others would be queued only to be skipped there
         cdef dict ros = self._reduce_only
         if ros:
-            if (ta, sym) in ros:
+            if tkey in ros:
                 self._dirty[ta] = None
-            if (ma, sym) in ros:
+            if mkey in ros:
                 self._dirty[ma] = None
         self._fill_side(inst, taker, leaves, tfee, "RemovedLiquidity", px, q, cost)
         self._fill_side(inst, maker, mleaves, mfee, "AddedLiquidity", px, q, cost)

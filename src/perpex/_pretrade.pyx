@@ -102,12 +102,13 @@ cdef inline object _mark_unit(object cv, object mark):
 
 
 cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64_t price,
-                  int64_t n, tuple old):
+                  int64_t n, tuple old, tuple own):
     """One pass over the account's contracts settled in ``ccy``: each one's position
     margin and cross loss (MarginCore._available), the order margin of the others with
     live orders, and that of ``sym`` with the order (``after``); True when ``after`` is
     within the rest, None when not or when a key needs the reference. The sums run in
-    int64; one beyond it is left to the reference too."""
+    int64; one beyond it is left to the reference too. ``own`` is (a, sym), as the engine
+    keys its tables by it when it has it (perpex._core._key_of)."""
     cdef int64_t total = 0, wallet, m, after = 0, qty = 0, cost = 0, extra = 0, num, den, u, x
     cdef dict positions = engine._positions, lives = engine._live
     cdef bint held, ordered
@@ -115,7 +116,7 @@ cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64
     # that may remember where the ledger keeps it)
     some = None
     for s in <list>engine._by_ccy[ccy]:
-        key = (a, s)
+        key = own if s == sym else (a, s)
         pos = positions.get(key)
         if some is None:
             some = pos
@@ -180,7 +181,7 @@ def order_fits(EngineCore ex not None, str sym, str ccy, object a, int side, obj
         return None
     if n <= 0 or p <= 0:
         return None
-    return _fits(ex, a, ccy, sym, side, p, n, old)
+    return _fits(ex, a, ccy, sym, side, p, n, old, (a, sym))
 
 
 set_order_fits(_fits)  # the engine loop's place step calls it directly (perpex._core)

@@ -13,6 +13,10 @@ cdef class OrderRecord:
     cdef public object px_qty
     cdef public str cl_ord_id
     cdef public bint close_all, conditional, triggered
+    # (account, symbol) as the engine keys the order's tables (its position's ``key`` when the
+    # position existed as the order went live, so that lookups find entries by identity);
+    # None until then, and in a restored record (the steps then build the tuple)
+    cdef readonly tuple key
     # the order-margin index's entry (perpex.accounts._levels): the levels of its (account,
     # contract) the order is counted in (None while it is not indexed), and what it was last
     # indexed as

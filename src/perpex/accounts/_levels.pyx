@@ -315,7 +315,9 @@ cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag) except -1:
         if rec.ix_qty:
             _take(levels, rec.ix_side, rec.ix_price, rec.ix_qty)
     else:
-        key = (rec.account, rec.symbol)
+        key = rec.key
+        if key is None:
+            key = (rec.account, rec.symbol)
         lv = index.get(key)
         if lv is None:
             lv = index[key] = OpenLevels()
@@ -343,5 +345,5 @@ cdef int drop_c(dict index, OrderRecord rec) except -1:
         _take(levels, rec.ix_side, rec.ix_price, rec.ix_qty)
     rec.ix_levels = None  # the rest of the entry is read only while there are levels
     if not levels.count:
-        del index[(rec.account, rec.symbol)]
+        del index[(rec.account, rec.symbol) if rec.key is None else rec.key]
     return 0

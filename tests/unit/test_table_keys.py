@@ -1,0 +1,65 @@
+"""The engine keys an (account, contract)'s tables by its position's own key tuple once the
+position exists, so the loop's lookups find entries by identity; records restored from a
+snapshot carry no key and the steps build the tuple instead, with the same behaviour."""
+
+from __future__ import annotations
+
+from perpex import presets
+from perpex.exchange import Exchange
+from perpex.exchange_journal import dump_exchange, load_exchange
+
+XBT = 100_000_000
+
+
+def stored_key(table: dict, key: tuple) -> tuple:
+    return next(k for k in table if k == key)
+
+
+def traded() -> Exchange:
+    ex = Exchange([presets.XBTUSD()])
+    for a in (1, 2):
+        ex.deposit(a, XBT, ts=1)
+    ex.set_mark("XBTUSD", 10_000, ts=1)
+    ex.place(1, "XBTUSD", "Buy", 100, 10_000, ts=2)
+    ex.place(2, "XBTUSD", "Sell", 100, 10_000, ts=2)  # both now hold a position
+    return ex
+
+
+def test_a_record_placed_before_the_position_carries_a_tuple_of_its_own():
+    ex = Exchange([presets.XBTUSD()])
+    ex.deposit(1, XBT, ts=1)
+    oid = ex.place(1, "XBTUSD", "Buy", 100, 9_000, ts=2).order_id
+    rec = ex._orders[oid]
+    assert ("XBTUSD" not in {s for _, s in ex._positions}) and rec.key == (1, "XBTUSD")
+    assert stored_key(ex._live, rec.key) is rec.key
+
+
+def test_orders_after_a_fill_use_the_position_key_in_every_table():
+    ex = traded()
+    pos = ex._positions[(1, "XBTUSD")]
+    buy = ex._orders[ex.place(1, "XBTUSD", "Buy", 50, 9_990, ts=3).order_id]
+    ro = ex._orders[ex.place(1, "XBTUSD", "Sell", 30, 10_100, exec_inst="ReduceOnly", ts=3).order_id]
+    assert buy.key is pos.key and ro.key is pos.key
+    assert stored_key(ex._live, pos.key) is pos.key
+    assert stored_key(ex._open, pos.key) is pos.key
+    assert stored_key(ex._reduce_only, pos.key) is pos.key
+    # the entries go when the orders do, found by that key
+    ex.cancel(1, buy.order_id, ts=4)
+    ex.cancel(1, ro.order_id, ts=4)
+    assert (1, "XBTUSD") not in ex._live and (1, "XBTUSD") not in ex._open
+    assert (1, "XBTUSD") not in ex._reduce_only
+    ex.check_invariants()
+
+
+def test_restored_records_have_no_key_and_behave_alike():
+    ex = traded()
+    ex.place(1, "XBTUSD", "Buy", 50, 9_990, ts=3)
+    ex.place(2, "XBTUSD", "Buy", 40, 9_995, ts=3)
+    back = load_exchange(dump_exchange(ex))
+    assert all(r.key is None for r in back._orders.values())
+    for e in (ex, back):
+        e.place(2, "XBTUSD", "Sell", 90, 9_990, ts=5)  # fills both resting bids
+        e.place(1, "XBTUSD", "Buy", 10, 9_000, ts=6)
+        e.check_invariants()
+    assert back.state_hash() == ex.state_hash()
+    assert (2, "XBTUSD") not in back._live and (1, "XBTUSD") in back._live
