@@ -79,9 +79,10 @@ cdef class EngineCore:
     cdef object _outcome_c(self, OrderRecord rec)
     cdef int _reject_n(self, inst, OrderRecord rec, str text) except -1
     cdef object _reject_c(self, inst, OrderRecord rec, str text)
-    cdef int _drive_c(self, sym) except -1
-    cdef int _apply_pending(self, sym) except -1
-    cdef int _apply_c(self, sym, const PerpexEvent* evs, Py_ssize_t n) except -1
+    cdef int _drive_c(self, sym, OrderRecord own=*) except -1
+    cdef int _apply_pending(self, sym, OrderRecord own=*) except -1
+    cdef int _apply_c(self, sym, const PerpexEvent* evs, Py_ssize_t n,
+                      OrderRecord own) except -1
     cdef int _finish_c(self, inst, OrderRecord rec, str exec_type, str status, str text,
                        last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1
     cdef int _fill_c(self, inst, OrderRecord taker, OrderRecord maker, px, q, leaves,

@@ -391,7 +391,7 @@ cdef class EngineCore:
         cmd.stop_px, cmd.peg_offset = rec.stop_px, rec.peg_offset
         if _books_api.add(<PyObject*>self._books[sym], &cmd, &leaves) < 0:
             _raised()
-        return self._drive_c(sym)
+        return self._drive_c(sym, rec)
 
     def _engine_add(self, inst, int64_t a, int side, int64_t qty, int64_t price, int tif):
         """An order of the liquidation engine, for account ``a`` (its own or a trader's): a
@@ -443,7 +443,7 @@ cdef class EngineCore:
         book = self._books[rec.symbol]
         if _books_api.cancel(<PyObject*>book, rec.order_id, rec.account, &leaves) < 0:
             _raised()
-        return self._drive_c(rec.symbol)
+        return self._drive_c(rec.symbol, rec)
 
     def _order_outcome(self, OrderRecord rec not None):
         return self._outcome_c(rec)
@@ -476,8 +476,9 @@ cdef class EngineCore:
         held triggered orders one at a time, each against the position of that moment."""
         self._drive_c(sym)
 
-    cdef int _drive_c(self, sym) except -1:
-        self._apply_pending(sym)
+    cdef int _drive_c(self, sym, OrderRecord own=None) except -1:
+        # ``own``: the record of the order the command just sent to the book, if any
+        self._apply_pending(sym, own)
         if self._dirty or self._held:
             self._drive_rest(sym)
         return 0
@@ -487,7 +488,7 @@ cdef class EngineCore:
         out of the book)."""
         self._apply_pending(sym)
 
-    cdef int _apply_pending(self, sym) except -1:
+    cdef int _apply_pending(self, sym, OrderRecord own=None) except -1:
         cdef const PerpexEvent* first
         cdef Py_ssize_t n
         cdef PerpexEvent local[8]
@@ -507,28 +508,32 @@ cdef class EngineCore:
             memcpy(evs, first, n * sizeof(PerpexEvent))
             if _books_api.clear_events(<PyObject*>book) < 0:
                 _raised()
-            self._apply_c(sym, evs, n)
+            self._apply_c(sym, evs, n, own)
         finally:
             if evs != local:
                 PyMem_Free(evs)
         return 0
 
-    cdef int _apply_c(self, sym, const PerpexEvent* evs, Py_ssize_t n) except -1:
+    cdef int _apply_c(self, sym, const PerpexEvent* evs, Py_ssize_t n,
+                      OrderRecord own) except -1:
         inst = self._inst[sym]
         cdef dict orders = self._orders
         cdef OrderRecord rec
         cdef int typ
         cdef const PerpexEvent* ev
         cdef Py_ssize_t i
+        # the events of ``own`` (a live order: ids are never reused) take its record without
+        # a lookup; the others', and every maker's, from the order table
+        cdef uint64_t own_id = 0 if own is None else <uint64_t>own.order_id
         for i in range(n):
             ev = &evs[i]
             typ = ev.type
             if typ == _EV_FILL:
-                self._fill_c(inst, orders[ev.order_id], orders[ev.maker_id], ev.price, ev.qty,
-                             ev.leaves, ev.maker_leaves)
+                self._fill_c(inst, own if ev.order_id == own_id else orders[ev.order_id],
+                             orders[ev.maker_id], ev.price, ev.qty, ev.leaves, ev.maker_leaves)
                 continue
             oid = ev.order_id
-            rec = orders[oid]
+            rec = own if ev.order_id == own_id else orders[oid]
             if typ == _EV_ACCEPTED:
                 sync_c(self._open, rec, _REDUCE)
                 if self._emit:
