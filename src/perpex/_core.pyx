@@ -27,6 +27,7 @@ from libc.string cimport memcpy
 from perpex._checked cimport as_int64, div_half_away, perpex_mul
 from perpex._events cimport execution_c
 from perpex._fills cimport _book
+from perpex._records cimport record_key
 from perpex.accounts._levels cimport contract_value, drop_c, sync_c
 
 from perpex import _native
@@ -574,9 +575,7 @@ cdef class EngineCore:
         cdef int64_t oid = rec.order_id
         del self._orders[oid]
         drop_c(self._open, rec)
-        key = rec.key
-        if key is None:
-            key = (rec.account, rec.symbol)
+        key = record_key(rec)
         if self._lots:
             self._lots.pop(oid, None)
         cdef dict liq = self._liq_orders
@@ -617,11 +616,7 @@ cdef class EngineCore:
         cost = contract_value(inst, (<object>self._cv[sym]).terms, q, px)
         ta, ma = taker.account, maker.account
         cdef dict positions = self._positions
-        tkey, mkey = taker.key, maker.key
-        if tkey is None:
-            tkey = (ta, sym)
-        if mkey is None:
-            mkey = (ma, sym)
+        tkey, mkey = record_key(taker), record_key(maker)
         tpos = positions.get(tkey) or self._position(ta, sym)
         mpos = tpos if ma == ta else positions.get(mkey) or self._position(ma, sym)
         cdef int64_t mdisp = maker.display_qty

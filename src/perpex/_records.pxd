@@ -15,7 +15,7 @@ cdef class OrderRecord:
     cdef public bint close_all, conditional, triggered
     # (account, symbol) as the engine keys the order's tables (its position's ``key`` when the
     # position existed as the order went live, so that lookups find entries by identity);
-    # None until then, and in a restored record (the steps then build the tuple)
+    # None until then, and in a restored record until a step reads it (record_key)
     cdef readonly tuple key
     # the order-margin index's entry (perpex.accounts._levels): the levels of its (account,
     # contract) the order is counted in (None while it is not indexed), and what it was last
@@ -23,3 +23,11 @@ cdef class OrderRecord:
     cdef readonly int ix_side
     cdef readonly int64_t ix_price, ix_qty
     cdef readonly object ix_levels
+
+
+cdef inline tuple record_key(OrderRecord rec):
+    """``rec.key``; a record restored from a snapshot, which went live without one, is given
+    (account, symbol) the first time."""
+    if rec.key is None:
+        rec.key = (rec.account, rec.symbol)
+    return rec.key

@@ -1,6 +1,6 @@
 """The engine keys an (account, contract)'s tables by its position's own key tuple once the
 position exists, so the loop's lookups find entries by identity; records restored from a
-snapshot carry no key and the steps build the tuple instead, with the same behaviour."""
+snapshot carry no key until a step builds the tuple for them, with the same behaviour."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
 from cython.operator cimport dereference as deref, preincrement as inc
 
 from perpex._checked cimport as_int64, div_half_away, perpex_add, perpex_ceil_mul_div, perpex_mul
-from perpex._records cimport OrderRecord
+from perpex._records cimport OrderRecord, record_key
 
 from perpex.instruments import Instrument as _Instrument
 
@@ -315,9 +315,7 @@ cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag) except -1:
         if rec.ix_qty:
             _take(levels, rec.ix_side, rec.ix_price, rec.ix_qty)
     else:
-        key = rec.key
-        if key is None:
-            key = (rec.account, rec.symbol)
+        key = record_key(rec)
         lv = index.get(key)
         if lv is None:
             lv = index[key] = OpenLevels()
@@ -345,5 +343,5 @@ cdef int drop_c(dict index, OrderRecord rec) except -1:
         _take(levels, rec.ix_side, rec.ix_price, rec.ix_qty)
     rec.ix_levels = None  # the rest of the entry is read only while there are levels
     if not levels.count:
-        del index[(rec.account, rec.symbol) if rec.key is None else rec.key]
+        del index[record_key(rec)]
     return 0
