@@ -49,7 +49,19 @@ cdef packed struct Result:
     int64_t leaves, cum
 
 
+cdef class Contract:
+    # one listed contract's constants and native book, as the engine loop reads them
+    cdef readonly str symbol, currency
+    cdef readonly object inst, book, cv, terms
+    cdef readonly bint inverse
+    cdef readonly tuple taker_rate, maker_rate
+    cdef readonly list peers  # the contracts settled in ``currency`` (itself too), in order
+    cdef readonly dict linked  # the engine's _linked[currency]
+    cdef dict _rates  # cross IM% as (num, den) by risk limit
+
+
 cdef class EngineCore:
+    cdef dict _contracts  # derived from the tables below (EngineCore._contract)
     cdef public dict _inst, _books, _positions, _orders, _live, _reduce_only, _cl_ids
     cdef public dict _open, _fee_ratios, _settled, _lots, _liq_orders
     cdef public dict _done, _texts, _dirty, _buckets
@@ -60,6 +72,8 @@ cdef class EngineCore:
     cdef public bint _emit, _checks_off
     cdef public int64_t _seq, _ts, _next_id
 
+    cdef Contract _contract(self, str sym)
+    cdef tuple _cross_c(self, Contract c, object limit)
     cdef bint _token(self, account) except -1
     cdef int _begin(self, int64_t ts) except -1
     cdef object _halt(self, exc)
@@ -69,23 +83,23 @@ cdef class EngineCore:
     cdef object _place_c(self, inst, OrderRecord rec)
     cdef object _place_n(self, inst, OrderRecord rec)
     cdef int _go_live(self, OrderRecord rec, tuple key, object live) except -1
-    cdef int _book_add(self, str sym, OrderRecord rec) except -1
+    cdef int _book_add(self, Contract c, OrderRecord rec) except -1
     cdef OrderRecord _engine_add_c(self, inst, int64_t a, int side, int64_t qty, int64_t price,
                                    int tif)
     cdef object _cancel_c(self, OrderRecord rec)
     cdef object _cancel_pre(self, OrderRecord rec)
     cdef int _cancel_book(self, OrderRecord rec) except -1
-    cdef int _touch_c(self, a, str ccy, Position known=*) except -1
+    cdef int _touch_c(self, a, Contract c, Position known=*) except -1
     cdef object _outcome_c(self, OrderRecord rec)
     cdef int _reject_n(self, inst, OrderRecord rec, str text) except -1
     cdef object _reject_c(self, inst, OrderRecord rec, str text)
-    cdef int _drive_c(self, sym, OrderRecord own=*) except -1
-    cdef int _apply_pending(self, sym, OrderRecord own=*) except -1
-    cdef int _apply_c(self, sym, const PerpexEvent* evs, Py_ssize_t n,
+    cdef int _drive_c(self, Contract c, OrderRecord own=*) except -1
+    cdef int _apply_pending(self, Contract c, OrderRecord own=*) except -1
+    cdef int _apply_c(self, Contract c, const PerpexEvent* evs, Py_ssize_t n,
                       OrderRecord own) except -1
     cdef int _finish_c(self, inst, OrderRecord rec, str exec_type, str status, str text,
                        last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1
-    cdef int _fill_c(self, inst, OrderRecord taker, OrderRecord maker, px, q, leaves,
+    cdef int _fill_c(self, Contract c, OrderRecord taker, OrderRecord maker, px, q, leaves,
                      mleaves) except -1
     cdef int _fill_side(self, inst, OrderRecord rec, left, fee, str liq, px, q,
                         cost) except -1
@@ -97,5 +111,5 @@ cdef int64_t book_best(object book, int side) except? -1
 
 # The pre-trade margin check's common case (perpex._pretrade._fits), which that module plugs
 # into the loop when it is imported: it cimports this module, which cannot cimport it back.
-ctypedef object (*FitsFn)(EngineCore, object, str, str, int, int64_t, int64_t, tuple, tuple)
+ctypedef object (*FitsFn)(EngineCore, object, Contract, int, int64_t, int64_t, tuple, tuple)
 cdef void set_order_fits(FitsFn fn) noexcept

@@ -24,6 +24,19 @@ STATUS_OVERLOADED: int
 
 def fee(exec_cost: int, rate: tuple[int, int]) -> int: ...
 
+class Contract:
+    symbol: str
+    currency: str
+    inst: Instrument
+    book: Any
+    cv: ContractValue
+    terms: Any
+    inverse: bool
+    taker_rate: tuple[int, int]
+    maker_rate: tuple[int, int]
+    peers: list[Contract]
+    linked: dict[int, None]
+
 class EngineCore:
     _inst: dict[str, Instrument]
     _books: dict[str, Any]
@@ -62,6 +75,7 @@ class EngineCore:
     _next_id: int
 
     def _core_state(self) -> dict[str, Any]: ...
+    def _contract_view(self, sym: str) -> Contract: ...
     def _run_rows(self, rows: Any, out: Any, insts: list[Instrument], shedder: Any,
                   new_kind: Any, cancel_kind: Any) -> None: ...
     def _take_token(self, account: int) -> bool: ...

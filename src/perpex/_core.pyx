@@ -164,10 +164,61 @@ cdef int _set_result(Result* o, object res) except -1:
     return 0
 
 
+cdef class Contract:
+    """One listed contract as the engine loop reads it: its instrument, native book,
+    contract-value constants and fee ratios, and the contracts and linked accounts of its
+    settle currency, in typed fields, so that a step reads them without a table lookup or an
+    attribute lookup each. Derived from the engine's tables (see ``EngineCore._contract``) and
+    never part of its state."""
+
+    def __repr__(self):
+        return f"Contract({self.symbol!r})"
+
+
+cdef dict _contracts_of(EngineCore e):
+    """Every listed contract of ``e`` by symbol, from its tables."""
+    cdef dict out = {}
+    cdef Contract c
+    for sym, inst in e._inst.items():
+        c = Contract.__new__(Contract)
+        c.symbol, c.currency, c.inst = sym, inst.settle_currency, inst
+        c.book, c.cv = e._books[sym], e._cv[sym]
+        c.terms, c.inverse = c.cv.terms, c.cv.inverse
+        c.taker_rate, c.maker_rate = <tuple>e._fee_ratios[sym]
+        c.linked = e._linked[c.currency]
+        c._rates = {}
+        out[sym] = c
+    for c in out.values():
+        c.peers = [out[s] for s in e._by_ccy[c.currency]]
+    return out
+
+
 cdef class EngineCore:
     """Typed state and the per-order steps of the engine (see the module docstring)."""
 
     # (fields and C methods declared in _core.pxd)
+
+    cdef Contract _contract(self, str sym):
+        """The listed contract ``sym`` (KeyError for another symbol). The table is built on
+        first use, from the engine's own tables, which are fixed once it is set up; a restored
+        engine (whose tables are new objects) starts without it and builds it again."""
+        if self._contracts is not None:
+            found = self._contracts.get(sym)
+            if found is not None:
+                return <Contract>found
+        self._contracts = _contracts_of(self)
+        return <Contract>self._contracts[sym]
+
+    cdef tuple _cross_c(self, Contract c, object limit):
+        """``_cross_rate(c.inst, limit)``, remembered on the contract by risk limit."""
+        found = c._rates.get(limit)
+        if found is None:
+            found = c._rates[limit] = self._cross_rate(c.inst, limit)
+        return <tuple>found
+
+    def _contract_view(self, str sym not None):
+        """The engine loop's view of the listed contract ``sym`` (tests read it)."""
+        return self._contract(sym)
 
     def _core_state(self):
         """The typed fields by name (the snapshot's share of the state)."""
@@ -309,7 +360,8 @@ cdef class EngineCore:
         cdef int64_t oid = self._next_id
         rec.order_id = oid
         self._next_id = oid + 1
-        sym = inst.symbol
+        sym = rec.symbol
+        cdef Contract c = self._contract(sym)
         a = rec.account
         if not self._token(a):
             return RATE_LIMITED
@@ -345,8 +397,8 @@ cdef class EngineCore:
                     and rec.leaves_qty > 0:
                 # _margin_reject's steps for a known price: the common case natively, and the
                 # reference when the native step has no answer
-                if _order_fits(self, a, inst.settle_currency, sym, rec.side, rec.price,
-                               rec.leaves_qty, _IDLE, key) is not True:
+                if _order_fits(self, a, c, rec.side, rec.price, rec.leaves_qty, _IDLE,
+                               key) is not True:
                     text = self._margin_reference(inst, rec, rec.leaves_qty, rec.price, False,
                                                   _IDLE)
                     if text:
@@ -364,7 +416,7 @@ cdef class EngineCore:
         if ro:
             self._reduce_only.setdefault(key, {})[oid] = None
             self._dirty[a] = None
-        self._book_add(sym, rec)
+        self._book_add(c, rec)
         return None
 
     cdef int _go_live(self, OrderRecord rec, tuple key, object live) except -1:
@@ -379,8 +431,8 @@ cdef class EngineCore:
             (<dict>live)[oid] = None
         return 0
 
-    cdef int _book_add(self, str sym, OrderRecord rec) except -1:
-        """Adds the registered order ``rec`` to the book of ``sym`` through its C interface,
+    cdef int _book_add(self, Contract c, OrderRecord rec) except -1:
+        """Adds the registered order ``rec`` to the book of ``c`` through its C interface,
         then runs the engine loop on what that did."""
         cdef PerpexAdd cmd
         cdef int64_t leaves
@@ -390,9 +442,9 @@ cdef class EngineCore:
         cmd.ord_type, cmd.tif, cmd.flags, cmd.trigger = rec.ord_type, rec.tif, rec.flags, rec.feed
         cmd.price, cmd.qty, cmd.display_qty = rec.price, rec.leaves_qty, rec.display_qty
         cmd.stop_px, cmd.peg_offset = rec.stop_px, rec.peg_offset
-        if _books_api.add(<PyObject*>self._books[sym], &cmd, &leaves) < 0:
+        if _books_api.add(<PyObject*>c.book, &cmd, &leaves) < 0:
             _raised()
-        return self._drive_c(sym, rec)
+        return self._drive_c(c, rec)
 
     def _engine_add(self, inst, int64_t a, int side, int64_t qty, int64_t price, int tif):
         """An order of the liquidation engine, for account ``a`` (its own or a trader's): a
@@ -416,7 +468,7 @@ cdef class EngineCore:
             self._lots[oid] = price
         key = _key_of(self._positions, a, sym)
         self._go_live(rec, key, self._live.get(key))
-        self._book_add(sym, rec)
+        self._book_add(self._contract(sym), rec)
         return rec
 
     def _cancel_now(self, OrderRecord rec not None):
@@ -441,10 +493,10 @@ cdef class EngineCore:
 
     cdef int _cancel_book(self, OrderRecord rec) except -1:
         cdef int64_t leaves
-        book = self._books[rec.symbol]
-        if _books_api.cancel(<PyObject*>book, rec.order_id, rec.account, &leaves) < 0:
+        cdef Contract c = self._contract(rec.symbol)
+        if _books_api.cancel(<PyObject*>c.book, rec.order_id, rec.account, &leaves) < 0:
             _raised()
-        return self._drive_c(rec.symbol, rec)
+        return self._drive_c(c, rec)
 
     def _order_outcome(self, OrderRecord rec not None):
         return self._outcome_c(rec)
@@ -475,26 +527,26 @@ cdef class EngineCore:
     def _drive(self, sym):
         """Applies the book's pending events, then keeps the reduce-only rule and releases
         held triggered orders one at a time, each against the position of that moment."""
-        self._drive_c(sym)
+        self._drive_c(self._contract(sym))
 
-    cdef int _drive_c(self, sym, OrderRecord own=None) except -1:
+    cdef int _drive_c(self, Contract c, OrderRecord own=None) except -1:
         # ``own``: the record of the order the command just sent to the book, if any
-        self._apply_pending(sym, own)
+        self._apply_pending(c, own)
         if self._dirty or self._held:
-            self._drive_rest(sym)
+            self._drive_rest(c.symbol)
         return 0
 
     def _apply_events(self, sym):
         """Applies the book's pending events to orders, accounts and output (and takes them
         out of the book)."""
-        self._apply_pending(sym)
+        self._apply_pending(self._contract(sym))
 
-    cdef int _apply_pending(self, sym, OrderRecord own=None) except -1:
+    cdef int _apply_pending(self, Contract c, OrderRecord own=None) except -1:
         cdef const PerpexEvent* first
         cdef Py_ssize_t n
         cdef PerpexEvent local[8]
         cdef PerpexEvent* evs = local
-        book = self._books[sym]
+        book = c.book
         if _books_api.events(<PyObject*>book, &first, &n) < 0:
             _raised()
         if n == 0:
@@ -509,15 +561,15 @@ cdef class EngineCore:
             memcpy(evs, first, n * sizeof(PerpexEvent))
             if _books_api.clear_events(<PyObject*>book) < 0:
                 _raised()
-            self._apply_c(sym, evs, n, own)
+            self._apply_c(c, evs, n, own)
         finally:
             if evs != local:
                 PyMem_Free(evs)
         return 0
 
-    cdef int _apply_c(self, sym, const PerpexEvent* evs, Py_ssize_t n,
+    cdef int _apply_c(self, Contract c, const PerpexEvent* evs, Py_ssize_t n,
                       OrderRecord own) except -1:
-        inst = self._inst[sym]
+        inst = c.inst
         cdef dict orders = self._orders
         cdef OrderRecord rec
         cdef int typ
@@ -530,7 +582,7 @@ cdef class EngineCore:
             ev = &evs[i]
             typ = ev.type
             if typ == _EV_FILL:
-                self._fill_c(inst, own if ev.order_id == own_id else orders[ev.order_id],
+                self._fill_c(c, own if ev.order_id == own_id else orders[ev.order_id],
                              orders[ev.maker_id], ev.price, ev.qty, ev.leaves, ev.maker_leaves)
                 continue
             oid = ev.order_id
@@ -609,18 +661,18 @@ cdef class EngineCore:
                 self._executions.append(ev)
         return 0
 
-    cdef int _fill_c(self, inst, OrderRecord taker, OrderRecord maker, px, q, leaves,
+    cdef int _fill_c(self, Contract c, OrderRecord taker, OrderRecord maker, px, q, leaves,
                      mleaves) except -1:
-        sym, ccy = inst.symbol, inst.settle_currency
+        inst, sym, ccy = c.inst, c.symbol, c.currency
         # inst.exec_cost, the buyer's (the seller's is -cost): the contract value
-        cost = contract_value(inst, (<object>self._cv[sym]).terms, q, px)
+        cost = contract_value(inst, c.terms, q, px)
         ta, ma = taker.account, maker.account
         cdef dict positions = self._positions
         tkey, mkey = record_key(taker), record_key(maker)
         tpos = positions.get(tkey) or self._position(ta, sym)
         mpos = tpos if ma == ta else positions.get(mkey) or self._position(ma, sym)
         cdef int64_t mdisp = maker.display_qty
-        taker_rate, maker_rate = <tuple>self._fee_ratios[sym]
+        taker_rate, maker_rate = c.taker_rate, c.maker_rate
         tfee = 0 if taker.account == _LIQ else _fee(cost, taker_rate)
         # a hidden maker, or an iceberg filled beyond its displayed slice, pays the taker rate
         mfee = 0 if maker.account == _LIQ else _fee(
@@ -635,8 +687,8 @@ cdef class EngineCore:
             self._lot_fill(inst, taker, px, q)
         if maker.account == _LIQ:
             self._lot_fill(inst, maker, px, q)
-        self._touch_c(ta, ccy, tpos)
-        self._touch_c(ma, ccy, mpos)
+        self._touch_c(ta, c, tpos)
+        self._touch_c(ma, c, mpos)
         # the reduce-only rule runs (in _drive_rest) for the accounts that have such orders
         # here: the others would be queued only to be skipped there
         cdef dict ros = self._reduce_only
@@ -654,25 +706,29 @@ cdef class EngineCore:
         collateral is shared) is queued for re-indexing by the liquidation engine
         (perpex.exchange_risk). The engine's account is never indexed. Also keeps the account's
         place among the ``ccy`` accounts with linked positions."""
-        self._touch_c(a, ccy)
+        syms = self._by_ccy[ccy]
+        if syms:
+            self._touch_c(a, self._contract(syms[0]))
 
-    cdef int _touch_c(self, a, str ccy, Position known=None) except -1:
-        # ``known``: the account's position in one of the contracts, when the caller has it
+    cdef int _touch_c(self, a, Contract c, Position known=None) except -1:
+        # ``c``: any contract settled in the currency; ``known``: the account's position in
+        # one of them, when the caller has it
         if a == _LIQ:
             return 0
         cdef int held = 0
         cdef dict positions = self._positions, dirty = self._risk_dirty
-        for sym in <list>self._by_ccy[ccy]:
-            if known is not None and sym == known.symbol:
+        cdef Contract p
+        for p in c.peers:
+            if known is not None and p.symbol == known.symbol:
                 pos, key = known, known.key
             else:
-                key = (a, sym)
+                key = (a, p.symbol)
                 pos = positions.get(key)
             if pos is not None:
                 dirty[key] = None
                 if (<Position>pos).qty:
                     held += 1
-        linked = <dict>self._linked[ccy]
+        linked = c.linked
         if held > 1:
             linked[a] = None
         else:

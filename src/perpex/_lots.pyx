@@ -108,7 +108,7 @@ cdef bint _direct(EngineCore core, inst, Position pos, mark_e8, rate, dict input
                 _take_over(core, inst, pos, bk)
             else:
                 ex._takeover(inst, pos, bk)
-            core._touch_c(pos.account, ccy, pos)
+            core._touch_c(pos.account, core._contract(pos.symbol), pos)
             return True
     core._risk_dirty[key] = None  # safe: the next flush indexes it again
     return True
@@ -127,7 +127,7 @@ cdef object _collateral(EngineCore core, inst, Position pos):
     lev = pos.leverage
     if not lev > 0:
         return (<object>core)._collateral(inst, pos)
-    num, den = _init_ratio(core, inst, pos.symbol, pos, lev)
+    num, den = _init_ratio(core, core._contract(pos.symbol), pos, lev)
     own = -((-abs(pos.cost) * num) // den) + pos.extra_margin
     return max(0, min(own, wallet_c(core._ledger, inst.settle_currency, pos.account, pos)))
 
@@ -242,7 +242,7 @@ cdef int _work_lot(EngineCore core, inst, OrderRecord rec, bk, mark_e8) except -
     budget = balance_c(core._ledger, ccy, _FUND)
     bids, asks = core._books[sym].depth(64)
     take, limit = _walk(budget, bids if sign == 1 else asks, bk, inst, sign, left,
-                        (<object>core._cv[sym]).terms)
+                        core._contract(sym).terms)
     cdef OrderRecord ioc
     if take:
         # an ImmediateOrCancel that books its fills' surpluses against bk, like a lot (its

@@ -18,7 +18,7 @@ on random books, positions and marks over every contract type."""
 from libc.stdint cimport int64_t
 
 from perpex._checked cimport as_int64, perpex_add, perpex_ceil_mul_div, perpex_mul, perpex_sub
-from perpex._core cimport EngineCore, book_best, set_order_fits
+from perpex._core cimport Contract, EngineCore, book_best, set_order_fits
 from perpex._fills cimport wallet_c
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
 from perpex.accounts._position cimport Position
@@ -28,9 +28,10 @@ cdef OpenLevels _NO_LEVELS = OpenLevels()  # a key without resting orders (left 
 cdef tuple _IDLE = (0, 0, 0)  # no order added or taken out
 
 
-# Each step reads the engine's tables from its typed fields (perpex._core.EngineCore).
+# Each step reads the engine's tables from its typed fields (perpex._core.EngineCore), and a
+# contract's constants from its view (perpex._core.Contract).
 
-cdef tuple _init_ratio(EngineCore e, object inst, str sym, object pos, object lev):
+cdef tuple _init_ratio(EngineCore e, Contract c, object pos, object lev):
     """MarginCore._init_ratio: IM% as (num, den), isolated (``lev`` > 0, the position's
     leverage) or cross."""
     if pos is not None:
@@ -43,17 +44,16 @@ cdef tuple _init_ratio(EngineCore e, object inst, str sym, object pos, object le
             return den, num
         limit = (<Position>pos).risk_limit
     else:
-        limit = inst.risk_limit
-    r = e._cross_rates.get((sym, limit))
-    return e._cross_rate(inst, limit) if r is None else r
+        limit = c.inst.risk_limit
+    return e._cross_c(c, limit)
 
 
-cdef int _key_margin(EngineCore e, tuple key, object live, object cv, int64_t pq, tuple ratio,
-                     object mark, object unit, int side, int64_t price, int64_t n, tuple old,
-                     int64_t* out) except -1:
+cdef int _key_margin(EngineCore e, tuple key, object live, Contract c, int64_t pq,
+                     tuple ratio, object mark, object unit, int side, int64_t price, int64_t n,
+                     tuple old, int64_t* out) except -1:
     """MarginCore._levels_margin_with for ``key`` (its live orders ``live``, its position's
-    ``pq`` contracts and IM% ``ratio``, its contract's ``mark`` and ``unit`` =
-    ``cv.mark_unit(mark)``) with ``n`` at ``price`` on ``side`` added and ``old`` (side,
+    ``pq`` contracts and IM% ``ratio``, its contract ``c``'s ``mark`` and ``unit`` =
+    ``c.cv.mark_unit(mark)``) with ``n`` at ``price`` on ``side`` added and ``old`` (side,
     price, n) taken out, into ``out``: 1 when done, 0 when the key needs the reference (not
     valued per contract, a live order not indexed yet, an unpriced order, a mark without a
     per-contract value, an overflow)."""
@@ -61,7 +61,7 @@ cdef int _key_margin(EngineCore e, tuple key, object live, object cv, int64_t pq
     cdef int64_t rn, rd, mark_e8 = 0, unit_c = 0, bid
     cdef int old_side = old[0]
     cdef int64_t old_price, old_n
-    terms = cv.terms
+    terms = c.terms
     if terms is None:
         return 0
     lv = e._open.get(key)
@@ -85,7 +85,7 @@ cdef int _key_margin(EngineCore e, tuple key, object live, object cv, int64_t pq
                 return 0
             mark_e8, unit_c = mark, unit
         rn, rd = ratio
-        bid = book_best(e._books[key[1]], 0)
+        bid = book_best(c.book, 0)
         old_price, old_n = old[1], old[2]
     except OverflowError:  # a value beyond 64 bits: the reference's Python integers
         return 0
@@ -101,22 +101,24 @@ cdef inline object _mark_unit(object cv, object mark):
     return last[1] if last[0] == mark else cv.mark_unit(mark)
 
 
-cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64_t price,
+cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t price,
                   int64_t n, tuple old, tuple own):
-    """One pass over the account's contracts settled in ``ccy``: each one's position
-    margin and cross loss (MarginCore._available), the order margin of the others with
-    live orders, and that of ``sym`` with the order (``after``); True when ``after`` is
-    within the rest, None when not or when a key needs the reference. The sums run in
-    int64; one beyond it is left to the reference too. ``own`` is (a, sym), as the engine
-    keys its tables by it when it has it (perpex._core._key_of)."""
+    """One pass over the account's contracts settled in ``own_c``'s currency: each one's
+    position margin and cross loss (MarginCore._available), the order margin of the others
+    with live orders, and that of ``own_c`` with the order (``after``); True when ``after``
+    is within the rest, None when not or when a key needs the reference. The sums run in
+    int64; one beyond it is left to the reference too. ``own`` is (a, own_c.symbol), as the
+    engine keys its tables by it when it has it (perpex._core._key_of)."""
     cdef int64_t total = 0, wallet, m, after = 0, qty = 0, cost = 0, extra = 0, num, den, u, x
     cdef dict positions = engine._positions, lives = engine._live
-    cdef bint held, ordered
+    cdef bint held, ordered, mine
+    cdef Contract c
     # ``total`` sums what the contracts take from the wallet (read last, through a position
     # that may remember where the ledger keeps it)
     some = None
-    for s in <list>engine._by_ccy[ccy]:
-        key = own if s == sym else (a, s)
+    for c in own_c.peers:
+        mine = c is own_c
+        key = own if mine else (a, c.symbol)
         pos = positions.get(key)
         if some is None:
             some = pos
@@ -127,14 +129,14 @@ cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64
                                     and as_int64((<Position>pos).extra_margin, &extra)):
             return None
         held = qty != 0 or extra != 0
-        ordered = s == sym or live is not None  # the key's order margin is needed
+        ordered = mine or live is not None  # the key's order margin is needed
         if not held and not ordered:
             continue
-        inst, cv = engine._inst[s], engine._cv[s]
+        cv = c.cv
         lev = None if pos is None else (<Position>pos).leverage
-        ratio = _init_ratio(engine, inst, s, pos, lev)
-        mark = engine._marks.get(s)
-        unit = _mark_unit(cv, mark) if mark and (ordered or cv.inverse) else None
+        ratio = _init_ratio(engine, c, pos, lev)
+        mark = engine._marks.get(c.symbol)
+        unit = _mark_unit(cv, mark) if mark and (ordered or c.inverse) else None
         if held:
             if not (as_int64(ratio[0], &num) and as_int64(ratio[1], &den)) or num < 0 \
                     or den <= 0 or perpex_ceil_mul_div(-cost if cost < 0 else cost, num, den, &m):
@@ -146,32 +148,32 @@ cdef object _fits(EngineCore engine, object a, str ccy, str sym, int side, int64
                 if perpex_sub(total, m, &total):
                     return None
                 if mark and qty:  # a cross loss counts against the account, a gain not
-                    if cv.inverse:
+                    if c.inverse:
                         if not as_int64(unit, &u) or perpex_mul(qty, u, &x) \
                                 or perpex_sub(x, cost, &x):
                             return None
-                    elif not as_int64(inst.unrealised_pnl(qty, cost, mark), &x):
+                    elif not as_int64(c.inst.unrealised_pnl(qty, cost, mark), &x):
                         return None
                     if x < 0 and perpex_add(total, x, &total):
                         return None
-        if s == sym:
-            if not _key_margin(engine, key, live, cv, qty, ratio, mark, unit, side, price, n,
+        if mine:
+            if not _key_margin(engine, key, live, c, qty, ratio, mark, unit, side, price, n,
                                old, &after):
                 return None
         elif ordered:
-            if not _key_margin(engine, key, live, cv, qty, ratio, mark, unit, 0, 0, 0, _IDLE,
+            if not _key_margin(engine, key, live, c, qty, ratio, mark, unit, 0, 0, 0, _IDLE,
                                &m) or perpex_sub(total, m, &total):
                 return None
-    if not as_int64(wallet_c(engine._ledger, ccy, a, some), &wallet) \
+    if not as_int64(wallet_c(engine._ledger, own_c.currency, a, some), &wallet) \
             or perpex_add(wallet, total, &total):
         return None
     return True if after <= total else None
 
 
-def order_fits(EngineCore ex not None, str sym, str ccy, object a, int side, object price,
-               object qty, tuple old):
+def order_fits(EngineCore ex not None, str sym, object a, int side, object price, object qty,
+               tuple old):
     """True when account ``a`` can carry a new order of ``qty`` > 0 contracts at ``price`` > 0
-    ticks on ``side`` in ``sym`` (settled in ``ccy``) that replaces the indexed entry ``old``
+    ticks on ``side`` in ``sym`` that replaces the indexed entry ``old``
     (side, price, contracts; ``(0, 0, 0)`` for none); None to ask the reference (see the module
     docstring). ``ex`` is the engine (a MarginCore)."""
     cdef int64_t p, n
@@ -181,7 +183,7 @@ def order_fits(EngineCore ex not None, str sym, str ccy, object a, int side, obj
         return None
     if n <= 0 or p <= 0:
         return None
-    return _fits(ex, a, ccy, sym, side, p, n, old, (a, sym))
+    return _fits(ex, a, ex._contract(sym), side, p, n, old, (a, sym))
 
 
 set_order_fits(_fits)  # the engine loop's place step calls it directly (perpex._core)

@@ -103,7 +103,6 @@ def test_the_native_check_says_fits_exactly_when_the_reference_does(seed, probes
     h = ex.state_hash()
     for _ in range(40):
         a, sym = probes.randint(1, 5), probes.choice(SYMBOLS)
-        ccy = ex.book(sym).instrument.settle_currency
         side = probes.choice([_native.BUY, _native.SELL])
         px = BASE_TICKS[sym] + probes.randint(-900, 900)
         qty = lots(ex, sym, probes.choice([1, 7, 100, 2_500, 40_000, 900_000]))
@@ -113,7 +112,7 @@ def test_the_native_check_says_fits_exactly_when_the_reference_does(seed, probes
             replace = probes.choice(live)["orderID"]
             old = ex._orders[replace].indexed_as()
         want = reference_fits(ex, sym, a, side, px, qty, replace)
-        got = order_fits(ex, sym, ccy, a, side, px, qty, old)
+        got = order_fits(ex, sym, a, side, px, qty, old)
         assert got in (True, None)
         if covered(ex, a, sym):
             assert (got is True) == want, (a, sym, side, px, qty, replace)
@@ -132,11 +131,10 @@ def test_random_states_reach_both_answers_on_every_contract_type():
         rng = random.Random(seed)
         for _ in range(60):
             a, sym = rng.randint(1, 5), rng.choice(SYMBOLS)
-            ccy = ex.book(sym).instrument.settle_currency
             side = rng.choice([_native.BUY, _native.SELL])
             px = BASE_TICKS[sym] + rng.randint(-900, 900)
             qty = lots(ex, sym, rng.choice([1, 100, 40_000, 900_000]))
-            got = order_fits(ex, sym, ccy, a, side, px, qty, IDLE)
+            got = order_fits(ex, sym, a, side, px, qty, IDLE)
             if covered(ex, a, sym):
                 want = reference_fits(ex, sym, a, side, px, qty, 0)
                 seen.add((sym, "fits" if want else "short"))
@@ -160,26 +158,26 @@ def test_an_order_not_yet_indexed_is_left_to_the_reference_which_indexes_it():
     ex, oid = exchange_with_order()
     key = (1, "XBTUSD")
     ex._open_drop(ex._orders[oid])  # as if the live order had bypassed the engine loop
-    assert order_fits(ex, "XBTUSD", "XBt", 1, _native.BUY, 38_000, 100, IDLE) is None
+    assert order_fits(ex, "XBTUSD", 1, _native.BUY, 38_000, 100, IDLE) is None
     assert ex.place(1, "XBTUSD", "Buy", 100, 19_000).accepted
     assert ex._open[key].count == 2
-    assert order_fits(ex, "XBTUSD", "XBt", 1, _native.BUY, 38_000, 100, IDLE) is True
+    assert order_fits(ex, "XBTUSD", 1, _native.BUY, 38_000, 100, IDLE) is True
 
 
 def test_values_beyond_64_bits_are_left_to_the_reference():
     ex, _ = exchange_with_order()
-    assert order_fits(ex, "XBTUSD", "XBt", 1, _native.BUY, 2**63, 1, IDLE) is None
-    assert order_fits(ex, "XBTUSD", "XBt", 1, _native.BUY, 38_000, 2**64, IDLE) is None
+    assert order_fits(ex, "XBTUSD", 1, _native.BUY, 2**63, 1, IDLE) is None
+    assert order_fits(ex, "XBTUSD", 1, _native.BUY, 38_000, 2**64, IDLE) is None
 
 
 @pytest.mark.parametrize("qty, price_ticks", [(0, 38_000), (-5, 38_000), (100, 0), (100, -2)])
 def test_an_empty_or_unpriced_order_is_left_to_the_reference(qty, price_ticks):
     ex, _ = exchange_with_order()
-    assert order_fits(ex, "XBTUSD", "XBt", 1, _native.BUY, price_ticks, qty, IDLE) is None
+    assert order_fits(ex, "XBTUSD", 1, _native.BUY, price_ticks, qty, IDLE) is None
 
 
 def test_an_order_the_account_cannot_carry_is_rejected_by_the_reference_text():
     ex, _ = exchange_with_order()
-    assert order_fits(ex, "XBTUSD", "XBt", 1, _native.BUY, 38_000, 5 * 10**6, IDLE) is None
+    assert order_fits(ex, "XBTUSD", 1, _native.BUY, 38_000, 5 * 10**6, IDLE) is None
     out = ex.place(1, "XBTUSD", "Buy", 5 * 10**6, 19_000)
     assert not out.accepted and out.text.startswith("Account has insufficient Available Balance")
