@@ -43,6 +43,7 @@ LIQUIDATION_ACCOUNT = MAX_ACCOUNT  # reserved: the liquidation engine's account
 LIQUIDATION_TEXT = "Liquidation"
 
 cdef int64_t _MAX_ACCOUNT = MAX_ACCOUNT, _LIQ = LIQUIDATION_ACCOUNT
+cdef object _LIQ_ID = LIQUIDATION_ACCOUNT  # (compared with accounts held as objects)
 cdef int _BUY = _native.BUY
 cdef int64_t _CLOSE = _native.FLAG_CLOSE, _REDUCE = _native.FLAG_REDUCE_ONLY
 cdef int _EV_FILL = _native.EV_FILL, _EV_ACCEPTED = _native.EV_ACCEPTED
@@ -338,7 +339,8 @@ cdef class EngineCore:
         """A batch row's result from the record of the order its command ran on: as the order
         stands, or as it finished in this command."""
         res.seq, res.order_id = self._seq, rec.order_id
-        done = self._done.get(rec.order_id)
+        # (most commands finish no order: no lookup then)
+        done = self._done.get(rec.order_id) if self._done else None
         if done is None:
             res.leaves, res.cum = rec.leaves_qty, rec.cum_qty
             return 0
@@ -362,7 +364,7 @@ cdef class EngineCore:
         self._next_id = oid + 1
         sym = rec.symbol
         cdef Contract c = self._contract(sym)
-        a = rec.account
+        cdef object a = rec.account  # boxed once: the steps below take it as an object
         if not self._token(a):
             return RATE_LIMITED
         if sym in self._settled:
@@ -422,7 +424,7 @@ cdef class EngineCore:
     cdef int _go_live(self, OrderRecord rec, tuple key, object live) except -1:
         """Registers ``rec`` as a live order of ``key`` (whose live orders are ``live``, None
         without any)."""
-        cdef int64_t oid = rec.order_id
+        cdef object oid = rec.order_id  # boxed once, for both tables
         self._orders[oid] = rec
         rec.key = key
         if live is None:
@@ -502,7 +504,7 @@ cdef class EngineCore:
         return self._outcome_c(rec)
 
     cdef object _outcome_c(self, OrderRecord rec):
-        done = self._done.get(rec.order_id)
+        done = self._done.get(rec.order_id) if self._done else None
         if done is not None:
             status, text, leaves, cum = <tuple>done
             return _new_tuple(Outcome, (self._seq, status != "Rejected", text, rec.order_id,
@@ -624,7 +626,7 @@ cdef class EngineCore:
 
     cdef int _finish_c(self, inst, OrderRecord rec, str exec_type, str status, str text,
                        last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1:
-        cdef int64_t oid = rec.order_id
+        cdef object oid = rec.order_id  # boxed once, for every table below
         del self._orders[oid]
         drop_c(self._open, rec)
         key = record_key(rec)
@@ -666,11 +668,12 @@ cdef class EngineCore:
         inst, sym, ccy = c.inst, c.symbol, c.currency
         # inst.exec_cost, the buyer's (the seller's is -cost): the contract value
         cost = contract_value(inst, c.terms, q, px)
-        ta, ma = taker.account, maker.account
+        cdef object ta = taker.account, ma = maker.account  # boxed once each
         cdef dict positions = self._positions
         tkey, mkey = record_key(taker), record_key(maker)
         tpos = positions.get(tkey) or self._position(ta, sym)
-        mpos = tpos if ma == ta else positions.get(mkey) or self._position(ma, sym)
+        mpos = tpos if maker.account == taker.account else \
+            positions.get(mkey) or self._position(ma, sym)
         cdef int64_t mdisp = maker.display_qty
         taker_rate, maker_rate = c.taker_rate, c.maker_rate
         tfee = 0 if taker.account == _LIQ else _fee(cost, taker_rate)
@@ -713,7 +716,7 @@ cdef class EngineCore:
     cdef int _touch_c(self, a, Contract c, Position known=None) except -1:
         # ``c``: any contract settled in the currency; ``known``: the account's position in
         # one of them, when the caller has it
-        if a == _LIQ:
+        if a == _LIQ_ID:
             return 0
         cdef int held = 0
         cdef dict positions = self._positions, dirty = self._risk_dirty
