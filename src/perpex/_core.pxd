@@ -54,6 +54,7 @@ cdef class Contract:
     cdef readonly str symbol, currency
     cdef readonly object inst, book, cv, terms
     cdef readonly bint inverse
+    cdef readonly dict prices  # the instrument's price cache (its _prices)
     cdef readonly tuple taker_rate, maker_rate
     cdef readonly list peers  # the contracts settled in ``currency`` (itself too), in order
     cdef readonly dict linked  # the engine's _linked[currency]
@@ -91,17 +92,17 @@ cdef class EngineCore:
     cdef int _cancel_book(self, OrderRecord rec) except -1
     cdef int _touch_c(self, a, Contract c, Position known=*) except -1
     cdef object _outcome_c(self, OrderRecord rec)
-    cdef int _reject_n(self, inst, OrderRecord rec, str text) except -1
-    cdef object _reject_c(self, inst, OrderRecord rec, str text)
+    cdef int _reject_n(self, OrderRecord rec, str text) except -1
+    cdef object _reject_c(self, OrderRecord rec, str text)
     cdef int _drive_c(self, Contract c, OrderRecord own=*) except -1
     cdef int _apply_pending(self, Contract c, OrderRecord own=*) except -1
     cdef int _apply_c(self, Contract c, const PerpexEvent* evs, Py_ssize_t n,
                       OrderRecord own) except -1
-    cdef int _finish_c(self, inst, OrderRecord rec, str exec_type, str status, str text,
+    cdef int _finish_c(self, Contract c, OrderRecord rec, str exec_type, str status, str text,
                        last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1
     cdef int _fill_c(self, Contract c, OrderRecord taker, OrderRecord maker, px, q, leaves,
                      mleaves) except -1
-    cdef int _fill_side(self, inst, OrderRecord rec, left, fee, str liq, px, q,
+    cdef int _fill_side(self, Contract c, OrderRecord rec, left, fee, str liq, px, q,
                         cost) except -1
 
 
@@ -111,5 +112,6 @@ cdef int64_t book_best(object book, int side) except? -1
 
 # The pre-trade margin check's common case (perpex._pretrade._fits), which that module plugs
 # into the loop when it is imported: it cimports this module, which cannot cimport it back.
-ctypedef object (*FitsFn)(EngineCore, object, Contract, int, int64_t, int64_t, tuple, tuple)
+ctypedef object (*FitsFn)(EngineCore, object, Contract, int, int64_t, int64_t, tuple, tuple,
+                          object)
 cdef void set_order_fits(FitsFn fn) noexcept

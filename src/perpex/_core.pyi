@@ -32,6 +32,7 @@ class Contract:
     cv: ContractValue
     terms: Any
     inverse: bool
+    prices: dict[int, Any]
     taker_rate: tuple[int, int]
     maker_rate: tuple[int, int]
     peers: list[Contract]

@@ -123,13 +123,13 @@ def set_execution_check(fn):
     _check = fn
 
 
-cdef dict _report(object inst, OrderRecord rec, str exec_type, str ord_status, object seq,
+cdef dict _report(Contract c, OrderRecord rec, str exec_type, str ord_status, object seq,
                   object ts, str text, object last_qty, object last_px, object exec_cost,
                   object exec_comm, str liquidity, object stop_px):
-    ev = execution_c(inst, rec, exec_type, ord_status, seq, ts, text, last_qty, last_px,
-                     exec_cost, exec_comm, liquidity, stop_px)
+    ev = execution_c(c.inst, c.currency, c.prices, rec, exec_type, ord_status, seq, ts, text,
+                     last_qty, last_px, exec_cost, exec_comm, liquidity, stop_px)
     if _check is not None:
-        _check(ev, inst, rec, exec_type, ord_status, dict(
+        _check(ev, c.inst, rec, exec_type, ord_status, dict(
             seq=seq, ts=ts, text=text, last_qty=last_qty, last_px=last_px, exec_cost=exec_cost,
             exec_comm=exec_comm, liquidity=liquidity, stop_px=stop_px))
     return ev
@@ -185,6 +185,7 @@ cdef dict _contracts_of(EngineCore e):
         c.symbol, c.currency, c.inst = sym, inst.settle_currency, inst
         c.book, c.cv = e._books[sym], e._cv[sym]
         c.terms, c.inverse = c.cv.terms, c.cv.inverse
+        c.prices = inst._prices
         c.taker_rate, c.maker_rate = <tuple>e._fee_ratios[sym]
         c.linked = e._linked[c.currency]
         c._rates = {}
@@ -326,7 +327,7 @@ cdef class EngineCore:
         try:
             text = self._place_n(inst, rec)
             if text is not None:
-                self._reject_n(inst, rec, text)
+                self._reject_n(rec, text)
         except BaseException as exc:
             raise self._halt(exc) from exc
         if text is not None:
@@ -354,7 +355,7 @@ cdef class EngineCore:
 
     cdef object _place_c(self, inst, OrderRecord rec):
         text = self._place_n(inst, rec)
-        return self._outcome_c(rec) if text is None else self._reject_c(inst, rec, text)
+        return self._outcome_c(rec) if text is None else self._reject_c(rec, text)
 
     cdef object _place_n(self, inst, OrderRecord rec):
         # None once the order is in the book (its events applied), else the reject text with
@@ -373,7 +374,11 @@ cdef class EngineCore:
             text = self._overload_reject(inst, rec)
             if text:
                 return text
-        key = _key_of(self._positions, a, sym)
+        # (a, sym) as the tables are keyed by it (see _key_of), and its position, if any
+        key = (a, sym)
+        own_pos = self._positions.get(key)
+        if own_pos is not None:
+            key = (<Position>own_pos).key
         cdef dict live_all = self._live
         live = live_all.get(key)
         cdef Py_ssize_t n_live = len(<dict>live) if live is not None else 0
@@ -400,7 +405,7 @@ cdef class EngineCore:
                 # _margin_reject's steps for a known price: the common case natively, and the
                 # reference when the native step has no answer
                 if _order_fits(self, a, c, rec.side, rec.price, rec.leaves_qty, _IDLE,
-                               key) is not True:
+                               key, own_pos) is not True:
                     text = self._margin_reference(inst, rec, rec.leaves_qty, rec.price, False,
                                                   _IDLE)
                     if text:
@@ -513,15 +518,15 @@ cdef class EngineCore:
         return _new_tuple(Outcome, (self._seq, True, "", rec.order_id, status, rec.leaves_qty,
                                     rec.cum_qty, 0, 0))
 
-    cdef int _reject_n(self, inst, OrderRecord rec, str text) except -1:
+    cdef int _reject_n(self, OrderRecord rec, str text) except -1:
         rec.leaves_qty = 0
         if self._emit:
-            self._events.append(_report(inst, rec, "Rejected", "Rejected", self._seq,
-                                        self._ts, text, 0, 0, 0, 0, "", None))
+            self._events.append(_report(self._contract(rec.symbol), rec, "Rejected", "Rejected",
+                                        self._seq, self._ts, text, 0, 0, 0, 0, "", None))
         return 0
 
-    cdef object _reject_c(self, inst, OrderRecord rec, str text):
-        self._reject_n(inst, rec, text)
+    cdef object _reject_c(self, OrderRecord rec, str text):
+        self._reject_n(rec, text)
         return _new_tuple(Outcome, (self._seq, False, text, rec.order_id or None, "Rejected", 0,
                                     rec.cum_qty, 0, 0))
 
@@ -571,7 +576,6 @@ cdef class EngineCore:
 
     cdef int _apply_c(self, Contract c, const PerpexEvent* evs, Py_ssize_t n,
                       OrderRecord own) except -1:
-        inst = c.inst
         cdef dict orders = self._orders
         cdef OrderRecord rec
         cdef int typ
@@ -593,14 +597,14 @@ cdef class EngineCore:
                 sync_c(self._open, rec, _REDUCE)
                 if self._emit:
                     liq = self._liq_orders
-                    self._events.append(_report(inst, rec, "New", "New", self._seq, self._ts,
+                    self._events.append(_report(c, rec, "New", "New", self._seq, self._ts,
                                                 LIQUIDATION_TEXT if liq and oid in liq else "",
                                                 0, 0, 0, 0, "", None))
             elif typ == _EV_CANCELED or typ == _EV_REJECTED:
                 rec.leaves_qty = 0
                 text = self._texts.pop(oid, None) or CANCEL_TEXTS.get(ev.reason, "Canceled")
                 status = "Canceled" if typ == _EV_CANCELED else "Rejected"
-                self._finish_c(inst, rec, status, status, text, 0, 0, 0, 0, "")
+                self._finish_c(c, rec, status, status, text, 0, 0, 0, 0, "")
             elif typ == _EV_AMENDED:
                 rec.leaves_qty = ev.leaves
                 if rec.conditional:
@@ -613,18 +617,18 @@ cdef class EngineCore:
                 text = self._texts.pop(oid, "")
                 if self._emit:
                     self._events.append(_report(
-                        inst, rec, "Replaced", "PartiallyFilled" if rec.cum_qty else "New",
+                        c, rec, "Replaced", "PartiallyFilled" if rec.cum_qty else "New",
                         self._seq, self._ts, text, 0, 0, 0, 0, "", None))
             elif typ == _EV_TRIGGERED:
                 rec.triggered = True
                 rec.stop_px = ev.price
                 if self._emit:
-                    self._events.append(_report(inst, rec, "Triggered", "New", self._seq,
+                    self._events.append(_report(c, rec, "Triggered", "New", self._seq,
                                                 self._ts, "", 0, 0, 0, 0, "", None))
                 self._held.append(oid)
         return 0
 
-    cdef int _finish_c(self, inst, OrderRecord rec, str exec_type, str status, str text,
+    cdef int _finish_c(self, Contract c, OrderRecord rec, str exec_type, str status, str text,
                        last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1:
         cdef object oid = rec.order_id  # boxed once, for every table below
         del self._orders[oid]
@@ -656,7 +660,7 @@ cdef class EngineCore:
             del self._cl_ids[(rec.account, rec.cl_ord_id)]
         self._done[oid] = (status, text, rec.leaves_qty, rec.cum_qty)
         if self._emit:
-            ev = _report(inst, rec, exec_type, status, self._seq, self._ts, text, last_qty,
+            ev = _report(c, rec, exec_type, status, self._seq, self._ts, text, last_qty,
                          last_px, exec_cost, exec_comm, liquidity, None)
             self._events.append(ev)
             if exec_type == "Trade":
@@ -700,8 +704,8 @@ cdef class EngineCore:
                 self._dirty[ta] = None
             if mkey in ros:
                 self._dirty[ma] = None
-        self._fill_side(inst, taker, leaves, tfee, "RemovedLiquidity", px, q, cost)
-        self._fill_side(inst, maker, mleaves, mfee, "AddedLiquidity", px, q, cost)
+        self._fill_side(c, taker, leaves, tfee, "RemovedLiquidity", px, q, cost)
+        self._fill_side(c, maker, mleaves, mfee, "AddedLiquidity", px, q, cost)
         return 0
 
     def _touch(self, a, str ccy not None):
@@ -738,18 +742,18 @@ cdef class EngineCore:
             linked.pop(a, None)
         return 0
 
-    cdef int _fill_side(self, inst, OrderRecord rec, left, fee, str liq, px, q,
+    cdef int _fill_side(self, Contract c, OrderRecord rec, left, fee, str liq, px, q,
                         cost) except -1:
         rec.leaves_qty = left
         rec.cum_qty += q
         rec.px_qty += px * q
         signed = cost if rec.side == _BUY else -cost
         if left == 0:
-            self._finish_c(inst, rec, "Trade", "Filled", "", q, px, signed, fee, liq)
+            self._finish_c(c, rec, "Trade", "Filled", "", q, px, signed, fee, liq)
             return 0
         sync_c(self._open, rec, _REDUCE)
         if self._emit:
-            ev = _report(inst, rec, "Trade", "PartiallyFilled", self._seq, self._ts,
+            ev = _report(c, rec, "Trade", "PartiallyFilled", self._seq, self._ts,
                          LIQUIDATION_TEXT if rec.order_id in self._liq_orders else "",
                          q, px, signed, fee, liq, None)
             self._events.append(ev)

@@ -174,21 +174,25 @@ def execution(instrument, OrderRecord rec not None, str exec_type, str ord_statu
               str text="", last_qty=0, last_px=0, exec_cost=0, exec_comm=0, str liquidity="",
               stop_px=None):
     """One BitMEX-shaped execution report for ``rec`` as it stands now (see perpex.orders)."""
-    return execution_c(instrument, rec, exec_type, ord_status, seq, ts, text, last_qty, last_px,
-                       exec_cost, exec_comm, liquidity, stop_px)
+    return execution_c(instrument, instrument.settle_currency, instrument._prices, rec,
+                       exec_type, ord_status, seq, ts, text, last_qty, last_px, exec_cost,
+                       exec_comm, liquidity, stop_px)
 
 
-cdef dict execution_c(object instrument, OrderRecord rec, str exec_type, str ord_status,
-                      object seq, object ts, str text, object last_qty, object last_px,
-                      object exec_cost, object exec_comm, str liquidity, object stop_px):
-    """``execution`` without the keyword-argument call (the engine loop calls it directly)."""
+cdef dict execution_c(object instrument, str currency, dict prices, OrderRecord rec,
+                      str exec_type, str ord_status, object seq, object ts, str text,
+                      object last_qty, object last_px, object exec_cost, object exec_comm,
+                      str liquidity, object stop_px):
+    """``execution`` without the keyword-argument call (the engine loop calls it directly,
+    with the instrument's settle currency and price cache, ``instrument._prices``, read
+    once for the contract)."""
     # each field of rec is read once; the template is a finished dict whose values are replaced
     # in place, so every event has the same keys in the same order. Its values are those of a
     # plain order and of no fill (perpex.orders), so those fields are set only when they differ;
     # the fields of the report's kind come with its base (_base).
     ord_type = rec.ord_type
-    cdef dict ev = _base(rec.symbol, instrument.settle_currency, rec.side, ord_type, rec.tif,
-                         exec_type, ord_status, liquidity).copy()
+    cdef dict ev = _base(rec.symbol, currency, rec.side, ord_type, rec.tif, exec_type,
+                         ord_status, liquidity).copy()
     flags = rec.flags
     cdef bint conditional = ord_type in _CONDITIONAL
     price = rec.price
@@ -206,9 +210,7 @@ cdef dict execution_c(object instrument, OrderRecord rec, str exec_type, str ord
     if flags or conditional:
         ev["execInst"] = _exec_inst_text(flags, rec.feed, conditional)
     ev["orderQty"] = rec.order_qty
-    cdef dict prices
     if price or ticks or last_px:
-        prices = instrument._prices
         if price:
             ev["price"] = _price(instrument, prices, price)
         if ticks:

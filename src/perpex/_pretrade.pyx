@@ -102,13 +102,14 @@ cdef inline object _mark_unit(object cv, object mark):
 
 
 cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t price,
-                  int64_t n, tuple old, tuple own):
+                  int64_t n, tuple old, tuple own, object own_pos):
     """One pass over the account's contracts settled in ``own_c``'s currency: each one's
     position margin and cross loss (MarginCore._available), the order margin of the others
     with live orders, and that of ``own_c`` with the order (``after``); True when ``after``
     is within the rest, None when not or when a key needs the reference. The sums run in
     int64; one beyond it is left to the reference too. ``own`` is (a, own_c.symbol), as the
-    engine keys its tables by it when it has it (perpex._core._key_of)."""
+    engine keys its tables by it when it has it (perpex._core._key_of), and ``own_pos`` its
+    position (None without one)."""
     cdef int64_t total = 0, wallet, m, after = 0, qty = 0, cost = 0, extra = 0, num, den, u, x
     cdef dict positions = engine._positions, lives = engine._live
     cdef bint held, ordered, mine
@@ -119,7 +120,7 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
     for c in own_c.peers:
         mine = c is own_c
         key = own if mine else (a, c.symbol)
-        pos = positions.get(key)
+        pos = own_pos if mine else positions.get(key)
         if some is None:
             some = pos
         live = lives.get(key)
@@ -183,7 +184,8 @@ def order_fits(EngineCore ex not None, str sym, object a, int side, object price
         return None
     if n <= 0 or p <= 0:
         return None
-    return _fits(ex, a, ex._contract(sym), side, p, n, old, (a, sym))
+    key = (a, sym)
+    return _fits(ex, a, ex._contract(sym), side, p, n, old, key, ex._positions.get(key))
 
 
 set_order_fits(_fits)  # the engine loop's place step calls it directly (perpex._core)
