@@ -97,13 +97,11 @@ cdef int64_t book_best(object book, int side) except? -1:
 cdef tuple _IDLE = (0, 0, 0)  # the pre-trade check's "no order taken out"
 
 
-cdef inline tuple _key_of(dict positions, a, str sym):
-    """(a, sym) as the engine's tables are keyed by it: the position's own key tuple when
-    there is a position (a lookup with that very object finds its entry without comparing
-    tuples), else a new tuple."""
-    key = (a, sym)
-    found = positions.get(key)
-    return key if found is None else (<Position>found).key
+cdef inline tuple _table_key(tuple key, object pos):
+    """``key``, an (account, symbol), as the engine's tables are keyed by it: its position
+    ``pos``'s own key tuple when there is one (a lookup with that very object finds its entry
+    without comparing tuples), else ``key``."""
+    return key if pos is None else (<Position>pos).key
 cdef FitsFn _order_fits = NULL
 
 
@@ -374,11 +372,9 @@ cdef class EngineCore:
             text = self._overload_reject(inst, rec)
             if text:
                 return text
-        # (a, sym) as the tables are keyed by it (see _key_of), and its position, if any
         key = (a, sym)
-        own_pos = self._positions.get(key)
-        if own_pos is not None:
-            key = (<Position>own_pos).key
+        own_pos = self._positions.get(key)  # (the margin check reads it too)
+        key = _table_key(key, own_pos)
         cdef dict live_all = self._live
         live = live_all.get(key)
         cdef Py_ssize_t n_live = len(<dict>live) if live is not None else 0
@@ -473,7 +469,8 @@ cdef class EngineCore:
         self._liq_orders[oid] = None
         if a == _LIQ and tif == _GTC:
             self._lots[oid] = price
-        key = _key_of(self._positions, a, sym)
+        key = (a, sym)
+        key = _table_key(key, self._positions.get(key))
         self._go_live(rec, key, self._live.get(key))
         self._book_add(self._contract(sym), rec)
         return rec
@@ -713,9 +710,7 @@ cdef class EngineCore:
         collateral is shared) is queued for re-indexing by the liquidation engine
         (perpex.exchange_risk). The engine's account is never indexed. Also keeps the account's
         place among the ``ccy`` accounts with linked positions."""
-        syms = self._by_ccy[ccy]
-        if syms:
-            self._touch_c(a, self._contract(syms[0]))
+        self._touch_c(a, self._contract(self._by_ccy[ccy][0]))
 
     cdef int _touch_c(self, a, Contract c, Position known=None) except -1:
         # ``c``: any contract settled in the currency; ``known``: the account's position in

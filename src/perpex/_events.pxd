@@ -5,8 +5,9 @@ from perpex._records cimport OrderRecord
 
 
 cdef dict execution_c(object instrument, str currency, dict prices, OrderRecord rec,
-                      str exec_type, str ord_status, object seq, object ts, str text, object last_qty, object last_px,
-                      object exec_cost, object exec_comm, str liquidity, object stop_px)
+                      str exec_type, str ord_status, object seq, object ts, str text,
+                      object last_qty, object last_px, object exec_cost, object exec_comm,
+                      str liquidity, object stop_px)
 
 
 cdef inline object _price(object instrument, dict cache, object ticks):

@@ -24,10 +24,10 @@ price, with no assessment built. Its reference is the assessment every other pos
 from libc.stdint cimport INT64_MIN, int64_t
 
 from perpex._checked cimport as_int64, perpex_mul
-from perpex._core cimport EngineCore
+from perpex._core cimport Contract, EngineCore
 from perpex._events cimport _price
 from perpex._fills cimport _book, balance_c, transfer_c, wallet_c
-from perpex._pretrade cimport _init_ratio
+from perpex._pretrade cimport _lev_ratio
 from perpex._records cimport OrderRecord
 from perpex.accounts._levels cimport contract_value
 from perpex.accounts._position cimport Position
@@ -56,6 +56,7 @@ def liquidate(EngineCore core, inst, list accounts, mark_e8):
     cdef dict positions = core._positions, live = core._live
     cdef Position pos
     sym = inst.symbol
+    cdef Contract c = core._contract(sym)
     cfg = ex._risk_cfg
     cdef bint direct = ex._direct_liquidation and cfg.mode is _BITMEX and cfg.variant is not _V3
     cdef bint native = False
@@ -71,16 +72,17 @@ def liquidate(EngineCore core, inst, list accounts, mark_e8):
         pos = <Position>found
         if not pos.qty:
             continue
-        if direct and pos.key not in live and _direct(core, inst, pos, mark_e8, rate, inputs, index,
-                                                      native):
+        if direct and pos.key not in live and _direct(core, c, pos, mark_e8, rate, inputs,
+                                                      index, native):
             continue
         ex._liquidate_assessed(inst, pos, mark_e8)
 
 
-cdef bint _direct(EngineCore core, inst, Position pos, mark_e8, rate, dict inputs, dict index,
-                  bint native) except -1:
-    """The direct step of ``pos`` (BitMEX mode, no open orders in the contract): True when it
-    is done (the position is safe, or taken over), False when it is to be assessed."""
+cdef bint _direct(EngineCore core, Contract c, Position pos, mark_e8, rate, dict inputs,
+                  dict index, bint native) except -1:
+    """The direct step of ``pos`` (BitMEX mode, no open orders in the contract ``c``): True
+    when it is done (the position is safe, or taken over), False when it is to be assessed."""
+    inst = c.inst
     qty, cost = pos.qty, pos.cost
     if not cost or (cost > 0) != ((qty > 0) != inst.is_inverse):
         return False  # assess raises on such a position; let it
@@ -88,7 +90,7 @@ cdef bint _direct(EngineCore core, inst, Position pos, mark_e8, rate, dict input
     if pos.risk_limit != base or abs(cost) > base:
         return False  # risk-limit steps above the base (or a limit off the grid: assess says so)
     cdef object ex = core
-    key, lev, ccy = pos.key, pos.leverage, inst.settle_currency
+    key, lev = pos.key, pos.leverage
     collateral = _collateral(core, inst, pos)
     # the index entry's trigger while the inputs it came from hold (as _cached_ticks reuses
     # it), else afresh
@@ -108,7 +110,7 @@ cdef bint _direct(EngineCore core, inst, Position pos, mark_e8, rate, dict input
                 _take_over(core, inst, pos, bk)
             else:
                 ex._takeover(inst, pos, bk)
-            core._touch_c(pos.account, core._contract(pos.symbol), pos)
+            core._touch_c(pos.account, c, pos)
             return True
     core._risk_dirty[key] = None  # safe: the next flush indexes it again
     return True
@@ -127,7 +129,7 @@ cdef object _collateral(EngineCore core, inst, Position pos):
     lev = pos.leverage
     if not lev > 0:
         return (<object>core)._collateral(inst, pos)
-    num, den = _init_ratio(core, core._contract(pos.symbol), pos, lev)
+    num, den = _lev_ratio(lev)
     own = -((-abs(pos.cost) * num) // den) + pos.extra_margin
     return max(0, min(own, wallet_c(core._ledger, inst.settle_currency, pos.account, pos)))
 
@@ -211,6 +213,7 @@ def work_lots(EngineCore core, inst, mark_e8, bint native):
     cdef dict lots = core._lots, orders = core._orders
     cdef OrderRecord rec
     sym = inst.symbol
+    cdef Contract c = core._contract(sym)
     e8_per_tick = inst._e8_per_tick
     for oid in sorted(lots):
         found = orders.get(oid)
@@ -224,15 +227,15 @@ def work_lots(EngineCore core, inst, mark_e8, bint native):
         if (mark_e8 > bk_e8) if rec.side != _BUY else (mark_e8 < bk_e8):
             continue
         if native:
-            _work_lot(core, inst, rec, bk, mark_e8)
+            _work_lot(core, c, rec, bk, mark_e8)
         else:
             (<object>core)._aggress_or_deleverage(inst, rec, bk, mark_e8)
 
 
-cdef int _work_lot(EngineCore core, inst, OrderRecord rec, bk, mark_e8) except -1:
-    """``_aggress_or_deleverage`` without clawback."""
+cdef int _work_lot(EngineCore core, Contract c, OrderRecord rec, bk, mark_e8) except -1:
+    """``_aggress_or_deleverage`` without clawback (``rec``: a lot of the contract ``c``)."""
     cdef object ex = core
-    sym, ccy = rec.symbol, inst.settle_currency
+    inst, ccy = c.inst, c.currency
     cdef int side = rec.side
     cdef int sign = 1 if side != _BUY else -1  # 1: the lot sells (it closes a long)
     left = rec.leaves_qty
@@ -240,9 +243,8 @@ cdef int _work_lot(EngineCore core, inst, OrderRecord rec, bk, mark_e8) except -
     core._cancel_book(rec)  # (the canceled lot's finish drops its entry in _lots)
     # the fund pays for walking the book, level by level, as far as its balance covers
     budget = balance_c(core._ledger, ccy, _FUND)
-    bids, asks = core._books[sym].depth(64)
-    take, limit = _walk(budget, bids if sign == 1 else asks, bk, inst, sign, left,
-                        core._contract(sym).terms)
+    bids, asks = c.book.depth(64)
+    take, limit = _walk(budget, bids if sign == 1 else asks, bk, inst, sign, left, c.terms)
     cdef OrderRecord ioc
     if take:
         # an ImmediateOrCancel that books its fills' surpluses against bk, like a lot (its

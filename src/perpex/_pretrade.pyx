@@ -31,17 +31,22 @@ cdef tuple _IDLE = (0, 0, 0)  # no order added or taken out
 # Each step reads the engine's tables from its typed fields (perpex._core.EngineCore), and a
 # contract's constants from its view (perpex._core.Contract).
 
+cdef tuple _lev_ratio(object lev):
+    """An isolated position's IM% as (num, den): 1 / its leverage ``lev`` > 0."""
+    if type(lev) is int:
+        return 1, lev
+    if type(lev) is float and lev <= 1e15 and lev == <int64_t>lev:
+        return 1, <int64_t>lev  # a whole float, as exact_rate reads it
+    num, den = exact_rate(lev, "leverage")
+    return den, num
+
+
 cdef tuple _init_ratio(EngineCore e, Contract c, object pos, object lev):
     """MarginCore._init_ratio: IM% as (num, den), isolated (``lev`` > 0, the position's
     leverage) or cross."""
     if pos is not None:
         if lev > 0:
-            if type(lev) is int:
-                return 1, lev
-            if type(lev) is float and lev <= 1e15 and lev == <int64_t>lev:
-                return 1, <int64_t>lev  # a whole float, as exact_rate reads it
-            num, den = exact_rate(lev, "leverage")
-            return den, num
+            return _lev_ratio(lev)
         limit = (<Position>pos).risk_limit
     else:
         limit = c.inst.risk_limit
@@ -108,7 +113,7 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
     with live orders, and that of ``own_c`` with the order (``after``); True when ``after``
     is within the rest, None when not or when a key needs the reference. The sums run in
     int64; one beyond it is left to the reference too. ``own`` is (a, own_c.symbol), as the
-    engine keys its tables by it when it has it (perpex._core._key_of), and ``own_pos`` its
+    engine keys its tables by it when it has it (perpex._core._table_key), and ``own_pos`` its
     position (None without one)."""
     cdef int64_t total = 0, wallet, m, after = 0, qty = 0, cost = 0, extra = 0, num, den, u, x
     cdef dict positions = engine._positions, lives = engine._live
