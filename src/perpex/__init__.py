@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Exchange": ("perpex.exchange", "Exchange"),
     "Book": ("perpex.book", "Book"),
+    "Execution": ("perpex.orders", "Execution"),
     "presets": ("perpex.presets", None),
     "instruments": ("perpex.instruments", None),
 }
@@ -34,4 +35,5 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["errors", "NativeOrderBook", "Exchange", "Book", "presets", "instruments", "__version__"]
+__all__ = ["errors", "NativeOrderBook", "Exchange", "Book", "Execution", "presets", "instruments",
+           "__version__"]

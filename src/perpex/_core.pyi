@@ -1,5 +1,5 @@
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from perpex._records import OrderRecord
 from perpex.accounts._levels import OpenLevels
@@ -64,9 +64,9 @@ class EngineCore:
     _rate: RateLimiter | None
     _ledger: Ledger
     _held: deque[int]
-    _executions: deque[dict[str, Any]]
+    _executions: deque[Mapping[str, Any]]
     _halted: str | None
-    _events: list[dict[str, Any]]
+    _events: list[Mapping[str, Any]]
     _max_open: int
     _max_stop: int
     _emit: bool

@@ -25,7 +25,7 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 from perpex._checked cimport as_int64, div_half_away, perpex_mul
-from perpex._events cimport execution_c
+from perpex._events cimport Execution, execution_c
 from perpex._fills cimport _book
 from perpex._records cimport record_key
 from perpex.accounts._levels cimport contract_value, drop_c, sync_c
@@ -121,9 +121,9 @@ def set_execution_check(fn):
     _check = fn
 
 
-cdef dict _report(Contract c, OrderRecord rec, str exec_type, str ord_status, object seq,
-                  object ts, str text, object last_qty, object last_px, object exec_cost,
-                  object exec_comm, str liquidity, object stop_px):
+cdef Execution _report(Contract c, OrderRecord rec, str exec_type, str ord_status,
+                       object seq, object ts, str text, object last_qty, object last_px,
+                       object exec_cost, object exec_comm, str liquidity, object stop_px):
     ev = execution_c(c.inst, c.currency, c.prices, rec, exec_type, ord_status, seq, ts, text,
                      last_qty, last_px, exec_cost, exec_comm, liquidity, stop_px)
     if _check is not None:

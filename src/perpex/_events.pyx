@@ -3,10 +3,12 @@
 many event records from one template, and the BitMEX-shaped execution report every accepted,
 filled or canceled order emits."""
 
+from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 
 import numpy as np
 
+cimport cython
 from libc.stdint cimport int64_t
 
 from perpex._checked cimport as_int64, perpex_mul
@@ -179,60 +181,152 @@ def execution(instrument, OrderRecord rec not None, str exec_type, str ord_statu
                        exec_comm, liquidity, stop_px)
 
 
-cdef dict execution_c(object instrument, str currency, dict prices, OrderRecord rec,
-                      str exec_type, str ord_status, object seq, object ts, str text,
-                      object last_qty, object last_px, object exec_cost, object exec_comm,
-                      str liquidity, object stop_px):
+cdef Execution execution_c(object instrument, str currency, dict prices, OrderRecord rec,
+                           str exec_type, str ord_status, object seq, object ts, str text,
+                           object last_qty, object last_px, object exec_cost, object exec_comm,
+                           str liquidity, object stop_px):
     """``execution`` without the keyword-argument call (the engine loop calls it directly,
     with the instrument's settle currency and price cache, ``instrument._prices``, read
-    once for the contract)."""
-    # each field of rec is read once; the template is a finished dict whose values are replaced
-    # in place, so every event has the same keys in the same order. Its values are those of a
-    # plain order and of no fill (perpex.orders), so those fields are set only when they differ;
-    # the fields of the report's kind come with its base (_base).
-    ord_type = rec.ord_type
-    cdef dict ev = _base(rec.symbol, currency, rec.side, ord_type, rec.tif, exec_type,
-                         ord_status, liquidity).copy()
-    flags = rec.flags
-    cdef bint conditional = ord_type in _CONDITIONAL
-    price = rec.price
-    ticks = rec.stop_px if stop_px is None else stop_px
-    cum = rec.cum_qty
-    disp = rec.display_qty
-    cl = rec.cl_ord_id
-    ev["seq"] = seq
-    ev["transactTime"] = ts
-    ev["orderID"] = rec.order_id
-    if cl != "":
-        ev["clOrdID"] = cl
-    ev["account"] = rec.account
-    # no flags and no trigger: always empty, whatever the feed
-    if flags or conditional:
-        ev["execInst"] = _exec_inst_text(flags, rec.feed, conditional)
-    ev["orderQty"] = rec.order_qty
-    if price or ticks or last_px:
-        if price:
-            ev["price"] = _price(instrument, prices, price)
-        if ticks:
-            ev["stopPx"] = _price(instrument, prices, ticks)
-        if last_px:
-            ev["lastPx"] = _price(instrument, prices, last_px)
-    if disp >= 0:
-        ev["displayQty"] = disp
-    if not _is_zero(last_qty):
-        ev["lastQty"] = last_qty
-    ev["leavesQty"] = rec.leaves_qty
-    ev["cumQty"] = cum
-    if cum:
-        ev["avgPx"] = _avg_px(instrument, rec.px_qty, cum)
-    if not _is_zero(exec_cost):
-        ev["execCost"] = exec_cost
-    if not _is_zero(exec_comm):
-        ev["execComm"] = exec_comm
-    if rec.triggered:
-        ev["triggered"] = "StopOrderTriggered"
-    elif conditional:
-        ev["triggered"] = "NotTriggered"
-    if text != "":
-        ev["text"] = text
+    once for the contract). Only what the report reads of ``rec`` is taken, now: the record
+    goes on changing, the report must not."""
+    cdef Execution ev = Execution.__new__(Execution)
+    ev._inst, ev._prices, ev._currency = instrument, prices, currency
+    ev._exec_type, ev._ord_status, ev._liquidity, ev._text = exec_type, ord_status, liquidity, text
+    ev._seq, ev._ts = seq, ts
+    ev._last_qty, ev._last_px, ev._exec_cost, ev._exec_comm = last_qty, last_px, exec_cost, exec_comm
+    ev._stop = rec.stop_px if stop_px is None else stop_px
+    ev._symbol, ev._cl, ev._px_qty = rec.symbol, rec.cl_ord_id, rec.px_qty
+    ev._order_id, ev._account, ev._flags = rec.order_id, rec.account, rec.flags
+    ev._order_qty, ev._price, ev._disp = rec.order_qty, rec.price, rec.display_qty
+    ev._leaves, ev._cum = rec.leaves_qty, rec.cum_qty
+    ev._side, ev._ord_type, ev._tif, ev._feed = rec.side, rec.ord_type, rec.tif, rec.feed
+    ev._triggered = rec.triggered
     return ev
+
+
+def _from_dict(dict d):
+    """An Execution holding the finished fields ``d`` (how one unpickles)."""
+    cdef Execution ev = Execution.__new__(Execution)
+    ev._d = dict(d)
+    return ev
+
+
+@cython.final
+@cython.no_gc
+@cython.freelist(256)
+cdef class Execution:
+    """One execution report, read as a read-only mapping with BitMEX's keys in BitMEX's order
+    (``ev["execType"]``, ``ev.get("avgPx")``, ``dict(ev)``; it compares equal to the dict of
+    the same fields).
+
+    The engine loop emits one per accepted, filled or canceled order, and a high-volume run
+    reads few of them: so a report keeps the values it was made from (taken from the order as
+    it stood then) and builds its fields, prices and avgPx on the first read. What it holds
+    are strings, numbers, an instrument and its price cache, which never refer back to a
+    report, so it is left out of the cycle collector."""
+
+    def __init__(self):
+        raise TypeError("execution reports are made by the exchange")
+
+    cdef dict _fields(self):
+        if self._d is not None:
+            return self._d
+        # the template is a finished dict whose values are replaced in place, so every event
+        # has the same keys in the same order. Its values are those of a plain order and of no
+        # fill (perpex.orders), so those fields are set only when they differ; the fields of
+        # the report's kind come with its base (_base).
+        instrument, prices = self._inst, self._prices
+        ord_type, flags, price, ticks = self._ord_type, self._flags, self._price, self._stop
+        cum, disp, cl = self._cum, self._disp, self._cl
+        last_qty, last_px = self._last_qty, self._last_px
+        exec_cost, exec_comm, text = self._exec_cost, self._exec_comm, self._text
+        cdef dict ev = _base(self._symbol, self._currency, self._side, ord_type, self._tif,
+                             self._exec_type, self._ord_status, self._liquidity).copy()
+        cdef bint conditional = ord_type in _CONDITIONAL
+        ev["seq"] = self._seq
+        ev["transactTime"] = self._ts
+        ev["orderID"] = self._order_id
+        if cl != "":
+            ev["clOrdID"] = cl
+        ev["account"] = self._account
+        # no flags and no trigger: always empty, whatever the feed
+        if flags or conditional:
+            ev["execInst"] = _exec_inst_text(flags, self._feed, conditional)
+        ev["orderQty"] = self._order_qty
+        if price or ticks or last_px:
+            if price:
+                ev["price"] = _price(instrument, prices, price)
+            if ticks:
+                ev["stopPx"] = _price(instrument, prices, ticks)
+            if last_px:
+                ev["lastPx"] = _price(instrument, prices, last_px)
+        if disp >= 0:
+            ev["displayQty"] = disp
+        if not _is_zero(last_qty):
+            ev["lastQty"] = last_qty
+        ev["leavesQty"] = self._leaves
+        ev["cumQty"] = cum
+        if cum:
+            ev["avgPx"] = _avg_px(instrument, self._px_qty, cum)
+        if not _is_zero(exec_cost):
+            ev["execCost"] = exec_cost
+        if not _is_zero(exec_comm):
+            ev["execComm"] = exec_comm
+        if self._triggered:
+            ev["triggered"] = "StopOrderTriggered"
+        elif conditional:
+            ev["triggered"] = "NotTriggered"
+        if text != "":
+            ev["text"] = text
+        self._d = ev
+        return ev
+
+    def __getitem__(self, key):
+        return self._fields()[key]
+
+    def get(self, key, default=None):
+        return self._fields().get(key, default)
+
+    def __contains__(self, key):
+        return key in self._fields()
+
+    def __iter__(self):
+        return iter(self._fields())
+
+    def __len__(self):
+        return len(self._fields())
+
+    def keys(self):
+        return self._fields().keys()
+
+    def values(self):
+        return self._fields().values()
+
+    def items(self):
+        return self._fields().items()
+
+    def to_dict(self):
+        """The report as a new plain dict (for JSON, or to change)."""
+        return self._fields().copy()
+
+    def __eq__(self, other):
+        if isinstance(other, Execution):
+            return self._fields() == (<Execution>other)._fields()
+        if isinstance(other, dict):
+            return self._fields() == other
+        if isinstance(other, Mapping):
+            return self._fields() == dict(other)
+        return NotImplemented
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __repr__(self):
+        return f"Execution({self._fields()!r})"
+
+    def __reduce__(self):
+        return _from_dict, (self._fields(),)
+
+
+Mapping.register(Execution)

@@ -117,8 +117,8 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         self._next_id = 1
         self._halted: str | None = None
         # ---- output and per-command scratch (not state)
-        self._events: list[dict[str, Any]] = []
-        self._executions: deque[dict[str, Any]] = deque(maxlen=self._max_exec or None)
+        self._events: list[Mapping[str, Any]] = []
+        self._executions: deque[Mapping[str, Any]] = deque(maxlen=self._max_exec or None)
         self._emit = True
         self._held: deque[int] = deque()
         self._dirty: dict[int, None] = {}

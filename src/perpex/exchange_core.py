@@ -182,8 +182,9 @@ class ExchangeCore(MarginCore, ABC):
         execType Rejected that leaves any order as it was."""
         if self._emit:
             if rec is not None and inst is not None:
-                ev = execution(inst, rec, "Rejected", "PartiallyFilled" if rec.cum_qty else "New",
-                               seq=self._seq, ts=self._ts, text=text)
+                status = "PartiallyFilled" if rec.cum_qty else "New"
+                ev: Mapping[str, Any] = execution(inst, rec, "Rejected", status, seq=self._seq,
+                                                  ts=self._ts, text=text)
             else:
                 ev = {"seq": self._seq, "transactTime": self._ts, "execType": "Rejected",
                       "account": account, "symbol": inst.symbol if inst else None, "text": text}

@@ -114,7 +114,7 @@ def _apply(codec: Codec, ex: Exchange, seq: int, ts: int, payload: bytes) -> Non
 
 def replay_journal(directory: str | os.PathLike[str], ex: Exchange, *, start: int = 1,
                    stop: int | None = None,
-                   on_events: Callable[[int, list[dict[str, Any]]], None] | None = None) -> int:
+                   on_events: Callable[[int, list[Mapping[str, Any]]], None] | None = None) -> int:
     """Replays journal records ``start`` to ``stop`` (default: the end) into ``ex``; returns
     the last seq replayed.
 

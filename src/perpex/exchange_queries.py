@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
-from typing import Any
+from typing import Any, Mapping
 
 from perpex.accounts.margin import commission_to_close, maintenance_margin
 from perpex.accounts.position import Position
@@ -22,11 +22,13 @@ class QueriesMixin(ExchangeCore):
     halt the exchange)."""
 
     # ================================================================ queries
-    def drain_events(self) -> list[dict[str, Any]]:
+    def drain_events(self) -> list[Mapping[str, Any]]:
+        """The events since the last drain, oldest first: dicts, and the engine's execution
+        reports (perpex._events.Execution: read-only mappings; ``to_dict()`` gives a dict)."""
         out, self._events = self._events, []
         return out
 
-    def executions(self, account: int | None = None, symbol: str | None = None) -> list[dict[str, Any]]:
+    def executions(self, account: int | None = None, symbol: str | None = None) -> list[Mapping[str, Any]]:
         """Recent Trade executions (the last ``max_executions``; batch runs without events
         record none), oldest first."""
         return [e for e in self._executions if (account is None or e["account"] == account)

@@ -139,6 +139,7 @@ _ORDER_VIEW_KEYS = tuple(key for key in _EXECUTION if key not in (
 _events.configure_execution(_EXECUTION, SIDE_NAMES, ORD_TYPE_NAMES, TIF_NAMES, CONDITIONAL_TYPES,
                             exec_inst_text)
 execution = _events.execution
+Execution = _events.Execution  # what it returns: a read-only mapping, built on first read
 
 
 def order_view(instrument: Instrument, rec: OrderRecord, ord_status: str,

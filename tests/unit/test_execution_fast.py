@@ -1,12 +1,13 @@
-"""Execution events: the integer avgPx and the template-built event dict match the Decimal
-formulas they replace, value, exponent and key order alike."""
+"""Execution events: the integer avgPx and the template-built report match the Decimal
+formulas they replace, value, exponent and key order alike, and a report read long after it
+was made still says what the order was then."""
 
 from __future__ import annotations
 
 from decimal import (
     ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext)
 from math import gcd
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import pytest
 from hypothesis import example, given, settings
@@ -18,6 +19,7 @@ import perpex.exchange_core
 import perpex.exchange_queries
 import perpex.orders
 from perpex import presets
+from perpex._events import Execution
 from perpex.exchange import Exchange
 from perpex.instruments import Instrument
 from perpex.orders import (
@@ -81,8 +83,8 @@ def shape(value: object) -> object:
     return (value, value.as_tuple()) if isinstance(value, Decimal) else (type(value), value)
 
 
-def assert_same_event(got: dict[str, Any], want: dict[str, Any]) -> None:
-    assert type(got) is dict
+def assert_same_event(got: Mapping[str, Any], want: dict[str, Any]) -> None:
+    assert type(got) in (Execution, dict)
     assert list(got) == list(want)
     assert [shape(v) for v in got.values()] == [shape(v) for v in want.values()]
 
@@ -191,29 +193,30 @@ def test_avg_px_raises_invalid_operation_when_the_price_needs_more_than_28_digit
 # ---------------------------------------------------------------- whole events of a real run
 
 @pytest.fixture
-def checked(monkeypatch) -> Iterator[list[dict[str, Any]]]:
-    """Every event and open-order view the exchange builds, compared with the reference as it
-    is built; the list collects the events."""
-    seen: list[dict[str, Any]] = []
+def checked(monkeypatch) -> Iterator[list[Mapping[str, Any]]]:
+    """Every event and open-order view the exchange builds, with the reference built beside it
+    as it is made; the two are compared once the run is over, when the orders the reports
+    were made from have moved on. The list collects the events."""
+    seen: list[Mapping[str, Any]] = []
+    pairs: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
     real_execution = perpex.exchange_core.execution
     real_view = perpex.exchange_queries.order_view
 
-    def check_execution(*args: Any, **kw: Any) -> dict[str, Any]:
-        want = reference_execution(*args, **kw)
+    def check_execution(*args: Any, **kw: Any) -> Mapping[str, Any]:
         got = real_execution(*args, **kw)
-        assert_same_event(got, want)
+        pairs.append((got, reference_execution(*args, **kw)))
         seen.append(got)
         return got
 
     def check_view(*args: Any) -> dict[str, Any]:
         got = real_view(*args)
-        assert_same_event(got, reference_order_view(*args))
+        pairs.append((got, reference_order_view(*args)))
         seen.append(got)
         return got
 
-    def check_loop(got: dict[str, Any], inst: Instrument, rec: Any, exec_type: str,
+    def check_loop(got: Mapping[str, Any], inst: Instrument, rec: Any, exec_type: str,
                    ord_status: str, fields: dict[str, Any]) -> None:
-        assert_same_event(got, reference_execution(inst, rec, exec_type, ord_status, **fields))
+        pairs.append((got, reference_execution(inst, rec, exec_type, ord_status, **fields)))
         seen.append(got)
 
     monkeypatch.setattr(perpex.exchange_core, "execution", check_execution)
@@ -221,6 +224,9 @@ def checked(monkeypatch) -> Iterator[list[dict[str, Any]]]:
     perpex._core.set_execution_check(check_loop)  # the engine loop builds reports in C
     yield seen
     perpex._core.set_execution_check(None)
+    assert pairs
+    for got, want in pairs:
+        assert_same_event(got, want)
 
 
 def funded(*instruments: Instrument) -> Exchange:
@@ -261,13 +267,12 @@ def test_every_event_of_a_mixed_session_equals_the_reference_event(checked):
        st.integers(1, 20_000))
 def test_events_of_a_sweep_over_random_levels_equal_the_reference_events(symbol, levels, taker):
     inst = getattr(presets, symbol)()
-    seen: list[dict[str, Any]] = []
+    seen: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
     base = int(Decimal(1_000) / inst.tick_size) if symbol != "ETHUSD" else 4_000
 
-    def check(got: dict[str, Any], inst: Instrument, rec: Any, exec_type: str, ord_status: str,
-              fields: dict[str, Any]) -> None:
-        assert_same_event(got, reference_execution(inst, rec, exec_type, ord_status, **fields))
-        seen.append(got)
+    def check(got: Mapping[str, Any], inst: Instrument, rec: Any, exec_type: str,
+              ord_status: str, fields: dict[str, Any]) -> None:
+        seen.append((got, reference_execution(inst, rec, exec_type, ord_status, **fields)))
 
     perpex._core.set_execution_check(check)  # every report the engine loop builds
     try:
@@ -277,7 +282,9 @@ def test_events_of_a_sweep_over_random_levels_equal_the_reference_events(symbol,
         ex.place(2, symbol, "Buy", taker * inst.lot_size, None, ord_type="Market")
     finally:
         perpex._core.set_execution_check(None)
-    assert any(e["execType"] == "Trade" for e in seen)
+    for got, want in seen:  # read after the sweep: the makers have filled since
+        assert_same_event(got, want)
+    assert any(e["execType"] == "Trade" for e, _ in seen)
 
 
 # ---------------------------------------------------------------- single reports, random records

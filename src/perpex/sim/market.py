@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from perpex.errors import EngineError, EngineHaltedError
 from perpex.journal import Journal, Record
@@ -78,19 +78,19 @@ class Recorder:
         self.input_errors = 0
         self.engine_seconds = 0.0
         self._n = 0
-        self.events: list[dict[str, Any]] = []
+        self.events: list[Mapping[str, Any]] = []
         self._qty: dict[tuple[int, str], int] = {}
 
     def position(self, account: int, symbol: str) -> int:
         """The signed size of ``account``'s position in ``symbol`` after the last command."""
         return self._qty.get((account, symbol), 0)
 
-    def take_events(self) -> list[dict[str, Any]]:
+    def take_events(self) -> list[Mapping[str, Any]]:
         """The events of the commands sent since the last call."""
         out, self.events = self.events, []
         return out
 
-    def _fold(self, events: list[dict[str, Any]]) -> None:
+    def _fold(self, events: list[Mapping[str, Any]]) -> None:
         for ev in events:
             if ev.get("execType") in _SIZE_CHANGES and ev.get("lastQty"):
                 key = (ev["account"], ev["symbol"])

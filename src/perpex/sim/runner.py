@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -118,7 +118,7 @@ class _Collector:
         self.liq_count: Counter[str] = Counter()  # takeovers reported by the engine, per symbol
         self.adl_count: Counter[str] = Counter()  # deleverage fills of traders, per symbol
 
-    def take(self, events: list[dict[str, Any]]) -> None:
+    def take(self, events: list[Mapping[str, Any]]) -> None:
         for ev in events:
             kind = ev.get("execType", "")
             self.kinds[kind] += 1
@@ -155,7 +155,7 @@ class _Collector:
             self.events.append(self._row(ev))
 
     @staticmethod
-    def _row(ev: dict[str, Any]) -> tuple[Any, ...]:
+    def _row(ev: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple("" if v is None else v for v in
                      (ev.get("transactTime" if c == "ts" else c) for c in EVENT_COLUMNS))
 
