@@ -55,6 +55,8 @@ cdef class Contract:
     cdef readonly object inst, book, cv, terms
     cdef readonly bint inverse
     cdef readonly dict prices  # the instrument's price cache (its _prices)
+    cdef readonly dict ticks  # and its cache of conversions the other way (its _ticks)
+    cdef readonly int64_t lot, max_qty  # its lot size and max order quantity
     cdef readonly tuple taker_rate, maker_rate
     cdef readonly list peers  # the contracts settled in ``currency`` (itself too), in order
     cdef readonly dict linked  # the engine's _linked[currency]

@@ -183,7 +183,8 @@ cdef dict _contracts_of(EngineCore e):
         c.symbol, c.currency, c.inst = sym, inst.settle_currency, inst
         c.book, c.cv = e._books[sym], e._cv[sym]
         c.terms, c.inverse = c.cv.terms, c.cv.inverse
-        c.prices = inst._prices
+        c.prices, c.ticks = inst._prices, inst._ticks
+        c.lot, c.max_qty = inst.lot_size, inst.max_order_qty
         c.taker_rate, c.maker_rate = <tuple>e._fee_ratios[sym]
         c.linked = e._linked[c.currency]
         c._rates = {}

@@ -33,25 +33,22 @@ from collections import deque
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
-from perpex import _native
+from perpex import _front, _native
 from perpex.accounts.ledger import EXTERNAL, Ledger, wallet
 from perpex.accounts.position import Position
-from perpex.book import EXEC_FLAGS, FEEDS, ORD_TYPES, SIDES, TIFS, _choice
 from perpex.errors import (
-    ArithmeticOverflowError, DuplicateOrderIdError, InsufficientFundsError, InvalidInputError,
-    InvalidLeverageError, InvalidPriceError, InvalidQuantityError, InvariantViolation,
-    UnknownAccountError)
+    ArithmeticOverflowError, InsufficientFundsError, InvalidInputError, InvalidLeverageError,
+    InvalidPriceError, InvalidQuantityError, InvariantViolation, UnknownAccountError)
 from perpex.exchange_batch import (
     MAX_BATCH, OP_CANCEL, OP_LIMIT, OP_MARKET, ORDER_DTYPE, RESULT_DTYPE, STATUS_OK,
     STATUS_OVERLOADED, STATUS_REJECTED, STATUS_UNKNOWN_ORDER, BatchMixin)
-from perpex.exchange_core import _BUY, _CLOSE, MAX_ACCOUNT, Audit, BookView, _int
+from perpex.exchange_core import MAX_ACCOUNT, Audit, BookView, _int
 from perpex.exchange_prices import PricingMixin
 from perpex.exchange_queries import STATE_VERSION, QueriesMixin
 from perpex.exchange_overload import OverloadConfig
 from perpex.exchange_risk import LIQUIDATION_ACCOUNT, RiskMixin
 from perpex.instruments import Instrument
-from perpex.orders import (
-    CONDITIONAL_TYPES, IN_LIQUIDATION, MARKET_TYPES, OrderRecord, Outcome, insufficient_text)
+from perpex.orders import IN_LIQUIDATION, MARKET_TYPES, OrderRecord, Outcome, insufficient_text
 from perpex.pricing import FundingConfig, Index, to_e8
 from perpex.pricing._units import Number
 from perpex.risk.limits import RATE_LIMITED, RateLimiter
@@ -185,88 +182,11 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
               peg_offset_value: object = None, cl_ord_id: str | None = None, *,
               ts: int | None = None) -> Outcome:
         """Places an order with BitMEX semantics; ordType defaults to Limit with a price,
-        Stop with a stopPx (or a trailing peg), StopLimit with both, else Market."""
-        self._check_live()
-        t = self._check_ts(ts)
-        a = self._account(account)
-        inst = self._instrument(symbol)
-        s = _choice("side", side, SIDES)
-        if ord_type is None:
-            cond = stop_px is not None or peg_price_type is not None
-            ord_type = ("StopLimit" if price is not None else "Stop") if cond else (
-                "Limit" if price is not None else "Market")
-        ot = _choice("ord_type", ord_type, ORD_TYPES)
-        tif = _choice("time_in_force", time_in_force, TIFS)
-        conditional = ot in CONDITIONAL_TYPES
-        market = ot in MARKET_TYPES
-        if isinstance(exec_inst, str):
-            exec_inst = [x.strip() for x in exec_inst.split(",") if x.strip()]
-        flags, feed = 0, _native.FEED_MARK
-        for inst_name in exec_inst:
-            if inst_name in FEEDS:
-                if not conditional:
-                    raise InvalidInputError(f"exec_inst {inst_name} applies only to conditional orders")
-                feed = FEEDS[inst_name]
-            else:
-                flags |= _choice("exec_inst", inst_name, {**EXEC_FLAGS, **FEEDS})
-        close_all = False
-        if qty is None:
-            if not flags & _CLOSE:
-                raise TypeError("qty must be an int number of contracts (None only with exec_inst Close)")
-            close_all = True
-            q = inst.max_order_qty - inst.max_order_qty % inst.lot_size
-        else:
-            q = inst.check_qty(qty, "qty")
-        if market:
-            if price is not None:
-                raise InvalidInputError(f"ord_type={ord_type} takes no price")
-            p = 0
-        else:
-            if price is None:
-                raise TypeError(f"price is required for ord_type={ord_type}, got None")
-            p = inst.price_to_ticks(price)  # type: ignore[arg-type]
-        stop = peg = 0
-        if peg_price_type is not None:
-            if peg_price_type != "TrailingStopPeg" or not conditional:
-                raise InvalidInputError(
-                    f"peg_price_type={peg_price_type!r}: only TrailingStopPeg on a stop or if-touched order")
-            if stop_px is not None:
-                raise InvalidInputError("a trailing stop takes peg_offset_value, not stop_px")
-            peg = self._signed_ticks(inst, peg_offset_value, "peg_offset_value")
-            rises = (s == _BUY) == (ot in (_native.STOP, _native.STOP_LIMIT))
-            if (peg > 0) != rises:
-                raise InvalidPriceError(f"peg_offset_value={peg_offset_value} must be "
-                                        f"{'> 0' if rises else '< 0'} for this trailing order")
-            flags |= _native.FLAG_TRAILING
-            ref = self._books[inst.symbol].last_price(feed)
-            if ref and ref + peg <= 0:
-                raise InvalidPriceError(f"peg_offset_value={peg_offset_value} puts the stop at or below 0")
-        elif conditional:
-            if stop_px is None:
-                raise TypeError(f"stop_px is required for ord_type={ord_type}, got None")
-            stop = inst.price_to_ticks(stop_px, "stop_px")  # type: ignore[arg-type]
-        elif stop_px is not None:
-            raise InvalidInputError(f"ord_type={ord_type} takes no stop_px")
-        if flags & _native.FLAG_POST_ONLY and (market or tif != _native.GTC):
-            raise InvalidInputError("exec_inst ParticipateDoNotInitiate needs a GoodTillCancel limit order")
-        disp = -1
-        if display_qty is not None:
-            disp = _int("display_qty", display_qty, 0)
-            if market:
-                raise InvalidQuantityError(f"display_qty={disp}: market-type orders cannot hide quantity")
-        if max(p, stop) * q > INT64_MAX:
-            raise ArithmeticOverflowError(f"notional {max(p, stop)} ticks x qty={q} overflows int64")
-        cl = ""
-        if cl_ord_id is not None:
-            if not isinstance(cl_ord_id, str) or not cl_ord_id or len(cl_ord_id) > 36:
-                raise InvalidInputError(f"cl_ord_id={cl_ord_id!r} must be a str of 1-36 characters")
-            if (a, cl_ord_id) in self._cl_ids:
-                raise DuplicateOrderIdError(f"cl_ord_id={cl_ord_id!r} is already used by a live order "
-                                            f"of account {a}")
-            cl = cl_ord_id
-        rec = OrderRecord(0, a, inst.symbol, s, ot, tif, flags, feed, p, stop, peg, disp, q, q,
-                          0, 0, cl, close_all, conditional)
-        return self._commit(t, self._place, inst, rec)
+        Stop with a stopPx (or a trailing peg), StopLimit with both, else Market. Every
+        argument is checked (perpex._front) before anything changes."""
+        return _front.place(self, account, symbol, side, qty, price, ord_type, time_in_force,
+                            exec_inst, display_qty, stop_px, peg_price_type, peg_offset_value,
+                            cl_ord_id, ts)
 
     def amend(self, account: int, order_id: int, qty: int | None = None,
               leaves_qty: int | None = None, price: object = None, stop_px: object = None, *,
@@ -331,11 +251,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         return self._order_outcome(rec)
 
     def cancel(self, account: int, order_id: int, *, ts: int | None = None) -> Outcome:
-        self._check_live()
-        t = self._check_ts(ts)
-        a = self._account(account)
-        rec = self._own_order(a, order_id)
-        return self._commit(t, self._cancel_now, rec)
+        return _front.cancel(self, account, order_id, ts)
 
     def cancel_all(self, account: int, symbol: str | None = None, *,
                    ts: int | None = None) -> Outcome:

@@ -26,6 +26,8 @@ def test_a_view_shows_the_engine_tables_of_its_contract():
         assert c.cv is ex._cv[sym] and c.terms is ex._cv[sym].terms
         assert c.inverse == ex._cv[sym].inverse
         assert c.prices is inst._prices  # the price cache the reports read
+        assert c.ticks is inst._ticks  # and the one the order checks read
+        assert (c.lot, c.max_qty) == (inst.lot_size, inst.max_order_qty)
         assert (c.taker_rate, c.maker_rate) == ex._fee_ratios[sym]
         assert c.currency == inst.settle_currency and c.linked is ex._linked[c.currency]
         # its currency's contracts, in the engine's order, itself among them
@@ -50,7 +52,7 @@ def test_a_restored_engine_reads_its_own_books_and_matches_like_the_original():
     c = back._contract_view("XBTUSD")
     assert c.book is back._books["XBTUSD"] and c.book is not ex._books["XBTUSD"]
     assert c.linked is back._linked["XBt"]
-    assert c.prices is back._inst["XBTUSD"]._prices
+    assert c.prices is back._inst["XBTUSD"]._prices and c.ticks is back._inst["XBTUSD"]._ticks
     # the restored engine's fill lands in its own book and accounts, not the original's
     for e in (ex, back):
         out = e.place(2, "XBTUSD", "Sell", 100, 10_000, ts=3)

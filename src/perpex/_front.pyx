@@ -1,0 +1,203 @@
+# cython: language_level=3
+"""The order commands' argument checks, in C: ``Exchange.place`` and ``Exchange.cancel`` are
+thin wrappers of :func:`place` and :func:`cancel` here.
+
+A per-call order paid more for its checks, as Python method calls and attribute lookups on the
+engine, than the engine loop paid for the order itself. Here the engine's fields are read in C
+and each common check (a known account, a listed symbol, a side, a quantity on the lot grid, a
+price seen before) is a lookup or a comparison; anything that check does not pass goes to the
+engine's own helper for that argument (``_account``, ``_instrument``, ``check_qty``,
+``price_to_ticks`` ...), which accepts it or raises its error, so every message has one source.
+"""
+
+from libc.stdint cimport INT64_MAX, int64_t
+
+from perpex._checked cimport as_int64, perpex_mul
+from perpex._core cimport Contract, EngineCore
+from perpex._records cimport OrderRecord
+
+from decimal import Decimal
+
+from perpex import _native
+from perpex.book import EXEC_FLAGS, FEEDS, ORD_TYPES, SIDES, TIFS, _choice
+from perpex.errors import (
+    ArithmeticOverflowError, DuplicateOrderIdError, InvalidInputError, InvalidPriceError,
+    InvalidQuantityError)
+from perpex._core import LIQUIDATION_ACCOUNT
+from perpex.exchange_core import _CLOSE, _int
+from perpex.orders import CONDITIONAL_TYPES, MARKET_TYPES
+
+cdef int64_t _LIQ = LIQUIDATION_ACCOUNT
+cdef int64_t _CLOSE_FLAG = _CLOSE
+cdef int _BUY = _native.BUY
+cdef int _GTC = _native.GTC
+cdef int _STOP = _native.STOP, _STOP_LIMIT = _native.STOP_LIMIT
+cdef int64_t _POST_ONLY = _native.FLAG_POST_ONLY, _TRAILING = _native.FLAG_TRAILING
+cdef int _FEED_MARK = _native.FEED_MARK
+cdef dict _SIDES = SIDES, _ORD_TYPES = ORD_TYPES, _TIFS = TIFS, _FEEDS = FEEDS
+cdef dict _EXEC_OR_FEED = {**EXEC_FLAGS, **FEEDS}
+cdef object _CONDITIONAL = CONDITIONAL_TYPES, _MARKET = MARKET_TYPES
+cdef str _GTC_NAME = "GoodTillCancel"
+
+
+cdef inline int _code(str name, value, dict table) except -1:
+    """``_choice(name, value, table)``: the lookup here, its error there."""
+    found = table.get(value) if type(value) is str else None
+    return <int>found if found is not None else _choice(name, value, table)
+
+
+cdef inline int64_t _ts(EngineCore core, ts) except -1:
+    """The command's ``ts`` (``_check_ts``)."""
+    if ts is None:
+        return core._ts
+    cdef int64_t t
+    if as_int64(ts, &t) and t >= core._ts:
+        return t
+    return (<object>core)._check_ts(ts)
+
+
+cdef inline object _trader(EngineCore core, account):
+    """A trader's account (``_account``)."""
+    cdef object ex = core
+    cdef int64_t a
+    if as_int64(account, &a) and a != _LIQ and account in ex._accounts:
+        return account
+    return ex._account(account)
+
+
+cdef inline int64_t _ticks(Contract c, price, str name) except? -1:
+    """``c.inst.price_to_ticks(price, name)``, reading its cache of conversions first."""
+    kind = type(price)
+    if kind is int or kind is float or kind is Decimal:
+        try:
+            found = c.ticks.get((kind, price))
+        except TypeError:  # a signalling NaN has no hash: the conversion says what is wrong
+            found = None
+        if found is not None:
+            return found
+    return c.inst.price_to_ticks(price, name)
+
+
+def place(EngineCore core not None, account, symbol, side, qty, price, ord_type, time_in_force,
+          exec_inst, display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id, ts):
+    """``Exchange.place`` (whose documentation this is): checks every argument, then places."""
+    cdef object ex = core
+    if core._halted is not None:
+        ex._check_live()
+    cdef int64_t t = _ts(core, ts)
+    a = _trader(core, account)
+    inst = core._inst.get(symbol) if type(symbol) is str else None
+    if inst is None:
+        inst = ex._instrument(symbol)
+    cdef Contract c = core._contract(inst.symbol)
+    cdef int s = _code("side", side, _SIDES)
+    if ord_type is None:
+        cond = stop_px is not None or peg_price_type is not None
+        ord_type = ("StopLimit" if price is not None else "Stop") if cond else (
+            "Limit" if price is not None else "Market")
+    cdef int ot = _code("ord_type", ord_type, _ORD_TYPES)
+    cdef int tif = _GTC if time_in_force is _GTC_NAME else _code(
+        "time_in_force", time_in_force, _TIFS)
+    cdef bint conditional = ot in _CONDITIONAL
+    cdef bint market = ot in _MARKET
+    if isinstance(exec_inst, str):
+        exec_inst = [x.strip() for x in exec_inst.split(",") if x.strip()]
+    cdef int64_t flags = 0
+    cdef int feed = _FEED_MARK
+    if type(exec_inst) is not tuple or exec_inst:
+        for inst_name in exec_inst:
+            if inst_name in _FEEDS:
+                if not conditional:
+                    raise InvalidInputError(
+                        f"exec_inst {inst_name} applies only to conditional orders")
+                feed = _FEEDS[inst_name]
+            else:
+                flags |= _code("exec_inst", inst_name, _EXEC_OR_FEED)
+    cdef bint close_all = False
+    cdef int64_t q
+    if qty is None:
+        if not flags & _CLOSE_FLAG:
+            raise TypeError(
+                "qty must be an int number of contracts (None only with exec_inst Close)")
+        close_all = True
+        q = c.max_qty - c.max_qty % c.lot
+    elif not (as_int64(qty, &q) and 0 < q <= c.max_qty and q % c.lot == 0):
+        q = inst.check_qty(qty, "qty")
+    cdef int64_t p = 0, stop = 0, peg = 0
+    if market:
+        if price is not None:
+            raise InvalidInputError(f"ord_type={ord_type} takes no price")
+    else:
+        if price is None:
+            raise TypeError(f"price is required for ord_type={ord_type}, got None")
+        p = _ticks(c, price, "price")
+    if peg_price_type is not None:
+        if peg_price_type != "TrailingStopPeg" or not conditional:
+            raise InvalidInputError(f"peg_price_type={peg_price_type!r}: only TrailingStopPeg "
+                                    "on a stop or if-touched order")
+        if stop_px is not None:
+            raise InvalidInputError("a trailing stop takes peg_offset_value, not stop_px")
+        peg = ex._signed_ticks(inst, peg_offset_value, "peg_offset_value")
+        rises = (s == _BUY) == (ot == _STOP or ot == _STOP_LIMIT)
+        if (peg > 0) != rises:
+            raise InvalidPriceError(f"peg_offset_value={peg_offset_value} must be "
+                                    f"{'> 0' if rises else '< 0'} for this trailing order")
+        flags |= _TRAILING
+        ref = c.book.last_price(feed)
+        if ref and ref + peg <= 0:
+            raise InvalidPriceError(
+                f"peg_offset_value={peg_offset_value} puts the stop at or below 0")
+    elif conditional:
+        if stop_px is None:
+            raise TypeError(f"stop_px is required for ord_type={ord_type}, got None")
+        stop = _ticks(c, stop_px, "stop_px")
+    elif stop_px is not None:
+        raise InvalidInputError(f"ord_type={ord_type} takes no stop_px")
+    if flags & _POST_ONLY and (market or tif != _GTC):
+        raise InvalidInputError(
+            "exec_inst ParticipateDoNotInitiate needs a GoodTillCancel limit order")
+    cdef int64_t disp = -1
+    if display_qty is not None:
+        disp = _int("display_qty", display_qty, 0)
+        if market:
+            raise InvalidQuantityError(
+                f"display_qty={disp}: market-type orders cannot hide quantity")
+    cdef int64_t notional
+    if perpex_mul(p if p > stop else stop, q, &notional):
+        raise ArithmeticOverflowError(
+            f"notional {p if p > stop else stop} ticks x qty={q} overflows int64")
+    cl = ""
+    if cl_ord_id is not None:
+        if not isinstance(cl_ord_id, str) or not cl_ord_id or len(cl_ord_id) > 36:
+            raise InvalidInputError(f"cl_ord_id={cl_ord_id!r} must be a str of 1-36 characters")
+        if (a, cl_ord_id) in core._cl_ids:
+            raise DuplicateOrderIdError(f"cl_ord_id={cl_ord_id!r} is already used by a live "
+                                        f"order of account {a}")
+        cl = cl_ord_id
+    rec = OrderRecord(0, a, c.symbol, s, ot, tif, flags, feed, p, stop, peg, disp, q, q, 0, 0,
+                      cl, close_all, conditional)
+    core._begin(t)  # _commit(t, _place, inst, rec), in C
+    try:
+        return core._place_c(inst, rec)
+    except BaseException as exc:
+        raise core._halt(exc) from exc
+
+
+def cancel(EngineCore core not None, account, order_id, ts):
+    """``Exchange.cancel``: checks the arguments, then cancels."""
+    cdef object ex = core
+    if core._halted is not None:
+        ex._check_live()
+    cdef int64_t t = _ts(core, ts)
+    a = _trader(core, account)
+    found = core._orders.get(order_id) if type(order_id) is int else None
+    cdef OrderRecord rec
+    if found is not None and (<OrderRecord>found).account == a:
+        rec = <OrderRecord>found
+    else:
+        rec = ex._own_order(a, order_id)
+    core._begin(t)  # _commit(t, _cancel_now, rec), in C
+    try:
+        return core._cancel_c(rec)
+    except BaseException as exc:
+        raise core._halt(exc) from exc
