@@ -47,7 +47,10 @@ cdef inline int _code(str name, value, dict table) except -1:
 
 
 cdef inline int64_t _ts(EngineCore core, ts) except -1:
-    """The command's ``ts`` (``_check_ts``)."""
+    """The command's ``ts`` (``_check_ts``), on an engine that has not halted
+    (``_check_live``)."""
+    if core._halted is not None:
+        (<object>core)._check_live()
     if ts is None:
         return core._ts
     cdef int64_t t
@@ -80,10 +83,8 @@ cdef inline int64_t _ticks(Contract c, price, str name) except? -1:
 
 def place(EngineCore core not None, account, symbol, side, qty, price, ord_type, time_in_force,
           exec_inst, display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id, ts):
-    """``Exchange.place`` (whose documentation this is): checks every argument, then places."""
+    """The checks and the commit of ``Exchange.place`` (documented there)."""
     cdef object ex = core
-    if core._halted is not None:
-        ex._check_live()
     cdef int64_t t = _ts(core, ts)
     a = _trader(core, account)
     inst = core._inst.get(symbol) if type(symbol) is str else None
@@ -184,10 +185,8 @@ def place(EngineCore core not None, account, symbol, side, qty, price, ord_type,
 
 
 def cancel(EngineCore core not None, account, order_id, ts):
-    """``Exchange.cancel``: checks the arguments, then cancels."""
+    """The checks and the commit of ``Exchange.cancel``."""
     cdef object ex = core
-    if core._halted is not None:
-        ex._check_live()
     cdef int64_t t = _ts(core, ts)
     a = _trader(core, account)
     found = core._orders.get(order_id) if type(order_id) is int else None
