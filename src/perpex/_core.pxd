@@ -78,6 +78,7 @@ cdef class EngineCore:
     cdef Contract _contract(self, str sym)
     cdef tuple _cross_c(self, Contract c, object limit)
     cdef bint _token(self, account) except -1
+    cdef object _commit_c(self, int64_t ts, inst, OrderRecord rec)
     cdef int _begin(self, int64_t ts) except -1
     cdef object _halt(self, exc)
     cdef int _commit_cancel(self, int64_t ts, OrderRecord rec, Result* res) except -1

@@ -102,6 +102,8 @@ cdef inline tuple _table_key(tuple key, object pos):
     ``pos``'s own key tuple when there is one (a lookup with that very object finds its entry
     without comparing tuples), else ``key``."""
     return key if pos is None else (<Position>pos).key
+
+
 cdef FitsFn _order_fits = NULL
 
 
@@ -124,8 +126,8 @@ def set_execution_check(fn):
 cdef Execution _report(Contract c, OrderRecord rec, str exec_type, str ord_status,
                        object seq, object ts, str text, object last_qty, object last_px,
                        object exec_cost, object exec_comm, str liquidity, object stop_px):
-    ev = execution_c(c.inst, c.currency, c.prices, rec, exec_type, ord_status, seq, ts, text,
-                     last_qty, last_px, exec_cost, exec_comm, liquidity, stop_px)
+    ev = execution_c(c.inst, rec, exec_type, ord_status, seq, ts, text, last_qty, last_px,
+                     exec_cost, exec_comm, liquidity, stop_px)
     if _check is not None:
         _check(ev, c.inst, rec, exec_type, ord_status, dict(
             seq=seq, ts=ts, text=text, last_qty=last_qty, last_px=last_px, exec_cost=exec_cost,
@@ -294,6 +296,15 @@ cdef class EngineCore:
         try:
             # the liquidation index is brought up to date when it is next read (exchange_risk)
             return fn(*args)
+        except BaseException as exc:
+            raise self._halt(exc) from exc
+
+    cdef object _commit_c(self, int64_t ts, inst, OrderRecord rec):
+        """``_commit(ts, _place, inst, rec)``, or with ``inst`` None ``_commit(ts, _cancel_now,
+        rec)``, in C (perpex._front)."""
+        self._begin(ts)
+        try:
+            return self._cancel_c(rec) if inst is None else self._place_c(inst, rec)
         except BaseException as exc:
             raise self._halt(exc) from exc
 

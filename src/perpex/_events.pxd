@@ -13,8 +13,8 @@ cdef class Execution:
     # what the report is built from, as it stood when the report was made (see _events.pyx)
     cdef object _inst, _seq, _ts, _stop, _px_qty
     cdef object _last_qty, _last_px, _exec_cost, _exec_comm
-    cdef dict _prices, _d
-    cdef str _currency, _exec_type, _ord_status, _liquidity, _text, _symbol, _cl
+    cdef dict _d
+    cdef str _exec_type, _ord_status, _liquidity, _text, _symbol, _cl
     cdef int64_t _order_id, _account, _flags, _order_qty, _price, _disp, _leaves, _cum
     cdef int _side, _ord_type, _tif, _feed
     cdef bint _triggered
@@ -22,10 +22,9 @@ cdef class Execution:
     cdef dict _fields(self)
 
 
-cdef Execution execution_c(object instrument, str currency, dict prices, OrderRecord rec,
-                           str exec_type, str ord_status, object seq, object ts, str text,
-                           object last_qty, object last_px, object exec_cost,
-                           object exec_comm, str liquidity, object stop_px)
+cdef Execution execution_c(object instrument, OrderRecord rec, str exec_type, str ord_status,
+                           object seq, object ts, str text, object last_qty, object last_px,
+                           object exec_cost, object exec_comm, str liquidity, object stop_px)
 
 
 cdef inline object _price(object instrument, dict cache, object ticks):

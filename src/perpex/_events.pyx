@@ -176,21 +176,18 @@ def execution(instrument, OrderRecord rec not None, str exec_type, str ord_statu
               str text="", last_qty=0, last_px=0, exec_cost=0, exec_comm=0, str liquidity="",
               stop_px=None):
     """One BitMEX-shaped execution report for ``rec`` as it stands now (see perpex.orders)."""
-    return execution_c(instrument, instrument.settle_currency, instrument._prices, rec,
-                       exec_type, ord_status, seq, ts, text, last_qty, last_px, exec_cost,
-                       exec_comm, liquidity, stop_px)
+    return execution_c(instrument, rec, exec_type, ord_status, seq, ts, text, last_qty,
+                       last_px, exec_cost, exec_comm, liquidity, stop_px)
 
 
-cdef Execution execution_c(object instrument, str currency, dict prices, OrderRecord rec,
-                           str exec_type, str ord_status, object seq, object ts, str text,
-                           object last_qty, object last_px, object exec_cost, object exec_comm,
-                           str liquidity, object stop_px):
-    """``execution`` without the keyword-argument call (the engine loop calls it directly,
-    with the instrument's settle currency and price cache, ``instrument._prices``, read
-    once for the contract). Only what the report reads of ``rec`` is taken, now: the record
-    goes on changing, the report must not."""
+cdef Execution execution_c(object instrument, OrderRecord rec, str exec_type, str ord_status,
+                           object seq, object ts, str text, object last_qty, object last_px,
+                           object exec_cost, object exec_comm, str liquidity, object stop_px):
+    """``execution`` without the keyword-argument call (the engine loop calls it directly).
+    Only what the report reads of ``rec`` is taken, now: the record goes on changing, the
+    report must not."""
     cdef Execution ev = Execution.__new__(Execution)
-    ev._inst, ev._prices, ev._currency = instrument, prices, currency
+    ev._inst = instrument
     ev._exec_type, ev._ord_status, ev._liquidity, ev._text = exec_type, ord_status, liquidity, text
     ev._seq, ev._ts = seq, ts
     ev._last_qty, ev._last_px, ev._exec_cost, ev._exec_comm = last_qty, last_px, exec_cost, exec_comm
@@ -235,13 +232,15 @@ cdef class Execution:
         # has the same keys in the same order. Its values are those of a plain order and of no
         # fill (perpex.orders), so those fields are set only when they differ; the fields of
         # the report's kind come with its base (_base).
-        instrument, prices = self._inst, self._prices
+        instrument = self._inst
+        prices = instrument._prices
         ord_type, flags, price, ticks = self._ord_type, self._flags, self._price, self._stop
         cum, disp, cl = self._cum, self._disp, self._cl
         last_qty, last_px = self._last_qty, self._last_px
         exec_cost, exec_comm, text = self._exec_cost, self._exec_comm, self._text
-        cdef dict ev = _base(self._symbol, self._currency, self._side, ord_type, self._tif,
-                             self._exec_type, self._ord_status, self._liquidity).copy()
+        cdef dict ev = _base(self._symbol, instrument.settle_currency, self._side, ord_type,
+                             self._tif, self._exec_type, self._ord_status,
+                             self._liquidity).copy()
         cdef bint conditional = ord_type in _CONDITIONAL
         ev["seq"] = self._seq
         ev["transactTime"] = self._ts
@@ -317,10 +316,6 @@ cdef class Execution:
         if isinstance(other, Mapping):
             return self._fields() == dict(other)
         return NotImplemented
-
-    def __ne__(self, other):
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
 
     def __repr__(self):
         return f"Execution({self._fields()!r})"

@@ -37,7 +37,6 @@ cdef int _FEED_MARK = _native.FEED_MARK
 cdef dict _SIDES = SIDES, _ORD_TYPES = ORD_TYPES, _TIFS = TIFS, _FEEDS = FEEDS
 cdef dict _EXEC_OR_FEED = {**EXEC_FLAGS, **FEEDS}
 cdef object _CONDITIONAL = CONDITIONAL_TYPES, _MARKET = MARKET_TYPES
-cdef str _GTC_NAME = "GoodTillCancel"
 
 
 cdef inline int _code(str name, value, dict table) except -1:
@@ -97,23 +96,20 @@ def place(EngineCore core not None, account, symbol, side, qty, price, ord_type,
         ord_type = ("StopLimit" if price is not None else "Stop") if cond else (
             "Limit" if price is not None else "Market")
     cdef int ot = _code("ord_type", ord_type, _ORD_TYPES)
-    cdef int tif = _GTC if time_in_force is _GTC_NAME else _code(
-        "time_in_force", time_in_force, _TIFS)
+    cdef int tif = _code("time_in_force", time_in_force, _TIFS)
     cdef bint conditional = ot in _CONDITIONAL
     cdef bint market = ot in _MARKET
     if isinstance(exec_inst, str):
         exec_inst = [x.strip() for x in exec_inst.split(",") if x.strip()]
     cdef int64_t flags = 0
     cdef int feed = _FEED_MARK
-    if type(exec_inst) is not tuple or exec_inst:
-        for inst_name in exec_inst:
-            if inst_name in _FEEDS:
-                if not conditional:
-                    raise InvalidInputError(
-                        f"exec_inst {inst_name} applies only to conditional orders")
-                feed = _FEEDS[inst_name]
-            else:
-                flags |= _code("exec_inst", inst_name, _EXEC_OR_FEED)
+    for inst_name in exec_inst:
+        if inst_name in _FEEDS:
+            if not conditional:
+                raise InvalidInputError(f"exec_inst {inst_name} applies only to conditional orders")
+            feed = _FEEDS[inst_name]
+        else:
+            flags |= _code("exec_inst", inst_name, _EXEC_OR_FEED)
     cdef bint close_all = False
     cdef int64_t q
     if qty is None:
@@ -177,11 +173,7 @@ def place(EngineCore core not None, account, symbol, side, qty, price, ord_type,
         cl = cl_ord_id
     rec = OrderRecord(0, a, c.symbol, s, ot, tif, flags, feed, p, stop, peg, disp, q, q, 0, 0,
                       cl, close_all, conditional)
-    core._begin(t)  # _commit(t, _place, inst, rec), in C
-    try:
-        return core._place_c(inst, rec)
-    except BaseException as exc:
-        raise core._halt(exc) from exc
+    return core._commit_c(t, inst, rec)
 
 
 def cancel(EngineCore core not None, account, order_id, ts):
@@ -195,8 +187,4 @@ def cancel(EngineCore core not None, account, order_id, ts):
         rec = <OrderRecord>found
     else:
         rec = ex._own_order(a, order_id)
-    core._begin(t)  # _commit(t, _cancel_now, rec), in C
-    try:
-        return core._cancel_c(rec)
-    except BaseException as exc:
-        raise core._halt(exc) from exc
+    return core._commit_c(t, None, rec)

@@ -107,7 +107,7 @@ cdef bint _direct(EngineCore core, Contract c, Position pos, mark_e8, rate, dict
             # at the lowest limit there is no partial step: the whole position, at bankruptcy
             bk = placeable_ticks(inst, qty, _bankruptcy_ticks(inst, qty, cost, collateral))
             if native:
-                _take_over(core, inst, pos, bk)
+                _take_over(core, c, pos, bk)
             else:
                 ex._takeover(inst, pos, bk)
             core._touch_c(pos.account, c, pos)
@@ -175,14 +175,14 @@ cdef object _bankruptcy_ticks(inst, qty, cost, collateral):
 def take_over(EngineCore core, inst, Position pos, bk):
     """The whole position moves to the engine at ``bk`` (moved towards the mark as far as the
     trader's wallet needs, by ``_solvent_ticks``), and the engine rests it there as a lot."""
-    _take_over(core, inst, pos, bk)
+    _take_over(core, core._contract(inst.symbol), pos, bk)
 
 
-cdef int _take_over(EngineCore core, inst, Position pos, bk) except -1:
+cdef int _take_over(EngineCore core, Contract c, Position pos, bk) except -1:
     cdef object ex = core  # for the mixins' attributes and methods
-    sym, ccy, q = inst.symbol, inst.settle_currency, pos.qty
+    inst, sym, ccy, q = c.inst, c.symbol, c.currency, pos.qty
     ledger = core._ledger
-    terms = (<object>core._cv[sym]).terms
+    terms = c.terms
     wal = wallet_c(ledger, ccy, pos.account, pos)
     if wal + contract_value(inst, terms, q, bk) - pos.cost < 0:
         bk = ex._solvent_ticks(inst, pos, bk, wal, terms)
@@ -200,7 +200,7 @@ cdef int _take_over(EngineCore core, inst, Position pos, bk) except -1:
         core._events.append({
             "seq": core._seq, "transactTime": core._ts, "execType": "Liquidation",
             "account": pos.account, "symbol": sym, "side": "Sell" if q > 0 else "Buy",
-            "lastQty": n, "lastPx": _price(inst, inst._prices, bk),
+            "lastQty": n, "lastPx": _price(inst, c.prices, bk),
             "execCost": -cost if q > 0 else cost, "text": LIQUIDATION_TEXT})
     core._engine_add_c(inst, _LIQ, side, n, bk, _GTC)
     return 0

@@ -260,8 +260,7 @@ class MarginCore(EngineCore):
         if price <= 0:
             return ""
         old = rec.indexed_as() if replace else _IDLE
-        if qty > 0 and order_fits(self, inst.symbol, rec.account, rec.side, price, qty,
-                                  old):
+        if qty > 0 and order_fits(self, inst.symbol, rec.account, rec.side, price, qty, old):
             return ""  # the common case, decided natively (perpex._pretrade)
         return self._margin_reference(inst, rec, qty, price, replace, old)
 

@@ -293,7 +293,8 @@ class Instrument:
 
         Successful conversions of ints, floats and non-NaN Decimals are remembered (a client
         quotes the same few prices again and again), keyed by type as well so that a bool or
-        a str never hits an int's entry and still raises."""
+        a str never hits an int's entry and still raises. (The order checks of perpex._front
+        look a price up in this cache, by the same key, before they call here.)"""
         kind = type(price)
         cacheable = kind is int or kind is float or (kind is Decimal and not price.is_nan())  # type: ignore[union-attr]
         if cacheable:
