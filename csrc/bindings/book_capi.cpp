@@ -3,6 +3,7 @@
 // do (run() in native_book.hpp), turning a C++ or Python error into a set exception and -1.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include <pybind11/detail/exception_translation.h>
 
@@ -91,8 +92,19 @@ int capi_best(PyObject* book, int side, std::int64_t* price) {
   });
 }
 
-const PerpexBookCAPI kCapi = {PERPEX_BOOK_CAPI_VERSION, capi_add,  capi_cancel,
-                              capi_events,              capi_clear_events, capi_best};
+int capi_depth(PyObject* book, int side, Py_ssize_t n, std::int64_t* prices, std::int64_t* qtys,
+               Py_ssize_t* count) {
+  return guarded(book, [&](NativeBook& b) {
+    if (side != core::BUY && side != core::SELL)
+      raise_error("InvalidInputError", "side=" + std::to_string(side) + " must be 0 (Buy) or 1 (Sell)");
+    if (n < 0) raise_error("InvalidInputError", "n=" + std::to_string(n) + " must be >= 0");
+    *count = static_cast<Py_ssize_t>(
+        b.core.side_depth(side, static_cast<std::size_t>(n), prices, qtys));
+  });
+}
+
+const PerpexBookCAPI kCapi = {PERPEX_BOOK_CAPI_VERSION, capi_add,  capi_cancel, capi_events,
+                              capi_clear_events,        capi_best, capi_depth};
 
 }  // namespace
 

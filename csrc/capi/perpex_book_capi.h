@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define PERPEX_BOOK_CAPI_NAME "perpex._native._book_capi"
-#define PERPEX_BOOK_CAPI_VERSION 1
+#define PERPEX_BOOK_CAPI_VERSION 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,6 +56,11 @@ typedef struct {
   int (*clear_events)(PyObject* book);
   /* The best bid (side 0) or ask (side 1) in ticks, 0 for an empty side. */
   int (*best)(PyObject* book, int side, int64_t* price);
+  /* OrderBook.depth for one side (0 bids, 1 asks): its best displayed levels, best first, at
+   * most `n` of them, written to prices[i] (ticks) and qtys[i] (displayed contracts); their
+   * number to *count. (Version 2.) */
+  int (*depth)(PyObject* book, int side, Py_ssize_t n, int64_t* prices, int64_t* qtys,
+               Py_ssize_t* count);
 } PerpexBookCAPI;
 
 #ifdef __cplusplus

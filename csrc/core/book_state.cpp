@@ -93,12 +93,24 @@ void OrderBook::depth(std::size_t n, std::vector<std::pair<Ticks, Qty>>& bids,
                       std::vector<std::pair<Ticks, Qty>>& asks) const {
   for (int side = BUY; side <= SELL; ++side) {
     auto& out = side == BUY ? bids : asks;
-    const LevelVec& v = side_vec(side);
-    for (auto it = v.rbegin(); it != v.rend() && out.size() < n; ++it) {
-      const Level& lv = levels_[it->second];
-      if (lv.visible_total > 0) out.emplace_back(lv.price, lv.visible_total);
-    }
+    std::vector<Ticks> prices(std::min(n, level_count(side)));
+    std::vector<Qty> qtys(prices.size());
+    const std::size_t k = side_depth(side, prices.size(), prices.data(), qtys.data());
+    for (std::size_t i = 0; i < k; ++i) out.emplace_back(prices[i], qtys[i]);
   }
+}
+
+std::size_t OrderBook::side_depth(int side, std::size_t n, Ticks* prices, Qty* qtys) const {
+  std::size_t k = 0;
+  const LevelVec& v = side_vec(side);
+  for (auto it = v.rbegin(); it != v.rend() && k < n; ++it) {
+    const Level& lv = levels_[it->second];
+    if (lv.visible_total <= 0) continue;
+    prices[k] = lv.price;
+    qtys[k] = lv.visible_total;
+    ++k;
+  }
+  return k;
 }
 
 Ticks OrderBook::sweep(int side, Qty qty, std::size_t n, Qty& left) const {

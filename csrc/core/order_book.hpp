@@ -101,6 +101,8 @@ class OrderBook {
   Ticks sweep(int side, Qty qty, std::size_t n, Qty& left) const;
   void depth(std::size_t n, std::vector<std::pair<Ticks, Qty>>& bids,
              std::vector<std::pair<Ticks, Qty>>& asks) const;
+  // depth() of one side into caller-owned arrays of at least `n` entries; returns the count.
+  std::size_t side_depth(int side, std::size_t n, Ticks* prices, Qty* qtys) const;
   std::vector<Order> level_orders(int side, Ticks price) const;
   bool order_info(OrderId id, OrderInfo& out) const;
   std::vector<OrderId> account_orders(AccountId a) const;

@@ -2,6 +2,7 @@
 # without attribute lookups (perpex._pretrade). The class and its documentation are in
 # _core.pyx.
 
+cimport cython
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
@@ -30,6 +31,7 @@ cdef extern from "perpex_book_capi.h":
         int (*events)(PyObject*, const PerpexEvent**, Py_ssize_t*) noexcept
         int (*clear_events)(PyObject*) noexcept
         int (*best)(PyObject*, int, int64_t*) noexcept
+        int (*depth)(PyObject*, int, Py_ssize_t, int64_t*, int64_t*, Py_ssize_t*) noexcept
     const char* PERPEX_BOOK_CAPI_NAME
     int PERPEX_BOOK_CAPI_VERSION
 
@@ -111,6 +113,22 @@ cdef class EngineCore:
 
 # The best bid (side 0) or ask (side 1) of a native book in ticks, 0 for an empty side.
 cdef int64_t book_best(object book, int side) except? -1
+
+
+# One side of a native book's displayed levels, as its depth() lists them, for a walk that
+# stops early: the levels are copied out at once and made (price, contracts) tuples one at a
+# time, as they are iterated.
+cdef enum:
+    BOOK_LEVELS_MAX = 64
+
+@cython.final
+@cython.no_gc
+cdef class BookLevels:
+    cdef int64_t _px[BOOK_LEVELS_MAX]
+    cdef int64_t _qty[BOOK_LEVELS_MAX]
+    cdef Py_ssize_t _n, _i
+
+cdef BookLevels book_levels(object book, int side)
 
 
 # The pre-trade margin check's common case (perpex._pretrade._fits), which that module plugs

@@ -1,5 +1,5 @@
 from collections import deque
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from perpex._records import OrderRecord
 from perpex.accounts._levels import OpenLevels
@@ -22,6 +22,14 @@ STATUS_REJECTED: int
 STATUS_UNKNOWN_ORDER: int
 STATUS_OVERLOADED: int
 
+LEVELS_MAX: int
+
+class BookLevels(Iterator[tuple[int, int]]):
+    def __iter__(self) -> BookLevels: ...
+    def __next__(self) -> tuple[int, int]: ...
+    def __len__(self) -> int: ...
+
+def levels(book: Any, side: int) -> BookLevels: ...
 def fee(exec_cost: int, rate: tuple[int, int]) -> int: ...
 
 class Contract:

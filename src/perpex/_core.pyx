@@ -19,6 +19,7 @@ no answer (other orders go through ``_margin_reject``); and the batch loop calls
 in :mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
 """
 
+cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.pycapsule cimport PyCapsule_Import
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
@@ -92,6 +93,44 @@ cdef int64_t book_best(object book, int side) except? -1:
     if _books_api.best(<PyObject*>book, side, &px) < 0:
         _raised()
     return px
+
+
+@cython.final
+@cython.no_gc
+@cython.freelist(4)  # a kilobyte each: reused, not malloc'd per walk
+cdef class BookLevels:
+    """The best displayed levels of one side of a native book (at most ``BOOK_LEVELS_MAX``),
+    best first, iterated as (price ticks, contracts) tuples: those of ``book.depth(n)`` for
+    that side. Built by :func:`levels`."""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef Py_ssize_t i = self._i
+        if i >= self._n:
+            raise StopIteration
+        self._i = i + 1
+        return (self._px[i], self._qty[i])
+
+    def __len__(self):
+        return self._n - self._i
+
+
+cdef BookLevels book_levels(object book, int side):
+    cdef BookLevels out = BookLevels.__new__(BookLevels)
+    if _books_api.depth(<PyObject*>book, side, BOOK_LEVELS_MAX, out._px, out._qty, &out._n) < 0:
+        _raised()
+    return out
+
+
+def levels(book, int side):
+    """The best displayed levels of ``book``'s ``side`` (0 bids, 1 asks), at most
+    ``BOOK_LEVELS_MAX`` of them, as an iterator of (price ticks, contracts) tuples."""
+    return book_levels(book, side)
+
+
+LEVELS_MAX = BOOK_LEVELS_MAX
 
 
 cdef tuple _IDLE = (0, 0, 0)  # the pre-trade check's "no order taken out"

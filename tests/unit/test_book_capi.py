@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from perpex import errors
+from perpex._core import LEVELS_MAX, levels
 from tests.model import as_tuples
 
 native = pytest.importorskip("perpex._native")
@@ -40,11 +41,14 @@ _events_t = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.POINTER(cty
                               ctypes.POINTER(ctypes.c_ssize_t))
 _clear_t = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object)
 _best_t = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_int, I64P)
+_depth_t = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_int, ctypes.c_ssize_t, I64P,
+                             I64P, ctypes.POINTER(ctypes.c_ssize_t))
 
 
 class Api(ctypes.Structure):
     _fields_ = [("version", ctypes.c_int), ("add", _add_t), ("cancel", _cancel_t),
-                ("events", _events_t), ("clear_events", _clear_t), ("best", _best_t)]
+                ("events", _events_t), ("clear_events", _clear_t), ("best", _best_t),
+                ("depth", _depth_t)]
 
 
 def _api() -> Api:
@@ -88,8 +92,14 @@ def c_best(book: Any, side: int) -> int:
     return px.value
 
 
-def test_the_interface_is_version_1_and_its_events_are_the_event_records() -> None:
-    assert API.version == 1
+def c_depth(book: Any, side: int, n: int) -> list[tuple[int, int]]:
+    px, qty, k = (ctypes.c_int64 * max(n, 1))(), (ctypes.c_int64 * max(n, 1))(), ctypes.c_ssize_t(-1)
+    assert API.depth(book, side, n, px, qty, ctypes.byref(k)) == 0
+    return [(px[i], qty[i]) for i in range(k.value)]
+
+
+def test_the_interface_is_version_2_and_its_events_are_the_event_records() -> None:
+    assert API.version == 2
     assert ctypes.sizeof(Event) == native.EVENT_DTYPE.itemsize == 64
     assert [f for f, _ in Event._fields_] == list(native.EVENT_DTYPE.names)
     for f, _ in Event._fields_:
@@ -119,8 +129,26 @@ def test_random_commands_match_the_methods(seed: int) -> None:
             live[oid] = acct
         assert c_drain(a) == as_tuples(b.drain_events())
         assert c_best(a, BUY) == b.best_bid() and c_best(a, SELL) == b.best_ask()
+        n = rng.choice((0, 1, 3, 64))
+        assert (c_depth(a, BUY, n), c_depth(a, SELL, n)) == b.depth(n)
+        assert (list(levels(a, BUY)), list(levels(a, SELL))) == b.depth(LEVELS_MAX)
         live = {o: acc for o, acc in live.items() if b.order(o) is not None}
     assert a.state_hash() == b.state_hash()
+
+
+def test_levels_are_read_at_once_and_made_tuples_as_they_are_iterated() -> None:
+    book = native.OrderBook()
+    for oid, px in enumerate(range(100, 100 - LEVELS_MAX - 6, -1), 1):  # 70 bid levels
+        book.add_limit(oid, 7, BUY, px, oid)
+    book.add(999, 8, BUY, 101, 4, display_qty=0)  # hidden, above the rest: not displayed
+    it = levels(book, BUY)
+    assert len(it) == LEVELS_MAX and next(it) == (100, 1) and len(it) == LEVELS_MAX - 1
+    book.cancel(2, 7)  # the copy stands: level 99 is still listed
+    assert next(it) == (99, 2)
+    assert list(it) == [(px, 101 - px) for px in range(98, 100 - LEVELS_MAX, -1)]
+    assert list(it) == [] and list(levels(book, SELL)) == []
+    with pytest.raises(errors.InvalidInputError):
+        levels(book, 2)
 
 
 def test_a_refused_command_sets_its_error_and_changes_nothing() -> None:
@@ -139,6 +167,11 @@ def test_a_refused_command_sets_its_error_and_changes_nothing() -> None:
         API.cancel(book, 99, 7, ctypes.byref(leaves))
     with pytest.raises(errors.UnknownOrderError):  # another account's order
         API.cancel(book, 1, 8, ctypes.byref(leaves))
+    k = ctypes.c_ssize_t(-7)
+    for side, n in ((2, 1), (-1, 1), (BUY, -1)):
+        with pytest.raises(errors.InvalidInputError):
+            API.depth(book, side, n, (ctypes.c_int64 * 1)(), (ctypes.c_int64 * 1)(), ctypes.byref(k))
+    assert k.value == -7
     assert book.state_hash() == before and book.pending_events == 0 and leaves.value == -7
 
 
@@ -149,6 +182,8 @@ def test_a_refused_command_sets_its_error_and_changes_nothing() -> None:
     lambda obj: API.events(obj, ctypes.byref(ctypes.POINTER(Event)()), ctypes.byref(ctypes.c_ssize_t())),
     lambda obj: API.clear_events(obj),
     lambda obj: API.best(obj, BUY, ctypes.byref(ctypes.c_int64())),
+    lambda obj: API.depth(obj, BUY, 1, (ctypes.c_int64 * 1)(), (ctypes.c_int64 * 1)(),
+                          ctypes.byref(ctypes.c_ssize_t())),
 ])
 def test_anything_but_a_book_is_a_type_error(call: Any) -> None:
     for obj in (None, 3, object(), [native.OrderBook()]):

@@ -15,6 +15,7 @@ import pytest
 from perpex import errors
 
 native = pytest.importorskip("perpex._native")
+from perpex._core import levels  # noqa: E402
 from tests.unit.test_book_capi import API, Add, Event  # noqa: E402
 
 BUY = native.BUY
@@ -59,6 +60,9 @@ CALLS: dict[str, Callable[[Any], object]] = {
                                         ctypes.byref(ctypes.c_ssize_t())),
     "capi clear_events": lambda b: API.clear_events(b),
     "capi best": lambda b: API.best(b, BUY, ctypes.byref(ctypes.c_int64())),
+    "capi depth": lambda b: API.depth(b, BUY, 1, (ctypes.c_int64 * 1)(), (ctypes.c_int64 * 1)(),
+                                      ctypes.byref(ctypes.c_ssize_t())),
+    "core levels": lambda b: levels(b, BUY),
 }
 
 
