@@ -11,7 +11,7 @@ of perpex.exchange_risk and perpex.exchange_deleverage) stay the reference: an e
 ``_native_lots = False`` runs them (which lots are due is one loop, here, for both), and the
 tests compare the two over cascades, events and state hash alike. What is policy stays there
 and is called from here: the takeover price's walk towards the mark (``_solvent_ticks``), the
-fund's budget per level (:func:`perpex.risk.insurance._walk`), ADL (``_deleverage``). Clawback
+fund's budget per level (:func:`perpex.risk._fund.walk`, over the book's levels in place), ADL (``_deleverage``). Clawback
 (OKEx) works its lots through the reference.
 
 Before them, :func:`liquidate` runs a contract step's liquidations and settles the cascade's
@@ -24,24 +24,24 @@ price, with no assessment built. Its reference is the assessment every other pos
 from libc.stdint cimport INT64_MIN, int64_t
 
 from perpex._checked cimport as_int64, perpex_mul
-from perpex._core cimport Contract, EngineCore
+from perpex._core cimport Contract, EngineCore, book_levels
 from perpex._events cimport _price
 from perpex._fills cimport _book, balance_c, transfer_c, wallet_c
 from perpex._pretrade cimport _lev_ratio
 from perpex._records cimport OrderRecord
 from perpex.accounts._levels cimport contract_value
 from perpex.accounts._position cimport Position
+from perpex.risk._fund cimport surplus, walk
 
 from perpex import _native
 from perpex._core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT
 from perpex._fills import book_trade
 from perpex.accounts.ledger import INSURANCE, wallet
-from perpex.risk.insurance import _walk
 from perpex.risk.liquidation import _BITMEX, placeable_ticks
 from perpex.risk.prices import _V3, bankruptcy_ticks
 
 cdef int64_t _LIQ = LIQUIDATION_ACCOUNT
-cdef int _BUY = _native.BUY
+cdef int _BUY = _native.BUY, _SELL = _native.SELL
 cdef int _GTC = _native.GTC, _IOC = _native.IOC
 cdef object _FUND = INSURANCE
 cdef object _ENGINE_WALLET = wallet(LIQUIDATION_ACCOUNT)
@@ -84,7 +84,7 @@ cdef bint _direct(EngineCore core, Contract c, Position pos, mark_e8, rate, dict
     when it is done (the position is safe, or taken over), False when it is to be assessed."""
     inst = c.inst
     qty, cost = pos.qty, pos.cost
-    if not cost or (cost > 0) != ((qty > 0) != inst.is_inverse):
+    if not cost or (cost > 0) != ((qty > 0) != c.inverse):
         return False  # assess raises on such a position; let it
     base = inst.risk_limit
     if pos.risk_limit != base or abs(cost) > base:
@@ -105,7 +105,8 @@ cdef bint _direct(EngineCore core, Contract c, Position pos, mark_e8, rate, dict
         liq_e8 = liq * inst._e8_per_tick  # inst.ticks_to_e8
         if (mark_e8 <= liq_e8) if qty > 0 else (mark_e8 >= liq_e8):
             # at the lowest limit there is no partial step: the whole position, at bankruptcy
-            bk = placeable_ticks(inst, qty, _bankruptcy_ticks(inst, qty, cost, collateral))
+            bk = placeable_ticks(inst, qty, _bankruptcy_ticks(inst, c.inverse, qty, cost,
+                                                             collateral))
             if native:
                 _take_over(core, c, pos, bk)
             else:
@@ -137,10 +138,10 @@ cdef object _collateral(EngineCore core, inst, Position pos):
 def bankruptcy(inst, qty, cost, collateral):
     """What the direct step takes for :func:`perpex.risk.prices.bankruptcy_ticks` (for the
     tests, which compare the two)."""
-    return _bankruptcy_ticks(inst, qty, cost, collateral)
+    return _bankruptcy_ticks(inst, inst.is_inverse, qty, cost, collateral)
 
 
-cdef object _bankruptcy_ticks(inst, qty, cost, collateral):
+cdef object _bankruptcy_ticks(inst, bint inverse, qty, cost, collateral):
     """perpex.risk.prices.bankruptcy_ticks (the variants but V3) in int64: the price at which
     the position's value equals ``cost - collateral``, in ticks rounded towards the entry side
     (None: unreachable); through that function when a product leaves int64."""
@@ -148,7 +149,7 @@ cdef object _bankruptcy_ticks(inst, qty, cost, collateral):
     if not (as_int64(qty, &q) and as_int64(cost - collateral, &t) and as_int64(inst.multiplier, &m)
             and as_int64(inst._tick_num, &tick_num) and as_int64(inst._tick_den, &tick_den)):
         return bankruptcy_ticks(inst, qty, cost, collateral)
-    if inst.is_inverse:  # price = m x qty / t
+    if inverse:  # price = m x qty / t
         if t == 0:
             return None
         if perpex_mul(m, q, &num):
@@ -195,7 +196,7 @@ cdef int _take_over(EngineCore core, Contract c, Position pos, bk) except -1:
     if not _book(ledger, ccy, buyer, seller, n, cost, 0, 0):
         book_trade(ledger, ccy, buyer, seller, n, cost)
     (<dict>(<dict>ex._liq_stats)[ccy])["takeovers"] += 1
-    cdef int side = _native.SELL if q > 0 else _BUY
+    cdef int side = _SELL if q > 0 else _BUY
     if core._emit:
         core._events.append({
             "seq": core._seq, "transactTime": core._ts, "execType": "Liquidation",
@@ -243,8 +244,8 @@ cdef int _work_lot(EngineCore core, Contract c, OrderRecord rec, bk, mark_e8) ex
     core._cancel_book(rec)  # (the canceled lot's finish drops its entry in _lots)
     # the fund pays for walking the book, level by level, as far as its balance covers
     budget = balance_c(core._ledger, ccy, _FUND)
-    bids, asks = c.book.depth(64)
-    take, limit = _walk(budget, bids if sign == 1 else asks, bk, inst, sign, left, c.terms)
+    take, limit = walk(budget, book_levels(c.book, _BUY if sign == 1 else _SELL), bk, inst, sign,
+                       left, c.terms)
     cdef OrderRecord ioc
     if take:
         # an ImmediateOrCancel that books its fills' surpluses against bk, like a lot (its
@@ -266,8 +267,7 @@ def lot_fill(EngineCore core, inst, OrderRecord rec, px, q):
     if bk is None:
         return
     closed = q if rec.side != _BUY else -q  # signed as the position it closes
-    terms = (<object>core._cv[rec.symbol]).terms
-    s = contract_value(inst, terms, closed, px) - contract_value(inst, terms, closed, bk)
+    s = surplus(inst, closed, px, bk, (<object>core._cv[rec.symbol]).terms)
     if s:
         ccy = inst.settle_currency
         transfer_c(core._ledger, ccy, _ENGINE_WALLET, _FUND, s, "liquidation surplus")

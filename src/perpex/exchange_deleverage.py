@@ -40,7 +40,8 @@ from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, Exchange
 from perpex.instruments import Instrument
 from perpex.orders import OrderRecord
 from perpex.risk.adl import AdlCandidate, adl_queue, plan_adl
-from perpex.risk.insurance import _surplus, _walk, clawback_shares
+from perpex.risk._fund import surplus, walk
+from perpex.risk.insurance import clawback_shares
 
 DELEVERAGE_TEXT = "Deleverage"
 CLAWBACK_TEXT = "Clawback"
@@ -72,8 +73,8 @@ class DeleverageMixin(ExchangeCore):
         bk = self._lots.get(rec.order_id)
         if bk is None:
             return
-        s = _surplus(inst, q if rec.side != _native.BUY else -q, px, bk,
-                     self._cv[inst.symbol].terms)
+        s = surplus(inst, q if rec.side != _native.BUY else -q, px, bk,
+                    self._cv[inst.symbol].terms)
         if s:
             ccy = inst.settle_currency
             self._ledger.transfer(ccy, _ENGINE_WALLET, INSURANCE, s, "liquidation surplus")
@@ -117,8 +118,8 @@ class DeleverageMixin(ExchangeCore):
         budget: int | Fraction = self._ledger.balance(ccy, INSURANCE) + sum(profits.values())
         bids, asks = self._books[sym].depth(64)
         sign = 1 if side == "Sell" else -1
-        take, limit = _walk(budget, bids if sign == 1 else asks, bk, inst, sign, left,
-                            self._cv[sym].terms)
+        take, limit = walk(budget, bids if sign == 1 else asks, bk, inst, sign, left,
+                           self._cv[sym].terms)
         if take:
             ioc = self._engine_order_lot(inst, side, take, limit, bk)
             left -= ioc

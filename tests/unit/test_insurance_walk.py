@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from perpex import presets
 from perpex.errors import InvalidInputError
 from perpex.accounts.margin import ContractValue
-from perpex.risk.insurance import _affordable_fill, _walk, affordable_fill, surplus
+from perpex.risk._fund import affordable, walk
+from perpex.risk.insurance import affordable_fill, surplus
 
 INSTRUMENTS = [presets.XBTUSD(), presets.ETHUSD(), presets.XBTUSDT()]
 
@@ -73,7 +74,7 @@ def test_the_engines_walk_step_valued_natively_answers_as_the_checked_one(
     terms = ContractValue(inst).terms
     sign = 1 if side == "Sell" else -1
     for t in (terms, None):
-        assert _affordable_fill(budget, px, bk, inst, sign, available, t) == \
+        assert affordable(budget, px, bk, inst, sign, available, t) == \
             affordable_fill(budget, px, bk, inst, side, available)
 
 
@@ -120,7 +121,7 @@ def test_the_engines_walk_takes_what_the_budget_covers_and_stops_at_the_first_le
         if not 1 <= px <= inst.max_price_ticks:
             break
         levels.append((px, qty))
-    take, limit = _walk(budget, levels, bk, inst, sign, wanted)
+    take, limit = walk(budget, levels, bk, inst, sign, wanted)
     # the same walk, contract by contract, from the checked function
     left, got, last = budget, 0, 0
     for px, qty in levels:

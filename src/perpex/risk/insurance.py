@@ -17,16 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from fractions import Fraction
 
-from perpex.accounts._levels import LevelTerms, contract_value
 from perpex.errors import InsufficientFundsError, InvalidInputError, InvalidPriceError
 from perpex.rounding import check_int
 from perpex.instruments import Instrument
+# the rules below in C, unchecked: the engine's steps call them with arguments they built
+from perpex.risk._fund import affordable as _affordable_fill, surplus as _surplus
 
 __all__ = ["InsuranceFund", "affordable_fill", "clawback_ratio", "clawback_shares", "surplus"]
 
 _SIDES = {"Buy": -1, "Sell": 1}
-
-
 
 
 def surplus(fill_qty: int, fill_price: int, bankruptcy_price: int, instrument: Instrument,
@@ -54,15 +53,6 @@ def _checked_sign(fill_price: int, bankruptcy_price: int, instrument: Instrument
     return _SIDES[side]
 
 
-def _surplus(instrument: Instrument, position_qty: int, fill_price: int, bankruptcy_price: int,
-             terms: LevelTerms | None = None) -> int:
-    """:func:`surplus` of valid arguments, with ``position_qty`` signed as the position closed
-    (> 0: a Sell closing a long): for the engine's own fills, whose arguments it built.
-    ``terms``: the contract's ``ContractValue.terms``, to value it natively."""
-    return (contract_value(instrument, terms, position_qty, fill_price)
-            - contract_value(instrument, terms, position_qty, bankruptcy_price))
-
-
 def affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: int,
                     instrument: Instrument, side: str, available: int) -> tuple[int, int | Fraction]:
     """How many of ``available`` contracts a liquidation order can take at ``fill_price`` when
@@ -79,48 +69,6 @@ def affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: i
     check_int("available", available, 0)
     sign = _checked_sign(fill_price, bankruptcy_price, instrument, side)
     return _affordable_fill(budget, fill_price, bankruptcy_price, instrument, sign, available)
-
-
-def _affordable_fill(budget: int | Fraction, fill_price: int, bankruptcy_price: int,
-                     instrument: Instrument, sign: int, available: int,
-                     terms: LevelTerms | None = None) -> tuple[int, int | Fraction]:
-    """:func:`affordable_fill` of valid arguments, ``sign`` 1 for a Sell and -1 for a Buy: the
-    engine's walk of the book, level by level, whose arguments it built (``terms`` as for
-    :func:`_surplus`)."""
-    per: int | Fraction
-    if instrument.is_inverse:
-        # kept an int, so an integer budget (the fund's balance) stays integer
-        per = -_surplus(instrument, sign, fill_price, bankruptcy_price, terms)
-    else:
-        # the exact (unrounded) loss of one contract, plus the per-fill rounding allowance
-        ticks = sign * (bankruptcy_price - fill_price)
-        per = ticks * instrument.value_per_tick() + 1 if ticks > 0 else Fraction(0)
-    if per <= 0:
-        return available, per * 0  # zero of per's type, so an int budget stays an int
-    # // floors exactly for int and Fraction operands alike
-    n = min(available, max(0, budget // per))
-    return n, per * n
-
-
-def _walk(budget: int | Fraction, levels: list[tuple[int, int]], bankruptcy_price: int,
-          instrument: Instrument, sign: int, wanted: int,
-          terms: LevelTerms | None = None) -> tuple[int, int]:
-    """How far an engine order for ``wanted`` contracts walks the book's ``levels`` ((price,
-    contracts), best first) when its losses may total at most ``budget``: the contracts it
-    takes and the price of the last level it reaches (0 when none), level by level with
-    :func:`_affordable_fill` (``sign`` and ``terms`` as there)."""
-    take, limit = 0, 0
-    for px, level in levels:
-        if take == wanted:
-            break
-        n, used = _affordable_fill(budget, px, bankruptcy_price, instrument, sign,
-                                   min(level, wanted - take), terms)
-        if n <= 0:
-            break
-        budget -= used
-        take += n
-        limit = px
-    return take, limit
 
 
 class InsuranceFund:
