@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The journal's per-command work in C: a record's framing and checksum, and the payload of
-the common order.
+"""The journal's per-command work in C: a record's framing and checksum, the appending of it
+(:class:`JournalTail`, the in-memory state of :class:`perpex.journal.Journal`), and the payload
+of the common order.
 
 Every journaled command pays for both, so on the per-call path they were a fifth of an
 order's time (two CRC calls through google-crc32c's wrapper, four bytearray appends, struct
@@ -47,6 +48,11 @@ def crc32c_portable(const unsigned char[::1] data, uint32_t crc=0):
 def append_record(bytearray buf not None, uint64_t seq, int64_t ts, bytes payload not None):
     """Appends one framed record of ``payload`` to ``buf``; returns the new length of ``buf``.
     The caller checks ``seq`` against the journal (this only frames it)."""
+    return _append_record(buf, seq, ts, payload)
+
+
+cdef Py_ssize_t _append_record(bytearray buf, uint64_t seq, int64_t ts,
+                               bytes payload) except -1:
     cdef Py_ssize_t n = PyBytes_GET_SIZE(payload)
     if <uint64_t>n > 0xFFFFFFFFULL:
         raise ValueError(f"payload length {n} exceeds {0xFFFFFFFF}")
@@ -63,6 +69,50 @@ def append_record(bytearray buf not None, uint64_t seq, int64_t ts, bytes payloa
     memcpy(p + 24, &crc, 4)  # the formats are little-endian, as every platform built on
     memcpy(p + HEADER, PyBytes_AS_STRING(payload), n)
     return at + HEADER + n
+
+
+# buffered records are handed to the OS once they reach this size (fsync "batch" and "never")
+BATCH_FLUSH_BYTES = 1 << 20
+cdef Py_ssize_t _FLUSH_AT = BATCH_FLUSH_BYTES
+
+
+cdef class JournalTail:
+    """What every append to a journal touches: the records appended but not yet handed to the
+    OS (``_buf``), the seqs (last appended, last handed over, last handed to an fsync, last
+    fsync-ed), the fsync mode and the error of a failed fsync. :class:`perpex.journal.Journal`
+    adds the file and the I/O (``flush``, ``sync``, ``commit``, called from here); its checked
+    ``append`` and the exchange's per-command :meth:`append_next` both end in this C step."""
+
+    cdef public bytearray _buf
+    cdef public uint64_t _last_seq, _buf_last, _committed_seq, _durable_seq
+    cdef public object _failed
+    cdef public str mode
+
+    def _append(self, uint64_t seq, int64_t ts, bytes payload not None):
+        """``Journal.append`` once its arguments are checked (``seq`` is ``last_seq + 1``)."""
+        self._put(seq, ts, payload)
+
+    cdef int _put(self, uint64_t seq, int64_t ts, bytes payload) except -1:
+        cdef Py_ssize_t size = _append_record(self._buf, seq, ts, payload)
+        self._last_seq = seq
+        if self.mode == "always":
+            self.sync()
+        elif size >= _FLUSH_AT:
+            self.flush()
+        return 0
+
+    def append_next(self, int64_t ts, bytes payload not None, Py_ssize_t group):
+        """Appends ``payload`` as the next seq's record at ``ts``, and in "batch" mode starts a
+        group commit once ``group`` records wait for one (an exchange's journaling of each
+        command it sequenced)."""
+        if self._failed is not None:
+            raise self._failed
+        if self._last_seq == 0xFFFFFFFFFFFFFFFFULL:
+            raise ValueError("the journal's seqs are exhausted (2**64 - 1 reached)")
+        cdef uint64_t seq = self._last_seq + 1
+        self._put(seq, ts, payload)
+        if self.mode == "batch" and seq - self._committed_seq >= <uint64_t>group:
+            self.commit()
 
 
 cdef int _put_value(char* p, object v) except -1:

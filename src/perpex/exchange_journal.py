@@ -171,7 +171,8 @@ class JournaledExchange:
         self.directory = journal.dir
         self._journal = journal
         self._codec = Codec(exchange.symbols)
-        self._group = group_commit
+        # (as a C ssize_t: a group beyond any seq distance commits never, as any larger one)
+        self._group = min(group_commit, 2**63 - 1)
         self._keep = snapshot_keep
 
     @classmethod
@@ -258,12 +259,7 @@ class JournaledExchange:
         return getattr(self.exchange, name)
 
     def _log(self, payload: bytes) -> None:
-        # the journal's fields are read directly: this runs once per command
-        j = self._journal
-        seq = j._last_seq + 1
-        j.append(seq, self.exchange._ts, payload)
-        if j.mode == "batch" and seq - j._committed_seq >= self._group:
-            j.commit()
+        self._journal.append_next(self.exchange._ts, payload, self._group)
 
     def _run(self, encode: Callable[..., bytes], encoded: tuple[Any, ...],
              call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -271,7 +267,7 @@ class JournaledExchange:
         command took a seq (also when its processing halted the engine). ``place`` and
         ``cancel``, the commands of every order flow, write this out instead: packing and
         unpacking the arguments twice cost them 1-2 us a command, about half the journal's
-        overhead on a compiled build."""
+        overhead on a compiled build (and they call the journal without ``_log``'s call)."""
         ex = self.exchange
         before = ex._seq
         try:
@@ -308,10 +304,11 @@ class JournaledExchange:
                             display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id,
                             ts=ts)
         finally:
-            if ex._seq != before:
-                self._log(self._codec.place(
+            if ex._seq != before:  # _log, written out
+                self._journal.append_next(ex._ts, self._codec.place(
                     account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
-                    display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id))
+                    display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id),
+                    self._group)
 
     def amend(self, account: int, order_id: int, qty: int | None = None,
               leaves_qty: int | None = None, price: object = None, stop_px: object = None, *,
@@ -325,8 +322,9 @@ class JournaledExchange:
         try:  # _run, written out (see there)
             return ex.cancel(account, order_id, ts=ts)
         finally:
-            if ex._seq != before:
-                self._log(self._codec.cancel(account, order_id))
+            if ex._seq != before:  # _log, written out
+                self._journal.append_next(ex._ts, self._codec.cancel(account, order_id),
+                                          self._group)
 
     def cancel_all(self, account: int, symbol: str | None = None, *,
                    ts: int | None = None) -> Outcome:

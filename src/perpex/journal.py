@@ -45,7 +45,7 @@ from typing import Callable, Iterable, Iterator, Literal, NamedTuple, Sequence, 
 import numpy as np
 
 from perpex._native import FsyncThread
-from perpex._wal import append_record
+from perpex._wal import BATCH_FLUSH_BYTES as _BATCH_FLUSH_BYTES, JournalTail
 from perpex.checksum import byte_columns, crc32c, crc32c_many, crc32c_rows
 from perpex.errors import CorruptJournalError
 from perpex.rounding import INT64_MAX, INT64_MIN
@@ -67,7 +67,6 @@ _REC_BODY = struct.Struct("<IQq")       # the header fields the checksum covers
 REC_HEADER_SIZE = _REC_HEAD.size        # 28
 _MAGIC_U8 = np.frombuffer(REC_MAGIC, dtype=np.uint8)
 
-_BATCH_FLUSH_BYTES = 1 << 20
 
 
 def _record_crc(length: int, seq: int, ts: int, payload: bytes | memoryview) -> int:
@@ -323,12 +322,13 @@ def read_journal(path: str | os.PathLike[str], *,
 # ----------------------------------------------------------------------------- writer
 
 
-class Journal:
+class Journal(JournalTail):
     """Append-only writer of the command journal in ``directory/journal.log``.
 
     Opening an existing journal verifies it, cuts a torn tail off (so new records never follow
     garbage) and continues after its last seq. See the module docstring for when a command is
-    acknowledged.
+    acknowledged. The state every append touches, and the appending, are its C base
+    (:class:`perpex._wal.JournalTail`).
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, fsync: FsyncMode = "always",
@@ -390,12 +390,7 @@ class Journal:
             if not isinstance(payload, (bytes, bytearray, memoryview)):
                 raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
             payload = bytes(payload)
-        size = append_record(self._buf, seq, ts, payload)  # raises for an oversized payload
-        self._last_seq = seq
-        if self.mode == "always":
-            self.sync()
-        elif size >= _BATCH_FLUSH_BYTES:
-            self.flush()
+        self._append(seq, ts, payload)  # raises for an oversized payload
 
     def append_many(self, first_seq: int, ts: Sequence[int] | np.ndarray,
                     payloads: np.ndarray) -> None:

@@ -70,6 +70,44 @@ def test_journal_records_written_natively_read_back(tmp_path: Path) -> None:
         (i, -i, p) for i, p in enumerate(payloads, 1)]
 
 
+def test_append_next_writes_what_append_writes_and_commits_per_group(tmp_path: Path) -> None:
+    payloads = [bytes([i]) * i for i in range(1, 12)]
+    with Journal(tmp_path / "a", fsync="never") as a:
+        for i, p in enumerate(payloads, 1):
+            a.append(i, 10 * i, p)
+    commits: list[int] = []
+    with Journal(tmp_path / "b", fsync="batch") as b:
+        commit = b.commit
+
+        def watched() -> None:
+            commits.append(b.last_seq)
+            commit()
+        b.commit = watched  # type: ignore[method-assign]
+        for i, p in enumerate(payloads, 1):
+            b.append_next(10 * i, p, 4)
+            assert b.last_seq == i
+        b.wait()
+        assert commits == [4, 8] and b.durable_seq == 8
+    assert (tmp_path / "a" / "journal.log").read_bytes() == \
+        (tmp_path / "b" / "journal.log").read_bytes()
+
+
+def test_append_next_refuses_after_a_failed_fsync_and_at_the_last_seq(tmp_path: Path) -> None:
+    with Journal(tmp_path / "a", fsync="never") as j:
+        j.append_next(0, b"x", 1)
+        j._failed = OSError(5, "fsync failed")
+        with pytest.raises(OSError, match="fsync failed"):
+            j.append_next(1, b"y", 1)
+        assert j.last_seq == 1
+        j._failed = None
+    with Journal(tmp_path / "b", fsync="never", first_seq=2**64 - 1) as j:
+        j.append_next(0, b"x", 1)
+        assert j.last_seq == 2**64 - 1
+        with pytest.raises(ValueError, match="exhausted"):
+            j.append_next(0, b"y", 1)
+    assert [r.seq for r in read_journal(tmp_path / "b")] == [2**64 - 1]
+
+
 PRICES = st.one_of(st.none(), INT64, st.floats(allow_nan=False),
                    st.integers(2**63, 2**70), st.booleans(),
                    st.decimals(allow_nan=False, allow_infinity=False, places=2))
