@@ -22,13 +22,15 @@ in :mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.pycapsule cimport PyCapsule_Import
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_SET_ITEM
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 from perpex._checked cimport as_int64, div_half_away, perpex_mul
 from perpex._events cimport Execution, execution_c
 from perpex._fills cimport _book
-from perpex._records cimport record_key
+from perpex._records cimport new_order, record_key
 from perpex.accounts._levels cimport contract_value, drop_c, sync_c
 
 from perpex import _native
@@ -50,7 +52,7 @@ cdef int64_t _CLOSE = _native.FLAG_CLOSE, _REDUCE = _native.FLAG_REDUCE_ONLY
 cdef int _EV_FILL = _native.EV_FILL, _EV_ACCEPTED = _native.EV_ACCEPTED
 cdef int _EV_CANCELED = _native.EV_CANCELED, _EV_REJECTED = _native.EV_REJECTED
 cdef int _EV_AMENDED = _native.EV_AMENDED, _EV_TRIGGERED = _native.EV_TRIGGERED
-cdef object _new_tuple = tuple.__new__
+cdef type _OUTCOME = Outcome
 cdef int _LIMIT = _native.LIMIT, _MARKET = _native.MARKET, _GTC = _native.GTC
 cdef int _FEED_MARK = _native.FEED_MARK
 
@@ -82,6 +84,34 @@ cdef const PerpexBookCAPI* _books_api = <const PerpexBookCAPI*>PyCapsule_Import(
 if _books_api.version != PERPEX_BOOK_CAPI_VERSION:
     raise ImportError(f"perpex._native's book interface is version {_books_api.version}, "
                       f"expected {PERPEX_BOOK_CAPI_VERSION}: rebuild perpex")
+
+
+cdef extern from "Python.h":
+    object PyType_GenericAlloc(type t, Py_ssize_t n)
+
+
+cdef inline void _put(object t, Py_ssize_t i, object v) noexcept:
+    Py_INCREF(v)  # PyTuple_SET_ITEM takes the reference over
+    PyTuple_SET_ITEM(t, i, v)
+
+
+cdef object _outcome(object seq, object accepted, object text, object order_id, object status,
+                     object leaves, object cum):
+    """An order command's ``Outcome(seq, accepted, text, order_id, status, leaves, cum)``,
+    allocated as the tuple subclass it is and filled in place: ``tuple.__new__(Outcome,
+    items)`` is a Python-level call that builds the items twice, about 1k instructions an
+    order. (A tuple with empty slots is safe to track: its traversal skips them.)"""
+    t = PyType_GenericAlloc(_OUTCOME, 9)
+    _put(t, 0, seq)
+    _put(t, 1, accepted)
+    _put(t, 2, text)
+    _put(t, 3, order_id)
+    _put(t, 4, status)
+    _put(t, 5, leaves)
+    _put(t, 6, cum)
+    _put(t, 7, 0)
+    _put(t, 8, 0)
+    return t
 
 
 cdef int _raised() except -1:
@@ -306,13 +336,10 @@ cdef class EngineCore:
                                                          r.qty, r.price))
                 continue
             else:
-                rec = OrderRecord.__new__(OrderRecord)
-                rec.account, rec.symbol, rec.side = r.account, inst.symbol, r.side
-                rec.ord_type = _LIMIT if r.op == _OP_LIMIT else _MARKET
-                rec.tif, rec.feed, rec.display_qty = _GTC, _FEED_MARK, -1
-                rec.price = r.price if r.op == _OP_LIMIT else 0
-                rec.order_qty = rec.leaves_qty = r.qty
-                rec.px_qty, rec.cl_ord_id = 0, ""
+                rec = new_order(0, r.account, inst.symbol, r.side,
+                                _LIMIT if r.op == _OP_LIMIT else _MARKET, _GTC, 0, _FEED_MARK,
+                                r.price if r.op == _OP_LIMIT else 0, 0, 0, -1, r.qty, "",
+                                False, False)
                 if direct:  # the result from the record, without an Outcome
                     self._commit_place(r.ts, inst, rec, o)
                     continue
@@ -512,11 +539,8 @@ cdef class EngineCore:
         cdef int64_t oid = self._next_id
         self._next_id = oid + 1
         sym = inst.symbol
-        cdef OrderRecord rec = OrderRecord.__new__(OrderRecord)
-        rec.order_id, rec.account, rec.symbol, rec.side = oid, a, sym, side
-        rec.ord_type, rec.tif, rec.feed, rec.display_qty = _LIMIT, tif, _FEED_MARK, -1
-        rec.price, rec.order_qty, rec.leaves_qty = price, qty, qty
-        rec.px_qty, rec.cl_ord_id = 0, ""
+        cdef OrderRecord rec = new_order(oid, a, sym, side, _LIMIT, tif, 0, _FEED_MARK, price,
+                                         0, 0, -1, qty, "", False, False)
         self._liq_orders[oid] = None
         if a == _LIQ and tif == _GTC:
             self._lots[oid] = price
@@ -560,11 +584,10 @@ cdef class EngineCore:
         done = self._done.get(rec.order_id) if self._done else None
         if done is not None:
             status, text, leaves, cum = <tuple>done
-            return _new_tuple(Outcome, (self._seq, status != "Rejected", text, rec.order_id,
-                                        status, leaves, cum, 0, 0))
+            return _outcome(self._seq, status != "Rejected", text, rec.order_id, status, leaves,
+                            cum)
         status = "PartiallyFilled" if rec.cum_qty else "New"
-        return _new_tuple(Outcome, (self._seq, True, "", rec.order_id, status, rec.leaves_qty,
-                                    rec.cum_qty, 0, 0))
+        return _outcome(self._seq, True, "", rec.order_id, status, rec.leaves_qty, rec.cum_qty)
 
     cdef int _reject_n(self, OrderRecord rec, str text) except -1:
         rec.leaves_qty = 0
@@ -575,8 +598,7 @@ cdef class EngineCore:
 
     cdef object _reject_c(self, OrderRecord rec, str text):
         self._reject_n(rec, text)
-        return _new_tuple(Outcome, (self._seq, False, text, rec.order_id or None, "Rejected", 0,
-                                    rec.cum_qty, 0, 0))
+        return _outcome(self._seq, False, text, rec.order_id or None, "Rejected", 0, rec.cum_qty)
 
     # ============================================================ the engine loop
     def _drive(self, sym):

@@ -14,7 +14,7 @@ from libc.stdint cimport INT64_MAX, int64_t
 
 from perpex._checked cimport as_int64, perpex_mul
 from perpex._core cimport Contract, EngineCore
-from perpex._records cimport OrderRecord
+from perpex._records cimport OrderRecord, new_order
 
 from decimal import Decimal
 
@@ -36,7 +36,15 @@ cdef int64_t _POST_ONLY = _native.FLAG_POST_ONLY, _TRAILING = _native.FLAG_TRAIL
 cdef int _FEED_MARK = _native.FEED_MARK
 cdef dict _SIDES = SIDES, _ORD_TYPES = ORD_TYPES, _TIFS = TIFS, _FEEDS = FEEDS
 cdef dict _EXEC_OR_FEED = {**EXEC_FLAGS, **FEEDS}
-cdef object _CONDITIONAL = CONDITIONAL_TYPES, _MARKET = MARKET_TYPES
+# CONDITIONAL_TYPES and MARKET_TYPES as flags by order type code (the codes are small ints)
+cdef enum:
+    _IS_CONDITIONAL = 1
+    _IS_MARKET = 2
+cdef unsigned char _KIND[256]
+for _ot in ORD_TYPES.values():
+    _KIND[_ot] = (_IS_CONDITIONAL if _ot in CONDITIONAL_TYPES else 0) | (
+        _IS_MARKET if _ot in MARKET_TYPES else 0)
+del _ot
 
 
 cdef inline int _code(str name, value, dict table) except -1:
@@ -89,7 +97,8 @@ def place(EngineCore core not None, account, symbol, side, qty, price, ord_type,
     inst = core._inst.get(symbol) if type(symbol) is str else None
     if inst is None:
         inst = ex._instrument(symbol)
-    cdef Contract c = core._contract(inst.symbol)
+        symbol = inst.symbol
+    cdef Contract c = core._contract(symbol)
     cdef int s = _code("side", side, _SIDES)
     if ord_type is None:
         cond = stop_px is not None or peg_price_type is not None
@@ -97,8 +106,8 @@ def place(EngineCore core not None, account, symbol, side, qty, price, ord_type,
             "Limit" if price is not None else "Market")
     cdef int ot = _code("ord_type", ord_type, _ORD_TYPES)
     cdef int tif = _code("time_in_force", time_in_force, _TIFS)
-    cdef bint conditional = ot in _CONDITIONAL
-    cdef bint market = ot in _MARKET
+    cdef bint conditional = _KIND[ot] & _IS_CONDITIONAL
+    cdef bint market = _KIND[ot] & _IS_MARKET
     if isinstance(exec_inst, str):
         exec_inst = [x.strip() for x in exec_inst.split(",") if x.strip()]
     cdef int64_t flags = 0
@@ -171,8 +180,8 @@ def place(EngineCore core not None, account, symbol, side, qty, price, ord_type,
             raise DuplicateOrderIdError(f"cl_ord_id={cl_ord_id!r} is already used by a live "
                                         f"order of account {a}")
         cl = cl_ord_id
-    rec = OrderRecord(0, a, c.symbol, s, ot, tif, flags, feed, p, stop, peg, disp, q, q, 0, 0,
-                      cl, close_all, conditional)
+    rec = new_order(0, a, c.symbol, s, ot, tif, flags, feed, p, stop, peg, disp, q, cl,
+                    close_all, conditional)
     return core._commit_c(t, inst, rec)
 
 

@@ -25,6 +25,14 @@ cdef class OrderRecord:
     cdef readonly object ix_levels
 
 
+# A new order's record (cum_qty 0, order_qty = leaves_qty = qty), without the constructor's
+# Python call: the engine's steps build one per order.
+cdef OrderRecord new_order(int64_t order_id, int64_t account, str symbol, int side, int ord_type,
+                           int tif, int64_t flags, int feed, int64_t price, int64_t stop_px,
+                           int64_t peg_offset, int64_t display_qty, int64_t qty, str cl_ord_id,
+                           bint close_all, bint conditional)
+
+
 cdef inline tuple record_key(OrderRecord rec):
     """``rec.key``; a record restored from a snapshot, which went live without one, is given
     (account, symbol) the first time."""

@@ -36,6 +36,8 @@ cdef class OrderRecord:
         self.cum_qty, self.px_qty, self.cl_ord_id = cum_qty, px_qty, cl_ord_id
         self.close_all, self.conditional, self.triggered = close_all, conditional, triggered
 
+    # (new_order below builds one as this does, without the call)
+
     @property
     def reduce_only(self):
         return bool(self.flags & _REDUCE)
@@ -73,3 +75,17 @@ cdef class OrderRecord:
     def __repr__(self):
         return "OrderRecord(" + ", ".join(
             f"{k}={v!r}" for k, v in zip(_FIELDS, self.as_tuple())) + ")"
+
+
+cdef OrderRecord new_order(int64_t order_id, int64_t account, str symbol, int side, int ord_type,
+                           int tif, int64_t flags, int feed, int64_t price, int64_t stop_px,
+                           int64_t peg_offset, int64_t display_qty, int64_t qty, str cl_ord_id,
+                           bint close_all, bint conditional):
+    cdef OrderRecord rec = OrderRecord.__new__(OrderRecord)
+    rec.order_id, rec.account, rec.symbol, rec.side = order_id, account, symbol, side
+    rec.ord_type, rec.tif, rec.flags, rec.feed = ord_type, tif, flags, feed
+    rec.price, rec.stop_px, rec.peg_offset = price, stop_px, peg_offset
+    rec.display_qty, rec.order_qty, rec.leaves_qty = display_qty, qty, qty
+    rec.px_qty, rec.cl_ord_id = 0, cl_ord_id
+    rec.close_all, rec.conditional = close_all, conditional
+    return rec
