@@ -1,9 +1,11 @@
 # The order record's C layout, for the modules that read it without attribute lookups
 # (perpex._events, perpex.accounts._levels). The class and its documentation are in _records.pyx.
 
+cimport cython
 from libc.stdint cimport int64_t
 
 
+@cython.no_gc
 cdef class OrderRecord:
     cdef public int64_t order_id, account
     cdef public str symbol

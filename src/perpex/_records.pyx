@@ -8,6 +8,7 @@ a generated ``__init__`` in the bytecode loop. The fields and their meaning are 
 (the commands validate them against the instrument's limits before a record exists), and
 ``px_qty``, a sum of products, stays a Python integer."""
 
+cimport cython
 from libc.stdint cimport int64_t
 
 from perpex import _native
@@ -20,6 +21,10 @@ _FIELDS = ("order_id", "account", "symbol", "side", "ord_type", "tif", "flags", 
            "px_qty", "cl_ord_id", "close_all", "conditional", "triggered")
 
 
+# no_gc: a record refers to strs, ints, its key tuple and its index entry's levels, none of
+# which refers back, so it cannot be part of a cycle; untracked, the resting orders cost the
+# collector nothing
+@cython.no_gc
 cdef class OrderRecord:
     """One live order. Prices are ticks (0 = none); ``order_qty = cum_qty + leaves_qty``
     except for a Close order without a quantity (``close_all``), sized when it executes."""

@@ -1,7 +1,10 @@
 # A position's C layout, for the modules that read it without attribute lookups (perpex._fills,
 # perpex._pretrade, perpex._core). The class and its documentation are in _position.pyx.
 
+cimport cython
 
+
+@cython.no_gc
 cdef class Position:
     cdef readonly object account
     cdef readonly str symbol

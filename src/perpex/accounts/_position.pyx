@@ -9,6 +9,7 @@ than through attribute lookups. The amounts stay Python ints (the reference fill
 The object also carries where the ledger keeps its cost and its account's wallet (see
 :mod:`perpex._fills`): a cache, never pickled, compared or hashed."""
 
+cimport cython
 import copyreg
 import math
 
@@ -19,6 +20,9 @@ _FIELDS = ("account", "symbol", "risk_limit", "qty", "cost", "realised_pnl", "le
 _INTS = ("account", "risk_limit", "qty", "cost", "realised_pnl", "extra_margin")
 
 
+# no_gc: a position refers to ints, strs, its key tuple and a ledger's slot index, none of
+# which refers back, so it cannot be part of a cycle; untracked, it costs the collector nothing
+@cython.no_gc
 cdef class Position:
     """One account's position in one contract.
 
