@@ -33,7 +33,10 @@ from collections import deque
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
-from perpex import _front, _native
+from perpex import _native
+# the order commands' checks and commit, in C (a module attribute read would cost each order a
+# lookup)
+from perpex._front import cancel as _front_cancel, place as _front_place
 from perpex.accounts.ledger import EXTERNAL, Ledger, wallet
 from perpex.accounts.position import Position
 from perpex.errors import (
@@ -184,7 +187,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         """Places an order with BitMEX semantics; ordType defaults to Limit with a price,
         Stop with a stopPx (or a trailing peg), StopLimit with both, else Market. Every
         argument is checked (perpex._front) before anything changes."""
-        return _front.place(self, account, symbol, side, qty, price, ord_type, time_in_force,
+        return _front_place(self, account, symbol, side, qty, price, ord_type, time_in_force,
                             exec_inst, display_qty, stop_px, peg_price_type, peg_offset_value,
                             cl_ord_id, ts)
 
@@ -251,7 +254,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         return self._order_outcome(rec)
 
     def cancel(self, account: int, order_id: int, *, ts: int | None = None) -> Outcome:
-        return _front.cancel(self, account, order_id, ts)
+        return _front_cancel(self, account, order_id, ts)
 
     def cancel_all(self, account: int, symbol: str | None = None, *,
                    ts: int | None = None) -> Outcome:

@@ -169,9 +169,9 @@ def test_snapshot_only_restart_then_identical_further_commands(tmp_path: Path) -
 
 def _committing_methods(cls: type) -> set[str]:
     """Public methods of ``cls`` that call ``self._commit(...)`` or hand themselves to
-    perpex._front (whose functions check a command and commit it), read from the class's
-    source file (the module itself may be a compiled extension, which has no source to
-    inspect)."""
+    perpex._front (whose functions, imported as ``_front_<name>``, check a command and commit
+    it), read from the class's source file (the module itself may be a compiled extension,
+    which has no source to inspect)."""
     module = sys.modules[cls.__module__]
     source = Path(module.__file__).with_name(cls.__module__.rsplit(".", 1)[-1] + ".py")
     if not source.exists():  # an extension type from a .pyx (perpex._core.EngineCore)
@@ -181,10 +181,11 @@ def _committing_methods(cls: type) -> set[str]:
     tree = ast.parse(source.read_text())
     body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__).body
     return {fn.name for fn in body if isinstance(fn, ast.FunctionDef) and not fn.name.startswith("_")
-            and any(isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
-                    and isinstance(c.func.value, ast.Name)
-                    and ((c.func.attr == "_commit" and c.func.value.id == "self")
-                         or c.func.value.id == "_front") for c in ast.walk(fn))}
+            and any(isinstance(c, ast.Call)
+                    and ((isinstance(c.func, ast.Attribute) and isinstance(c.func.value, ast.Name)
+                          and c.func.attr == "_commit" and c.func.value.id == "self")
+                         or (isinstance(c.func, ast.Name) and c.func.id.startswith("_front_")))
+                    for c in ast.walk(fn))}
 
 
 def test_every_exchange_command_that_takes_a_seq_is_journaled() -> None:
