@@ -19,6 +19,7 @@ from cpython.memoryview cimport PyMemoryView_GET_BUFFER
 from libc.stdint cimport int64_t
 
 from perpex._checked cimport as_int64, div_half_away, perpex_add, perpex_mul, perpex_sub
+from perpex.accounts._ledger cimport LedgerTables
 from perpex.accounts._position cimport Position
 from perpex.accounts.ledger import FEES
 
@@ -84,21 +85,21 @@ cdef object wallet_c(object ledger, str ccy, object a, object pos):
     the account's positions in ``ccy`` (its slot is remembered there), or None."""
     if pos is None:
         return balance_c(ledger, ccy, ("wallet", a))
-    index = (<dict?>ledger._index).get(ccy)
+    index = (<LedgerTables?>ledger)._index.get(ccy)
     return 0 if index is None else _cell(ledger, ccy, _wallet_slot(<Position>pos, <dict>index))
 
 
 cdef object balance_c(object ledger, str ccy, object key):
     """``ledger.balance(ccy, key)`` read from its tables (the liquidation engine reads the
     insurance fund per lot)."""
-    index = (<dict?>ledger._index).get(ccy)
+    index = (<LedgerTables?>ledger)._index.get(ccy)
     return 0 if index is None else _cell(ledger, ccy, _slot(<dict>index, key))
 
 
 cdef inline object _cell(object ledger, str ccy, Py_ssize_t slot):
     if slot < 0:
         return 0
-    table = (<dict?>ledger._cells)[ccy]
+    table = (<LedgerTables>ledger)._cells[ccy]  # (its callers checked the type)
     if type(table) is memoryview:
         return (<int64_t*>PyMemoryView_GET_BUFFER(table).buf)[slot]
     return table[slot]
@@ -112,13 +113,13 @@ cdef int transfer_c(object ledger, str ccy, object src, object dst, object amoun
     cdef int64_t v, a, b
     cdef Py_ssize_t s, d
     cdef int64_t* cells = _writable(ledger, ccy)
-    index = (<dict?>ledger._index).get(ccy)
+    index = (<LedgerTables>ledger)._index.get(ccy)  # (_writable checked the type)
     if cells != NULL and index is not None and type(amount) is int and as_int64(amount, &v):
         s, d = _slot(<dict>index, src), _slot(<dict>index, dst)
         if s >= 0 and d >= 0 and s != d \
                 and not (perpex_sub(cells[s], v, &a) or perpex_add(cells[d], v, &b)):
             cells[s], cells[d] = a, b
-            (<dict?>ledger._counts)[ccy] += 1
+            (<LedgerTables>ledger)._counts[ccy] += 1
             return 0
     ledger.transfer(ccy, src, dst, amount, reason)
     return 0
@@ -128,9 +129,10 @@ cdef int64_t* _writable(object ledger, str ccy) except? NULL:
     """The currency's balances as int64 cells to write in place, or NULL when the ledger
     records its transfers, does not know the currency or holds it as Python ints (dtype
     object): the ledger's own methods then do the work."""
-    if ledger._journal is not None:
+    cdef LedgerTables t = <LedgerTables?>ledger
+    if t._journal is not None:
         return NULL
-    table = (<dict?>ledger._cells).get(ccy)
+    table = t._cells.get(ccy)
     if type(table) is not memoryview:
         return NULL
     cdef Py_buffer* view = PyMemoryView_GET_BUFFER(table)
@@ -184,7 +186,7 @@ cdef int _book(object ledger, str ccy, Position buyer, Position seller, object q
             or perpex_add(nsr, rs, &nsr):
         return False
     cells = _writable(ledger, ccy)
-    index = (<dict?>ledger._index).get(ccy)
+    index = (<LedgerTables>ledger)._index.get(ccy)  # (_writable checked the type)
     if cells == NULL or index is None:
         return False
     # a wallet or the fee ledger is written only when an amount moves to or from it (an
@@ -216,7 +218,7 @@ cdef int _book(object ledger, str ccy, Position buyer, Position seller, object q
         cells[s_sw] = v_sw
     if bfee or sfee:
         cells[s_f] = v_f
-    (<dict?>ledger._counts)[ccy] += 1 + (rb != 0) + (rs != 0) + (bfee != 0) + (sfee != 0)
+    (<LedgerTables>ledger)._counts[ccy] += 1 + (rb != 0) + (rs != 0) + (bfee != 0) + (sfee != 0)
     buyer.qty, buyer.cost, buyer.realised_pnl = nbq, nbc, nbr
     seller.qty, seller.cost, seller.realised_pnl = nsq, nsc, nsr
     return True

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple, Union
 import numpy as np
 import numpy.typing as npt
 
+from perpex.accounts._ledger import LedgerTables
 from perpex.errors import InvalidInputError, InvariantViolation
 from perpex.rounding import INT64_MAX, INT64_MIN, exact_sum
 
@@ -155,7 +156,7 @@ class KeySlots(Sequence[LedgerKey]):
                         self.currency, self.distinct)
 
 
-class Ledger:
+class Ledger(LedgerTables):
     """Balances per currency and ledger key; see the module docstring.
 
     Per currency, ``_index`` numbers the keys in the order they were first used and ``_vals``
@@ -165,17 +166,22 @@ class Ledger:
     not turns that currency's array into Python ints (dtype object) for good, so every amount
     stays exact. Pickled, a Ledger is the plain ``{currency: {key: balance}}`` it always was."""
 
-    __slots__ = ("_index", "_vals", "_cells", "_counts", "_journal")
+    # the tables are fields of the C base, which the native steps read in place (perpex._fills)
+    __slots__ = ()
 
     def __init__(self, record: bool = False) -> None:
-        self._index: dict[str, dict[LedgerKey, int]] = {}
-        self._vals: dict[str, npt.NDArray[Any]] = {}
+        # currency -> {key: slot}
+        self._index = {}
+        # currency -> the balances (npt.NDArray) by slot
+        self._vals = {}
         # what single transfers index: a memoryview of an int64 array reads and writes Python
         # ints at about half the cost of the array's item access, and refuses what int64 cannot
         # hold (ValueError); an object array is indexed directly
-        self._cells: dict[str, Any] = {}
-        self._counts: dict[str, int] = {}
-        self._journal: list[Transfer] | None = [] if record else None
+        self._cells = {}
+        # currency -> transfers made
+        self._counts = {}
+        # the transfers (Transfer), when recorded
+        self._journal = [] if record else None
 
     # ---- representation ------------------------------------------------------------
     def __getstate__(self) -> tuple[None, dict[str, object]]:
