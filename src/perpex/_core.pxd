@@ -68,6 +68,7 @@ cdef class Contract:
 cdef class EngineCore:
     cdef dict _contracts  # derived from the tables below (EngineCore._contract)
     cdef public dict _inst, _books, _positions, _orders, _live, _reduce_only, _cl_ids
+    cdef public dict _accounts  # the accounts that have deposited (keys; values None)
     cdef public dict _open, _fee_ratios, _settled, _lots, _liq_orders
     cdef public dict _done, _texts, _dirty, _buckets
     cdef public dict _marks, _cv, _cross_rates, _by_ccy, _risk_dirty, _linked

@@ -48,6 +48,7 @@ class Contract:
 
 class EngineCore:
     _inst: dict[str, Instrument]
+    _accounts: dict[int, None]
     _books: dict[str, Any]
     _positions: dict[tuple[int, str], Position]
     _orders: dict[int, OrderRecord]

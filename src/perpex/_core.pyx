@@ -72,8 +72,8 @@ STATUS_UNKNOWN_ORDER, STATUS_OVERLOADED = _STATUS_UNKNOWN_ORDER, _STATUS_OVERLOA
 # The fields below, in one place, for the snapshot code (which pickles them with the
 # instance's __dict__).
 CORE_FIELDS = (
-    "_inst", "_books", "_positions", "_orders", "_live", "_reduce_only", "_cl_ids", "_open",
-    "_fee_ratios", "_settled", "_lots", "_liq_orders", "_done", "_texts", "_dirty",
+    "_inst", "_accounts", "_books", "_positions", "_orders", "_live", "_reduce_only", "_cl_ids",
+    "_open", "_fee_ratios", "_settled", "_lots", "_liq_orders", "_done", "_texts", "_dirty",
     "_marks", "_cv", "_cross_rates", "_by_ccy", "_risk_dirty", "_linked", "_rate", "_buckets",
     "_ledger", "_held", "_events", "_executions", "_halted", "_max_open", "_max_stop", "_emit",
     "_checks_off", "_seq", "_ts", "_next_id")

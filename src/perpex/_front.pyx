@@ -70,7 +70,7 @@ cdef inline object _trader(EngineCore core, account):
     """A trader's account (``_account``)."""
     cdef object ex = core
     cdef int64_t a
-    if as_int64(account, &a) and a != _LIQ and account in ex._accounts:
+    if as_int64(account, &a) and a != _LIQ and account in core._accounts:
         return account
     return ex._account(account)
 
