@@ -117,6 +117,9 @@ def test_the_direct_takeover_gives_the_events_and_state_of_the_assessed_path(
     events, hashes, ex = cascade(mode, True, mixed(), moves)
     assert hashes == ref_hashes
     assert events == ref_events
+    # key for key in order too (a report's JSON reads the same)
+    assert [list(e) for batch in events for e in batch] == \
+        [list(e) for batch in ref_events for e in batch]
     stats = ex.liquidation_stats("XBt")
     assert stats == ref.liquidation_stats("XBt") and stats["takeovers"] >= 12
     assert ex.liquidation_stats("USDt")["takeovers"] >= 4
