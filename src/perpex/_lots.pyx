@@ -11,8 +11,8 @@ of perpex.exchange_risk and perpex.exchange_deleverage) stay the reference: an e
 ``_native_lots = False`` runs them (which lots are due is one loop, here, for both), and the
 tests compare the two over cascades, events and state hash alike. What is policy stays there
 and is called from here: the takeover price's walk towards the mark (``_solvent_ticks``), the
-fund's budget per level (:func:`perpex.risk._fund.walk`, over the book's levels in place), ADL (``_deleverage``). Clawback
-(OKEx) works its lots through the reference.
+fund's budget per level (:func:`perpex.risk._fund.walk`, over the book's levels in place), ADL
+(``_deleverage``). Clawback (OKEx) works its lots through the reference.
 
 Before them, :func:`liquidate` runs a contract step's liquidations and settles the cascade's
 common case itself: a BitMEX position at the base risk limit with no open orders in the
@@ -267,8 +267,9 @@ def lot_fill(EngineCore core, inst, OrderRecord rec, px, q):
     if bk is None:
         return
     closed = q if rec.side != _BUY else -q  # signed as the position it closes
-    s = surplus(inst, closed, px, bk, (<object>core._cv[rec.symbol]).terms)
+    cdef Contract c = core._contract(rec.symbol)
+    s = surplus(inst, closed, px, bk, c.terms)
     if s:
-        ccy = inst.settle_currency
+        ccy = c.currency
         transfer_c(core._ledger, ccy, _ENGINE_WALLET, _FUND, s, "liquidation surplus")
         (<dict>(<dict>(<object>core)._liq_stats)[ccy])["surplus"] += s

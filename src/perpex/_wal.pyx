@@ -81,12 +81,18 @@ cdef class JournalTail:
     OS (``_buf``), the seqs (last appended, last handed over, last handed to an fsync, last
     fsync-ed), the fsync mode and the error of a failed fsync. :class:`perpex.journal.Journal`
     adds the file and the I/O (``flush``, ``sync``, ``commit``, called from here); its checked
-    ``append`` and the exchange's per-command :meth:`append_next` both end in this C step."""
+    ``append`` and the exchange's per-command :meth:`append_next` both end in this C step.
+    ``group_commit`` is how many records :meth:`append_next` lets wait for a commit in "batch"
+    mode (1 until the journal's user sets it)."""
 
     cdef public bytearray _buf
     cdef public uint64_t _last_seq, _buf_last, _committed_seq, _durable_seq
     cdef public object _failed
     cdef public str mode
+    cdef public Py_ssize_t group_commit
+
+    def __cinit__(self):
+        self.group_commit = 1
 
     def _append(self, uint64_t seq, int64_t ts, bytes payload not None):
         """``Journal.append`` once its arguments are checked (``seq`` is ``last_seq + 1``)."""
@@ -101,17 +107,17 @@ cdef class JournalTail:
             self.flush()
         return 0
 
-    def append_next(self, int64_t ts, bytes payload not None, Py_ssize_t group):
+    def append_next(self, int64_t ts, bytes payload not None):
         """Appends ``payload`` as the next seq's record at ``ts``, and in "batch" mode starts a
-        group commit once ``group`` records wait for one (an exchange's journaling of each
-        command it sequenced)."""
+        group commit once ``group_commit`` records wait for one (an exchange's journaling of
+        each command it sequenced)."""
         if self._failed is not None:
             raise self._failed
         if self._last_seq == 0xFFFFFFFFFFFFFFFFULL:
             raise ValueError("the journal's seqs are exhausted (2**64 - 1 reached)")
         cdef uint64_t seq = self._last_seq + 1
         self._put(seq, ts, payload)
-        if self.mode == "batch" and seq - self._committed_seq >= <uint64_t>group:
+        if self.mode == "batch" and seq - self._committed_seq >= <uint64_t>self.group_commit:
             self.commit()
 
 

@@ -171,8 +171,9 @@ class JournaledExchange:
         self.directory = journal.dir
         self._journal = journal
         self._codec = Codec(exchange.symbols)
-        # (as a C ssize_t: a group beyond any seq distance commits never, as any larger one)
-        self._group = min(group_commit, 2**63 - 1)
+        # the journal applies it to each command's record (a C ssize_t: a group beyond any seq
+        # distance never commits, as any larger one)
+        journal.group_commit = min(group_commit, 2**63 - 1)
         self._keep = snapshot_keep
 
     @classmethod
@@ -259,7 +260,7 @@ class JournaledExchange:
         return getattr(self.exchange, name)
 
     def _log(self, payload: bytes) -> None:
-        self._journal.append_next(self.exchange._ts, payload, self._group)
+        self._journal.append_next(self.exchange._ts, payload)
 
     def _run(self, encode: Callable[..., bytes], encoded: tuple[Any, ...],
              call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -307,8 +308,7 @@ class JournaledExchange:
             if ex._seq != before:  # _log, written out
                 self._journal.append_next(ex._ts, self._codec.place(
                     account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
-                    display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id),
-                    self._group)
+                    display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id))
 
     def amend(self, account: int, order_id: int, qty: int | None = None,
               leaves_qty: int | None = None, price: object = None, stop_px: object = None, *,
@@ -323,8 +323,7 @@ class JournaledExchange:
             return ex.cancel(account, order_id, ts=ts)
         finally:
             if ex._seq != before:  # _log, written out
-                self._journal.append_next(ex._ts, self._codec.cancel(account, order_id),
-                                          self._group)
+                self._journal.append_next(ex._ts, self._codec.cancel(account, order_id))
 
     def cancel_all(self, account: int, symbol: str | None = None, *,
                    ts: int | None = None) -> Outcome:

@@ -68,7 +68,6 @@ REC_HEADER_SIZE = _REC_HEAD.size        # 28
 _MAGIC_U8 = np.frombuffer(REC_MAGIC, dtype=np.uint8)
 
 
-
 def _record_crc(length: int, seq: int, ts: int, payload: bytes | memoryview) -> int:
     return crc32c(payload, crc32c(_REC_BODY.pack(length, seq, ts)))
 

@@ -83,8 +83,9 @@ def test_append_next_writes_what_append_writes_and_commits_per_group(tmp_path: P
             commits.append(b.last_seq)
             commit()
         b.commit = watched  # type: ignore[method-assign]
+        b.group_commit = 4
         for i, p in enumerate(payloads, 1):
-            b.append_next(10 * i, p, 4)
+            b.append_next(10 * i, p)
             assert b.last_seq == i
         b.wait()
         assert commits == [4, 8] and b.durable_seq == 8
@@ -94,17 +95,17 @@ def test_append_next_writes_what_append_writes_and_commits_per_group(tmp_path: P
 
 def test_append_next_refuses_after_a_failed_fsync_and_at_the_last_seq(tmp_path: Path) -> None:
     with Journal(tmp_path / "a", fsync="never") as j:
-        j.append_next(0, b"x", 1)
+        j.append_next(0, b"x")
         j._failed = OSError(5, "fsync failed")
         with pytest.raises(OSError, match="fsync failed"):
-            j.append_next(1, b"y", 1)
+            j.append_next(1, b"y")
         assert j.last_seq == 1
         j._failed = None
     with Journal(tmp_path / "b", fsync="never", first_seq=2**64 - 1) as j:
-        j.append_next(0, b"x", 1)
+        j.append_next(0, b"x")
         assert j.last_seq == 2**64 - 1
         with pytest.raises(ValueError, match="exhausted"):
-            j.append_next(0, b"y", 1)
+            j.append_next(0, b"y")
     assert [r.seq for r in read_journal(tmp_path / "b")] == [2**64 - 1]
 
 

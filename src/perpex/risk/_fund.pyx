@@ -25,14 +25,16 @@ cpdef object surplus(inst, position_qty, fill_price, bankruptcy_price, terms=Non
             - contract_value(inst, terms, position_qty, bankruptcy_price))
 
 
-cdef object _per_contract(inst, terms, bint inverse, int sign, fill_price, bankruptcy_price):
-    """What one contract filled at ``fill_price`` charges the budget (<= 0: nothing)."""
-    if inverse:
-        # whole units per contract: the loss is exactly linear, and an int stays an int
+cdef object _per_contract(inst, terms, object vpt, int sign, fill_price, bankruptcy_price):
+    """What one contract filled at ``fill_price`` charges the budget (<= 0: nothing); ``vpt``
+    is a linear or quanto contract's value per tick (:func:`_value_per_tick`)."""
+    if vpt is None:
+        # inverse: whole units per contract, so the loss is exactly linear and an int stays
+        # an int
         return -surplus(inst, sign, fill_price, bankruptcy_price, terms)
     # the exact (unrounded) loss of one contract, plus the per-fill rounding allowance
     ticks = sign * (bankruptcy_price - fill_price)
-    return ticks * inst.value_per_tick() + 1 if ticks > 0 else _NOTHING
+    return ticks * vpt + 1 if ticks > 0 else _NOTHING
 
 
 cdef inline object _covered(budget, per, available):
@@ -41,15 +43,19 @@ cdef inline object _covered(budget, per, available):
     return available if per <= 0 else min(available, max(0, budget // per))
 
 
-cdef bint _is_inverse(inst, terms) except -1:
-    return (<LevelTerms?>terms).inverse if terms is not None else inst.is_inverse
+cdef object _value_per_tick(inst, terms):
+    """None for an inverse contract, else its exact value per tick (once per call below, not
+    per level)."""
+    if (<LevelTerms?>terms).inverse if terms is not None else inst.is_inverse:
+        return None
+    return inst.value_per_tick()
 
 
 cpdef tuple affordable(budget, fill_price, bankruptcy_price, inst, int sign, available,
                        terms=None):
     """``affordable_fill`` of valid arguments: (the contracts of ``available`` the budget
     covers at ``fill_price``, the part of the budget they use up in the worst case)."""
-    per = _per_contract(inst, terms, _is_inverse(inst, terms), sign, fill_price,
+    per = _per_contract(inst, terms, _value_per_tick(inst, terms), sign, fill_price,
                         bankruptcy_price)
     n = _covered(budget, per, available)
     return n, per * n if per > 0 else per * 0  # zero of per's type: an int budget stays one
@@ -59,12 +65,12 @@ cpdef tuple walk(budget, levels, bankruptcy_price, inst, int sign, wanted, terms
     """How far an engine order for ``wanted`` contracts walks ``levels`` ((price, contracts),
     best first) when its losses may total at most ``budget``: the contracts it takes and the
     price of the last level it reaches (0 when none), level by level as :func:`affordable`."""
-    cdef bint inverse = _is_inverse(inst, terms)
+    vpt = _value_per_tick(inst, terms)
     take, limit = 0, 0
     for px, level in levels:
         if take == wanted:
             break
-        per = _per_contract(inst, terms, inverse, sign, px, bankruptcy_price)
+        per = _per_contract(inst, terms, vpt, sign, px, bankruptcy_price)
         n = _covered(budget, per, min(level, wanted - take))
         if n <= 0:
             break
