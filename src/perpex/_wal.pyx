@@ -10,9 +10,10 @@ packing of the tagged values). The formats are those of :mod:`perpex.journal` (r
 the bytes written here with theirs."""
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
+from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 
 cdef extern from "crc32c.hpp" namespace "perpex" nogil:
@@ -69,6 +70,66 @@ cdef Py_ssize_t _append_record(bytearray buf, uint64_t seq, int64_t ts,
     memcpy(p + 24, &crc, 4)  # the formats are little-endian, as every platform built on
     memcpy(p + HEADER, PyBytes_AS_STRING(payload), n)
     return at + HEADER + n
+
+
+cdef Py_ssize_t _chain_end(const unsigned char* p, Py_ssize_t size, Py_ssize_t* count) noexcept nogil:
+    """Where the records chained from offset 0 stop, and (in ``count``) how many there are: a
+    record is a magic whose header and payload fit in ``size``; its length names the next."""
+    cdef Py_ssize_t o = 0, k = 0
+    cdef uint32_t n
+    while o + HEADER <= size and memcmp(p + o, MAGIC, 4) == 0:
+        memcpy(&n, p + o + 4, 4)
+        if <uint64_t>n > <uint64_t>(size - o - HEADER):
+            break
+        o += HEADER + n
+        k += 1
+    count[0] = k
+    return o
+
+
+def walk_records(const unsigned char[::1] data):
+    """The records chained from offset 0 of a journal image, checked as they are read.
+
+    Returns ``(offs, lens, seqs, tss, stop, failed)``: the first four are bytearrays of the
+    records' little-endian int64 offsets, int64 payload lengths, uint64 seqs and int64
+    timestamps; ``stop`` is where the chain stops (the image's length when its last record ends
+    there, else the start of the first thing that is not a whole record); ``failed`` is the
+    index of the first record whose checksum does not match, or -1. The walk ends at that
+    record: it is the last one listed, and ``stop`` is its offset."""
+    cdef Py_ssize_t size = data.shape[0], k = 0, i = 0, o = 0, failed = -1
+    cdef const unsigned char* p = &data[0] if size else NULL
+    cdef uint32_t n, crc, want
+    cdef int64_t off, length
+    if size:
+        with nogil:
+            _chain_end(p, size, &k)
+    offs = PyByteArray_FromStringAndSize(NULL, k * 8)
+    lens = PyByteArray_FromStringAndSize(NULL, k * 8)
+    seqs = PyByteArray_FromStringAndSize(NULL, k * 8)
+    tss = PyByteArray_FromStringAndSize(NULL, k * 8)
+    cdef char* po = PyByteArray_AS_STRING(offs)
+    cdef char* pl = PyByteArray_AS_STRING(lens)
+    cdef char* ps = PyByteArray_AS_STRING(seqs)
+    cdef char* pt = PyByteArray_AS_STRING(tss)
+    with nogil:
+        while i < k:
+            memcpy(&n, p + o + 4, 4)
+            off, length = o, n
+            memcpy(po + 8 * i, &off, 8)
+            memcpy(pl + 8 * i, &length, 8)
+            memcpy(ps + 8 * i, p + o + 8, 8)
+            memcpy(pt + 8 * i, p + o + 16, 8)
+            crc = crc32c_c(p + o + HEADER, n, crc32c_c(p + o + 4, 20, 0))
+            memcpy(&want, p + o + 24, 4)
+            i += 1
+            if crc != want:
+                failed = i - 1
+                break
+            o += HEADER + n
+    if failed != -1:
+        k = i
+        del offs[8 * k:], lens[8 * k:], seqs[8 * k:], tss[8 * k:]
+    return offs, lens, seqs, tss, o, failed
 
 
 # buffered records are handed to the OS once they reach this size (fsync "batch" and "never")
@@ -166,3 +227,50 @@ def plain_place(uint32_t account, unsigned char symbol, unsigned char side,
     buf[n] = TAG_NONE   # exec_inst: the empty tuple
     buf[n + 1] = 0      # no optional fields follow
     return PyBytes_FromStringAndSize(buf, n + 2)
+
+
+cdef object _NOT_PLAIN = object()
+
+
+cdef object _get_value(const char* p, Py_ssize_t n, Py_ssize_t* pos):
+    """Reads the tagged value at ``pos[0]`` when it is None, an int or a float (advancing
+    ``pos``); ``_NOT_PLAIN`` for any other tag or a value that runs past ``n``."""
+    cdef Py_ssize_t at = pos[0]
+    cdef int64_t i
+    cdef double f
+    if at >= n:
+        return _NOT_PLAIN
+    if p[at] == TAG_NONE:
+        pos[0] = at + 1
+        return None
+    if at + 9 > n:
+        return _NOT_PLAIN
+    if p[at] == TAG_INT:
+        memcpy(&i, p + at + 1, 8)
+        pos[0] = at + 9
+        return i
+    if p[at] == TAG_FLOAT:
+        memcpy(&f, p + at + 1, 8)
+        pos[0] = at + 9
+        return f
+    return _NOT_PLAIN
+
+
+def read_plain_place(bytes payload not None):
+    """The fields of a place payload as :func:`plain_place` writes it: ``(account, symbol,
+    side, ord_type, tif, qty, price)``; None for any other payload (the general decoder,
+    :meth:`perpex.exchange_codec.Codec.apply`, then reads it)."""
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(payload), pos = PLACE_HEAD
+    cdef const char* p = PyBytes_AS_STRING(payload)
+    cdef uint32_t account
+    if n < PLACE_HEAD + 4 or p[0] != K_PLACE:
+        return None
+    qty = _get_value(p, n, &pos)
+    if qty is _NOT_PLAIN:
+        return None
+    price = _get_value(p, n, &pos)
+    if price is _NOT_PLAIN or pos + 2 != n or p[pos] != TAG_NONE or p[pos + 1] != 0:
+        return None
+    memcpy(&account, p + 1, 4)
+    return (account, <unsigned char>p[5], <unsigned char>p[6], <unsigned char>p[7],
+            <unsigned char>p[8], qty, price)

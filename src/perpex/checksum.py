@@ -4,13 +4,13 @@
 (:mod:`perpex._wal`: the SSE4.2 instruction where the CPU has it, a byte table otherwise); the
 table-driven Python loop here is its reference in the tests.
 
-:func:`crc32c_many` checks a whole journal image with a few NumPy operations per byte position
-instead of a Python step per byte. It rests on CRC linearity: with the register starting at zero,
-the CRC of a message is the XOR of each byte's contribution, and that contribution depends only on
-the byte's value and how many bytes follow it. One 256-entry table per distance from the end
-(built on first use) turns a column of equal-length messages into one gather and one XOR per
-byte position; the ``0xFFFFFFFF`` pre- and post-conditioning then adds a constant that depends
-only on the length (the CRC of that many zero bytes).
+:func:`crc32c_rows` frames a block of equal-length records (``Journal.append_many``) with a few
+NumPy operations per byte position instead of a call per record. It rests on CRC linearity: with
+the register starting at zero, the CRC of a message is the XOR of each byte's contribution, and
+that contribution depends only on the byte's value and how many bytes follow it. One 256-entry
+table per distance from the end (built on first use) turns a column of equal-length messages into
+one gather and one XOR per byte position; the ``0xFFFFFFFF`` pre- and post-conditioning then adds
+a constant that depends only on the length (the CRC of that many zero bytes).
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ import numpy as np
 
 from perpex._wal import crc32c as _native_crc32c
 
-__all__ = ["byte_columns", "crc32c", "crc32c_many", "crc32c_rows"]
+__all__ = ["byte_columns", "crc32c", "crc32c_rows"]
 
 _POLY = 0x82F63B78  # CRC-32C, bit-reflected
-_MAX_TABLE_BYTES = 1024  # messages longer than this are checked one call each
-_BLOCK_ROWS = 16384
 
 
 def _make_table() -> list[int]:
@@ -111,34 +109,3 @@ def byte_columns(buf: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
                                                    strides=(step, 1), writeable=False)
     # rows of a sliding window over the buffer: indexing copies each row as one block
     return np.lib.stride_tricks.sliding_window_view(buf, width)[starts]
-
-
-def crc32c_many(buf: np.ndarray, starts: np.ndarray, pieces: list[tuple[int, int]],
-                long_crc: Callable[[int], int]) -> np.ndarray:
-    """CRC-32C of messages that are concatenations of byte ranges of one uint8 buffer.
-
-    Message ``m`` is the concatenation, over ``(first, width)`` in ``pieces``, of
-    ``buf[starts[m] + first : starts[m] + first + width]``, so all messages have one length.
-    ``long_crc(m)`` computes one message the slow way when it is too long for the tables.
-    """
-    total = sum(w for _, w in pieces)
-    k = starts.size
-    if total > _MAX_TABLE_BYTES:
-        return np.array([long_crc(m) for m in range(k)], dtype=np.uint32)
-    tables = _positions(total)
-    out = np.empty(k, dtype=np.uint32)
-    # Row blocks small enough to stay in cache, transposed so that each byte position is one
-    # contiguous run: a gather from that position's table and an XOR into the running CRCs.
-    lo_off = min(f for f, _ in pieces)
-    span = max(f + w for f, w in pieces) - lo_off
-    cols = np.concatenate([np.arange(f - lo_off, f - lo_off + w) for f, w in pieces])
-    for lo in range(0, k, _BLOCK_ROWS):
-        part = starts[lo:lo + _BLOCK_ROWS]
-        byte_major = np.ascontiguousarray(byte_columns(buf, part + lo_off, span).T[cols])
-        crc = np.zeros(part.size, dtype=np.uint32)
-        tmp = np.empty(part.size, dtype=np.uint32)
-        for j in range(total):
-            np.take(tables[total - 1 - j], byte_major[j], out=tmp)
-            np.bitwise_xor(crc, tmp, out=crc)
-        out[lo:lo + part.size] = crc
-    return out ^ _zeros_crc(total)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from perpex._wal import plain_place
+from perpex._wal import plain_place, read_plain_place
 from perpex.book import ORD_TYPES, SIDES, TIFS
 from perpex.exchange_batch import ORDER_DTYPE
 from perpex.rounding import INT64_MAX, INT64_MIN
@@ -291,6 +291,11 @@ class Codec:
         return fn(account, amount, currency=currency, tx_id=tx_id, ts=ts)
 
     def _r_place(self, ex: Any, p: bytes, ts: int) -> object:
+        plain = read_plain_place(p)
+        if plain is not None:   # the common order, read in one native step
+            account, sym, side, ot, tif, qty, price = plain
+            return ex.place(account, self.symbols[sym], _SIDE_NAMES[side], qty, price,
+                            None if ot == _NO_CODE else _ORD_NAMES[ot], _TIF_NAMES[tif], ts=ts)
         _, account, sym, side, ot, tif = _HEAD_PLACE.unpack_from(p, 0)
         qty, pos = _get(p, _HEAD_PLACE.size)
         price, pos = _get(p, pos)

@@ -37,7 +37,7 @@ import pickle
 import types
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -46,7 +46,8 @@ from perpex.errors import CorruptJournalError, CorruptSnapshotError, EngineHalte
 from perpex.exchange import Exchange
 from perpex.exchange_codec import (
     K_DEPOSIT, K_LEVERAGE, K_RISK_LIMIT, K_TRANSFER, K_WITHDRAW, Codec)
-from perpex.journal import JOURNAL_FILE, FsyncMode, Journal, read_journal, recover, scan_journal
+from perpex.journal import (
+    JOURNAL_FILE, FsyncMode, Journal, Record, read_journal, recover, scan_journal)
 from perpex.orders import Outcome
 from perpex.snapshot import load_snapshot, write_snapshot
 
@@ -107,9 +108,25 @@ def _apply(codec: Codec, ex: Exchange, seq: int, ts: int, payload: bytes) -> Non
     except EngineHaltedError:
         pass  # it halted the original engine as well: that is why it was journaled
     except Exception as exc:
-        raise CorruptJournalError(
-            f"journal record seq {seq} ({Codec.kind_name(payload)}) does not replay: "
-            f"{type(exc).__name__}: {exc}") from exc
+        raise _not_replayed(seq, payload, exc) from exc
+
+
+def _apply_all(codec: Codec, ex: Exchange, records: Sequence[Record]) -> None:
+    """:func:`_apply` of each record in turn, the codec's dispatch written out: a recovery
+    replays every command of the tail, and the layers of calls were a tenth of its time."""
+    replay = codec._replay
+    for seq, ts, payload, _ in records:
+        try:
+            replay[payload[0]](ex, payload, ts)
+        except EngineHaltedError:
+            pass
+        except Exception as exc:
+            raise _not_replayed(seq, payload, exc) from exc
+
+
+def _not_replayed(seq: int, payload: bytes, exc: Exception) -> CorruptJournalError:
+    return CorruptJournalError(f"journal record seq {seq} ({Codec.kind_name(payload)}) does not "
+                               f"replay: {type(exc).__name__}: {exc}")
 
 
 def replay_journal(directory: str | os.PathLike[str], ex: Exchange, *, start: int = 1,
@@ -199,16 +216,16 @@ class JournaledExchange:
                                            "factory to replay the journal from the start")
             return fresh()
 
-        def apply(ex: Exchange, seq: int, ts: int, payload: bytes) -> None:
+        def apply(ex: Exchange, records: Sequence[Record]) -> None:
             if not codec:
                 # nobody reads a replay's events: the commands run without building them, a
                 # journaled batch that asked for its events too (the state is the same either
                 # way; the batch path relies on that as well)
                 codec.append(Codec(ex.symbols))
                 ex._emit = False
-            _apply(codec[0], ex, seq, ts, payload)
+            _apply_all(codec[0], ex, records)
 
-        ex, last = recover(directory, restore=load_exchange, fresh=start, apply=apply,
+        ex, last = recover(directory, restore=load_exchange, fresh=start, apply_batch=apply,
                            state_hash=lambda e: e.state_hash())
         ex._emit = True
         journal = Journal(directory, fsync=fsync, first_seq=last + 1)

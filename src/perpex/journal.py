@@ -26,9 +26,10 @@ acknowledged are at most two groups. An fsync that fails leaves the journal fail
 fsync may have dropped the unwritten pages, so a later one that succeeds would not prove them
 durable, and every later write raises the error instead.
 
-Reading is vectorised: the whole file is one buffer, record headers are found by one pass over
-it for the magic and chained by their lengths with NumPy, and checksums are verified in bulk by
-:func:`perpex.checksum.crc32c_many`, so a replay does not pay a Python step per byte or per field.
+Reading is one native pass (:func:`perpex._wal.walk_records`): the whole file is one buffer,
+walked record by record along the lengths, each checksum verified as it is reached, into NumPy
+columns of offsets, lengths, seqs and timestamps, so a replay pays no Python step per record
+until it decodes the payloads.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ from typing import Callable, Iterable, Iterator, Literal, NamedTuple, Sequence, 
 import numpy as np
 
 from perpex._native import FsyncThread
-from perpex._wal import BATCH_FLUSH_BYTES as _BATCH_FLUSH_BYTES, JournalTail
-from perpex.checksum import byte_columns, crc32c, crc32c_many, crc32c_rows
+from perpex._wal import BATCH_FLUSH_BYTES as _BATCH_FLUSH_BYTES, JournalTail, walk_records
+from perpex.checksum import byte_columns, crc32c, crc32c_rows
 from perpex.errors import CorruptJournalError
 from perpex.rounding import INT64_MAX, INT64_MIN
 from perpex.snapshot import (
@@ -147,111 +148,15 @@ class Image:
                 gc.enable()
 
 
-def _chain(data: bytes, buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Offsets and payload lengths of the records chained from offset 0, and where the chain
-    stops (``len(data)`` when the last record ends exactly at the end of the data).
-
-    Every position holding the magic is a candidate; a candidate's length names the next one.
-    Payload bytes that happen to spell the magic are candidates too, so runs of candidates that
-    chain are taken in bulk and the walk jumps over any candidate inside a record.
-    """
-    size = len(data)
-    none = np.zeros(0, dtype=np.int64)
-    if size < REC_HEADER_SIZE or data[:4] != REC_MAGIC:
-        return none, none, 0
-    uniform = _uniform_chain(data, buf)
-    if uniform is not None:
-        return uniform
-    top = size - REC_HEADER_SIZE + 1    # a header starting later would not fit
-    cand = np.flatnonzero(buf[:top] == _MAGIC_U8[0])
-    for k in (1, 2, 3):
-        cand = cand[buf[cand + k] == _MAGIC_U8[k]]
-    lens = np.ascontiguousarray(byte_columns(buf, cand + 4, 4)).view("<u4").ravel()
-    lens = lens.astype(np.int64)
-    nxt = cand + REC_HEADER_SIZE + lens
-    breaks = np.flatnonzero(cand[1:] != nxt[:-1])
-    runs: list[tuple[int, int]] = []
-    i = 0
-    while True:
-        b = int(np.searchsorted(breaks, i))
-        last = int(breaks[b]) if b < breaks.size else cand.size - 1
-        runs.append((i, last + 1))
-        target = int(nxt[last])
-        j = int(np.searchsorted(cand, target))
-        if j >= cand.size or cand[j] != target:
-            break
-        i = j
-    stop = target
-    if len(runs) == 1:
-        sel = slice(runs[0][0], runs[0][1])
-        offs, lens = cand[sel], lens[sel]
-    else:
-        idx = np.concatenate([np.arange(a, z) for a, z in runs])
-        offs, lens = cand[idx], lens[idx]
-    if stop > size:    # the last record runs past the end: parsing stops at its start
-        stop = int(offs[-1])
-        offs, lens = offs[:-1], lens[:-1]
-    return offs.astype(np.int64), lens, stop
-
-
-def _uniform_chain(data: bytes, buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """:func:`_chain` for a journal of one record size (the usual case for a fixed-width
-    command stream), read as a strided view; None when the journal is not like that."""
-    size = len(data)
-    n0 = int.from_bytes(data[4:8], "little")
-    rec = REC_HEADER_SIZE + n0
-    k = size // rec
-    heads = byte_columns(buf, np.arange(k, dtype=np.int64) * rec, 8)
-    if not ((heads[:, :4] == _MAGIC_U8).all() and
-            (np.ascontiguousarray(heads[:, 4:8]).view("<u4") == n0).all()):
-        return None
-    stop = k * rec
-    rest = size - stop
-    if rest >= REC_HEADER_SIZE and data[stop:stop + 4] == REC_MAGIC:
-        n = int.from_bytes(data[stop + 4:stop + 8], "little")
-        if stop + REC_HEADER_SIZE + n <= size:
-            return None     # a whole record of another size follows
-    offs = np.arange(k, dtype=np.int64) * rec
-    return offs, np.full(k, n0, dtype=np.int64), stop
-
-
-def _first_crc_failure(data: bytes, buf: np.ndarray, offs: np.ndarray, lens: np.ndarray,
-                       crcs: np.ndarray) -> int | None:
-    """Index of the first record whose checksum does not match, or None."""
-    if not offs.size:
-        return None
-    h = REC_HEADER_SIZE
-    uniq = np.unique(lens) if lens[0] != lens[-1] or (lens != lens[0]).any() else lens[:1]
-    first: int | None = None
-    for n in uniq.tolist():
-        idx = np.flatnonzero(lens == n) if uniq.size > 1 else np.arange(offs.size)
-        starts = offs[idx]
-
-        def slow(m: int, starts: np.ndarray = starts, n: int = n) -> int:
-            o = int(starts[m])
-            return crc32c(memoryview(data)[o + h:o + h + n], crc32c(data[o + 4:o + 24]))
-
-        got = crc32c_many(buf, starts, [(4, 20), (h, n)], slow)
-        fails = np.flatnonzero(got != crcs[idx])
-        if fails.size:
-            cand = int(idx[fails[0]])
-            first = cand if first is None else min(first, cand)
-    return first
-
-
 def _scan(data: bytes, expect_first: int | None) -> Image:
     """Parses and verifies ``data``; a torn tail is left out of the returned image."""
-    buf = np.frombuffer(data, dtype=np.uint8)
-    offs, lens, stop = _chain(data, buf)
-    head = np.ascontiguousarray(byte_columns(buf, offs + 8, REC_HEADER_SIZE - 8))
-    seqs = head[:, 0:8].copy().view("<u8").ravel()
-    tss = head[:, 8:16].copy().view("<i8").ravel()
-    crcs = head[:, 16:20].copy().view("<u4").ravel()
+    offs_b, lens_b, seqs_b, tss_b, stop, failed = walk_records(data)
+    offs = np.frombuffer(offs_b, dtype="<i8")
+    lens = np.frombuffer(lens_b, dtype="<i8")
+    seqs = np.frombuffer(seqs_b, dtype="<u8")
+    tss = np.frombuffer(tss_b, dtype="<i8")
+    count = offs.size if failed == -1 else failed
     bad = stop if stop < len(data) else -1     # where parsing stopped short of the end
-    failed = _first_crc_failure(data, buf, offs, lens, crcs)
-    count = offs.size if failed is None else failed
-    if failed is not None:
-        bad = int(offs[failed])
     if bad != -1:
         follow = _next_valid(data, bad + 1)
         if follow != -1:

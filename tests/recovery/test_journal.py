@@ -22,7 +22,7 @@ import pytest
 from perpex import journal as journal_mod
 from perpex._native import CMD_DTYPE, FsyncThread, OrderBook
 from perpex.errors import CorruptJournalError, CorruptSnapshotError
-from perpex.checksum import _crc32c_pure, crc32c_many, crc32c_rows
+from perpex.checksum import _crc32c_pure, crc32c_rows
 from perpex.journal import (
     JOURNAL_FILE, REC_HEADER_SIZE, REC_MAGIC, Journal, Record, crc32c, iter_records,
     load_snapshot, load_snapshots, read_journal, recover, write_snapshot,
@@ -472,19 +472,6 @@ def test_kill9_loses_no_acknowledged_command_long(tmp_path: Path, seed: int) -> 
 
 
 # ----------------------------------------------------------------------------- bulk reading
-
-
-def test_bulk_checksums_match_the_one_call_checksum_at_every_length() -> None:
-    rng = np.random.default_rng(5)
-    data = rng.integers(0, 256, 6_000, dtype=np.uint8)
-    for width in (1, 2, 7, 20, 64, 1_024, 1_025, 3_000):
-        starts = np.array([0, 5, 999, 6_000 - width], dtype=np.int64)
-        got = crc32c_many(data, starts, [(0, width)],
-                          lambda m: _crc32c_pure(data[starts[m]:starts[m] + width].tobytes()))
-        want = [_crc32c_pure(data[s:s + width].tobytes()) for s in starts.tolist()]
-        assert got.tolist() == want, width
-    assert crc32c_many(data, np.array([3, 40]), [(0, 4), (10, 6)], lambda m: 0).tolist() == [
-        _crc32c_pure(data[s:s + 4].tobytes() + data[s + 10:s + 16].tobytes()) for s in (3, 40)]
 
 
 def _mixed_journal(directory: Path, n: int) -> list[bytes]:

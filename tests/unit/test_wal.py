@@ -143,3 +143,79 @@ def test_codec_place_replays_what_it_encoded(price: object) -> None:
     codec._r_place(Recorder(), payload, 1)
     assert calls[0][:5] == (7, "XBTUSD", "Sell", 25, price)
     assert type(calls[0][4]) is type(price)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _walk_by_definition(data: bytes) -> tuple[list[tuple[int, int, int, int]], int, int]:
+    """The record chain of perpex.journal's format, one record at a time in Python."""
+    out: list[tuple[int, int, int, int]] = []
+    o = 0
+    while o + 28 <= len(data) and data[o:o + 4] == REC_MAGIC:
+        _, n, seq, ts, crc = struct.unpack_from("<4sIQqI", data, o)
+        if o + 28 + n > len(data):
+            break
+        out.append((o, n, seq, ts))
+        if _crc32c_pure(data[o + 28:o + 28 + n], _crc32c_pure(data[o + 4:o + 24])) != crc:
+            return out, o, len(out) - 1
+        o += 28 + n
+    return out, o, -1
+
+
+@given(st.lists(st.tuples(INT64, st.binary(max_size=60)), max_size=12),
+       st.lists(st.tuples(st.integers(0, 2_000), st.integers(1, 255)), max_size=3),
+       st.integers(0, 2_000), st.binary(max_size=40))
+def test_walk_records_reads_the_chain_as_the_format_defines(
+        recs: list[tuple[int, bytes]], flips: list[tuple[int, int]], cut: int,
+        tail: bytes) -> None:
+    buf = bytearray()
+    for i, (ts, payload) in enumerate(recs, 1):
+        _wal.append_record(buf, i, ts, payload)
+    for at, mask in flips:          # damage anywhere: header, checksum, payload
+        if at < len(buf):
+            buf[at] ^= mask
+    data = bytes(buf[:cut] if cut < len(buf) else buf + tail)
+    offs, lens, seqs, tss, stop, failed = _wal.walk_records(data)
+    want, want_stop, want_failed = _walk_by_definition(data)
+    got = list(zip(*(struct.unpack(f"<{len(b) // 8}{f}", b)
+                     for b, f in ((offs, "q"), (lens, "q"), (seqs, "Q"), (tss, "q")))))
+    assert got == want
+    assert (stop, failed) == (want_stop, want_failed)
+
+
+def test_walk_records_of_nothing_and_of_a_lone_header() -> None:
+    assert _wal.walk_records(b"") == (bytearray(), bytearray(), bytearray(), bytearray(), 0, -1)
+    buf = bytearray()
+    _wal.append_record(buf, 1, 5, b"xyz")
+    assert _wal.walk_records(bytes(buf[:27]))[4:] == (0, -1)    # the header does not fit
+    assert _wal.walk_records(bytes(buf[:30]))[4:] == (0, -1)    # the payload does not fit
+    assert _wal.walk_records(bytes(buf))[4:] == (31, -1)
+
+
+VALUE = st.one_of(st.none(), INT64, st.floats(allow_nan=False))
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 255), st.integers(0, 1), st.integers(0, 255),
+       st.integers(0, 255), VALUE, VALUE)
+def test_read_plain_place_reads_back_what_plain_place_wrote(
+        account: int, sym: int, side: int, ot: int, tif: int, qty: object,
+        price: object) -> None:
+    payload = _wal.plain_place(account, sym, side, ot, tif, qty, price)
+    assert payload is not None
+    assert _wal.read_plain_place(payload) == (account, sym, side, ot, tif, qty, price)
+    for cut in range(len(payload)):     # a shorter payload is not a plain order
+        assert _wal.read_plain_place(payload[:cut]) is None
+    assert _wal.read_plain_place(payload + b"\x00") is None
+
+
+def test_read_plain_place_leaves_every_other_payload_to_the_general_decoder() -> None:
+    codec = Codec(["XBTUSD"])
+    for args in ((1, "XBTUSD", "Buy", 10, Decimal("100.5")),       # a Decimal price
+                 (1, "XBTUSD", "Buy", 2**70, 100.5),                # a qty beyond int64
+                 (1, "XBTUSD", "Sell", 10, 100.5, None, "GoodTillCancel", ("ReduceOnly",)),
+                 (1, "XBTUSD", "Sell", 10, 100.5, None, "GoodTillCancel", (), None, None,
+                  None, None, "client-id")):
+        full = args + (None, "GoodTillCancel", (), None, None, None, None, None)[len(args) - 5:]
+        assert _wal.read_plain_place(codec.place(*full)) is None
+    assert _wal.read_plain_place(codec.cancel(1, 5)) is None
