@@ -37,11 +37,12 @@ import pickle
 import types
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from perpex._core import CORE_FIELDS
+from perpex._journaled import JournaledCore
 from perpex.errors import CorruptJournalError, CorruptSnapshotError, EngineHaltedError
 from perpex.exchange import Exchange
 from perpex.exchange_codec import (
@@ -159,7 +160,7 @@ def replay_journal(directory: str | os.PathLike[str], ex: Exchange, *, start: in
 # ------------------------------------------------------------------ the wrapper
 
 
-class JournaledExchange:
+class JournaledExchange(JournaledCore):
     """An Exchange whose accepted commands are journaled (see the module docstring).
 
     Queries (``state_hash``, ``position``, ``drain_events`` ...) go straight to the wrapped
@@ -283,9 +284,9 @@ class JournaledExchange:
              call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``call(*args, **kwargs)`` on the exchange, journaling ``encode(*encoded)`` when the
         command took a seq (also when its processing halted the engine). ``place`` and
-        ``cancel``, the commands of every order flow, write this out instead: packing and
-        unpacking the arguments twice cost them 1-2 us a command, about half the journal's
-        overhead on a compiled build (and they call the journal without ``_log``'s call)."""
+        ``cancel``, the commands of every order flow, write this out instead
+        (:class:`perpex._journaled.JournaledCore`): packing and unpacking the arguments twice
+        cost them 1-2 us a command, about half the journal's overhead on a compiled build."""
         ex = self.exchange
         before = ex._seq
         try:
@@ -307,40 +308,11 @@ class JournaledExchange:
                          self.exchange.withdraw, account, amount, currency=currency, tx_id=tx_id,
                          ts=ts)
 
-    def place(self, account: int, symbol: str, side: str, qty: int | None, price: object = None,
-              ord_type: str | None = None, time_in_force: str = "GoodTillCancel",
-              exec_inst: Iterable[str] | str = (), display_qty: int | None = None,
-              stop_px: object = None, peg_price_type: str | None = None,
-              peg_offset_value: object = None, cl_ord_id: str | None = None, *,
-              ts: int | None = None) -> Outcome:
-        if not isinstance(exec_inst, (str, tuple)):
-            exec_inst = tuple(exec_inst)   # an iterator must be read once, for both uses
-        ex = self.exchange
-        before = ex._seq
-        try:  # _run, written out (see there)
-            return ex.place(account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
-                            display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id,
-                            ts=ts)
-        finally:
-            if ex._seq != before:  # _log, written out
-                self._journal.append_next(ex._ts, self._codec.place(
-                    account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
-                    display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id))
-
     def amend(self, account: int, order_id: int, qty: int | None = None,
               leaves_qty: int | None = None, price: object = None, stop_px: object = None, *,
               ts: int | None = None) -> Outcome:
         args = (account, order_id, qty, leaves_qty, price, stop_px)
         return self._run(self._codec.amend, args, self.exchange.amend, *args, ts=ts)
-
-    def cancel(self, account: int, order_id: int, *, ts: int | None = None) -> Outcome:
-        ex = self.exchange
-        before = ex._seq
-        try:  # _run, written out (see there)
-            return ex.cancel(account, order_id, ts=ts)
-        finally:
-            if ex._seq != before:  # _log, written out
-                self._journal.append_next(ex._ts, self._codec.cancel(account, order_id))
 
     def cancel_all(self, account: int, symbol: str | None = None, *,
                    ts: int | None = None) -> Outcome:
