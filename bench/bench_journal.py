@@ -1,6 +1,6 @@
 """Journal, snapshot and journaling-overhead figures (best of ``--repeat`` runs each).
 
-    python bench/bench_journal.py [--records 1000000] [--orders 20000] [--repeat 3] [--group 256]
+    python bench/bench_journal.py [--records 1000000] [--orders 20000] [--repeat 3] [--group 1024]
 
 Prints:
 - read + verify of a ``--records`` journal of Exchange-shaped payloads (mixed record sizes) and
@@ -29,7 +29,7 @@ from perpex import presets
 from perpex.exchange import Exchange
 from perpex.exchange_batch import OP_CANCEL, OP_LIMIT, OP_MARKET, ORDER_DTYPE
 from perpex.exchange_codec import Codec
-from perpex.exchange_journal import JournaledExchange, load_exchange_snapshot
+from perpex.exchange_journal import GROUP_COMMIT, JournaledExchange, load_exchange_snapshot
 from perpex.journal import Journal, read_journal, scan_journal
 
 XBT = 100_000_000
@@ -166,7 +166,7 @@ def bench_exchange(orders: int, repeat: int, group: int, tmp: Path) -> None:
     def plain() -> float:
         return run_orders(make_exchange(), flow)
 
-    def journaled(mode: str, timed_parts: bool = False) -> Callable[[], float]:
+    def journaled(mode: str, timed_parts: bool = False, group: int = group) -> Callable[[], float]:
         """A journaled run; with ``timed_parts`` the journal's own calls are also timed (that
         adds a wrapper and two clock reads per call, so those runs give no throughput)."""
         def run() -> float:
@@ -216,8 +216,11 @@ def bench_exchange(orders: int, repeat: int, group: int, tmp: Path) -> None:
             return time.perf_counter() - t
         return run
 
+    # the chosen group, and smaller and larger ones for the trade against acknowledgement time
+    groups = sorted({group // 4, group, group * 4} - {0})
     variants = (("plain", plain), ("journaled fsync=never", journaled("never")),
-                (f"journaled fsync=batch (group of {group})", journaled("batch")),
+                *((f"journaled fsync=batch (group of {g})", journaled("batch", group=g))
+                  for g in groups),
                 ("batch path plain", batch(None)),
                 ("batch path journaled fsync=batch", batch("batch")))
     # interleaved, so that a burst of load on a shared machine hits every variant alike
@@ -264,7 +267,8 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--orders", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--group", type=int, default=256, help="group commit size in batch mode")
+    ap.add_argument("--group", type=int, default=GROUP_COMMIT,
+                    help="group commit size in batch mode (also shown: a quarter and 4x of it)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="perpex-bench-journal-"))
     try:
