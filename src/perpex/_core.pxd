@@ -135,5 +135,5 @@ cdef BookLevels book_levels(object book, int side)
 # The pre-trade margin check's common case (perpex._pretrade._fits), which that module plugs
 # into the loop when it is imported: it cimports this module, which cannot cimport it back.
 ctypedef object (*FitsFn)(EngineCore, object, Contract, int, int64_t, int64_t, tuple, tuple,
-                          object)
+                          object, object)
 cdef void set_order_fits(FitsFn fn) noexcept

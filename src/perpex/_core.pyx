@@ -479,7 +479,7 @@ cdef class EngineCore:
                 # _margin_reject's steps for a known price: the common case natively, and the
                 # reference when the native step has no answer
                 if _order_fits(self, a, c, rec.side, rec.price, rec.leaves_qty, _IDLE,
-                               key, own_pos) is not True:
+                               key, own_pos, live) is not True:
                     text = self._margin_reference(inst, rec, rec.leaves_qty, rec.price, False,
                                                   _IDLE)
                     if text:

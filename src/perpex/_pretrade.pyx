@@ -107,14 +107,15 @@ cdef inline object _mark_unit(object cv, object mark):
 
 
 cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t price,
-                  int64_t n, tuple old, tuple own, object own_pos):
+                  int64_t n, tuple old, tuple own, object own_pos, object own_live):
     """One pass over the account's contracts settled in ``own_c``'s currency: each one's
     position margin and cross loss (MarginCore._available), the order margin of the others
     with live orders, and that of ``own_c`` with the order (``after``); True when ``after``
     is within the rest, None when not or when a key needs the reference. The sums run in
     int64; one beyond it is left to the reference too. ``own`` is (a, own_c.symbol), as the
-    engine keys its tables by it when it has it (perpex._core._table_key), and ``own_pos`` its
-    position (None without one)."""
+    engine keys its tables by it when it has it (perpex._core._table_key), ``own_pos`` its
+    position and ``own_live`` its live orders (each None without any: the place step has
+    looked both up already)."""
     cdef int64_t total = 0, wallet, m, after = 0, qty = 0, cost = 0, extra = 0, num, den, u, x
     cdef dict positions = engine._positions, lives = engine._live
     cdef bint held, ordered, mine
@@ -128,7 +129,7 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
         pos = own_pos if mine else positions.get(key)
         if some is None:
             some = pos
-        live = lives.get(key)
+        live = own_live if mine else lives.get(key)
         qty = cost = extra = 0
         if pos is not None and not (as_int64((<Position>pos).qty, &qty)
                                     and as_int64((<Position>pos).cost, &cost)
@@ -190,7 +191,8 @@ def order_fits(EngineCore ex not None, str sym, object a, int side, object price
     if n <= 0 or p <= 0:
         return None
     key = (a, sym)
-    return _fits(ex, a, ex._contract(sym), side, p, n, old, key, ex._positions.get(key))
+    return _fits(ex, a, ex._contract(sym), side, p, n, old, key, ex._positions.get(key),
+                 ex._live.get(key))
 
 
 set_order_fits(_fits)  # the engine loop's place step calls it directly (perpex._core)
