@@ -72,9 +72,9 @@ cdef Py_ssize_t _append_record(bytearray buf, uint64_t seq, int64_t ts,
     return at + HEADER + n
 
 
-cdef Py_ssize_t _chain_end(const unsigned char* p, Py_ssize_t size, Py_ssize_t* count) noexcept nogil:
-    """Where the records chained from offset 0 stop, and (in ``count``) how many there are: a
-    record is a magic whose header and payload fit in ``size``; its length names the next."""
+cdef Py_ssize_t _chain_count(const unsigned char* p, Py_ssize_t size) noexcept nogil:
+    """How many records chain from offset 0: a record is a magic whose header and payload fit
+    in ``size``; its length names the next."""
     cdef Py_ssize_t o = 0, k = 0
     cdef uint32_t n
     while o + HEADER <= size and memcmp(p + o, MAGIC, 4) == 0:
@@ -83,8 +83,7 @@ cdef Py_ssize_t _chain_end(const unsigned char* p, Py_ssize_t size, Py_ssize_t* 
             break
         o += HEADER + n
         k += 1
-    count[0] = k
-    return o
+    return k
 
 
 def walk_records(const unsigned char[::1] data):
@@ -102,7 +101,7 @@ def walk_records(const unsigned char[::1] data):
     cdef int64_t off, length
     if size:
         with nogil:
-            _chain_end(p, size, &k)
+            k = _chain_count(p, size)
     offs = PyByteArray_FromStringAndSize(NULL, k * 8)
     lens = PyByteArray_FromStringAndSize(NULL, k * 8)
     seqs = PyByteArray_FromStringAndSize(NULL, k * 8)

@@ -291,23 +291,27 @@ class Codec:
         return fn(account, amount, currency=currency, tx_id=tx_id, ts=ts)
 
     def _r_place(self, ex: Any, p: bytes, ts: int) -> object:
+        # (one call below with every argument spelled out: a *args call would cost the replay
+        # a tuple and a dict per order)
+        exec_inst = disp = stop_px = peg_type = peg_offset = cl_ord_id = None
         plain = read_plain_place(p)
         if plain is not None:   # the common order, read in one native step
             account, sym, side, ot, tif, qty, price = plain
-            return ex.place(account, self.symbols[sym], _SIDE_NAMES[side], qty, price,
-                            None if ot == _NO_CODE else _ORD_NAMES[ot], _TIF_NAMES[tif], ts=ts)
-        _, account, sym, side, ot, tif = _HEAD_PLACE.unpack_from(p, 0)
-        qty, pos = _get(p, _HEAD_PLACE.size)
-        price, pos = _get(p, pos)
-        exec_inst, pos = _get(p, pos)
-        opt: list[Any] = [None] * 5
-        if p[pos]:
-            pos += 1
-            for i in range(5):
-                opt[i], pos = _get(p, pos)
+        else:  # the general decoder
+            _, account, sym, side, ot, tif = _HEAD_PLACE.unpack_from(p, 0)
+            qty, pos = _get(p, _HEAD_PLACE.size)
+            price, pos = _get(p, pos)
+            exec_inst, pos = _get(p, pos)
+            if p[pos]:
+                disp, pos = _get(p, pos + 1)
+                stop_px, pos = _get(p, pos)
+                peg_type, pos = _get(p, pos)
+                peg_offset, pos = _get(p, pos)
+                cl_ord_id, pos = _get(p, pos)
         return ex.place(account, self.symbols[sym], _SIDE_NAMES[side], qty, price,
                         None if ot == _NO_CODE else _ORD_NAMES[ot], _TIF_NAMES[tif],
-                        () if exec_inst is None else exec_inst, *opt, ts=ts)
+                        () if exec_inst is None else exec_inst, disp, stop_px, peg_type,
+                        peg_offset, cl_ord_id, ts=ts)
 
     def _r_amend(self, ex: Any, p: bytes, ts: int) -> object:
         _, account, oid = _HEAD_ORDER.unpack_from(p, 0)

@@ -66,7 +66,6 @@ REC_MAGIC = b"PXJR"
 _REC_HEAD = struct.Struct("<4sIQqI")
 _REC_BODY = struct.Struct("<IQq")       # the header fields the checksum covers
 REC_HEADER_SIZE = _REC_HEAD.size        # 28
-_MAGIC_U8 = np.frombuffer(REC_MAGIC, dtype=np.uint8)
 
 
 def _record_crc(length: int, seq: int, ts: int, payload: bytes | memoryview) -> int:
