@@ -103,8 +103,21 @@ int capi_depth(PyObject* book, int side, Py_ssize_t n, std::int64_t* prices, std
   });
 }
 
-const PerpexBookCAPI kCapi = {PERPEX_BOOK_CAPI_VERSION, capi_add,  capi_cancel, capi_events,
-                              capi_clear_events,        capi_best, capi_depth};
+int capi_sweep(PyObject* book, int side, std::int64_t qty, Py_ssize_t levels, std::int64_t* price,
+               std::int64_t* left) {
+  return guarded(book, [&](NativeBook& b) {
+    if (side != core::BUY && side != core::SELL)
+      raise_error("InvalidInputError", "side=" + std::to_string(side) + " must be 0 (Buy) or 1 (Sell)");
+    if (levels < 0) raise_error("InvalidInputError", "levels=" + std::to_string(levels) + " must be >= 0");
+    if (qty <= 0) raise_error("InvalidQuantityError", "qty=" + std::to_string(qty) + " must be > 0");
+    Qty rest = 0;
+    *price = b.core.sweep(side, qty, static_cast<std::size_t>(levels), rest);
+    *left = rest;
+  });
+}
+
+const PerpexBookCAPI kCapi = {PERPEX_BOOK_CAPI_VERSION, capi_add,   capi_cancel, capi_events,
+                              capi_clear_events,        capi_best,  capi_depth,  capi_sweep};
 
 }  // namespace
 

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define PERPEX_BOOK_CAPI_NAME "perpex._native._book_capi"
-#define PERPEX_BOOK_CAPI_VERSION 2
+#define PERPEX_BOOK_CAPI_VERSION 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,6 +61,11 @@ typedef struct {
    * number to *count. (Version 2.) */
   int (*depth)(PyObject* book, int side, Py_ssize_t n, int64_t* prices, int64_t* qtys,
                Py_ssize_t* count);
+  /* OrderBook.sweep(side, qty, levels): the price of the displayed level of `side` that
+   * covers `qty` > 0 contracts within its best `levels` >= 0 levels, or of the last level
+   * walked (0 without any), and the contracts left uncovered. (Version 3.) */
+  int (*sweep)(PyObject* book, int side, int64_t qty, Py_ssize_t levels, int64_t* price,
+               int64_t* left);
 } PerpexBookCAPI;
 
 #ifdef __cplusplus

@@ -43,12 +43,14 @@ _clear_t = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object)
 _best_t = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_int, I64P)
 _depth_t = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_int, ctypes.c_ssize_t, I64P,
                              I64P, ctypes.POINTER(ctypes.c_ssize_t))
+_sweep_t = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_int, ctypes.c_int64,
+                             ctypes.c_ssize_t, I64P, I64P)
 
 
 class Api(ctypes.Structure):
     _fields_ = [("version", ctypes.c_int), ("add", _add_t), ("cancel", _cancel_t),
                 ("events", _events_t), ("clear_events", _clear_t), ("best", _best_t),
-                ("depth", _depth_t)]
+                ("depth", _depth_t), ("sweep", _sweep_t)]
 
 
 def _api() -> Api:
@@ -98,8 +100,14 @@ def c_depth(book: Any, side: int, n: int) -> list[tuple[int, int]]:
     return [(px[i], qty[i]) for i in range(k.value)]
 
 
-def test_the_interface_is_version_2_and_its_events_are_the_event_records() -> None:
-    assert API.version == 2
+def c_sweep(book: Any, side: int, qty: int, n: int) -> tuple[int, int]:
+    px, left = ctypes.c_int64(-7), ctypes.c_int64(-7)
+    assert API.sweep(book, side, qty, n, ctypes.byref(px), ctypes.byref(left)) == 0
+    return px.value, left.value
+
+
+def test_the_interface_is_version_3_and_its_events_are_the_event_records() -> None:
+    assert API.version == 3
     assert ctypes.sizeof(Event) == native.EVENT_DTYPE.itemsize == 64
     assert [f for f, _ in Event._fields_] == list(native.EVENT_DTYPE.names)
     for f, _ in Event._fields_:
@@ -132,6 +140,8 @@ def test_random_commands_match_the_methods(seed: int) -> None:
         n = rng.choice((0, 1, 3, 64))
         assert (c_depth(a, BUY, n), c_depth(a, SELL, n)) == b.depth(n)
         assert (list(levels(a, BUY)), list(levels(a, SELL))) == b.depth(LEVELS_MAX)
+        side, qty = rng.choice((BUY, SELL)), rng.randrange(1, 80)
+        assert c_sweep(a, side, qty, n) == b.sweep(side, qty, n)
         live = {o: acc for o, acc in live.items() if b.order(o) is not None}
     assert a.state_hash() == b.state_hash()
 
@@ -172,6 +182,12 @@ def test_a_refused_command_sets_its_error_and_changes_nothing() -> None:
         with pytest.raises(errors.InvalidInputError):
             API.depth(book, side, n, (ctypes.c_int64 * 1)(), (ctypes.c_int64 * 1)(), ctypes.byref(k))
     assert k.value == -7
+    px = ctypes.c_int64(-7)
+    for side, qty, n, exc in ((2, 1, 1, errors.InvalidInputError), (BUY, 1, -1, errors.InvalidInputError),
+                              (BUY, 0, 1, errors.InvalidQuantityError)):
+        with pytest.raises(exc):
+            API.sweep(book, side, qty, n, ctypes.byref(px), ctypes.byref(leaves))
+    assert px.value == -7
     assert book.state_hash() == before and book.pending_events == 0 and leaves.value == -7
 
 
@@ -184,6 +200,7 @@ def test_a_refused_command_sets_its_error_and_changes_nothing() -> None:
     lambda obj: API.best(obj, BUY, ctypes.byref(ctypes.c_int64())),
     lambda obj: API.depth(obj, BUY, 1, (ctypes.c_int64 * 1)(), (ctypes.c_int64 * 1)(),
                           ctypes.byref(ctypes.c_ssize_t())),
+    lambda obj: API.sweep(obj, BUY, 1, 1, ctypes.byref(ctypes.c_int64()), ctypes.byref(ctypes.c_int64())),
 ])
 def test_anything_but_a_book_is_a_type_error(call: Any) -> None:
     for obj in (None, 3, object(), [native.OrderBook()]):
