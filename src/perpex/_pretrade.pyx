@@ -9,11 +9,12 @@ contract's order margin); this module takes the same steps over the same engine 
 them in place, in one pass over the account's contracts in the settle currency, and calls the
 order-margin index (:mod:`perpex.accounts._levels`) in C.
 
-``order_fits`` answers True (the order fits) or None, never False: None whenever a step leaves
-the common case (a contract whose order margin needs the order-by-order scan, a 64-bit overflow,
-a live order not indexed yet) and whenever the order does not fit. The reference then decides, and it alone writes reject texts and repairs the index, so a
-reject, and everything unusual, runs exactly the code it ran before. Its tests compare the two
-on random books, positions and marks over every contract type."""
+``order_fits`` answers True (the order fits), the reference's text when it does not (a reject
+text, or "" when the order does not raise the contract's order margin and so passes), or None
+whenever a step leaves the common case (a contract whose order margin needs the order-by-order
+scan, a 64-bit overflow, a live order not indexed yet): the reference then decides, and it alone
+repairs the index, so everything unusual runs exactly the code it ran before. Its tests compare
+the two on random books, positions and marks over every contract type."""
 
 from libc.stdint cimport int64_t
 
@@ -22,6 +23,7 @@ from perpex._core cimport Contract, EngineCore, book_best, set_order_fits
 from perpex._fills cimport wallet_c
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
 from perpex.accounts._position cimport Position
+from perpex.orders import insufficient_text
 from perpex.rounding import exact_rate
 
 cdef OpenLevels _NO_LEVELS = OpenLevels()  # a key without resting orders (left empty again)
@@ -115,8 +117,12 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
     int64; one beyond it is left to the reference too. ``own`` is (a, own_c.symbol), as the
     engine keys its tables by it when it has it (perpex._core._table_key), ``own_pos`` its
     position and ``own_live`` its live orders (each None without any: the place step has
-    looked both up already)."""
+    looked both up already). When the order does not fit, the answer is the reference's
+    (MarginCore._margin_reference): the reject text naming the margin the order adds, or ""
+    when it adds none."""
     cdef int64_t total = 0, wallet, m, after = 0, qty = 0, cost = 0, extra = 0, num, den, u, x
+    cdef int64_t own_qty = 0, before = 0
+    own_ratio = own_mark = own_unit = None  # (own_c's, kept for a short answer)
     cdef dict positions = engine._positions, lives = engine._live
     cdef bint held, ordered, mine
     cdef Contract c
@@ -167,6 +173,7 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
             if not _key_margin(engine, key, live, c, qty, ratio, mark, unit, side, price, n,
                                old, &after):
                 return None
+            own_qty, own_ratio, own_mark, own_unit = qty, ratio, mark, unit
         elif ordered:
             if not _key_margin(engine, key, live, c, qty, ratio, mark, unit, 0, 0, 0, _IDLE,
                                &m) or perpex_sub(total, m, &total):
@@ -174,15 +181,22 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
     if not as_int64(wallet_c(engine._ledger, own_c.currency, a, some), &wallet) \
             or perpex_add(wallet, total, &total):
         return None
-    return True if after <= total else None
+    if after <= total:
+        return True
+    # short: the reference's answer, which compares with the margin without the order
+    if not _key_margin(engine, own, own_live, own_c, own_qty, own_ratio, own_mark, own_unit,
+                       0, 0, 0, _IDLE, &before):
+        return None
+    return insufficient_text(after - before, own_c.currency) if after > before else ""
 
 
 def order_fits(EngineCore ex not None, str sym, object a, int side, object price, object qty,
                tuple old):
     """True when account ``a`` can carry a new order of ``qty`` > 0 contracts at ``price`` > 0
     ticks on ``side`` in ``sym`` that replaces the indexed entry ``old``
-    (side, price, contracts; ``(0, 0, 0)`` for none); None to ask the reference (see the module
-    docstring). ``ex`` is the engine (a MarginCore)."""
+    (side, price, contracts; ``(0, 0, 0)`` for none), the margin check's text when it cannot
+    (a reject text, or "" when the order adds no margin), None to ask the reference (see the
+    module docstring). ``ex`` is the engine (a MarginCore)."""
     cdef int64_t p, n
     try:
         p, n = price, qty

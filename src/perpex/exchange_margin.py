@@ -16,7 +16,7 @@ a price in flight) walks the orders with
 rebuilds the index from the live orders and recomputes every account's order margin both ways.
 
 The order-margin reject itself (:meth:`MarginCore._margin_reject`) is the reference; its
-common case, an order that fits, is answered first in one native call
+common case, on contracts valued per contract, is answered first in one native call
 (:func:`perpex._pretrade.order_fits`) that takes the same steps over the same tables.
 
 The index is derived data, not state: ``export_state`` and ``state_hash`` never see it. An
@@ -260,8 +260,10 @@ class MarginCore(EngineCore):
         if price <= 0:
             return ""
         old = rec.indexed_as() if replace else _IDLE
-        if qty > 0 and order_fits(self, inst.symbol, rec.account, rec.side, price, qty, old):
-            return ""  # the common case, decided natively (perpex._pretrade)
+        if qty > 0:  # the common case, decided natively (perpex._pretrade)
+            fits = order_fits(self, inst.symbol, rec.account, rec.side, price, qty, old)
+            if fits is not None:
+                return "" if fits is True else fits
         return self._margin_reference(inst, rec, qty, price, replace, old)
 
     def _margin_reference(self, inst: Instrument, rec: OrderRecord, qty: int, price: int,

@@ -1,7 +1,8 @@
 """The pre-trade margin check's native common case (perpex._pretrade) against the reference,
 MarginCore._margin_reject's own steps: on random accounts, positions, resting orders and marks
 over every contract type, isolated and cross, it answers True exactly when the reference says
-the order fits, and never answers for a case it does not cover."""
+the order fits, the reference's text when it does not, and never answers for a case it does
+not cover."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from perpex import _native, presets
 from perpex._pretrade import order_fits
 from perpex.accounts.margin import OpenOrder
 from perpex.exchange import Exchange
+from perpex.orders import insufficient_text
 
 XBT = 100_000_000
 SYMBOLS = ("ETHUSD", "XBTUSD", "XBTUSDT", "XBTZ")
@@ -83,6 +85,17 @@ def reference_fits(ex: Exchange, sym: str, a: int, side: int, px: int, qty: int,
     return after <= ex._available(a, ccy, (sym, 0))
 
 
+def reference_text(ex: Exchange, sym: str, a: int, side: int, px: int, qty: int,
+                   replace: int) -> str:
+    """_margin_reference's answer for an order that does not fit: the reject text naming the
+    margin it adds, or "" when it adds none."""
+    ccy = ex.book(sym).instrument.settle_currency
+    after = ex._order_margin_scan(a, sym, OpenOrder(qty if side == _native.BUY else -qty, px),
+                                  replace)
+    before = ex._order_margin_scan(a, sym)
+    return insufficient_text(after - before, ccy) if after > before else ""
+
+
 def covered(ex: Exchange, a: int, sym: str) -> bool:
     """Whether every contract the check reads is valued per contract at its mark (the cases
     the native path answers)."""
@@ -113,9 +126,11 @@ def test_the_native_check_says_fits_exactly_when_the_reference_does(seed, probes
             old = ex._orders[replace].indexed_as()
         want = reference_fits(ex, sym, a, side, px, qty, replace)
         got = order_fits(ex, sym, a, side, px, qty, old)
-        assert got in (True, None)
+        assert got is True or got is None or isinstance(got, str)
         if covered(ex, a, sym):
             assert (got is True) == want, (a, sym, side, px, qty, replace)
+            if not want:
+                assert got == reference_text(ex, sym, a, side, px, qty, replace)
         else:
             assert got is None
     assert ex.state_hash() == h  # both left the levels as they were
@@ -176,8 +191,24 @@ def test_an_empty_or_unpriced_order_is_left_to_the_reference(qty, price_ticks):
     assert order_fits(ex, "XBTUSD", 1, _native.BUY, price_ticks, qty, IDLE) is None
 
 
-def test_an_order_the_account_cannot_carry_is_rejected_by_the_reference_text():
+def test_an_order_the_account_cannot_carry_is_answered_with_the_reference_text():
     ex, _ = exchange_with_order()
-    assert order_fits(ex, "XBTUSD", 1, _native.BUY, 38_000, 5 * 10**6, IDLE) is None
+    text = order_fits(ex, "XBTUSD", 1, _native.BUY, 38_000, 5 * 10**6, IDLE)
+    assert text == reference_text(ex, "XBTUSD", 1, _native.BUY, 38_000, 5 * 10**6, 0)
+    assert text.startswith("Account has insufficient Available Balance")
     out = ex.place(1, "XBTUSD", "Buy", 5 * 10**6, 19_000)
     assert not out.accepted and out.text.startswith("Account has insufficient Available Balance")
+
+
+def test_an_order_that_adds_no_margin_passes_when_short():
+    """A sell against a resting buy of the same size and price nets out: the order margin
+    does not rise, so it passes even though the account cannot carry it (the reference's
+    "" answer)."""
+    ex = Exchange([presets.XBTUSD()])
+    ex.deposit(1, XBT, ts=0)
+    ex.set_mark("XBTUSD", 20_000)
+    assert ex.place(1, "XBTUSD", "Buy", 1_000, 19_000).accepted
+    ex.set_mark("XBTUSD", 500)  # far below the bid: its premium is above the wallet
+    assert ex._available(1, "XBt", ("XBTUSD", 0)) < ex._order_margin(1, "XBTUSD")
+    got = order_fits(ex, "XBTUSD", 1, _native.SELL, 38_000, 100, IDLE)
+    assert got == "" == reference_text(ex, "XBTUSD", 1, _native.SELL, 38_000, 100, 0)
