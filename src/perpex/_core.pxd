@@ -32,6 +32,7 @@ cdef extern from "perpex_book_capi.h":
         int (*clear_events)(PyObject*) noexcept
         int (*best)(PyObject*, int, int64_t*) noexcept
         int (*depth)(PyObject*, int, Py_ssize_t, int64_t*, int64_t*, Py_ssize_t*) noexcept
+        int (*sweep)(PyObject*, int, int64_t, Py_ssize_t, int64_t*, int64_t*) noexcept
     const char* PERPEX_BOOK_CAPI_NAME
     int PERPEX_BOOK_CAPI_VERSION
 
@@ -70,7 +71,7 @@ cdef class EngineCore:
     cdef public dict _inst, _books, _positions, _orders, _live, _reduce_only, _cl_ids
     cdef public dict _accounts  # the accounts that have deposited (keys; values None)
     cdef public dict _open, _fee_ratios, _settled, _lots, _liq_orders
-    cdef public dict _done, _texts, _dirty, _buckets
+    cdef public dict _texts, _dirty, _buckets
     cdef public dict _marks, _cv, _cross_rates, _by_ccy, _risk_dirty, _linked
     cdef public object _rate, _ledger, _held, _executions, _halted
     cdef public list _events
@@ -89,6 +90,7 @@ cdef class EngineCore:
     cdef int _record_result(self, OrderRecord rec, Result* res) except -1
     cdef object _place_c(self, inst, OrderRecord rec)
     cdef object _place_n(self, inst, OrderRecord rec)
+    cdef int64_t _swept(self, Contract c, int side, int64_t qty) except -1
     cdef int _go_live(self, OrderRecord rec, tuple key, object live) except -1
     cdef int _book_add(self, Contract c, OrderRecord rec) except -1
     cdef OrderRecord _engine_add_c(self, inst, int64_t a, int side, int64_t qty, int64_t price,

@@ -66,7 +66,6 @@ class EngineCore:
     _linked: dict[str, dict[int, None]]
     _lots: dict[int, int]
     _liq_orders: dict[int, None]
-    _done: dict[int, tuple[str, str, int, int]]
     _texts: dict[int, str]
     _dirty: dict[int, None]
     _buckets: dict[int, list[int]]

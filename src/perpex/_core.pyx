@@ -30,7 +30,7 @@ from libc.string cimport memcpy
 from perpex._checked cimport as_int64, div_half_away, perpex_mul
 from perpex._events cimport Execution, execution_c
 from perpex._fills cimport _book
-from perpex._records cimport new_order, record_key
+from perpex._records cimport new_order, record_id, record_key
 from perpex.accounts._levels cimport contract_value, drop_c, sync_c
 
 from perpex import _native
@@ -53,6 +53,7 @@ cdef int _EV_FILL = _native.EV_FILL, _EV_ACCEPTED = _native.EV_ACCEPTED
 cdef int _EV_CANCELED = _native.EV_CANCELED, _EV_REJECTED = _native.EV_REJECTED
 cdef int _EV_AMENDED = _native.EV_AMENDED, _EV_TRIGGERED = _native.EV_TRIGGERED
 cdef type _OUTCOME = Outcome
+cdef dict _CANCEL_TEXTS = CANCEL_TEXTS  # (typed: read without a method lookup)
 cdef int _LIMIT = _native.LIMIT, _MARKET = _native.MARKET, _GTC = _native.GTC
 cdef int _FEED_MARK = _native.FEED_MARK
 
@@ -73,7 +74,7 @@ STATUS_UNKNOWN_ORDER, STATUS_OVERLOADED = _STATUS_UNKNOWN_ORDER, _STATUS_OVERLOA
 # instance's __dict__).
 CORE_FIELDS = (
     "_inst", "_accounts", "_books", "_positions", "_orders", "_live", "_reduce_only", "_cl_ids",
-    "_open", "_fee_ratios", "_settled", "_lots", "_liq_orders", "_done", "_texts", "_dirty",
+    "_open", "_fee_ratios", "_settled", "_lots", "_liq_orders", "_texts", "_dirty",
     "_marks", "_cv", "_cross_rates", "_by_ccy", "_risk_dirty", "_linked", "_rate", "_buckets",
     "_ledger", "_held", "_events", "_executions", "_halted", "_max_open", "_max_stop", "_emit",
     "_checks_off", "_seq", "_ts", "_next_id")
@@ -171,6 +172,16 @@ cdef inline tuple _table_key(tuple key, object pos):
     ``pos``'s own key tuple when there is one (a lookup with that very object finds its entry
     without comparing tuples), else ``key``."""
     return key if pos is None else (<Position>pos).key
+
+
+cdef Py_ssize_t _stops(dict orders, dict live) except -1:
+    """How many of the ``live`` orders (ids) are conditional. (A function of its own: a
+    generator expression in the place step would build its closure on every call.)"""
+    cdef Py_ssize_t n = 0
+    for o in live:
+        if (<OrderRecord>orders[o]).conditional:
+            n += 1
+    return n
 
 
 cdef FitsFn _order_fits = NULL
@@ -308,6 +319,7 @@ cdef class EngineCore:
         cdef object res  # an Outcome (a tuple subclass)
         cdef Result* o
         cdef dict orders = self._orders
+        cdef list syms = [inst.symbol for inst in insts]  # (read per row without an attribute lookup)
         commit, place, cancel = self._commit, self._place, self._cancel_now
         # the C steps unless a subclass or the instance replaces one of them (the tests do)
         cls, own = type(self), getattr(self, "__dict__", {})
@@ -336,7 +348,7 @@ cdef class EngineCore:
                                                          r.qty, r.price))
                 continue
             else:
-                rec = new_order(0, r.account, inst.symbol, r.side,
+                rec = new_order(0, r.account, <str>syms[r.symbol], r.side,
                                 _LIMIT if r.op == _OP_LIMIT else _MARKET, _GTC, 0, _FEED_MARK,
                                 r.price if r.op == _OP_LIMIT else 0, 0, 0, -1, r.qty, "",
                                 False, False)
@@ -377,7 +389,6 @@ cdef class EngineCore:
     cdef int _begin(self, int64_t ts) except -1:
         self._ts = ts
         self._seq += 1
-        self._done.clear()
         return 0
 
     cdef object _halt(self, exc):
@@ -416,13 +427,8 @@ cdef class EngineCore:
         """A batch row's result from the record of the order its command ran on: as the order
         stands, or as it finished in this command."""
         res.seq, res.order_id = self._seq, rec.order_id
-        # (most commands finish no order: no lookup then)
-        done = self._done.get(rec.order_id) if self._done else None
-        if done is None:
-            res.leaves, res.cum = rec.leaves_qty, rec.cum_qty
-            return 0
-        status, _, res.leaves, res.cum = <tuple>done
-        if status == "Rejected":
+        res.leaves, res.cum = rec.leaves_qty, rec.cum_qty
+        if rec.done_status is not None and rec.done_status == "Rejected":
             res.status = _STATUS_REJECTED
         return 0
 
@@ -457,11 +463,9 @@ cdef class EngineCore:
         live = live_all.get(key)
         cdef Py_ssize_t n_live = len(<dict>live) if live is not None else 0
         cdef bint cond = rec.conditional
-        cdef int64_t ro = rec.flags & _REDUCE
-        cdef dict orders
+        cdef int64_t ro = rec.flags & _REDUCE, px
         if cond or n_live >= self._max_open:
-            orders = self._orders
-            stops = sum(1 for o in live if (<OrderRecord>orders[o]).conditional) if cond and live else 0
+            stops = _stops(self._orders, live) if cond and live else 0
             count_text = order_count_reject(n_live, stops, cond,
                                             max_open=self._max_open, max_stop=self._max_stop)
             if count_text:
@@ -474,18 +478,24 @@ cdef class EngineCore:
                 q = cap if rec.close_all else min(rec.leaves_qty, cap)
                 rec.order_qty = rec.leaves_qty = q
                 rec.close_all = False
-            elif _order_fits != NULL and rec.ord_type == _LIMIT and rec.price > 0 \
-                    and rec.leaves_qty > 0:
-                # _margin_reject's steps for a known price: the common case natively, and the
-                # reference when the native step has no answer
-                if _order_fits(self, a, c, rec.side, rec.price, rec.leaves_qty, _IDLE,
-                               key, own_pos, live) is not True:
-                    text = self._margin_reference(inst, rec, rec.leaves_qty, rec.price, False,
-                                                  _IDLE)
-                    if text:
-                        return text
             else:
-                text = self._margin_reject(inst, rec, rec.leaves_qty)
+                # _margin_reject's steps for a known price (a market order's: the book's, when
+                # it covers the order): the common case natively, and the reference when the
+                # native step has no answer; without such a price, _margin_reject itself
+                px, text = 0, None
+                if _order_fits != NULL and rec.leaves_qty > 0:
+                    if rec.ord_type == _LIMIT:
+                        px = rec.price
+                    elif rec.ord_type == _MARKET:
+                        px = self._swept(c, rec.side, rec.leaves_qty)
+                if px > 0:
+                    fits = _order_fits(self, a, c, rec.side, px, rec.leaves_qty, _IDLE, key,
+                                       own_pos, live)
+                    if fits is not True:
+                        text = fits if fits is not None else self._margin_reference(
+                            inst, rec, rec.leaves_qty, px, False, _IDLE)
+                else:
+                    text = self._margin_reject(inst, rec, rec.leaves_qty)
                 if text:
                     return text
             if rec.flags & _CLOSE:
@@ -500,10 +510,21 @@ cdef class EngineCore:
         self._book_add(c, rec)
         return None
 
+    cdef int64_t _swept(self, Contract c, int side, int64_t qty) except -1:
+        """MarginCore._price_estimate's first step for a market order of ``qty`` > 0 on
+        ``side``: the price at which the best 32 displayed levels of the other side cover it,
+        0 when they do not (the estimate then reads the mark)."""
+        cdef int64_t px, left
+        if _books_api.sweep(<PyObject*>c.book, 1 if side == _BUY else 0, qty, 32, &px,
+                            &left) < 0:
+            _raised()
+        return px if left <= 0 else 0
+
     cdef int _go_live(self, OrderRecord rec, tuple key, object live) except -1:
         """Registers ``rec`` as a live order of ``key`` (whose live orders are ``live``, None
         without any)."""
-        cdef object oid = rec.order_id  # boxed once, for both tables
+        cdef object oid = rec.order_id  # boxed once, for every table (see id_key)
+        rec.id_key = oid
         self._orders[oid] = rec
         rec.key = key
         if live is None:
@@ -581,11 +602,10 @@ cdef class EngineCore:
         return self._outcome_c(rec)
 
     cdef object _outcome_c(self, OrderRecord rec):
-        done = self._done.get(rec.order_id) if self._done else None
-        if done is not None:
-            status, text, leaves, cum = <tuple>done
-            return _outcome(self._seq, status != "Rejected", text, rec.order_id, status, leaves,
-                            cum)
+        status = rec.done_status
+        if status is not None:  # finished (its leaves and cum as they were then)
+            return _outcome(self._seq, status != "Rejected", rec.done_text, rec.order_id, status,
+                            rec.leaves_qty, rec.cum_qty)
         status = "PartiallyFilled" if rec.cum_qty else "New"
         return _outcome(self._seq, True, "", rec.order_id, status, rec.leaves_qty, rec.cum_qty)
 
@@ -672,7 +692,7 @@ cdef class EngineCore:
                                                 0, 0, 0, 0, "", None))
             elif typ == _EV_CANCELED or typ == _EV_REJECTED:
                 rec.leaves_qty = 0
-                text = self._texts.pop(oid, None) or CANCEL_TEXTS.get(ev.reason, "Canceled")
+                text = self._texts.pop(oid, None) or _CANCEL_TEXTS.get(ev.reason, "Canceled")
                 status = "Canceled" if typ == _EV_CANCELED else "Rejected"
                 self._finish_c(c, rec, status, status, text, 0, 0, 0, 0, "")
             elif typ == _EV_AMENDED:
@@ -700,7 +720,7 @@ cdef class EngineCore:
 
     cdef int _finish_c(self, Contract c, OrderRecord rec, str exec_type, str status, str text,
                        last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1:
-        cdef object oid = rec.order_id  # boxed once, for every table below
+        cdef object oid = record_id(rec)  # the tables' own key object
         del self._orders[oid]
         drop_c(self._open, rec)
         key = record_key(rec)
@@ -728,7 +748,7 @@ cdef class EngineCore:
                 del self._reduce_only[key]
         if rec.cl_ord_id:
             del self._cl_ids[(rec.account, rec.cl_ord_id)]
-        self._done[oid] = (status, text, rec.leaves_qty, rec.cum_qty)
+        rec.done_status, rec.done_text = status, text
         if self._emit:
             ev = _report(c, rec, exec_type, status, self._seq, self._ts, text, last_qty,
                          last_px, exec_cost, exec_comm, liquidity, None)
@@ -815,12 +835,14 @@ cdef class EngineCore:
         rec.leaves_qty = left
         rec.cum_qty += q
         rec.px_qty += px * q
-        signed = cost if rec.side == _BUY else -cost
+        # (the report's signed cost, built only when a report is)
         if left == 0:
-            self._finish_c(c, rec, "Trade", "Filled", "", q, px, signed, fee, liq)
+            self._finish_c(c, rec, "Trade", "Filled", "", q, px,
+                           (cost if rec.side == _BUY else -cost) if self._emit else 0, fee, liq)
             return 0
         sync_c(self._open, rec, _REDUCE)
         if self._emit:
+            signed = cost if rec.side == _BUY else -cost
             ev = _report(c, rec, "Trade", "PartiallyFilled", self._seq, self._ts,
                          LIQUIDATION_TEXT if rec.order_id in self._liq_orders else "",
                          q, px, signed, fee, liq, None)

@@ -123,7 +123,6 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         self._held: deque[int] = deque()
         self._dirty: dict[int, None] = {}
         self._texts: dict[int, str] = {}
-        self._done: dict[int, tuple[str, str, int, int]] = {}
         self._init_margin()
         self._init_pricing(index_constituents, funding, interest_8h, impact_notional)
         self._init_risk(risk_mode, insurance_fund, overload)
