@@ -63,7 +63,7 @@ cdef class Contract:
     cdef readonly tuple taker_rate, maker_rate
     cdef readonly list peers  # the contracts settled in ``currency`` (itself too), in order
     cdef readonly dict linked  # the engine's _linked[currency]
-    cdef dict _rates  # cross IM% as (num, den) by risk limit
+    cdef readonly dict rates  # cross IM% as (num, den) by risk limit, as _cross_c found it
 
 
 cdef class EngineCore:

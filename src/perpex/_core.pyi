@@ -45,6 +45,7 @@ class Contract:
     maker_rate: tuple[int, int]
     peers: list[Contract]
     linked: dict[int, None]
+    rates: dict[int, tuple[int, int]]
 
 class EngineCore:
     _inst: dict[str, Instrument]

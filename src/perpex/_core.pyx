@@ -269,7 +269,7 @@ cdef dict _contracts_of(EngineCore e):
         c.lot, c.max_qty = inst.lot_size, inst.max_order_qty
         c.taker_rate, c.maker_rate = <tuple>e._fee_ratios[sym]
         c.linked = e._linked[c.currency]
-        c._rates = {}
+        c.rates = {}
         out[sym] = c
     for c in out.values():
         c.peers = [out[s] for s in e._by_ccy[c.currency]]
@@ -294,9 +294,9 @@ cdef class EngineCore:
 
     cdef tuple _cross_c(self, Contract c, object limit):
         """``_cross_rate(c.inst, limit)``, remembered on the contract by risk limit."""
-        found = c._rates.get(limit)
+        found = c.rates.get(limit)
         if found is None:
-            found = c._rates[limit] = self._cross_rate(c.inst, limit)
+            found = c.rates[limit] = self._cross_rate(c.inst, limit)
         return <tuple>found
 
     def _contract_view(self, str sym not None):

@@ -195,12 +195,17 @@ class MarginCore(EngineCore):
         return m + pos.extra_margin if pos.leverage > 0 else m
 
     def _check_rate_caches(self) -> list[str]:
-        """Every cached rate against a fresh computation; the disagreements, described."""
+        """Every cached rate (the engine's, and the copies the engine loop keeps on its
+        contract views) against a fresh computation; the disagreements, described."""
         bad = []
-        for (sym, limit), ratio in self._cross_rates.items():
+        cached = [((sym, limit), ratio, "") for (sym, limit), ratio in self._cross_rates.items()]
+        for sym in self._inst:
+            cached += [((sym, limit), ratio, " on its contract view")
+                       for limit, ratio in self._contract_view(sym).rates.items()]
+        for (sym, limit), ratio, where in cached:
             inst = self._inst[sym]
             if ratio != exact_rate(inst.init_rate(inst.steps_for_risk_limit(limit)), "init_rate"):
-                bad.append(f"the cached cross rate of {sym} at risk limit {limit} is {ratio}")
+                bad.append(f"the cached cross rate of {sym} at risk limit {limit}{where} is {ratio}")
         return bad
 
     def _upnl(self, inst: Instrument, pos: Position) -> int:

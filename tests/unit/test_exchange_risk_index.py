@@ -144,6 +144,18 @@ def test_check_invariants_catches_a_drifted_margin_rate_or_price_cache() -> None
     inst._rates[key] += 0.001
     with pytest.raises(InvariantViolation, match="initial margin rate"):
         ex.check_invariants()
+    for cache in ("engine", "contract view"):
+        ex = _two_contracts()
+        ex.place(1, "XBTUSD", "Buy", 100, 9_000)  # (a cross order: its rate is cached twice)
+        limit = ex.book("XBTUSD").instrument.risk_limit
+        view = ex._contract_view("XBTUSD")
+        assert ex._cross_rates[("XBTUSD", limit)] == view.rates[limit]
+        if cache == "engine":
+            ex._cross_rates[("XBTUSD", limit)] = (1, 3)
+        else:
+            view.rates[limit] = (1, 3)
+        with pytest.raises(InvariantViolation, match=f"cross rate of XBTUSD at risk limit {limit}"):
+            ex.check_invariants()
     ex = _two_contracts()
     ex._inst["ETHUSD"]._ticks[(int, 300)] += 1
     with pytest.raises(InvariantViolation, match="cached ticks of price 300"):
