@@ -1,4 +1,4 @@
-from typing import Any, Iterable
+from typing import Iterable
 
 from perpex.exchange import Exchange
 from perpex.exchange_codec import Codec

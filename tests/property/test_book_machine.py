@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from tests.model import (
     BUY, FEED_INDEX, FEED_LAST, FEED_MARK, FLAG_POST_ONLY, FLAG_REDUCE_ONLY, FLAG_TRAILING, FOK,
-    GTC, IOC, LIMIT, LIMIT_IF_TOUCHED, MARKET, MARKET_IF_TOUCHED, SELL, STOP, STOP_LIMIT,
+    GTC, IOC, LIMIT_IF_TOUCHED, MARKET, MARKET_IF_TOUCHED, SELL, STOP, STOP_LIMIT,
     as_tuples, trigger_rises,
 )
 from tests.model.ref_book import RefBook
