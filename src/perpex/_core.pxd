@@ -90,7 +90,7 @@ cdef class EngineCore:
     cdef int _record_result(self, OrderRecord rec, Result* res) except -1
     cdef object _place_c(self, inst, OrderRecord rec)
     cdef object _place_n(self, inst, OrderRecord rec)
-    cdef int64_t _swept(self, Contract c, int side, int64_t qty) except -1
+    cdef object _estimate(self, Contract c, int side, int64_t qty)
     cdef int _go_live(self, OrderRecord rec, tuple key, object live) except -1
     cdef int _book_add(self, Contract c, OrderRecord rec) except -1
     cdef OrderRecord _engine_add_c(self, inst, int64_t a, int side, int64_t qty, int64_t price,

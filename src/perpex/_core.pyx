@@ -12,9 +12,10 @@ transfers (perpex._fills) and the liquidation index's bookkeeping of the account
 touched (``_touch``). Everything else (margin policy, liquidation, pricing, queries) stays in
 the Python modules, which see the same fields as ordinary attributes and which these steps call
 back through ordinary method calls, so a subclass's override (``_lot_fill``,
-``_margin_reference`` ...) is honoured. Two steps are taken in C instead: a priced limit
-order's margin check runs the native common case, and ``_margin_reference`` only when that has
-no answer (other orders go through ``_margin_reject``); and the batch loop calls ``_place`` and
+``_margin_reference`` ...) is honoured. Two steps are taken in C instead: a limit or market
+order's margin check runs the native common case at its price (a market order's estimated
+here, ``_price_estimate``), and ``_margin_reference`` only when that has no answer (other
+orders go through ``_margin_reject``); and the batch loop calls ``_place`` and
 ``_cancel_now`` in C unless the class or the instance replaces them. The behaviour is described
 in :mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
 """
@@ -428,7 +429,7 @@ cdef class EngineCore:
         stands, or as it finished in this command."""
         res.seq, res.order_id = self._seq, rec.order_id
         res.leaves, res.cum = rec.leaves_qty, rec.cum_qty
-        if rec.done_status is not None and rec.done_status == "Rejected":
+        if rec.done_status == "Rejected":
             res.status = _STATUS_REJECTED
         return 0
 
@@ -478,26 +479,24 @@ cdef class EngineCore:
                 q = cap if rec.close_all else min(rec.leaves_qty, cap)
                 rec.order_qty = rec.leaves_qty = q
                 rec.close_all = False
+            elif _order_fits == NULL or rec.leaves_qty <= 0 \
+                    or (rec.ord_type != _LIMIT and rec.ord_type != _MARKET):
+                text = self._margin_reject(inst, rec, rec.leaves_qty)
+                if text:
+                    return text
             else:
-                # _margin_reject's steps for a known price (a market order's: the book's, when
-                # it covers the order): the common case natively, and the reference when the
-                # native step has no answer; without such a price, _margin_reject itself
-                px, text = 0, None
-                if _order_fits != NULL and rec.leaves_qty > 0:
-                    if rec.ord_type == _LIMIT:
-                        px = rec.price
-                    elif rec.ord_type == _MARKET:
-                        px = self._swept(c, rec.side, rec.leaves_qty)
-                if px > 0:
+                # _margin_reject's steps in C: the native check at the order's price (a market
+                # order's estimated), and the reference when that has no answer
+                px = rec.price if rec.ord_type == _LIMIT else \
+                    self._estimate(c, rec.side, rec.leaves_qty)
+                if px > 0:  # (without a price, no order margin)
                     fits = _order_fits(self, a, c, rec.side, px, rec.leaves_qty, _IDLE, key,
                                        own_pos, live)
                     if fits is not True:
                         text = fits if fits is not None else self._margin_reference(
                             inst, rec, rec.leaves_qty, px, False, _IDLE)
-                else:
-                    text = self._margin_reject(inst, rec, rec.leaves_qty)
-                if text:
-                    return text
+                        if text:
+                            return text
             if rec.flags & _CLOSE:
                 self._close_cancels(inst, rec, rec.leaves_qty)
                 live = live_all.get(key)  # the cancels may have emptied the key
@@ -510,15 +509,27 @@ cdef class EngineCore:
         self._book_add(c, rec)
         return None
 
-    cdef int64_t _swept(self, Contract c, int side, int64_t qty) except -1:
-        """MarginCore._price_estimate's first step for a market order of ``qty`` > 0 on
-        ``side``: the price at which the best 32 displayed levels of the other side cover it,
-        0 when they do not (the estimate then reads the mark)."""
+    def _price_estimate(self, inst, int side, int64_t qty):
+        """The price at which a market order of ``qty`` > 0 on ``side`` would complete, in
+        ticks (MarginCore._margin_reject prices its order margin at it)."""
+        return self._estimate(self._contract(inst.symbol), side, qty)
+
+    cdef object _estimate(self, Contract c, int side, int64_t qty):
+        # the displayed level of the other side's best 32 that covers the order; when they do
+        # not, the mark's tick bounds the last level walked (0: no level and no mark)
         cdef int64_t px, left
         if _books_api.sweep(<PyObject*>c.book, 1 if side == _BUY else 0, qty, 32, &px,
                             &left) < 0:
             _raised()
-        return px if left <= 0 else 0
+        if px and left <= 0:
+            return px
+        mark = self._marks.get(c.symbol)
+        if not mark:
+            return px
+        if side == _BUY:
+            return max(px, c.inst.e8_to_ticks_ceil(mark))
+        m = max(1, c.inst.e8_to_ticks_floor(mark))
+        return min(px, m) if px else m
 
     cdef int _go_live(self, OrderRecord rec, tuple key, object live) except -1:
         """Registers ``rec`` as a live order of ``key`` (whose live orders are ``live``, None
@@ -835,14 +846,12 @@ cdef class EngineCore:
         rec.leaves_qty = left
         rec.cum_qty += q
         rec.px_qty += px * q
-        # (the report's signed cost, built only when a report is)
+        signed = (cost if rec.side == _BUY else -cost) if self._emit else 0  # (for a report)
         if left == 0:
-            self._finish_c(c, rec, "Trade", "Filled", "", q, px,
-                           (cost if rec.side == _BUY else -cost) if self._emit else 0, fee, liq)
+            self._finish_c(c, rec, "Trade", "Filled", "", q, px, signed, fee, liq)
             return 0
         sync_c(self._open, rec, _REDUCE)
         if self._emit:
-            signed = cost if rec.side == _BUY else -cost
             ev = _report(c, rec, "Trade", "PartiallyFilled", self._seq, self._ts,
                          LIQUIDATION_TEXT if rec.order_id in self._liq_orders else "",
                          q, px, signed, fee, liq, None)

@@ -20,9 +20,9 @@ cdef class OrderRecord:
     # None until then, and in a restored record until a step reads it (record_key)
     cdef readonly tuple key
     # the order id as the engine's int-keyed tables hold it (the key object of its entries in
-    # the order table, the live orders and the finished orders), so that a step finding or
-    # deleting the entry matches by identity instead of comparing a new int with it; None
-    # until the order goes live, and in a restored record
+    # the order table and the live orders), so that a step finding or deleting an entry
+    # matches by identity instead of comparing a new int with it; None until the order goes
+    # live, and in a restored record
     cdef readonly object id_key
     # how the order finished (its ordStatus and text), set once as it leaves the live orders;
     # None while it is live. The command that finished it answers with them (perpex._core).

@@ -39,7 +39,7 @@ from perpex.instruments import Instrument
 from perpex.orders import MARKET_TYPES, OrderRecord, insufficient_text
 from perpex.rounding import exact_rate
 
-_BUY, _SELL = _native.BUY, _native.SELL
+_BUY = _native.BUY
 _REDUCE = _native.FLAG_REDUCE_ONLY
 _IDLE = (0, 0, 0)  # an indexed order that carries no order margin
 _NO_LEVELS = OpenLevels()  # a key without resting orders, for a margin with one added
@@ -235,19 +235,6 @@ class MarginCore(EngineCore):
             elif key in live:
                 total -= self._order_margin(a, sym)
         return total
-
-    def _price_estimate(self, inst: Instrument, side: int, qty: int) -> int:
-        """The displayed price at which a market order of ``qty`` would complete."""
-        # the displayed levels of the best 32 that the order would take (qty > 0: a market
-        # order's leaves)
-        price, left = self._books[inst.symbol].sweep(_SELL if side == _BUY else _BUY, qty, 32)
-        if price and left <= 0:
-            return price
-        mark = self._marks.get(inst.symbol)
-        if mark:
-            m = inst.e8_to_ticks_ceil(mark) if side == _BUY else max(1, inst.e8_to_ticks_floor(mark))
-            return max(price, m) if side == _BUY else (min(price, m) if price else m)
-        return price
 
     def _margin_reject(self, inst: Instrument, rec: OrderRecord, qty: int, price: int | None = None,
                        replace: bool = False) -> str:
