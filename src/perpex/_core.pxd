@@ -59,7 +59,8 @@ cdef class Contract:
     cdef readonly bint inverse
     cdef readonly dict prices  # the instrument's price cache (its _prices)
     cdef readonly dict ticks  # and its cache of conversions the other way (its _ticks)
-    cdef readonly int64_t lot, max_qty  # its lot size and max order quantity
+    # its lot size, max order quantity and max price (ticks)
+    cdef readonly int64_t lot, max_qty, max_px
     cdef readonly tuple taker_rate, maker_rate
     cdef readonly list peers  # the contracts settled in ``currency`` (itself too), in order
     cdef readonly dict linked  # the engine's _linked[currency]
@@ -68,6 +69,12 @@ cdef class Contract:
 
 cdef class EngineCore:
     cdef dict _contracts  # derived from the tables below (EngineCore._contract)
+    # a bit per account below _KNOWN_BITS, set for those in the table ``_known_of`` (the
+    # _accounts it was built from) when it held ``_known_n`` of them (derived, for the batch
+    # path's validation)
+    cdef bytearray _known
+    cdef object _known_of
+    cdef Py_ssize_t _known_n
     cdef public dict _inst, _books, _positions, _orders, _live, _reduce_only, _cl_ids
     cdef public dict _accounts  # the accounts that have deposited (keys; values None)
     cdef public dict _open, _fee_ratios, _settled, _lots, _liq_orders
@@ -80,16 +87,18 @@ cdef class EngineCore:
     cdef public int64_t _seq, _ts, _next_id
 
     cdef Contract _contract(self, str sym)
+    cdef const unsigned char* _known_bits(self) except NULL
     cdef tuple _cross_c(self, Contract c, object limit)
     cdef bint _token(self, account) except -1
     cdef object _commit_c(self, int64_t ts, inst, OrderRecord rec)
     cdef int _begin(self, int64_t ts) except -1
     cdef object _halt(self, exc)
-    cdef int _commit_cancel(self, int64_t ts, OrderRecord rec, Result* res) except -1
-    cdef int _commit_place(self, int64_t ts, inst, OrderRecord rec, Result* res) except -1
+    cdef int _commit_cancel(self, int64_t ts, Contract c, OrderRecord rec, Result* res) except -1
+    cdef int _commit_place(self, int64_t ts, Contract c, inst, OrderRecord rec,
+                           Result* res) except -1
     cdef int _record_result(self, OrderRecord rec, Result* res) except -1
     cdef object _place_c(self, inst, OrderRecord rec)
-    cdef object _place_n(self, inst, OrderRecord rec)
+    cdef object _place_n(self, Contract c, inst, OrderRecord rec)
     cdef object _estimate(self, Contract c, int side, int64_t qty)
     cdef int _go_live(self, OrderRecord rec, tuple key, object live) except -1
     cdef int _book_add(self, Contract c, OrderRecord rec) except -1
@@ -98,6 +107,7 @@ cdef class EngineCore:
     cdef object _cancel_c(self, OrderRecord rec)
     cdef object _cancel_pre(self, OrderRecord rec)
     cdef int _cancel_book(self, OrderRecord rec) except -1
+    cdef int _cancel_in(self, Contract c, OrderRecord rec) except -1
     cdef int _touch_c(self, a, Contract c, Position known=*) except -1
     cdef object _outcome_c(self, OrderRecord rec)
     cdef int _reject_n(self, OrderRecord rec, str text) except -1

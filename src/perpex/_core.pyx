@@ -68,6 +68,25 @@ cdef enum:
     _STATUS_UNKNOWN_ORDER = 2
     _STATUS_OVERLOADED = 3
 OP_LIMIT, OP_MARKET, OP_CANCEL = _OP_LIMIT, _OP_MARKET, _OP_CANCEL
+# The faults of a malformed row (EngineCore._first_bad_row), numbered in the order a row's
+# rules are checked; perpex.exchange_batch words them.
+cdef enum:
+    _BAD_TS_EARLY = 1  # ts before the engine's
+    _BAD_TS_ORDER = 2  # ts before the previous row's
+    _BAD_OP = 3
+    _BAD_SYMBOL = 4
+    _BAD_ACCOUNT = 5  # an account that has not deposited
+    _BAD_SIDE = 6  # (this and the rest: limit and market rows only)
+    _BAD_QTY = 7  # not > 0
+    _BAD_LOT = 8  # off the lot grid
+    _BAD_MAX_QTY = 9
+    _BAD_PRICE = 10  # a limit row's, not > 0
+    _BAD_MAX_PRICE = 11
+    _BAD_MARKET_PRICE = 12  # a market row's, not 0
+cdef enum:
+    _KNOWN_BITS = 1 << 20  # the accounts the validation finds in a bitmap (128 KiB), not a dict
+BAD_FAULTS = tuple(range(_BAD_TS_EARLY, _BAD_MARKET_PRICE + 1))
+BAD_ACCOUNT = _BAD_ACCOUNT
 STATUS_OK, STATUS_REJECTED = _STATUS_OK, _STATUS_REJECTED
 STATUS_UNKNOWN_ORDER, STATUS_OVERLOADED = _STATUS_UNKNOWN_ORDER, _STATUS_OVERLOADED
 
@@ -185,6 +204,14 @@ cdef Py_ssize_t _stops(dict orders, dict live) except -1:
     return n
 
 
+cdef inline bint _known_account(const unsigned char* bits, dict accounts,
+                                uint32_t a) except -1:
+    # (EngineCore._known_bits: the bitmap of the accounts below _KNOWN_BITS)
+    if a < _KNOWN_BITS:
+        return (bits[a >> 3] >> (a & 7)) & 1
+    return a in accounts
+
+
 cdef FitsFn _order_fits = NULL
 
 
@@ -267,7 +294,7 @@ cdef dict _contracts_of(EngineCore e):
         c.book, c.cv = e._books[sym], e._cv[sym]
         c.terms, c.inverse = c.cv.terms, c.cv.inverse
         c.prices, c.ticks = inst._prices, inst._ticks
-        c.lot, c.max_qty = inst.lot_size, inst.max_order_qty
+        c.lot, c.max_qty, c.max_px = inst.lot_size, inst.max_order_qty, inst.max_price_ticks
         c.taker_rate, c.maker_rate = <tuple>e._fee_ratios[sym]
         c.linked = e._linked[c.currency]
         c.rates = {}
@@ -320,7 +347,9 @@ cdef class EngineCore:
         cdef object res  # an Outcome (a tuple subclass)
         cdef Result* o
         cdef dict orders = self._orders
-        cdef list syms = [inst.symbol for inst in insts]  # (read per row without an attribute lookup)
+        # the rows' contracts and symbols by index (read per row without a lookup)
+        cdef list cs = [self._contract(inst.symbol) for inst in insts]
+        cdef list syms = [(<Contract>c).symbol for c in cs]
         commit, place, cancel = self._commit, self._place, self._cancel_now
         # the C steps unless a subclass or the instance replaces one of them (the tests do)
         cls, own = type(self), getattr(self, "__dict__", {})
@@ -339,7 +368,7 @@ cdef class EngineCore:
                     o.order_id, o.status = r.order_id, _STATUS_UNKNOWN_ORDER
                     continue
                 if direct:  # the result from the record, without an Outcome
-                    self._commit_cancel(r.ts, found, o)
+                    self._commit_cancel(r.ts, <Contract>cs[r.symbol], found, o)
                     continue
                 res = commit(r.ts, cancel, found)
             elif shedder is not None and shedder.admit(new_kind) is not None:
@@ -354,10 +383,77 @@ cdef class EngineCore:
                                 r.price if r.op == _OP_LIMIT else 0, 0, 0, -1, r.qty, "",
                                 False, False)
                 if direct:  # the result from the record, without an Outcome
-                    self._commit_place(r.ts, inst, rec, o)
+                    self._commit_place(r.ts, <Contract>cs[r.symbol], inst, rec, o)
                     continue
                 res = commit(r.ts, place, inst, rec)
             _set_result(o, res)
+
+    @cython.boundscheck(False)  # (a row's symbol is checked before it indexes ``contracts``)
+    @cython.wraparound(False)
+    @cython.cdivision(True)  # (the lot grid is checked on qty > 0 and lot >= 1)
+    def _first_bad_row(self, const Row[::1] rows, list contracts):
+        """(index, fault) of the first of ``rows`` that breaks a rule of the batch path, or
+        None when every row keeps them: one pass in row order, each row's rules in the order
+        of their numbers (BAD_FAULTS). ``contracts``: the listed contracts by symbol index.
+        (A pass over the rows in C: whole-column NumPy masks, one per rule, cost a few
+        hundred instructions a row.)"""
+        cdef Py_ssize_t i, n = rows.shape[0], n_sym = len(contracts)
+        cdef const Row* r
+        cdef Contract c
+        cdef int64_t prev = self._ts, known = -1  # (the last account found)
+        cdef dict accounts = self._accounts
+        cdef int fault
+        cdef const unsigned char* bits = self._known_bits()
+        for i in range(n):
+            r = &rows[i]
+            fault = 0
+            if r.ts < self._ts:
+                fault = _BAD_TS_EARLY
+            elif r.ts < prev:
+                fault = _BAD_TS_ORDER
+            elif r.op < _OP_LIMIT or r.op > _OP_CANCEL:
+                fault = _BAD_OP
+            elif r.symbol >= n_sym:
+                fault = _BAD_SYMBOL
+            elif r.account != known and not _known_account(bits, accounts, r.account):
+                fault = _BAD_ACCOUNT
+            elif r.op != _OP_CANCEL:
+                c = <Contract>contracts[r.symbol]
+                if r.side > 1:
+                    fault = _BAD_SIDE
+                elif r.qty <= 0:
+                    fault = _BAD_QTY
+                elif r.qty % c.lot != 0:
+                    fault = _BAD_LOT
+                elif r.qty > c.max_qty:
+                    fault = _BAD_MAX_QTY
+                elif r.op == _OP_LIMIT:
+                    if r.price <= 0:
+                        fault = _BAD_PRICE
+                    elif r.price > c.max_px:
+                        fault = _BAD_MAX_PRICE
+                elif r.price != 0:
+                    fault = _BAD_MARKET_PRICE
+            if fault:
+                return i, fault
+            prev, known = r.ts, r.account
+        return None
+
+    cdef const unsigned char* _known_bits(self) except NULL:
+        # the bitmap of _accounts below _KNOWN_BITS, rebuilt when the table is another or
+        # holds another count (accounts are only ever added: the same count is the same set)
+        cdef Py_ssize_t n = len(self._accounts)
+        cdef unsigned char* bits
+        cdef int64_t a
+        if self._known is None or self._known_of is not self._accounts or self._known_n != n:
+            self._known = bytearray(_KNOWN_BITS >> 3)
+            bits = self._known
+            for acc in self._accounts:
+                a = acc
+                if a < _KNOWN_BITS:
+                    bits[a >> 3] |= 1 << (a & 7)
+            self._known_of, self._known_n = self._accounts, n
+        return self._known
 
     # ============================================================ sequencing
     def _take_token(self, account):
@@ -396,24 +492,28 @@ cdef class EngineCore:
         self._halted = f"{type(exc).__name__} in command seq={self._seq}: {exc}"
         return EngineHaltedError(self._halted)
 
-    cdef int _commit_cancel(self, int64_t ts, OrderRecord rec, Result* res) except -1:
-        """``_commit(ts, _cancel_now, rec)`` in C, its outcome written into a batch result."""
+    cdef int _commit_cancel(self, int64_t ts, Contract c, OrderRecord rec,
+                            Result* res) except -1:
+        """``_commit(ts, _cancel_now, rec)`` in C (``c`` is the order's contract), its outcome
+        written into a batch result."""
         self._begin(ts)
         try:
             out = self._cancel_pre(rec)
             if out is None:
-                self._cancel_book(rec)
+                self._cancel_in(c, rec)
         except BaseException as exc:
             raise self._halt(exc) from exc
         if out is not None:  # a reject: the order stands as it was
             return _set_result(res, out)
         return self._record_result(rec, res)
 
-    cdef int _commit_place(self, int64_t ts, inst, OrderRecord rec, Result* res) except -1:
-        """``_commit(ts, _place, inst, rec)`` in C, its outcome written into a batch result."""
+    cdef int _commit_place(self, int64_t ts, Contract c, inst, OrderRecord rec,
+                           Result* res) except -1:
+        """``_commit(ts, _place, inst, rec)`` in C (``c`` is the order's contract), its
+        outcome written into a batch result."""
         self._begin(ts)
         try:
-            text = self._place_n(inst, rec)
+            text = self._place_n(c, inst, rec)
             if text is not None:
                 self._reject_n(rec, text)
         except BaseException as exc:
@@ -437,21 +537,20 @@ cdef class EngineCore:
         return self._place_c(inst, rec)
 
     cdef object _place_c(self, inst, OrderRecord rec):
-        text = self._place_n(inst, rec)
+        text = self._place_n(self._contract(rec.symbol), inst, rec)
         return self._outcome_c(rec) if text is None else self._reject_c(rec, text)
 
-    cdef object _place_n(self, inst, OrderRecord rec):
-        # None once the order is in the book (its events applied), else the reject text with
-        # nothing done: the caller rejects it
+    cdef object _place_n(self, Contract c, inst, OrderRecord rec):
+        # None once the order is in the book of ``c`` (its contract) with its events applied,
+        # else the reject text with nothing done: the caller rejects it
         cdef int64_t oid = self._next_id
         rec.order_id = oid
         self._next_id = oid + 1
         sym = rec.symbol
-        cdef Contract c = self._contract(sym)
         cdef object a = rec.account  # boxed once: the steps below take it as an object
         if not self._token(a):
             return RATE_LIMITED
-        if sym in self._settled:
+        if self._settled and sym in self._settled:
             return f"Instrument {sym} is settled"
         if not self._checks_off:
             text = self._overload_reject(inst, rec)
@@ -603,8 +702,11 @@ cdef class EngineCore:
         return None
 
     cdef int _cancel_book(self, OrderRecord rec) except -1:
+        return self._cancel_in(self._contract(rec.symbol), rec)
+
+    cdef int _cancel_in(self, Contract c, OrderRecord rec) except -1:
+        # ``c``: the order's contract
         cdef int64_t leaves
-        cdef Contract c = self._contract(rec.symbol)
         if _books_api.cancel(<PyObject*>c.book, rec.order_id, rec.account, &leaves) < 0:
             _raised()
         return self._drive_c(c, rec)
@@ -837,7 +939,7 @@ cdef class EngineCore:
         linked = c.linked
         if held > 1:
             linked[a] = None
-        else:
+        elif linked:  # (empty unless the currency settles several contracts)
             linked.pop(a, None)
         return 0
 

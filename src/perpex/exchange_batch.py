@@ -3,14 +3,14 @@ the same code path as the per-call API."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from perpex import _native
 from perpex._core import (  # noqa: F401  (the statuses are exported here, with the dtypes)
-    OP_CANCEL, OP_LIMIT, OP_MARKET, STATUS_OK, STATUS_OVERLOADED, STATUS_REJECTED,
-    STATUS_UNKNOWN_ORDER)
+    BAD_ACCOUNT, BAD_FAULTS, OP_CANCEL, OP_LIMIT, OP_MARKET, STATUS_OK, STATUS_OVERLOADED,
+    STATUS_REJECTED, STATUS_UNKNOWN_ORDER)
 from perpex.errors import (
     ArithmeticOverflowError, InvalidInputError, InvalidPriceError, InvalidQuantityError,
     NonMonotonicTimeError, UnknownAccountError, UnknownSymbolError)
@@ -82,33 +82,31 @@ class BatchMixin(ExchangeCore):
                 "leavesQty": 0, "cumQty": 0, "text": OVERLOADED}
 
     def _validate_batch(self, cmds: np.ndarray) -> None:
-        def bad(mask: np.ndarray, what: str, exc: type[Exception] = InvalidInputError) -> None:
-            if mask.any():
-                i = int(np.flatnonzero(mask)[0])
-                raise exc(f"cmds row {i}: {what} (row {cmds[i]})")
+        """Raises for the first malformed row (perpex._core finds it), naming its index."""
         if not len(cmds):
             return
-        ts, op, si = cmds["ts"], cmds["op"], cmds["symbol"]
-        bad(ts < self._ts, f"ts is earlier than the last command's ts={self._ts}", NonMonotonicTimeError)
-        bad(np.diff(ts, prepend=ts[0]) < 0, "ts must be non-decreasing", NonMonotonicTimeError)
-        bad((op < OP_LIMIT) | (op > OP_CANCEL), "op must be 1 (limit), 2 (market) or 3 (cancel)")
-        bad(si >= len(self._symbols), f"symbol index must be < {len(self._symbols)}", UnknownSymbolError)
-        for a in np.unique(cmds["account"]).tolist():
-            if a not in self._accounts:
-                bad(cmds["account"] == a, f"account={a} is unknown", UnknownAccountError)
-        orders = op != OP_CANCEL
-        bad(orders & (cmds["side"] > 1), "side must be 0 (Buy) or 1 (Sell)")
-        for k, sym in enumerate(self._symbols):
-            inst = self._inst[sym]
-            rows = orders & (si == k)
-            q, p = cmds["qty"], cmds["price"]
-            bad(rows & (q <= 0), "qty must be > 0", InvalidQuantityError)
-            bad(rows & (q % inst.lot_size != 0), f"qty must be a multiple of the lot size {inst.lot_size}",
-                InvalidQuantityError)
-            bad(rows & (q > inst.max_order_qty), f"qty above max_order_qty={inst.max_order_qty}: notional",
-                ArithmeticOverflowError)
-            lim = rows & (op == OP_LIMIT)
-            bad(lim & (p <= 0), "price must be > 0 ticks", InvalidPriceError)
-            bad(lim & (p > inst.max_price_ticks), f"price above the maximum {inst.max_price_ticks} ticks",
-                ArithmeticOverflowError)
-            bad(rows & (op == OP_MARKET) & (p != 0), "a market row takes price 0")
+        found = self._first_bad_row(cmds, [self._contract_view(s) for s in self._symbols])
+        if found is not None:
+            i, fault = found
+            exc, what = _FAULTS[fault]
+            row = cmds[i]
+            inst = self._inst[self._symbols[row["symbol"]]] if fault > BAD_ACCOUNT else None
+            raise exc(f"cmds row {i}: {what(self, inst, row)} (row {row})")
+
+
+# The words and exception of each fault a row can have (perpex._core.BAD_FAULTS, in order), as
+# functions of the engine, the row's instrument (for the faults after BAD_ACCOUNT) and the row.
+_FAULTS: dict[int, tuple[type[Exception], Callable[[Any, Any, Any], str]]] = dict(zip(BAD_FAULTS, [
+    (NonMonotonicTimeError, lambda ex, _, r: f"ts is earlier than the last command's ts={ex._ts}"),
+    (NonMonotonicTimeError, lambda ex, _, r: "ts must be non-decreasing"),
+    (InvalidInputError, lambda ex, _, r: "op must be 1 (limit), 2 (market) or 3 (cancel)"),
+    (UnknownSymbolError, lambda ex, _, r: f"symbol index must be < {len(ex._symbols)}"),
+    (UnknownAccountError, lambda ex, _, r: f"account={r['account']} is unknown"),
+    (InvalidInputError, lambda ex, _, r: "side must be 0 (Buy) or 1 (Sell)"),
+    (InvalidQuantityError, lambda ex, _, r: "qty must be > 0"),
+    (InvalidQuantityError, lambda ex, i, r: f"qty must be a multiple of the lot size {i.lot_size}"),
+    (ArithmeticOverflowError, lambda ex, i, r: f"qty above max_order_qty={i.max_order_qty}: notional"),
+    (InvalidPriceError, lambda ex, _, r: "price must be > 0 ticks"),
+    (ArithmeticOverflowError, lambda ex, i, r: f"price above the maximum {i.max_price_ticks} ticks"),
+    (InvalidInputError, lambda ex, _, r: "a market row takes price 0"),
+]))
