@@ -65,6 +65,11 @@ cdef class Contract:
     cdef readonly list peers  # the contracts settled in ``currency`` (itself too), in order
     cdef readonly dict linked  # the engine's _linked[currency]
     cdef readonly dict rates  # cross IM% as (num, den) by risk limit, as _cross_c found it
+    # derived caches of the engine loop, never state: the positions in this contract by account
+    # (from the positions table ``held_of``; positions are never removed from it), and the
+    # mark last asked of ``cv.mark_unit`` with its answer
+    cdef dict held
+    cdef object held_of, unit_mark, unit
 
 
 cdef class EngineCore:

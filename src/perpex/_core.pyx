@@ -194,6 +194,19 @@ cdef inline tuple _table_key(tuple key, object pos):
     return key if pos is None else (<Position>pos).key
 
 
+cdef object _held(Contract c, dict positions, object a):
+    """``positions.get((a, c.symbol))``, from ``c``'s cache by account when it has it (an int
+    key: no tuple to build, hash and compare)."""
+    if c.held_of is not positions:  # (a table replaced as a whole: start again)
+        c.held, c.held_of = {}, positions
+    pos = c.held.get(a)
+    if pos is None:
+        pos = positions.get((a, c.symbol))
+        if pos is not None:
+            c.held[a] = pos
+    return pos
+
+
 cdef Py_ssize_t _stops(dict orders, dict live) except -1:
     """How many of the ``live`` orders (ids) are conditional. (A function of its own: a
     generator expression in the place step would build its closure on every call.)"""
@@ -556,9 +569,8 @@ cdef class EngineCore:
             text = self._overload_reject(inst, rec)
             if text:
                 return text
-        key = (a, sym)
-        own_pos = self._positions.get(key)  # (the margin check reads it too)
-        key = _table_key(key, own_pos)
+        own_pos = _held(c, self._positions, a)  # (the margin check reads it too)
+        key = (a, sym) if own_pos is None else (<Position>own_pos).key
         cdef dict live_all = self._live
         live = live_all.get(key)
         cdef Py_ssize_t n_live = len(<dict>live) if live is not None else 0

@@ -102,10 +102,13 @@ cdef int _key_margin(EngineCore e, tuple key, object live, Contract c, int64_t p
     return 1
 
 
-cdef inline object _mark_unit(object cv, object mark):
-    """``cv.mark_unit(mark)``, read from the last mark it was asked for when it is that one."""
-    last = <tuple>cv._mark
-    return last[1] if last[0] == mark else cv.mark_unit(mark)
+cdef inline object _mark_unit(Contract c, object mark):
+    """``c.cv.mark_unit(mark)``, remembered on ``c`` for the last mark asked (the same object
+    while the mark stands)."""
+    if mark is not c.unit_mark:
+        c.unit = c.cv.mark_unit(mark)
+        c.unit_mark = mark
+    return c.unit
 
 
 cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t price,
@@ -145,11 +148,10 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
         ordered = mine or live is not None  # the key's order margin is needed
         if not held and not ordered:
             continue
-        cv = c.cv
         lev = None if pos is None else (<Position>pos).leverage
         ratio = _init_ratio(engine, c, pos, lev)
         mark = engine._marks.get(c.symbol)
-        unit = _mark_unit(cv, mark) if mark and (ordered or c.inverse) else None
+        unit = _mark_unit(c, mark) if mark and (ordered or c.inverse) else None
         if held:
             if not (as_int64(ratio[0], &num) and as_int64(ratio[1], &den)) or num < 0 \
                     or den <= 0 or perpex_ceil_mul_div(-cost if cost < 0 else cost, num, den, &m):
