@@ -35,13 +35,16 @@ cdef class OpenLevels:
                            int side, int64_t price, int64_t n, int old_side, int64_t old_price,
                            int64_t old_n, int64_t* out) except -1
     cdef bint _margin(self, LevelTerms t, int64_t pq, int64_t rn, int64_t rd, int64_t mark_e8,
-                      int64_t m1, int64_t best_bid, int64_t* out) noexcept
+                      int64_t m1, int64_t best_bid, int xside, int64_t xprice, int64_t xn,
+                      int64_t* out) noexcept
     cdef int _level(self, LevelTerms t, int64_t p, int64_t n, int64_t* cap, int64_t* at,
                     int64_t lo, int64_t hi, bint beyond, int64_t m1, Pass* acc) noexcept
     cdef bint _buys_pass(self, LevelTerms t, int64_t cap, int64_t lo, int64_t hi,
-                         int64_t over, int64_t m1, Pass* acc) noexcept
+                         int64_t over, int64_t m1, int64_t xprice, int64_t xn,
+                         Pass* acc) noexcept
     cdef bint _sells_pass(self, LevelTerms t, int64_t cap, int64_t lo, int64_t hi,
-                          int64_t under, int64_t floor, int64_t m1, Pass* acc) noexcept
+                          int64_t under, int64_t floor, int64_t m1, int64_t xprice, int64_t xn,
+                          Pass* acc) noexcept
 
 
 cpdef object contract_value(object inst, object terms, object qty, object ticks)

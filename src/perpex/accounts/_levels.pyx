@@ -144,30 +144,38 @@ cdef class OpenLevels:
         if (n and price <= 0) or (old_n and old_price <= 0):
             raise ValueError("margin_with takes priced orders only")
         _check_rate(rate_num, rate_den)  # before the levels change
-        if old_n:
-            self._remove(old_side, old_price, old_n)
+        if not old_n:  # a new order: a level the passes walk as if it were in the map
+            return self._margin(t, position_qty, rate_num, rate_den, mark_e8, mark_unit,
+                                best_bid, side, price, n, out)
+        # a replaced order: the levels changed in place and put back
+        self._remove(old_side, old_price, old_n)
         if n:
             self._add(side, price, n)
         overflow = self._margin(t, position_qty, rate_num, rate_den, mark_e8, mark_unit,
-                                best_bid, out)
+                                best_bid, 0, 0, 0, out)
         if n:
             self._remove(side, price, n)
-        if old_n:
-            self._add(old_side, old_price, old_n)
+        self._add(old_side, old_price, old_n)
         return overflow
 
     cdef bint _margin(self, LevelTerms t, int64_t pq, int64_t rn, int64_t rd, int64_t mark_e8,
-                      int64_t m1, int64_t best_bid, int64_t* out) noexcept:
-        # the same steps as level_order_margin, whose docstring explains the netting; True on
-        # overflow
+                      int64_t m1, int64_t best_bid, int xside, int64_t xprice, int64_t xn,
+                      int64_t* out) noexcept:
+        # the same steps as level_order_margin, whose docstring explains the netting, over the
+        # levels with ``xn`` > 0 contracts at ``xprice`` on ``xside`` added (the order being
+        # checked; none for 0); True on overflow
         cdef int64_t cap_b = -pq if pq < 0 else 0
         cdef int64_t cap_s = pq if pq > 0 else 0
-        cdef int64_t nb = self._nbuy - cap_b  # the totals are 0 on an empty side
-        cdef int64_t ns = self._nsell - cap_s
+        cdef int64_t nb, ns  # (the totals are 0 on an empty side)
         cdef int64_t b_lo, b_hi, s_lo, s_hi, buy_over = INT64_MAX, sell_under = 0
         cdef int64_t charged = 0, premium = 0, im, fee
+        cdef int64_t bx = xn if xside == 0 else 0, sx = xn if xside != 0 else 0
         cdef Pass p
         out[0] = 0
+        if perpex_add(self._nbuy, bx, &nb) or perpex_add(self._nsell, sx, &ns):
+            return True
+        nb -= cap_b
+        ns -= cap_s
         if nb < 0:
             nb = 0
         if ns < 0:
@@ -190,11 +198,12 @@ cdef class OpenLevels:
             buy_over = mark_e8 // t.e8_per_tick
             sell_under = buy_over + (mark_e8 % t.e8_per_tick != 0)  # ceil (C division truncates)
         if nb:
-            if self._buys_pass(t, cap_b, b_lo, b_hi, buy_over, m1, &p):
+            if self._buys_pass(t, cap_b, b_lo, b_hi, buy_over, m1, xprice if bx else 0, bx, &p):
                 return True
             charged, premium = p.charged, p.premium
         if ns:
-            if self._sells_pass(t, cap_s, s_lo, s_hi, sell_under, best_bid, m1, &p):
+            if self._sells_pass(t, cap_s, s_lo, s_hi, sell_under, best_bid, m1,
+                                xprice if sx else 0, sx, &p):
                 return True
             if perpex_add(charged, p.charged, &charged) or perpex_add(premium, p.premium, &premium):
                 return True
@@ -241,29 +250,60 @@ cdef class OpenLevels:
         return 1 if not beyond and at[0] >= hi else 0
 
     cdef bint _buys_pass(self, LevelTerms t, int64_t cap, int64_t lo, int64_t hi,
-                         int64_t over, int64_t m1, Pass* acc) noexcept:
-        # most aggressive (highest) first; a premium is due above the mark
-        cdef int64_t at = 0, p
+                         int64_t over, int64_t m1, int64_t xprice, int64_t xn,
+                         Pass* acc) noexcept:
+        # most aggressive (highest) first; a premium is due above the mark. ``xn`` contracts
+        # at ``xprice`` (none for 0) join the level of that price, or stand as one of their own.
+        cdef int64_t at = 0, p, n
         cdef int r
         acc.charged = acc.premium = 0
         it = self._buys.rbegin()
         while it != self._buys.rend():
-            p = deref(it).first
-            r = self._level(t, p, deref(it).second, &cap, &at, lo, hi, p > over, m1, acc)
+            p, n = deref(it).first, deref(it).second
+            if xn and p <= xprice:
+                if p == xprice:
+                    n += xn
+                else:  # the added level comes first
+                    r = self._level(t, xprice, xn, &cap, &at, lo, hi, xprice > over, m1, acc)
+                    if r:
+                        return r < 0
+                xn = 0
+            r = self._level(t, p, n, &cap, &at, lo, hi, p > over, m1, acc)
             if r:
                 return r < 0
             inc(it)
+        if xn:
+            r = self._level(t, xprice, xn, &cap, &at, lo, hi, xprice > over, m1, acc)
+            if r:
+                return r < 0
         return False
 
     cdef bint _sells_pass(self, LevelTerms t, int64_t cap, int64_t lo, int64_t hi,
-                          int64_t under, int64_t floor, int64_t m1, Pass* acc) noexcept:
-        # lowest first, valued at no less than the best bid; a premium is due below the mark
-        cdef int64_t at = 0, p
+                          int64_t under, int64_t floor, int64_t m1, int64_t xprice, int64_t xn,
+                          Pass* acc) noexcept:
+        # lowest first, valued at no less than the best bid; a premium is due below the mark.
+        # ``xn`` contracts at ``xprice`` (none for 0) as in _buys_pass.
+        cdef int64_t at = 0, p, n
         cdef int r
         acc.charged = acc.premium = 0
         for level in self._sells:
+            n = level.second
+            if xn and level.first >= xprice:
+                if level.first == xprice:
+                    n += xn
+                else:  # the added level comes first
+                    p = xprice if xprice > floor else floor
+                    r = self._level(t, p, xn, &cap, &at, lo, hi, p < under, m1, acc)
+                    if r:
+                        return r < 0
+                xn = 0
             p = level.first if level.first > floor else floor
-            r = self._level(t, p, level.second, &cap, &at, lo, hi, p < under, m1, acc)
+            r = self._level(t, p, n, &cap, &at, lo, hi, p < under, m1, acc)
+            if r:
+                return r < 0
+        if xn:
+            p = xprice if xprice > floor else floor
+            r = self._level(t, p, xn, &cap, &at, lo, hi, p < under, m1, acc)
             if r:
                 return r < 0
         return False
