@@ -79,30 +79,55 @@ cdef inline Py_ssize_t _wallet_slot(Position p, dict index):
     return p.wallet_slot
 
 
+cdef LedgerTables _tables(object ledger, str ccy):
+    """``ledger`` (a LedgerTables: TypeError otherwise) with its cache (_ledger.pxd) pointed at
+    the tables of ``ccy``: looked up only when the currency is another than last time or a
+    table has been replaced since (about 300 instructions a fill and a pre-trade check)."""
+    cdef LedgerTables t = <LedgerTables?>ledger
+    cdef Py_buffer* view
+    if t._hot_gen == t._gen and t._hot_ccy is not None \
+            and (t._hot_ccy is ccy or t._hot_ccy == ccy):
+        return t
+    index = t._index.get(ccy)
+    t._hot_index, t._hot_view = index, None
+    t._hot_cells = NULL
+    if index is not None:
+        table = t._cells.get(ccy)
+        if type(table) is memoryview:
+            view = PyMemoryView_GET_BUFFER(table)
+            if view.itemsize == 8 and not view.readonly:
+                t._hot_view = table
+                t._hot_cells = <int64_t*>view.buf
+    t._hot_ccy, t._hot_gen = ccy, t._gen
+    return t
+
+
 cdef object wallet_c(object ledger, str ccy, object a, object pos):
     """``ledger.balance(ccy, wallet(a))`` read from its tables, as the step below reads them,
     without the method call (the pre-trade check reads a wallet per order). ``pos`` is one of
     the account's positions in ``ccy`` (its slot is remembered there), or None."""
+    cdef LedgerTables t = _tables(ledger, ccy)
+    if t._hot_index is None:
+        return 0
     if pos is None:
-        return balance_c(ledger, ccy, ("wallet", a))
-    index = (<LedgerTables?>ledger)._index.get(ccy)
-    return 0 if index is None else _cell(ledger, ccy, _wallet_slot(<Position>pos, <dict>index))
+        return _cell(t, ccy, _slot(t._hot_index, ("wallet", a)))
+    return _cell(t, ccy, _wallet_slot(<Position>pos, t._hot_index))
 
 
 cdef object balance_c(object ledger, str ccy, object key):
     """``ledger.balance(ccy, key)`` read from its tables (the liquidation engine reads the
     insurance fund per lot)."""
-    index = (<LedgerTables?>ledger)._index.get(ccy)
-    return 0 if index is None else _cell(ledger, ccy, _slot(<dict>index, key))
+    cdef LedgerTables t = _tables(ledger, ccy)
+    return 0 if t._hot_index is None else _cell(t, ccy, _slot(t._hot_index, key))
 
 
-cdef inline object _cell(object ledger, str ccy, Py_ssize_t slot):
+cdef inline object _cell(LedgerTables t, str ccy, Py_ssize_t slot):
+    # (``t``'s cache points at ``ccy``, a currency it knows)
     if slot < 0:
         return 0
-    table = (<LedgerTables>ledger)._cells[ccy]  # (its callers checked the type)
-    if type(table) is memoryview:
-        return (<int64_t*>PyMemoryView_GET_BUFFER(table).buf)[slot]
-    return table[slot]
+    if t._hot_cells != NULL:
+        return t._hot_cells[slot]
+    return t._cells[ccy][slot]  # Python ints (dtype object)
 
 
 cdef int transfer_c(object ledger, str ccy, object src, object dst, object amount,
@@ -113,13 +138,13 @@ cdef int transfer_c(object ledger, str ccy, object src, object dst, object amoun
     cdef int64_t v, a, b
     cdef Py_ssize_t s, d
     cdef int64_t* cells = _writable(ledger, ccy)
-    index = (<LedgerTables>ledger)._index.get(ccy)  # (_writable checked the type)
-    if cells != NULL and index is not None and type(amount) is int and as_int64(amount, &v):
-        s, d = _slot(<dict>index, src), _slot(<dict>index, dst)
+    cdef LedgerTables t = <LedgerTables>ledger  # (_writable checked the type)
+    if cells != NULL and type(amount) is int and as_int64(amount, &v):
+        s, d = _slot(t._hot_index, src), _slot(t._hot_index, dst)
         if s >= 0 and d >= 0 and s != d \
                 and not (perpex_sub(cells[s], v, &a) or perpex_add(cells[d], v, &b)):
             cells[s], cells[d] = a, b
-            (<LedgerTables>ledger)._counts[ccy] += 1
+            t._counts[ccy] += 1
             return 0
     ledger.transfer(ccy, src, dst, amount, reason)
     return 0
@@ -128,17 +153,12 @@ cdef int transfer_c(object ledger, str ccy, object src, object dst, object amoun
 cdef int64_t* _writable(object ledger, str ccy) except? NULL:
     """The currency's balances as int64 cells to write in place, or NULL when the ledger
     records its transfers, does not know the currency or holds it as Python ints (dtype
-    object): the ledger's own methods then do the work."""
-    cdef LedgerTables t = <LedgerTables?>ledger
+    object): the ledger's own methods then do the work. (Not NULL: the ledger's cache
+    points at the currency, whose slot index is ``_hot_index``.)"""
+    cdef LedgerTables t = _tables(ledger, ccy)
     if t._journal is not None:
         return NULL
-    table = t._cells.get(ccy)
-    if type(table) is not memoryview:
-        return NULL
-    cdef Py_buffer* view = PyMemoryView_GET_BUFFER(table)
-    if view.itemsize != 8 or view.readonly:
-        return NULL
-    return <int64_t*>view.buf
+    return t._hot_cells
 
 
 def book_trade(object ledger, str ccy, object buyer, object seller, object qty, object cost,
@@ -186,9 +206,9 @@ cdef int _book(object ledger, str ccy, Position buyer, Position seller, object q
             or perpex_add(nsr, rs, &nsr):
         return False
     cells = _writable(ledger, ccy)
-    index = (<LedgerTables>ledger)._index.get(ccy)  # (_writable checked the type)
-    if cells == NULL or index is None:
+    if cells == NULL:
         return False
+    index = (<LedgerTables>ledger)._hot_index  # (_writable checked the type and set it)
     # a wallet or the fee ledger is written only when an amount moves to or from it (an
     # engine position opening without a fee leaves its wallet alone); slot 0 stands in for
     # one that is not written. A key not in the table yet is the reference's to create.

@@ -255,3 +255,20 @@ def test_a_position_finds_its_slots_again_in_another_ledger() -> None:
     assert check(other, positions, 2, 1, 3, -1_500, 0, 1)
     assert sorted(ledger.items(), key=repr) == first[0]  # the first ledger untouched
     assert check(ledger, positions, 0, 2, 2, -1_000, 1, 1)  # and back again
+
+
+def test_tables_replaced_after_a_trade_are_read_again() -> None:
+    """The native steps keep a pointer to the cells of the currency they last used; every
+    replacement of the tables (another currency between fills, a balance widened to Python
+    ints, a state restored into the ledger) must be seen by the next fill."""
+    ledger, positions = traded()
+    assert check(ledger, positions, 0, 1, 5, -2_500, 3, -1)  # the pointer is at XBt's cells
+    ledger.transfer("USDt", EXTERNAL, wallet(1), 10)  # another currency's tables in between
+    assert check(ledger, positions, 1, 0, 4, -2_000, 2, 2)
+    ledger.__setstate__(copy.deepcopy(ledger).__getstate__())  # new tables, the same balances
+    assert check(ledger, positions, 0, 2, 2, -1_000, 1, 1)
+    ledger.transfer(CCY, EXTERNAL, wallet(99), I64)  # past int64: XBt's balances become ints
+    assert ledger._vals[CCY].dtype == object
+    assert not check(ledger, positions, 2, 0, 3, -1_500, 0, 1)  # declined, left unchanged
+    book_trade(ledger, CCY, positions[2], positions[0], 3, -1_500, 0, 1)  # the reference books it
+    assert ledger.balance(CCY, FEES) > 0

@@ -1,6 +1,20 @@
 # The ledger's tables, for the native steps that read them in place (perpex._fills). The class
 # and its documentation are in _ledger.pyx; Ledger (perpex.accounts.ledger) defines the tables.
 
+from libc.stdint cimport int64_t
+
+
 cdef class LedgerTables:
     cdef public dict _index, _vals, _cells, _counts
     cdef public object _journal  # the transfers recorded, or None
+    # bumped whenever a currency's tables are replaced (Ledger._set_vals, __setstate__): the
+    # cache below is good while it stands
+    cdef public Py_ssize_t _gen
+    # the native steps' cache of the tables of the currency they last used (perpex._fills):
+    # its slot index (None: a currency the ledger does not know) and, when they are int64
+    # cells, a pointer to them (the memoryview is held so that the buffer stays)
+    cdef str _hot_ccy
+    cdef Py_ssize_t _hot_gen
+    cdef dict _hot_index
+    cdef object _hot_view
+    cdef int64_t* _hot_cells

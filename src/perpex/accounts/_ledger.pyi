@@ -7,3 +7,4 @@ class LedgerTables:
     _cells: dict[str, Any]
     _counts: dict[str, int]
     _journal: list[Any] | None
+    _gen: int

@@ -191,6 +191,7 @@ class Ledger(LedgerTables):
 
     def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
         slots = state[1]
+        self._gen += 1  # (the native steps' cache of the tables: see _set_vals)
         self._index, self._vals, self._cells = {}, {}, {}
         for currency, book in slots["_books"].items():
             self._index[currency] = dict(zip(book, range(len(book))))
@@ -210,6 +211,9 @@ class Ledger(LedgerTables):
         return dict(zip(index, self._vals[currency][:len(index)].tolist()))
 
     def _set_vals(self, currency: str, vals: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        # every replacement of a currency's tables passes here: the native steps, which keep
+        # a pointer to the cells they last used (perpex._fills), look again after it
+        self._gen += 1
         self._vals[currency] = vals
         cells: Any = vals if vals.dtype == object else memoryview(vals)  # type: ignore[arg-type]
         self._cells[currency] = cells
