@@ -21,7 +21,7 @@ import numpy as np
 
 from perpex._wal import crc32c as _native_crc32c
 
-__all__ = ["byte_columns", "crc32c", "crc32c_rows"]
+__all__ = ["crc32c", "crc32c_rows"]
 
 _POLY = 0x82F63B78  # CRC-32C, bit-reflected
 
@@ -93,19 +93,3 @@ def crc32c_rows(rows: np.ndarray) -> np.ndarray:
     for j in range(width):
         crc ^= tables[width - 1 - j][rows[:, j]]
     return crc ^ _zeros_crc(width)
-
-
-def byte_columns(buf: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
-    """A (len(starts), width) uint8 array of ``buf[s:s+width]`` for each start: a strided view
-    when the starts are evenly spaced (a journal of one record size), else a gather."""
-    k = starts.size
-    if k == 0:
-        return np.empty((0, width), dtype=np.uint8)
-    if k > 1:
-        step = int(starts[1] - starts[0])
-        if step >= width and bool((np.diff(starts) == step).all()):
-            base = buf[int(starts[0]):]
-            return np.lib.stride_tricks.as_strided(base, shape=(k, width),
-                                                   strides=(step, 1), writeable=False)
-    # rows of a sliding window over the buffer: indexing copies each row as one block
-    return np.lib.stride_tricks.sliding_window_view(buf, width)[starts]

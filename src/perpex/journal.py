@@ -38,16 +38,15 @@ import gc
 import os
 import struct
 from dataclasses import dataclass
-from itertools import repeat
-from operator import itemgetter
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Literal, NamedTuple, Sequence, TypeVar
+from typing import Callable, Iterator, Literal, NamedTuple, Sequence, TypeVar
 
 import numpy as np
 
 from perpex._native import FsyncThread
-from perpex._wal import BATCH_FLUSH_BYTES as _BATCH_FLUSH_BYTES, JournalTail, walk_records
-from perpex.checksum import byte_columns, crc32c, crc32c_rows
+from perpex._wal import (
+    BATCH_FLUSH_BYTES as _BATCH_FLUSH_BYTES, JournalTail, build_records, walk_records)
+from perpex.checksum import crc32c, crc32c_rows
 from perpex.errors import CorruptJournalError
 from perpex.rounding import INT64_MAX, INT64_MIN
 from perpex.snapshot import (
@@ -121,27 +120,13 @@ class Image:
 
     def records(self, start: int = 0) -> list[Record]:
         """Records ``start`` onwards as :class:`Record` tuples."""
-        data, h = self.data, REC_HEADER_SIZE
-        offs, lens = self.offs[start:], self.lens[start:]
-        k = int(offs.size)
-        n = int(lens[0]) if k else 0
         # A million small objects at once would set the cyclic collector scanning every few
         # thousand allocations; none of them can form a cycle.
         enabled = gc.isenabled()
         gc.disable()
         try:
-            payloads: Iterable[bytes]
-            if k and n and bool((lens == n).all()):
-                # one size: copy the payloads out in one block and cut it up without Python steps
-                buf = np.frombuffer(data, dtype=np.uint8)
-                blob = byte_columns(buf, offs + h, n).tobytes()
-                payloads = map(itemgetter(0), struct.iter_unpack(f"{n}s", blob))
-            else:
-                payloads = [data[a:b] for a, b in zip((offs + h).tolist(),
-                                                      (offs + h + lens).tolist())]
-            return list(map(tuple.__new__, repeat(Record),
-                            zip(self.seqs[start:].tolist(), self.tss[start:].tolist(), payloads,
-                                offs.tolist())))
+            return build_records(Record, self.data, self.offs[start:], self.lens[start:],
+                                 self.seqs[start:], self.tss[start:])
         finally:
             if enabled:
                 gc.enable()

@@ -7,6 +7,7 @@ import struct
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from perpex import _wal
 from perpex.checksum import _crc32c_pure, crc32c
 from perpex.exchange_codec import _HEAD_PLACE, _NONE, K_PLACE, Codec, _put
-from perpex.journal import REC_MAGIC, Journal, read_journal
+from perpex.journal import REC_MAGIC, Journal, Record, _scan, read_journal
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 
@@ -191,6 +192,38 @@ def test_walk_records_of_nothing_and_of_a_lone_header() -> None:
     assert _wal.walk_records(bytes(buf[:27]))[4:] == (0, -1)    # the header does not fit
     assert _wal.walk_records(bytes(buf[:30]))[4:] == (0, -1)    # the payload does not fit
     assert _wal.walk_records(bytes(buf))[4:] == (31, -1)
+
+
+@given(st.lists(st.tuples(INT64, st.binary(max_size=60)), max_size=12), st.integers(0, 12))
+def test_build_records_cuts_the_payloads_a_walk_found(recs: list[tuple[int, bytes]],
+                                                      start: int) -> None:
+    buf = bytearray()
+    for i, (ts, payload) in enumerate(recs, 1):
+        _wal.append_record(buf, i, ts, payload)
+    data = bytes(buf)
+    image = _scan(data, None)
+    got = image.records(min(start, len(recs)))
+    want, o = [], 0
+    for i, (ts, payload) in enumerate(recs, 1):
+        want.append(Record(i, ts, payload, o))
+        o += 28 + len(payload)
+    assert got == want[min(start, len(recs)):]
+    assert all(type(r) is Record and r.payload == w.payload for r, w in zip(got, want[start:]))
+
+
+def test_build_records_refuses_columns_beyond_the_image() -> None:
+    buf = bytearray()
+    _wal.append_record(buf, 1, 5, b"xyz")
+    cols = [np.array([v], dtype=d) for v, d in ((0, "<i8"), (3, "<i8"), (1, "<u8"), (5, "<i8"))]
+    assert _wal.build_records(Record, bytes(buf), *cols) == [Record(1, 5, b"xyz", 0)]
+    for bad in ((1, 3), (0, 4), (-1, 3), (0, -1)):
+        offs, lens = (np.array([v], dtype="<i8") for v in bad)
+        with pytest.raises(ValueError, match="beyond the image"):
+            _wal.build_records(Record, bytes(buf), offs, lens, *cols[2:])
+    with pytest.raises(ValueError, match="one length"):
+        _wal.build_records(Record, bytes(buf), cols[0], cols[1], cols[2][:0], cols[3])
+    with pytest.raises(ValueError, match="tuple type"):
+        _wal.build_records(dict, bytes(buf), *cols)
 
 
 VALUE = st.one_of(st.none(), INT64, st.floats(allow_nan=False))
