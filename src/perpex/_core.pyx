@@ -890,9 +890,9 @@ cdef class EngineCore:
         cdef object ta = taker.account, ma = maker.account  # boxed once each
         cdef dict positions = self._positions
         tkey, mkey = record_key(taker), record_key(maker)
-        tpos = positions.get(tkey) or self._position(ta, sym)
+        tpos = _held(c, positions, ta) or self._position(ta, sym)
         mpos = tpos if maker.account == taker.account else \
-            positions.get(mkey) or self._position(ma, sym)
+            _held(c, positions, ma) or self._position(ma, sym)
         cdef int64_t mdisp = maker.display_qty
         taker_rate, maker_rate = c.taker_rate, c.maker_rate
         tfee = 0 if taker.account == _LIQ else _fee(cost, taker_rate)

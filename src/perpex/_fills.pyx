@@ -89,7 +89,7 @@ cdef LedgerTables _tables(object ledger, str ccy):
             and (t._hot_ccy is ccy or t._hot_ccy == ccy):
         return t
     index = t._index.get(ccy)
-    t._hot_index, t._hot_view = index, None
+    t._hot_index, t._hot_view, t._hot_fees = index, None, -1
     t._hot_cells = NULL
     if index is not None:
         table = t._cells.get(ccy)
@@ -219,7 +219,9 @@ cdef int _book(object ledger, str ccy, Position buyer, Position seller, object q
     if rs or sfee:
         s_sw = _wallet_slot(seller, <dict>index)
     if bfee or sfee:
-        s_f = _slot(<dict>index, FEES)
+        s_f = (<LedgerTables>ledger)._hot_fees
+        if s_f < 0:
+            s_f = (<LedgerTables>ledger)._hot_fees = _slot(<dict>index, FEES)
     if s_bw < 0 or s_sw < 0 or s_f < 0:
         return False
     v_bc, v_sc = cells[buyer.cost_slot], cells[seller.cost_slot]

@@ -12,9 +12,11 @@ cdef class LedgerTables:
     cdef public Py_ssize_t _gen
     # the native steps' cache of the tables of the currency they last used (perpex._fills):
     # its slot index (None: a currency the ledger does not know) and, when they are int64
-    # cells, a pointer to them (the memoryview is held so that the buffer stays)
+    # cells, a pointer to them (the memoryview is held so that the buffer stays); a key's
+    # slot never changes once it has one
     cdef str _hot_ccy
     cdef Py_ssize_t _hot_gen
     cdef dict _hot_index
     cdef object _hot_view
     cdef int64_t* _hot_cells
+    cdef Py_ssize_t _hot_fees  # the fee ledger's slot there, once found (-1 before)
