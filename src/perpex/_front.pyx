@@ -13,7 +13,7 @@ engine's own helper for that argument (``_account``, ``_instrument``, ``check_qt
 from libc.stdint cimport INT64_MAX, int64_t
 
 from perpex._checked cimport as_int64, perpex_mul
-from perpex._core cimport Contract, EngineCore
+from perpex._core cimport Contract, EngineCore, Result
 from perpex._records cimport OrderRecord, new_order
 
 from decimal import Decimal
@@ -29,13 +29,14 @@ from perpex.orders import CONDITIONAL_TYPES, MARKET_TYPES
 
 cdef int64_t _LIQ = LIQUIDATION_ACCOUNT
 cdef int64_t _CLOSE_FLAG = _CLOSE
-cdef int _BUY = _native.BUY
+cdef int _BUY = _native.BUY, _SELL = _native.SELL
 cdef int _GTC = _native.GTC
 cdef int _STOP = _native.STOP, _STOP_LIMIT = _native.STOP_LIMIT
 cdef int64_t _POST_ONLY = _native.FLAG_POST_ONLY, _TRAILING = _native.FLAG_TRAILING
 cdef int _FEED_MARK = _native.FEED_MARK
 cdef dict _SIDES = SIDES, _ORD_TYPES = ORD_TYPES, _TIFS = TIFS, _FEEDS = FEEDS
 cdef dict _EXEC_OR_FEED = {**EXEC_FLAGS, **FEEDS}
+cdef frozenset _TIF_CODES = frozenset(TIFS.values())
 # CONDITIONAL_TYPES and MARKET_TYPES as flags by order type code (the codes are small ints)
 cdef enum:
     _IS_CONDITIONAL = 1
@@ -91,14 +92,9 @@ cdef inline int64_t _ticks(Contract c, price, str name) except? -1:
 def place(EngineCore core not None, account, symbol, side, qty, price, ord_type, time_in_force,
           exec_inst, display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id, ts):
     """The checks and the commit of ``Exchange.place`` (documented there)."""
-    cdef object ex = core
     cdef int64_t t = _ts(core, ts)
     a = _trader(core, account)
-    inst = core._inst.get(symbol) if type(symbol) is str else None
-    if inst is None:
-        inst = ex._instrument(symbol)
-        symbol = inst.symbol
-    cdef Contract c = core._contract(symbol)
+    inst = _listed(core, symbol)
     cdef int s = _code("side", side, _SIDES)
     if ord_type is None:
         cond = stop_px is not None or peg_price_type is not None
@@ -106,6 +102,46 @@ def place(EngineCore core not None, account, symbol, side, qty, price, ord_type,
             "Limit" if price is not None else "Market")
     cdef int ot = _code("ord_type", ord_type, _ORD_TYPES)
     cdef int tif = _code("time_in_force", time_in_force, _TIFS)
+    rec = _order(core, a, inst, s, ord_type, ot, tif, exec_inst, qty, price, display_qty,
+                 stop_px, peg_price_type, peg_offset_value, cl_ord_id)
+    return core._commit_c(t, inst, rec)
+
+
+def replay_place(EngineCore core not None, account, str symbol, int side, str ord_type,
+                 int time_in_force, qty, price, ts):
+    """``place`` of a journaled plain order (no exec_inst, display_qty, stop, peg or
+    cl_ord_id; ``side`` and ``time_in_force`` as the engine's codes, ``ord_type`` None for the
+    default): the same checks and commit, without the outcome a recovery would drop. Returns
+    None."""
+    cdef int64_t t = _ts(core, ts)
+    a = _trader(core, account)
+    inst = _listed(core, symbol)
+    if ord_type is None:
+        ord_type = "Limit" if price is not None else "Market"
+    cdef int ot = _code("ord_type", ord_type, _ORD_TYPES)
+    if side != _BUY and side != _SELL:
+        raise InvalidInputError(f"side code {side} is not a side")
+    if time_in_force not in _TIF_CODES:
+        raise InvalidInputError(f"time_in_force code {time_in_force} is not a time in force")
+    rec = _order(core, a, inst, side, ord_type, ot, time_in_force, (), qty, price, None, None,
+                 None, None, None)
+    cdef Result res
+    core._commit_place(t, core._contract(rec.symbol), inst, rec, &res)
+
+
+cdef inline object _listed(EngineCore core, symbol):
+    """The listed instrument ``symbol`` (``_instrument``)."""
+    inst = core._inst.get(symbol) if type(symbol) is str else None
+    return inst if inst is not None else (<object>core)._instrument(symbol)
+
+
+cdef OrderRecord _order(EngineCore core, a, inst, int s, str ord_type, int ot, int tif,
+                        exec_inst, qty, price, display_qty, stop_px, peg_price_type,
+                        peg_offset_value, cl_ord_id):
+    """The checked record of a new order of trader ``a`` in ``inst`` (side ``s``, order type
+    ``ot`` named ``ord_type``, ``tif``), from the rest of ``place``'s arguments."""
+    cdef object ex = core
+    cdef Contract c = core._contract(inst.symbol)
     cdef bint conditional = _KIND[ot] & _IS_CONDITIONAL
     cdef bint market = _KIND[ot] & _IS_MARKET
     if isinstance(exec_inst, str):
@@ -180,9 +216,8 @@ def place(EngineCore core not None, account, symbol, side, qty, price, ord_type,
             raise DuplicateOrderIdError(f"cl_ord_id={cl_ord_id!r} is already used by a live "
                                         f"order of account {a}")
         cl = cl_ord_id
-    rec = new_order(0, a, c.symbol, s, ot, tif, flags, feed, p, stop, peg, disp, q, cl,
-                    close_all, conditional)
-    return core._commit_c(t, inst, rec)
+    return new_order(0, a, c.symbol, s, ot, tif, flags, feed, p, stop, peg, disp, q, cl,
+                     close_all, conditional)
 
 
 def cancel(EngineCore core not None, account, order_id, ts):

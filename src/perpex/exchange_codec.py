@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from perpex._front import replay_place
 from perpex._wal import plain_place, read_plain_place
 from perpex.book import ORD_TYPES, SIDES, TIFS
 from perpex.exchange_batch import ORDER_DTYPE
@@ -63,6 +64,8 @@ _SIDE_NAMES = list(SIDES)
 _ORD_NAMES = list(ORD_TYPES)
 _TIF_NAMES = list(TIFS)
 _SIDE_CODE = {n: i for i, n in enumerate(_SIDE_NAMES)}
+_SIDE_NATIVE = [SIDES[n] for n in _SIDE_NAMES]     # the engine's codes by payload code
+_TIF_NATIVE = [TIFS[n] for n in _TIF_NAMES]
 _ORD_CODE = {n: i for i, n in enumerate(_ORD_NAMES)}
 _TIF_CODE = {n: i for i, n in enumerate(_TIF_NAMES)}
 
@@ -189,6 +192,11 @@ class Codec:
             K_TRANSFER: self._r_transfer, K_SET_MARK: self._r_set_mark,
             K_SET_MARK_E8: self._r_set_mark_e8, K_INDEX: self._r_index, K_ADVANCE: self._r_advance,
             K_BATCH: self._r_batch, K_INTEREST: self._r_interest}
+        # the same, with a plain order run through the engine's own place without its outcome
+        # (perpex._front.replay_place): the dispatch of a recovery into an Exchange whose
+        # place is Exchange.place (perpex.exchange_journal)
+        self._quiet = dict(self._replay)
+        self._quiet[K_PLACE] = self._q_place
 
     # ------------------------------------------------------------------ encoders
     def money(self, kind: int, account: int, amount: int, currency: str, tx_id: object) -> bytes:
@@ -312,6 +320,15 @@ class Codec:
                         None if ot == _NO_CODE else _ORD_NAMES[ot], _TIF_NAMES[tif],
                         () if exec_inst is None else exec_inst, disp, stop_px, peg_type,
                         peg_offset, cl_ord_id, ts=ts)
+
+    def _q_place(self, ex: Any, p: bytes, ts: int) -> object:
+        plain = read_plain_place(p)
+        if plain is None:
+            return self._r_place(ex, p, ts)
+        account, sym, side, ot, tif, qty, price = plain
+        replay_place(ex, account, self.symbols[sym], _SIDE_NATIVE[side],
+                     None if ot == _NO_CODE else _ORD_NAMES[ot], _TIF_NATIVE[tif], qty, price, ts)
+        return None
 
     def _r_amend(self, ex: Any, p: bytes, ts: int) -> object:
         _, account, oid = _HEAD_ORDER.unpack_from(p, 0)
