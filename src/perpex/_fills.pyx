@@ -88,6 +88,7 @@ cdef LedgerTables _tables(object ledger, str ccy):
     if t._hot_gen == t._gen and t._hot_ccy is not None \
             and (t._hot_ccy is ccy or t._hot_ccy == ccy):
         return t
+    t._fold()  # (the pending count is the last currency's)
     index = t._index.get(ccy)
     t._hot_index, t._hot_view, t._hot_fees = index, None, -1
     t._hot_cells = NULL
@@ -144,7 +145,7 @@ cdef int transfer_c(object ledger, str ccy, object src, object dst, object amoun
         if s >= 0 and d >= 0 and s != d \
                 and not (perpex_sub(cells[s], v, &a) or perpex_add(cells[d], v, &b)):
             cells[s], cells[d] = a, b
-            t._counts[ccy] += 1
+            t._hot_pending += 1  # (_writable pointed the cache at ccy)
             return 0
     ledger.transfer(ccy, src, dst, amount, reason)
     return 0
@@ -240,7 +241,7 @@ cdef int _book(object ledger, str ccy, Position buyer, Position seller, object q
         cells[s_sw] = v_sw
     if bfee or sfee:
         cells[s_f] = v_f
-    (<LedgerTables>ledger)._counts[ccy] += 1 + (rb != 0) + (rs != 0) + (bfee != 0) + (sfee != 0)
+    (<LedgerTables>ledger)._hot_pending += 1 + (rb != 0) + (rs != 0) + (bfee != 0) + (sfee != 0)
     buyer.qty, buyer.cost, buyer.realised_pnl = nbq, nbc, nbr
     seller.qty, seller.cost, seller.realised_pnl = nsq, nsc, nsr
     return True

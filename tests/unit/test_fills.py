@@ -272,3 +272,25 @@ def test_tables_replaced_after_a_trade_are_read_again() -> None:
     assert not check(ledger, positions, 2, 0, 3, -1_500, 0, 1)  # declined, left unchanged
     book_trade(ledger, CCY, positions[2], positions[0], 3, -1_500, 0, 1)  # the reference books it
     assert ledger.balance(CCY, FEES) > 0
+
+
+def test_transfer_counts_follow_the_currency_of_each_native_fill() -> None:
+    """The native steps count their transfers for the currency they last used and add them
+    to the ledger's table when it is read or another currency is used: fills alternating
+    between two currencies count as the reference's transfers do."""
+    ledger, xbt = traded()
+    usd = [Position(a, "XBTUSDT", 10**10) for a in (1, 2, 3)]
+    for a in (1, 2, 3):
+        ledger.transfer("USDt", EXTERNAL, wallet(a), 10**9)
+    book_trade(ledger, "USDt", usd[0], usd[1], 10, 5_000, 4, -1)  # the reference creates keys
+    book_trade(ledger, "USDt", usd[2], usd[0], 10, 5_000, 4, -1)
+    ref = copy.deepcopy((ledger, xbt, usd))
+    for i in range(6):
+        ccy, ps, rps = (CCY, xbt, ref[1]) if i % 2 else ("USDt", usd, ref[2])
+        b, s = i % 3, (i + 1) % 3
+        assert try_book_trade(ledger, ccy, ps[b], ps[s], 3, 1_500 - 700 * i, 1, 1)
+        book_fill(ref[0], ccy, rps[b], rps[s], 3, 1_500 - 700 * i)
+        book_fee(ref[0], ccy, rps[b], 1)
+        book_fee(ref[0], ccy, rps[s], 1)
+    assert dict(ledger._counts) == dict(ref[0]._counts)
+    assert sorted(ledger.items(), key=repr) == sorted(ref[0].items(), key=repr)

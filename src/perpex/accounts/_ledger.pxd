@@ -5,7 +5,12 @@ from libc.stdint cimport int64_t
 
 
 cdef class LedgerTables:
-    cdef public dict _index, _vals, _cells, _counts
+    cdef public dict _index, _vals, _cells
+    # the transfers made per currency, read and written as ``_counts`` (a property that first
+    # folds in ``_hot_pending``: transfers the native steps made in ``_hot_ccy`` and have not
+    # added to the table yet, an int64 add per fill instead of a dict update)
+    cdef dict _counts_d
+    cdef int64_t _hot_pending
     cdef public object _journal  # the transfers recorded, or None
     # bumped whenever a currency's tables are replaced (Ledger._set_vals, __setstate__): the
     # cache below is good while it stands
@@ -20,3 +25,5 @@ cdef class LedgerTables:
     cdef object _hot_view
     cdef int64_t* _hot_cells
     cdef Py_ssize_t _hot_fees  # the fee ledger's slot there, once found (-1 before)
+
+    cdef int _fold(self) except -1
