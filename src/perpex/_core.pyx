@@ -945,7 +945,9 @@ cdef class EngineCore:
                 key = (a, p.symbol)
                 pos = positions.get(key)
             if pos is not None:
-                dirty[key] = None
+                if not (<Position>pos).queued:  # (a dict write with a tuple key spared)
+                    dirty[key] = None
+                    (<Position>pos).queued = True
                 if (<Position>pos).qty:
                     held += 1
         linked = c.linked

@@ -321,7 +321,11 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         every entry kept for unchanged trigger inputs equals the trigger computed afresh. A
         position in another contract of a cross account keeps the trigger of its last touch
         when a mark alone moves (by design), so only entries whose inputs are current are
-        compared."""
+        compared. A position marked as queued is in the queue (checked before it is worked)."""
+        for key, pos in self._positions.items():
+            if pos.queued and key not in self._risk_dirty:
+                raise InvariantViolation(f"{key} is marked as queued for the liquidation index "
+                                         "but is not in its queue")
         self._risk_flush()
         for sym in self._symbols:
             for side, lst in ((1, self._liq_long[sym]), (-1, self._liq_short[sym])):
@@ -381,6 +385,11 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         while self._risk_dirty:
             keys = sorted(self._risk_dirty)
             self._risk_dirty.clear()
+            positions = self._positions
+            for key in keys:  # out of the queue: the next touch queues them again
+                pos = positions.get(key)
+                if pos is not None:
+                    pos.queued = False
             by_sym: dict[str, list[int]] = {}
             for a, sym in keys:
                 by_sym.setdefault(sym, []).append(a)

@@ -18,5 +18,9 @@ cdef class Position:
     # not found there yet; see _fills.pyx
     cdef object slot_index
     cdef Py_ssize_t cost_slot, wallet_slot
+    # True: the position is in the engine's queue for the liquidation index (_risk_dirty) for
+    # certain; set with its entry there (perpex._core), cleared as the queue is worked
+    # (perpex.exchange_risk). False: perhaps not, and a step queues it again. Never state.
+    cdef public bint queued
 
     cdef _set(self, tuple values)

@@ -13,6 +13,7 @@ class Position:
     realised_pnl: int
     leverage: float
     extra_margin: int
+    queued: bool  # (the engine's liquidation queue: perpex._core)
     def __init__(self, account: int, symbol: str, risk_limit: int, qty: int = ...,
                  cost: int = ..., realised_pnl: int = ..., leverage: float = ...,
                  extra_margin: int = ...) -> None: ...

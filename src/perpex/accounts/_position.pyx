@@ -43,6 +43,7 @@ cdef class Position:
          self.leverage, self.extra_margin) = values
         self.key = (self.account, self.symbol)
         self.slot_index = None  # no ledger slots remembered (perpex._fills)
+        self.queued = False  # (perhaps not queued: perpex._core queues it again)
 
     @property
     def is_cross(self):
