@@ -91,13 +91,19 @@ def test_a_position_whose_trigger_inputs_did_not_change_is_not_recomputed() -> N
     ex.check_invariants()
 
 
-def test_positions_traded_between_two_marks_are_indexed_once_and_still_liquidated() -> None:
+def long_at_100x_market() -> Exchange:
+    """Account 1 at 100x and account 2 offering 10,000 contracts at the mark, 10,000."""
     ex = Exchange([presets.XBTUSD()], insurance_fund={"XBt": 10 * XBT})
     for a in (1, 2):
         ex.deposit(a, 10 * XBT, ts=0)
     ex.set_mark("XBTUSD", 10_000)
     ex.set_leverage(1, "XBTUSD", 100)
     ex.place(2, "XBTUSD", "Sell", 10_000, 10_000)
+    return ex
+
+
+def test_positions_traded_between_two_marks_are_indexed_once_and_still_liquidated() -> None:
+    ex = long_at_100x_market()
     for _ in range(10):
         ex.place(1, "XBTUSD", "Buy", 1_000, 10_000)
     assert (1, "XBTUSD") in ex._risk_dirty and (1, "XBTUSD") not in ex._liq_key
@@ -166,12 +172,7 @@ def test_a_position_is_queued_again_after_each_working_of_the_queue() -> None:
     """A position is written into the queue once however often it trades, marked as queued
     until the queue is worked; the next trade queues it again, and it is still liquidated
     at the mark after it. check_invariants catches a mark left without its entry."""
-    ex = Exchange([presets.XBTUSD()], insurance_fund={"XBt": 10 * XBT})
-    for a in (1, 2):
-        ex.deposit(a, 10 * XBT, ts=0)
-    ex.set_mark("XBTUSD", 10_000)
-    ex.set_leverage(1, "XBTUSD", 100)
-    ex.place(2, "XBTUSD", "Sell", 10_000, 10_000)
+    ex = long_at_100x_market()
     ex.place(1, "XBTUSD", "Buy", 1_000, 10_000)
     pos = ex._positions[(1, "XBTUSD")]
     assert pos.queued and (1, "XBTUSD") in ex._risk_dirty
