@@ -322,8 +322,8 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         position in another contract of a cross account keeps the trigger of its last touch
         when a mark alone moves (by design), so only entries whose inputs are current are
         compared. A position marked as queued is in the queue (checked before it is worked)."""
-        for key, pos in self._positions.items():
-            if pos.queued and key not in self._risk_dirty:
+        for key, marked in self._positions.items():
+            if marked.queued and key not in self._risk_dirty:
                 raise InvariantViolation(f"{key} is marked as queued for the liquidation index "
                                          "but is not in its queue")
         self._risk_flush()
