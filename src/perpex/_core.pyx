@@ -23,8 +23,6 @@ in :mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.pycapsule cimport PyCapsule_Import
-from cpython.ref cimport Py_INCREF
-from cpython.tuple cimport PyTuple_SET_ITEM
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
@@ -32,6 +30,7 @@ from perpex._checked cimport as_int64, div_half_away, perpex_mul
 from perpex._events cimport Execution, execution_c
 from perpex._fills cimport _book
 from perpex._records cimport new_order, record_id, record_key
+from perpex._tuples cimport PyType_GenericAlloc, tuple_put
 from perpex.accounts._levels cimport contract_value, drop_c, sync_c
 
 from perpex import _native
@@ -107,31 +106,21 @@ if _books_api.version != PERPEX_BOOK_CAPI_VERSION:
                       f"expected {PERPEX_BOOK_CAPI_VERSION}: rebuild perpex")
 
 
-cdef extern from "Python.h":
-    object PyType_GenericAlloc(type t, Py_ssize_t n)
-
-
-cdef inline void _put(object t, Py_ssize_t i, object v) noexcept:
-    Py_INCREF(v)  # PyTuple_SET_ITEM takes the reference over
-    PyTuple_SET_ITEM(t, i, v)
-
-
 cdef object _outcome(object seq, object accepted, object text, object order_id, object status,
                      object leaves, object cum):
     """An order command's ``Outcome(seq, accepted, text, order_id, status, leaves, cum)``,
-    allocated as the tuple subclass it is and filled in place: ``tuple.__new__(Outcome,
-    items)`` is a Python-level call that builds the items twice, about 1k instructions an
-    order. (A tuple with empty slots is safe to track: its traversal skips them.)"""
+    filled in place (perpex._tuples: about 1k instructions an order less than
+    ``tuple.__new__``)."""
     t = PyType_GenericAlloc(_OUTCOME, 9)
-    _put(t, 0, seq)
-    _put(t, 1, accepted)
-    _put(t, 2, text)
-    _put(t, 3, order_id)
-    _put(t, 4, status)
-    _put(t, 5, leaves)
-    _put(t, 6, cum)
-    _put(t, 7, 0)
-    _put(t, 8, 0)
+    tuple_put(t, 0, seq)
+    tuple_put(t, 1, accepted)
+    tuple_put(t, 2, text)
+    tuple_put(t, 3, order_id)
+    tuple_put(t, 4, status)
+    tuple_put(t, 5, leaves)
+    tuple_put(t, 6, cum)
+    tuple_put(t, 7, 0)
+    tuple_put(t, 8, 0)
     return t
 
 
@@ -187,11 +176,11 @@ LEVELS_MAX = BOOK_LEVELS_MAX
 cdef tuple _IDLE = (0, 0, 0)  # the pre-trade check's "no order taken out"
 
 
-cdef inline tuple _table_key(tuple key, object pos):
-    """``key``, an (account, symbol), as the engine's tables are keyed by it: its position
-    ``pos``'s own key tuple when there is one (a lookup with that very object finds its entry
-    without comparing tuples), else ``key``."""
-    return key if pos is None else (<Position>pos).key
+cdef inline tuple _table_key(object a, str sym, object pos):
+    """(a, sym) as the engine's tables are keyed by it: its position ``pos``'s own key tuple
+    when there is one (a lookup with that very object finds its entry without comparing
+    tuples), else a new tuple."""
+    return (a, sym) if pos is None else (<Position>pos).key
 
 
 cdef object _held(Contract c, dict positions, object a):
@@ -349,20 +338,19 @@ cdef class EngineCore:
         return {name: getattr(self, name) for name in CORE_FIELDS}
 
     # ============================================================ the batch path
-    def _run_rows(self, const Row[::1] rows, Result[::1] out, list insts, shedder, new_kind,
-                  cancel_kind):
+    def _run_rows(self, const Row[::1] rows, Result[::1] out, list contracts, shedder,
+                  new_kind, cancel_kind):
         """Runs validated batch rows through ``_commit`` with ``_place`` / ``_cancel_now``
         (looked up once, as methods) and writes each row's result into ``out`` (zeroed): the
-        loop of ``BatchMixin.submit_orders``, which validates the batch and documents it."""
+        loop of ``BatchMixin.submit_orders``, which validates the batch and documents it.
+        ``contracts``: the listed contracts by symbol index."""
         cdef Py_ssize_t i, n = rows.shape[0]
         cdef const Row* r
         cdef OrderRecord rec
         cdef object res  # an Outcome (a tuple subclass)
         cdef Result* o
+        cdef Contract c
         cdef dict orders = self._orders
-        # the rows' contracts and symbols by index (read per row without a lookup)
-        cdef list cs = [self._contract(inst.symbol) for inst in insts]
-        cdef list syms = [(<Contract>c).symbol for c in cs]
         commit, place, cancel = self._commit, self._place, self._cancel_now
         # the C steps unless a subclass or the instance replaces one of them (the tests do)
         cls, own = type(self), getattr(self, "__dict__", {})
@@ -372,7 +360,8 @@ cdef class EngineCore:
         for i in range(n):
             r = &rows[i]
             o = &out[i]
-            inst = insts[r.symbol]
+            c = <Contract>contracts[r.symbol]
+            inst = c.inst
             if r.op == _OP_CANCEL:
                 if shedder is not None:
                     shedder.admit(cancel_kind)
@@ -381,7 +370,7 @@ cdef class EngineCore:
                     o.order_id, o.status = r.order_id, _STATUS_UNKNOWN_ORDER
                     continue
                 if direct:  # the result from the record, without an Outcome
-                    self._commit_cancel(r.ts, <Contract>cs[r.symbol], found, o)
+                    self._commit_cancel(r.ts, c, found, o)
                     continue
                 res = commit(r.ts, cancel, found)
             elif shedder is not None and shedder.admit(new_kind) is not None:
@@ -391,12 +380,12 @@ cdef class EngineCore:
                                                          r.qty, r.price))
                 continue
             else:
-                rec = new_order(0, r.account, <str>syms[r.symbol], r.side,
+                rec = new_order(0, r.account, c.symbol, r.side,
                                 _LIMIT if r.op == _OP_LIMIT else _MARKET, _GTC, 0, _FEED_MARK,
                                 r.price if r.op == _OP_LIMIT else 0, 0, 0, -1, r.qty, "",
                                 False, False)
                 if direct:  # the result from the record, without an Outcome
-                    self._commit_place(r.ts, <Contract>cs[r.symbol], inst, rec, o)
+                    self._commit_place(r.ts, c, inst, rec, o)
                     continue
                 res = commit(r.ts, place, inst, rec)
             _set_result(o, res)
@@ -570,7 +559,7 @@ cdef class EngineCore:
             if text:
                 return text
         own_pos = _held(c, self._positions, a)  # (the margin check reads it too)
-        key = (a, sym) if own_pos is None else (<Position>own_pos).key
+        key = _table_key(a, sym, own_pos)
         cdef dict live_all = self._live
         live = live_all.get(key)
         cdef Py_ssize_t n_live = len(<dict>live) if live is not None else 0
@@ -687,10 +676,11 @@ cdef class EngineCore:
         self._liq_orders[oid] = None
         if a == _LIQ and tif == _GTC:
             self._lots[oid] = price
-        key = (a, sym)
-        key = _table_key(key, self._positions.get(key))
+        cdef Contract c = self._contract(sym)
+        cdef object acc = a  # (boxed once)
+        key = _table_key(acc, sym, _held(c, self._positions, acc))
         self._go_live(rec, key, self._live.get(key))
-        self._book_add(self._contract(sym), rec)
+        self._book_add(c, rec)
         return rec
 
     def _cancel_now(self, OrderRecord rec not None):
@@ -939,14 +929,11 @@ cdef class EngineCore:
         cdef dict positions = self._positions, dirty = self._risk_dirty
         cdef Contract p
         for p in c.peers:
-            if known is not None and p.symbol == known.symbol:
-                pos, key = known, known.key
-            else:
-                key = (a, p.symbol)
-                pos = positions.get(key)
+            pos = known if known is not None and p.symbol == known.symbol else \
+                _held(p, positions, a)
             if pos is not None:
                 if not (<Position>pos).queued:  # (a dict write with a tuple key spared)
-                    dirty[key] = None
+                    dirty[(<Position>pos).key] = None
                     (<Position>pos).queued = True
                 if (<Position>pos).qty:
                     held += 1

@@ -95,6 +95,7 @@ def place(EngineCore core not None, account, symbol, side, qty, price, ord_type,
     cdef int64_t t = _ts(core, ts)
     a = _trader(core, account)
     inst = _listed(core, symbol)
+    cdef Contract c = core._contract(inst.symbol)
     cdef int s = _code("side", side, _SIDES)
     if ord_type is None:
         cond = stop_px is not None or peg_price_type is not None
@@ -102,7 +103,7 @@ def place(EngineCore core not None, account, symbol, side, qty, price, ord_type,
             "Limit" if price is not None else "Market")
     cdef int ot = _code("ord_type", ord_type, _ORD_TYPES)
     cdef int tif = _code("time_in_force", time_in_force, _TIFS)
-    rec = _order(core, a, inst, s, ord_type, ot, tif, exec_inst, qty, price, display_qty,
+    rec = _order(core, a, c, s, ord_type, ot, tif, exec_inst, qty, price, display_qty,
                  stop_px, peg_price_type, peg_offset_value, cl_ord_id)
     return core._commit_c(t, inst, rec)
 
@@ -116,6 +117,7 @@ def replay_place(EngineCore core not None, account, str symbol, int side, str or
     cdef int64_t t = _ts(core, ts)
     a = _trader(core, account)
     inst = _listed(core, symbol)
+    cdef Contract c = core._contract(inst.symbol)
     if ord_type is None:
         ord_type = "Limit" if price is not None else "Market"
     cdef int ot = _code("ord_type", ord_type, _ORD_TYPES)
@@ -123,10 +125,10 @@ def replay_place(EngineCore core not None, account, str symbol, int side, str or
         raise InvalidInputError(f"side code {side} is not a side")
     if time_in_force not in _TIF_CODES:
         raise InvalidInputError(f"time_in_force code {time_in_force} is not a time in force")
-    rec = _order(core, a, inst, side, ord_type, ot, time_in_force, (), qty, price, None, None,
+    rec = _order(core, a, c, side, ord_type, ot, time_in_force, (), qty, price, None, None,
                  None, None, None)
     cdef Result res
-    core._commit_place(t, core._contract(rec.symbol), inst, rec, &res)
+    core._commit_place(t, c, inst, rec, &res)
 
 
 cdef inline object _listed(EngineCore core, symbol):
@@ -135,13 +137,13 @@ cdef inline object _listed(EngineCore core, symbol):
     return inst if inst is not None else (<object>core)._instrument(symbol)
 
 
-cdef OrderRecord _order(EngineCore core, a, inst, int s, str ord_type, int ot, int tif,
+cdef OrderRecord _order(EngineCore core, a, Contract c, int s, str ord_type, int ot, int tif,
                         exec_inst, qty, price, display_qty, stop_px, peg_price_type,
                         peg_offset_value, cl_ord_id):
-    """The checked record of a new order of trader ``a`` in ``inst`` (side ``s``, order type
-    ``ot`` named ``ord_type``, ``tif``), from the rest of ``place``'s arguments."""
+    """The checked record of a new order of trader ``a`` in contract ``c`` (side ``s``, order
+    type ``ot`` named ``ord_type``, ``tif``), from the rest of ``place``'s arguments."""
     cdef object ex = core
-    cdef Contract c = core._contract(inst.symbol)
+    inst = c.inst
     cdef bint conditional = _KIND[ot] & _IS_CONDITIONAL
     cdef bint market = _KIND[ot] & _IS_MARKET
     if isinstance(exec_inst, str):

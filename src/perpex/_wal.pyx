@@ -13,9 +13,9 @@ from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyBy
 from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint32_t, uint64_t
-from cpython.ref cimport Py_INCREF
-from cpython.tuple cimport PyTuple_SET_ITEM
 from libc.string cimport memcmp, memcpy
+
+from perpex._tuples cimport PyType_GenericAlloc, tuple_put
 
 
 cdef extern from "crc32c.hpp" namespace "perpex" nogil:
@@ -133,15 +133,6 @@ def walk_records(const unsigned char[::1] data):
     return offs, lens, seqs, tss, o, failed
 
 
-cdef extern from "Python.h":
-    object PyType_GenericAlloc(type t, Py_ssize_t n)
-
-
-cdef inline void _put(object t, Py_ssize_t i, object v) noexcept:
-    Py_INCREF(v)  # PyTuple_SET_ITEM takes the reference over
-    PyTuple_SET_ITEM(t, i, v)
-
-
 def build_records(type record not None, const unsigned char[::1] data,
                   const int64_t[::1] offs, const int64_t[::1] lens, const uint64_t[::1] seqs,
                   const int64_t[::1] tss):
@@ -162,10 +153,10 @@ def build_records(type record not None, const unsigned char[::1] data,
         if a < 0 or n < 0 or a > size - HEADER or n > size - HEADER - a:
             raise ValueError(f"record {i} at offset {a} with {n} bytes is beyond the image")
         t = PyType_GenericAlloc(record, 4)
-        _put(t, 0, seqs[i])
-        _put(t, 1, tss[i])
-        _put(t, 2, PyBytes_FromStringAndSize(<const char*>p + a + HEADER, n))
-        _put(t, 3, a)
+        tuple_put(t, 0, seqs[i])
+        tuple_put(t, 1, tss[i])
+        tuple_put(t, 2, PyBytes_FromStringAndSize(<const char*>p + a + HEADER, n))
+        tuple_put(t, 3, a)
         out[i] = t
     return out
 

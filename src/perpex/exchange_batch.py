@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from perpex import _native
+from perpex._core import Contract
 from perpex._core import (  # noqa: F401  (the statuses are exported here, with the dtypes)
     BAD_ACCOUNT, BAD_FAULTS, OP_CANCEL, OP_LIMIT, OP_MARKET, STATUS_OK, STATUS_OVERLOADED,
     STATUS_REJECTED, STATUS_UNKNOWN_ORDER)
@@ -57,9 +58,9 @@ class BatchMixin(ExchangeCore):
             raise InvalidInputError(f"cmds must be 1-D and C-contiguous, got shape {cmds.shape}")
         if len(cmds) > MAX_BATCH:
             raise InvalidInputError(f"cmds has {len(cmds)} rows, above the batch limit {MAX_BATCH}")
-        self._validate_batch(cmds)
+        contracts = [self._contract_view(s) for s in self._symbols]  # by symbol index
+        self._validate_batch(cmds, contracts)
         n = len(cmds)
-        insts = [self._inst[s] for s in self._symbols]
         depth = self._overload.queue_depth  # type: ignore[attr-defined]
         # the batch is the queue and nothing completes while it runs: a fresh one per batch
         shedder = None if depth is None else LoadShedder(depth)
@@ -67,7 +68,7 @@ class BatchMixin(ExchangeCore):
         # events only when asked for and not switched off engine-wide (a recovery's replay)
         saved, self._emit = self._emit, events and self._emit
         try:
-            self._run_rows(cmds, out, insts, shedder, _NEW, _CANCEL)  # perpex._core
+            self._run_rows(cmds, out, contracts, shedder, _NEW, _CANCEL)  # perpex._core
         finally:
             self._emit = saved
         return out
@@ -81,16 +82,17 @@ class BatchMixin(ExchangeCore):
                 "price": inst.ticks_to_price(price) if op == OP_LIMIT else None,
                 "leavesQty": 0, "cumQty": 0, "text": OVERLOADED}
 
-    def _validate_batch(self, cmds: np.ndarray) -> None:
-        """Raises for the first malformed row (perpex._core finds it), naming its index."""
+    def _validate_batch(self, cmds: np.ndarray, contracts: list[Contract]) -> None:
+        """Raises for the first malformed row (perpex._core finds it), naming its index.
+        ``contracts``: the listed contracts by symbol index."""
         if not len(cmds):
             return
-        found = self._first_bad_row(cmds, [self._contract_view(s) for s in self._symbols])
+        found = self._first_bad_row(cmds, contracts)
         if found is not None:
             i, fault = found
             exc, what = _FAULTS[fault]
             row = cmds[i]
-            inst = self._inst[self._symbols[row["symbol"]]] if fault > BAD_ACCOUNT else None
+            inst = contracts[row["symbol"]].inst if fault > BAD_ACCOUNT else None
             raise exc(f"cmds row {i}: {what(self, inst, row)} (row {row})")
 
 

@@ -299,36 +299,41 @@ class Codec:
         return fn(account, amount, currency=currency, tx_id=tx_id, ts=ts)
 
     def _r_place(self, ex: Any, p: bytes, ts: int) -> object:
-        # (one call below with every argument spelled out: a *args call would cost the replay
-        # a tuple and a dict per order)
-        exec_inst = disp = stop_px = peg_type = peg_offset = cl_ord_id = None
         plain = read_plain_place(p)
-        if plain is not None:   # the common order, read in one native step
-            account, sym, side, ot, tif, qty, price = plain
-        else:  # the general decoder
-            _, account, sym, side, ot, tif = _HEAD_PLACE.unpack_from(p, 0)
-            qty, pos = _get(p, _HEAD_PLACE.size)
-            price, pos = _get(p, pos)
-            exec_inst, pos = _get(p, pos)
-            if p[pos]:
-                disp, pos = _get(p, pos + 1)
-                stop_px, pos = _get(p, pos)
-                peg_type, pos = _get(p, pos)
-                peg_offset, pos = _get(p, pos)
-                cl_ord_id, pos = _get(p, pos)
+        if plain is None:
+            return self._r_place_full(ex, p, ts)
+        account, sym, side, ot, tif, qty, price = plain  # the common order, read natively
         return ex.place(account, self.symbols[sym], _SIDE_NAMES[side], qty, price,
-                        None if ot == _NO_CODE else _ORD_NAMES[ot], _TIF_NAMES[tif],
-                        () if exec_inst is None else exec_inst, disp, stop_px, peg_type,
-                        peg_offset, cl_ord_id, ts=ts)
+                        None if ot == _NO_CODE else _ORD_NAMES[ot], _TIF_NAMES[tif], ts=ts)
 
     def _q_place(self, ex: Any, p: bytes, ts: int) -> object:
         plain = read_plain_place(p)
         if plain is None:
-            return self._r_place(ex, p, ts)
+            return self._r_place_full(ex, p, ts)
         account, sym, side, ot, tif, qty, price = plain
         replay_place(ex, account, self.symbols[sym], _SIDE_NATIVE[side],
                      None if ot == _NO_CODE else _ORD_NAMES[ot], _TIF_NATIVE[tif], qty, price, ts)
         return None
+
+    def _r_place_full(self, ex: Any, p: bytes, ts: int) -> object:
+        """A place payload that is not the plain one, through the general decoder."""
+        # (one call below with every argument spelled out: a *args call would cost the replay
+        # a tuple and a dict per order)
+        _, account, sym, side, ot, tif = _HEAD_PLACE.unpack_from(p, 0)
+        qty, pos = _get(p, _HEAD_PLACE.size)
+        price, pos = _get(p, pos)
+        exec_inst, pos = _get(p, pos)
+        disp = stop_px = peg_type = peg_offset = cl_ord_id = None
+        if p[pos]:
+            disp, pos = _get(p, pos + 1)
+            stop_px, pos = _get(p, pos)
+            peg_type, pos = _get(p, pos)
+            peg_offset, pos = _get(p, pos)
+            cl_ord_id, pos = _get(p, pos)
+        return ex.place(account, self.symbols[sym], _SIDE_NAMES[side], qty, price,
+                        None if ot == _NO_CODE else _ORD_NAMES[ot], _TIF_NAMES[tif],
+                        () if exec_inst is None else exec_inst, disp, stop_px, peg_type,
+                        peg_offset, cl_ord_id, ts=ts)
 
     def _r_amend(self, ex: Any, p: bytes, ts: int) -> object:
         _, account, oid = _HEAD_ORDER.unpack_from(p, 0)

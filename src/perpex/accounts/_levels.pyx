@@ -198,12 +198,12 @@ cdef class OpenLevels:
             buy_over = mark_e8 // t.e8_per_tick
             sell_under = buy_over + (mark_e8 % t.e8_per_tick != 0)  # ceil (C division truncates)
         if nb:
-            if self._buys_pass(t, cap_b, b_lo, b_hi, buy_over, m1, xprice if bx else 0, bx, &p):
+            if self._buys_pass(t, cap_b, b_lo, b_hi, buy_over, m1, xprice, bx, &p):
                 return True
             charged, premium = p.charged, p.premium
         if ns:
-            if self._sells_pass(t, cap_s, s_lo, s_hi, sell_under, best_bid, m1,
-                                xprice if sx else 0, sx, &p):
+            if self._sells_pass(t, cap_s, s_lo, s_hi, sell_under, best_bid, m1, xprice, sx,
+                                &p):
                 return True
             if perpex_add(charged, p.charged, &charged) or perpex_add(premium, p.premium, &premium):
                 return True
@@ -253,7 +253,8 @@ cdef class OpenLevels:
                          int64_t over, int64_t m1, int64_t xprice, int64_t xn,
                          Pass* acc) noexcept:
         # most aggressive (highest) first; a premium is due above the mark. ``xn`` contracts
-        # at ``xprice`` (none for 0) join the level of that price, or stand as one of their own.
+        # at ``xprice`` (none when ``xn`` is 0) join the level of that price, or stand as one of
+        # their own.
         cdef int64_t at = 0, p, n
         cdef int r
         acc.charged = acc.premium = 0
@@ -282,7 +283,7 @@ cdef class OpenLevels:
                           int64_t under, int64_t floor, int64_t m1, int64_t xprice, int64_t xn,
                           Pass* acc) noexcept:
         # lowest first, valued at no less than the best bid; a premium is due below the mark.
-        # ``xn`` contracts at ``xprice`` (none for 0) as in _buys_pass.
+        # ``xn`` contracts at ``xprice`` as in _buys_pass.
         cdef int64_t at = 0, p, n
         cdef int r
         acc.charged = acc.premium = 0
