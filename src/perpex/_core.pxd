@@ -66,8 +66,12 @@ cdef class Contract:
     cdef readonly dict linked  # the engine's _linked[currency]
     cdef readonly dict rates  # cross IM% as (num, den) by risk limit, as _cross_c found it
     # derived caches of the engine loop, never state: the positions in this contract by account
-    # (from the positions table ``held_of``; positions are never removed from it), and the
-    # mark last asked of ``cv.mark_unit`` with its answer
+    # (from the positions table ``held_of``; positions are never removed from it), those of
+    # accounts below _SEATS_MAX in ``seats`` (indexed by account: NULL, or a new reference,
+    # for ``n_seats`` accounts) and the others in ``held``; and the mark last asked of
+    # ``cv.mark_unit`` with its answer
+    cdef PyObject** seats
+    cdef Py_ssize_t n_seats
     cdef dict held
     cdef object held_of, unit_mark, unit
 

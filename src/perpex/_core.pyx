@@ -21,10 +21,11 @@ in :mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
 """
 
 cimport cython
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.pycapsule cimport PyCapsule_Import
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from perpex._checked cimport as_int64, div_half_away, perpex_mul
 from perpex._events cimport Execution, execution_c
@@ -84,6 +85,7 @@ cdef enum:
     _BAD_MARKET_PRICE = 12  # a market row's, not 0
 cdef enum:
     _KNOWN_BITS = 1 << 20  # the accounts the validation finds in a bitmap (128 KiB), not a dict
+    _SEATS_MAX = 1 << 20  # the accounts whose positions a contract view finds in an array
 BAD_FAULTS = tuple(range(_BAD_TS_EARLY, _BAD_MARKET_PRICE + 1))
 BAD_ACCOUNT = _BAD_ACCOUNT
 STATUS_OK, STATUS_REJECTED = _STATUS_OK, _STATUS_REJECTED
@@ -184,16 +186,58 @@ cdef inline tuple _table_key(object a, str sym, object pos):
 
 
 cdef object _held(Contract c, dict positions, object a):
-    """``positions.get((a, c.symbol))``, from ``c``'s cache by account when it has it (an int
-    key: no tuple to build, hash and compare)."""
+    """``positions.get((a, c.symbol))``, from ``c``'s cache by account when it has it: an
+    array slot for an account below _SEATS_MAX, else an int key (no tuple to build, hash and
+    compare either way)."""
+    cdef int64_t v = -1
+    cdef PyObject* seat
     if c.held_of is not positions:  # (a table replaced as a whole: start again)
+        _forget_seats(c)
         c.held, c.held_of = {}, positions
-    pos = c.held.get(a)
-    if pos is None:
-        pos = positions.get((a, c.symbol))
+    if as_int64(a, &v) and 0 <= v < c.n_seats:
+        seat = c.seats[v]
+        if seat != NULL:
+            return <object>seat
+    elif v < 0 or v >= _SEATS_MAX:
+        pos = c.held.get(a)
         if pos is not None:
+            return pos
+    pos = positions.get((a, c.symbol))
+    if pos is not None:
+        if 0 <= v < _SEATS_MAX:
+            _seat(c, v, pos)
+        else:
             c.held[a] = pos
     return pos
+
+
+cdef int _seat(Contract c, int64_t v, object pos) except -1:
+    # ``pos`` into the seat of account ``v`` (below _SEATS_MAX), the array grown to hold it
+    cdef Py_ssize_t n = c.n_seats, grown
+    cdef PyObject** more
+    if v >= n:
+        grown = max(v + 1, 2 * n, 64)
+        grown = min(grown, _SEATS_MAX)
+        more = <PyObject**>PyMem_Realloc(c.seats, grown * sizeof(PyObject*))
+        if more == NULL:
+            raise MemoryError()
+        memset(&more[n], 0, (grown - n) * sizeof(PyObject*))
+        c.seats, c.n_seats = more, grown
+    Py_INCREF(pos)
+    Py_XDECREF(c.seats[v])
+    c.seats[v] = <PyObject*>pos
+    return 0
+
+
+cdef void _forget_seats(Contract c) noexcept:
+    cdef Py_ssize_t i
+    cdef PyObject** seats = c.seats
+    cdef Py_ssize_t n = c.n_seats
+    c.seats = NULL
+    c.n_seats = 0
+    for i in range(n):
+        Py_XDECREF(seats[i])
+    PyMem_Free(seats)
 
 
 cdef Py_ssize_t _stops(dict orders, dict live) except -1:
@@ -284,6 +328,9 @@ cdef class Contract:
 
     def __repr__(self):
         return f"Contract({self.symbol!r})"
+
+    def __dealloc__(self):
+        _forget_seats(self)
 
 
 cdef dict _contracts_of(EngineCore e):
