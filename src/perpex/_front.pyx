@@ -81,7 +81,7 @@ cdef inline int64_t _ticks(Contract c, price, str name) except? -1:
     kind = type(price)
     if kind is int or kind is float or kind is Decimal:
         try:
-            found = c.ticks.get((kind, price))
+            found = c.ticks.get(price)
         except TypeError:  # a signalling NaN has no hash: the conversion says what is wrong
             found = None
         if found is not None:

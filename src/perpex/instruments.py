@@ -162,7 +162,7 @@ class Instrument:
     # derived, bounded caches of the two exact conversions: human prices of recently used ticks
     # (every event shows some; Decimals are immutable) and ticks of recently quoted prices
     _prices: dict[int, Decimal] = field(init=False, repr=False, compare=False)
-    _ticks: dict[tuple[type, object], int] = field(init=False, repr=False, compare=False)
+    _ticks: dict[int | float | Decimal, int] = field(init=False, repr=False, compare=False)
     # margin rates per (kind, risk steps): each takes Decimal arithmetic, and every margin
     # check, trigger and liquidation needs one
     _rates: dict[tuple[str, int], float] = field(init=False, repr=False, compare=False)
@@ -292,13 +292,15 @@ class Instrument:
         above ``max_price`` raises ArithmeticOverflowError naming the limit.
 
         Successful conversions of ints, floats and non-NaN Decimals are remembered (a client
-        quotes the same few prices again and again), keyed by type as well so that a bool or
-        a str never hits an int's entry and still raises. (The order checks of perpex._front
-        look a price up in this cache, by the same key, before they call here.)"""
+        quotes the same few prices again and again), keyed by the price alone: only those
+        three exact types are looked up (a bool or a str never is, and still raises), and two
+        of them that compare equal are the same number, so the same ticks. (The order checks
+        of perpex._front look a price up in this cache, by the same key, before they call
+        here.)"""
         kind = type(price)
         cacheable = kind is int or kind is float or (kind is Decimal and not price.is_nan())  # type: ignore[union-attr]
         if cacheable:
-            ticks = self._ticks.get((kind, price))
+            ticks = self._ticks.get(price)
             if ticks is not None:
                 return ticks
         ticks = price_to_ticks(price, self.tick_size, name)
@@ -308,7 +310,7 @@ class Instrument:
         if cacheable:
             if len(self._ticks) >= _PRICE_CACHE_SIZE:
                 self._ticks.clear()  # bounded; a miss only costs a recomputation
-            self._ticks[(kind, price)] = ticks
+            self._ticks[price] = ticks
         return ticks
 
     def ticks_to_price(self, ticks: int) -> Decimal:
@@ -324,7 +326,7 @@ class Instrument:
     def cache_errors(self) -> list[str]:
         """Every cached conversion that a fresh computation disagrees with, described."""
         bad = [f"the cached ticks of price {p!r} in {self.symbol} are {t}"
-               for (_, p), t in self._ticks.items()
+               for p, t in self._ticks.items()
                if price_to_ticks(p, self.tick_size) != t]  # type: ignore[arg-type]
         bad += [f"the cached price of {t} ticks in {self.symbol} is {p}"
                 for t, p in self._prices.items()

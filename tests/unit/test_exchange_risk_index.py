@@ -163,7 +163,7 @@ def test_check_invariants_catches_a_drifted_margin_rate_or_price_cache() -> None
         with pytest.raises(InvariantViolation, match=f"cross rate of XBTUSD at risk limit {limit}"):
             ex.check_invariants()
     ex = _two_contracts()
-    ex._inst["ETHUSD"]._ticks[(int, 300)] += 1
+    ex._inst["ETHUSD"]._ticks[300] += 1
     with pytest.raises(InvariantViolation, match="cached ticks of price 300"):
         ex.check_invariants()
 

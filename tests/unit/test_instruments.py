@@ -342,3 +342,29 @@ def test_ticks_to_price_is_cached_per_instrument_without_accepting_a_bool_for_a_
     copy = pickle.loads(pickle.dumps(inst))
     assert copy == inst and copy._prices == {}  # snapshots carry the contract, not the cache
     assert copy.ticks_to_price(20_001) == Decimal("10000.5")
+
+
+def test_price_to_ticks_is_cached_by_value_and_still_refuses_a_bool_or_a_str() -> None:
+    """The cache is keyed by the price alone: an int, a float and a Decimal that compare
+    equal are one number and share an entry; a bool or a str equal to nothing cached as a
+    price is never looked up there, so it raises as without the cache."""
+    from perpex import Exchange
+    from perpex.errors import InvalidInputError
+
+    inst = presets.XBTUSD()
+    assert inst.price_to_ticks(10_000) == 20_000
+    assert inst._ticks == {10_000: 20_000}
+    assert inst.price_to_ticks(10_000.0) == inst.price_to_ticks(Decimal("10000.00")) == 20_000
+    assert len(inst._ticks) == 1
+    inst.price_to_ticks(1)
+    with pytest.raises(TypeError):
+        inst.price_to_ticks(True)  # type: ignore[arg-type]
+    with pytest.raises((TypeError, InvalidPriceError)):
+        inst.price_to_ticks("1")  # type: ignore[arg-type]
+    # the order checks read the same cache first (perpex._front)
+    ex = Exchange([presets.XBTUSD()])
+    ex.deposit(1, 10**8, ts=1)
+    ex.place(1, "XBTUSD", "Buy", 1, 1, ts=1)
+    with pytest.raises((TypeError, InvalidInputError)):
+        ex.place(1, "XBTUSD", "Buy", 1, True, ts=1)
+    assert ex._inst["XBTUSD"]._ticks == {1: 2}
