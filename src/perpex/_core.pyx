@@ -33,6 +33,7 @@ from perpex._fills cimport _book
 from perpex._records cimport new_order, record_id, record_key
 from perpex._tuples cimport PyType_GenericAlloc, tuple_put
 from perpex.accounts._levels cimport contract_value, drop_c, sync_c
+from perpex.accounts._position cimport pos_open
 
 from perpex import _native
 from perpex._fills import book_trade
@@ -982,7 +983,7 @@ cdef class EngineCore:
                 if not (<Position>pos).queued:  # (a dict write with a tuple key spared)
                     dirty[(<Position>pos).key] = None
                     (<Position>pos).queued = True
-                if (<Position>pos).qty:
+                if pos_open(<Position>pos):
                     held += 1
         linked = c.linked
         if held > 1:

@@ -16,7 +16,7 @@ bits; :func:`book_trade` then runs the reference functions. Its tests compare th
 random fills."""
 
 from cpython.memoryview cimport PyMemoryView_GET_BUFFER
-from libc.stdint cimport int64_t
+from libc.stdint cimport INT64_MIN, int64_t
 
 from perpex._checked cimport as_int64, div_half_away, perpex_add, perpex_mul, perpex_sub
 from perpex.accounts._ledger cimport LedgerTables
@@ -197,14 +197,15 @@ cdef int _book(object ledger, str ccy, Position buyer, Position seller, object q
         return False
     if buyer.account == seller.account or buyer.symbol != seller.symbol:
         return False
-    if not (as_int64(buyer.qty, &bq) and as_int64(buyer.cost, &bc)
-            and as_int64(buyer.realised_pnl, &br) and as_int64(seller.qty, &sq)
-            and as_int64(seller.cost, &sc) and as_int64(seller.realised_pnl, &sr)):
+    if buyer.wide is not None or seller.wide is not None:
         return False
+    bq, bc, br, sq, sc, sr = buyer.q, buyer.c, buyer.r, seller.q, seller.c, seller.r
     if not (_apply(bq, bc, q, ec, &nbq, &nbc, &rb) and _apply(sq, sc, -q, -ec, &nsq, &nsc, &rs)):
         return False
     if perpex_sub(br, bfee, &nbr) or perpex_add(nbr, rb, &nbr) or perpex_sub(sr, sfee, &nsr) \
             or perpex_add(nsr, rs, &nsr):
+        return False
+    if INT64_MIN in (nbq, nbc, nbr, nsq, nsc, nsr):  # (a narrow amount is above it)
         return False
     cells = _writable(ledger, ccy)
     if cells == NULL:
@@ -242,6 +243,6 @@ cdef int _book(object ledger, str ccy, Position buyer, Position seller, object q
     if bfee or sfee:
         cells[s_f] = v_f
     (<LedgerTables>ledger)._hot_pending += 1 + (rb != 0) + (rs != 0) + (bfee != 0) + (sfee != 0)
-    buyer.qty, buyer.cost, buyer.realised_pnl = nbq, nbc, nbr
-    seller.qty, seller.cost, seller.realised_pnl = nsq, nsc, nsr
+    buyer.q, buyer.c, buyer.r = nbq, nbc, nbr
+    seller.q, seller.c, seller.r = nsq, nsc, nsr
     return True

@@ -30,7 +30,7 @@ from perpex._fills cimport _book, balance_c, transfer_c, wallet_c
 from perpex._pretrade cimport _lev_ratio
 from perpex._records cimport OrderRecord
 from perpex.accounts._levels cimport contract_value
-from perpex.accounts._position cimport Position
+from perpex.accounts._position cimport Position, pos_cost, pos_open, pos_qty
 from perpex.risk._fund cimport surplus, walk
 
 from perpex import _native
@@ -70,7 +70,7 @@ def liquidate(EngineCore core, inst, list accounts, mark_e8):
         if found is None:
             continue
         pos = <Position>found
-        if not pos.qty:
+        if not pos_open(pos):
             continue
         if direct and pos.key not in live and _direct(core, c, pos, mark_e8, rate, inputs,
                                                       index, native):
@@ -83,7 +83,7 @@ cdef bint _direct(EngineCore core, Contract c, Position pos, mark_e8, rate, dict
     """The direct step of ``pos`` (BitMEX mode, no open orders in the contract ``c``): True
     when it is done (the position is safe, or taken over), False when it is to be assessed."""
     inst = c.inst
-    qty, cost = pos.qty, pos.cost
+    qty, cost = pos_qty(pos), pos_cost(pos)
     if not cost or (cost > 0) != ((qty > 0) != c.inverse):
         return False  # assess raises on such a position; let it
     base = inst.risk_limit
@@ -131,7 +131,7 @@ cdef object _collateral(EngineCore core, inst, Position pos):
     if not lev > 0:
         return (<object>core)._collateral(inst, pos)
     num, den = _lev_ratio(lev)
-    own = -((-abs(pos.cost) * num) // den) + pos.extra_margin
+    own = -((-abs(pos_cost(pos)) * num) // den) + pos.extra_margin
     return max(0, min(own, wallet_c(core._ledger, inst.settle_currency, pos.account, pos)))
 
 
@@ -181,11 +181,11 @@ def take_over(EngineCore core, inst, Position pos, bk):
 
 cdef int _take_over(EngineCore core, Contract c, Position pos, bk) except -1:
     cdef object ex = core  # for the mixins' attributes and methods
-    inst, sym, ccy, q = c.inst, c.symbol, c.currency, pos.qty
+    inst, sym, ccy, q = c.inst, c.symbol, c.currency, pos_qty(pos)
     ledger = core._ledger
     terms = c.terms
     wal = wallet_c(ledger, ccy, pos.account, pos)
-    if wal + contract_value(inst, terms, q, bk) - pos.cost < 0:
+    if wal + contract_value(inst, terms, q, bk) - pos_cost(pos) < 0:
         bk = ex._solvent_ticks(inst, pos, bk, wal, terms)
     n = q if q > 0 else -q
     engine = core._positions.get((_LIQ, sym))

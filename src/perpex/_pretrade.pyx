@@ -140,10 +140,11 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
             some = pos
         live = own_live if mine else lives.get(key)
         qty = cost = extra = 0
-        if pos is not None and not (as_int64((<Position>pos).qty, &qty)
-                                    and as_int64((<Position>pos).cost, &cost)
-                                    and as_int64((<Position>pos).extra_margin, &extra)):
-            return None
+        if pos is not None:
+            if (<Position>pos).wide is not None \
+                    or not as_int64((<Position>pos).extra_margin, &extra):
+                return None
+            qty, cost = (<Position>pos).q, (<Position>pos).c
         held = qty != 0 or extra != 0
         ordered = mine or live is not None  # the key's order margin is needed
         if not held and not ordered:

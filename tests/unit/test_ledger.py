@@ -25,6 +25,7 @@ from perpex.accounts import (
     key_name,
     wallet,
 )
+from perpex._fills import book_trade, try_book_trade
 from perpex.accounts.position import book_funding_many
 from perpex.errors import InvalidInputError, InvalidLeverageError, InvalidQuantityError, InvariantViolation
 from perpex.instruments import E8
@@ -230,6 +231,34 @@ def test_position_pickles_compares_and_prints_by_its_fields():
                          "cost=700, realised_pnl=-3, leverage=12.5, extra_margin=40)")
     with pytest.raises(TypeError, match="unhashable"):
         hash(pos)
+
+
+def test_position_amounts_beyond_int64_stay_exact_and_come_back_to_int64() -> None:
+    """qty, cost and realised_pnl are int64 fields while all three fit (the native fill and
+    margin steps read them there) and Python ints otherwise: any value reads back as it was
+    set, INT64_MIN included (a narrow amount's negation must fit), and a fill on a wide
+    position goes to the reference math, which keeps it exact."""
+    big = 2**63
+    pos = new_position(qty=5, cost=-500)
+    for value in (big, -big, big * 1000, 2**63 - 1, -(2**63 - 1), 7):
+        pos.realised_pnl = value
+        assert pos.realised_pnl == value and type(pos.realised_pnl) is int
+        assert (pos.qty, pos.cost) == (5, -500)
+    pos.cost = -big
+    assert pos.as_tuple()[3:6] == (5, -big, 7)
+    assert pickle.loads(pickle.dumps(pos)) == pos
+    pos.cost = -500
+    assert pos == new_position(qty=5, cost=-500, realised_pnl=7)
+    # a fill on a wide position: the native step declines, the reference books it exactly
+    ledger, inst = Ledger(), presets.XBTUSD()
+    buyer, seller = new_position(1, realised_pnl=big), new_position(2)
+    for a in (1, 2):
+        ledger.transfer("XBt", EXTERNAL, wallet(a), XBT)
+    ec = inst.exec_cost(10, 20_000)
+    assert not try_book_trade(ledger, "XBt", buyer, seller, 10, ec, 0, 0)
+    book_trade(ledger, "XBt", buyer, seller, 10, ec, 0, 0)
+    assert (buyer.qty, buyer.cost, buyer.realised_pnl) == (10, ec, big)
+    assert (seller.qty, seller.cost) == (-10, -ec)
 
 
 def test_position_refuses_a_malformed_state():

@@ -2,6 +2,7 @@
 # perpex._pretrade, perpex._core). The class and its documentation are in _position.pyx.
 
 cimport cython
+from libc.stdint cimport int64_t
 
 
 @cython.no_gc
@@ -11,8 +12,14 @@ cdef class Position:
     # (account, symbol): the engine keys its tables by this very tuple, so a lookup with it
     # finds the entry without comparing tuples
     cdef readonly tuple key
-    # Python ints: a position's amounts may leave int64 (the reference fill math keeps them exact)
-    cdef public object risk_limit, qty, cost, realised_pnl, leverage, extra_margin
+    cdef public object risk_limit, leverage, extra_margin
+    # qty, cost and realised_pnl (properties): int64 in ``q``, ``c`` and ``r`` while ``wide``
+    # is None, else the three values in ``wide`` (Python ints beyond int64, which the
+    # reference fill math keeps exact, or whatever was assigned). A narrow value is above
+    # INT64_MIN, so that its negation fits too. The native steps read and write the int64
+    # fields; everything else goes through the properties.
+    cdef int64_t q, c, r
+    cdef tuple wide
     # where a ledger keeps this position's cost and its account's wallet: slots of the currency
     # table ``slot_index`` (a Ledger's ``_index[ccy]``; None: none remembered), -1 for a key
     # not found there yet; see _fills.pyx
@@ -24,3 +31,17 @@ cdef class Position:
     cdef public bint queued
 
     cdef _set(self, tuple values)
+    cdef int _amounts(self, object qty, object cost, object realised_pnl) except -1
+
+
+# The amounts as Python ints, for the Cython modules (no attribute lookup)
+cdef inline object pos_qty(Position p):
+    return p.q if p.wide is None else p.wide[0]
+
+cdef inline object pos_cost(Position p):
+    return p.c if p.wide is None else p.wide[1]
+
+cdef inline bint pos_open(Position p) except -1:  # qty != 0
+    if p.wide is None:
+        return p.q != 0
+    return bool(p.wide[0])

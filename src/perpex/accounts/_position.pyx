@@ -3,13 +3,17 @@
 
 Every fill reads and writes two of these, and the pre-trade check reads one per contract of
 the account, so the engine's Cython modules read the fields from the object's C layout rather
-than through attribute lookups. The amounts stay Python ints (the reference fill math of
-:mod:`perpex.accounts.position` keeps them exact beyond 64 bits).
+than through attribute lookups. The amounts are int64 fields while they fit, and Python ints
+beyond (the reference fill math of :mod:`perpex.accounts.position` keeps them exact there).
 
 The object also carries where the ledger keeps its cost and its account's wallet (see
 :mod:`perpex._fills`): a cache, never pickled, compared or hashed."""
 
 cimport cython
+from libc.stdint cimport int64_t
+
+from perpex._checked cimport as_int64
+
 import copyreg
 import math
 
@@ -39,11 +43,46 @@ cdef class Position:
         self._set(values)
 
     cdef _set(self, tuple values):
-        (self.account, self.symbol, self.risk_limit, self.qty, self.cost, self.realised_pnl,
+        (self.account, self.symbol, self.risk_limit, qty, cost, realised_pnl,
          self.leverage, self.extra_margin) = values
+        self._amounts(qty, cost, realised_pnl)
         self.key = (self.account, self.symbol)
         self.slot_index = None  # no ledger slots remembered (perpex._fills)
         self.queued = False  # (perhaps not queued: perpex._core queues it again)
+
+    cdef int _amounts(self, object qty, object cost, object realised_pnl) except -1:
+        # int64 fields when all three fit, else the three objects in ``wide``
+        cdef int64_t q, c, r
+        if as_int64(qty, &q) and as_int64(cost, &c) and as_int64(realised_pnl, &r):
+            self.q, self.c, self.r = q, c, r
+            self.wide = None
+        else:
+            self.wide = (qty, cost, realised_pnl)
+        return 0
+
+    @property
+    def qty(self):
+        return self.q if self.wide is None else self.wide[0]
+
+    @qty.setter
+    def qty(self, value):
+        self._amounts(value, self.cost, self.realised_pnl)
+
+    @property
+    def cost(self):
+        return self.c if self.wide is None else self.wide[1]
+
+    @cost.setter
+    def cost(self, value):
+        self._amounts(self.qty, value, self.realised_pnl)
+
+    @property
+    def realised_pnl(self):
+        return self.r if self.wide is None else self.wide[2]
+
+    @realised_pnl.setter
+    def realised_pnl(self, value):
+        self._amounts(self.qty, self.cost, value)
 
     @property
     def is_cross(self):
