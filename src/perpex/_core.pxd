@@ -62,6 +62,11 @@ cdef class Contract:
     # its lot size, max order quantity and max price (ticks)
     cdef readonly int64_t lot, max_qty, max_px
     cdef readonly tuple taker_rate, maker_rate
+    # True when a fill's value and fees can be taken in int64: ``terms`` value it (an
+    # Instrument's own) and the fee rates are int64 ratios, here as (tk_num, tk_den) and
+    # (mk_num, mk_den)
+    cdef readonly bint native_fills
+    cdef int64_t tk_num, tk_den, mk_num, mk_den
     cdef readonly list peers  # the contracts settled in ``currency`` (itself too), in order
     cdef readonly dict linked  # the engine's _linked[currency]
     cdef readonly dict rates  # cross IM% as (num, den) by risk limit, as _cross_c found it
@@ -127,10 +132,10 @@ cdef class EngineCore:
                       OrderRecord own) except -1
     cdef int _finish_c(self, Contract c, OrderRecord rec, str exec_type, str status, str text,
                        last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1
-    cdef int _fill_c(self, Contract c, OrderRecord taker, OrderRecord maker, px, q, leaves,
-                     mleaves) except -1
-    cdef int _fill_side(self, Contract c, OrderRecord rec, left, fee, str liq, px, q,
-                        cost) except -1
+    cdef int _fill_c(self, Contract c, OrderRecord taker, OrderRecord maker, int64_t px,
+                     int64_t q, int64_t leaves, int64_t mleaves) except -1
+    cdef int _fill_side(self, Contract c, OrderRecord rec, int64_t left, fee, str liq,
+                        int64_t px, int64_t q, cost) except -1
 
 
 # The best bid (side 0) or ask (side 1) of a native book in ticks, 0 for an empty side.

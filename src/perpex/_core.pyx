@@ -24,20 +24,21 @@ cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.pycapsule cimport PyCapsule_Import
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport INT64_MIN, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from perpex._checked cimport as_int64, div_half_away, perpex_mul
 from perpex._events cimport Execution, execution_c
-from perpex._fills cimport _book
+from perpex._fills cimport _book, _book_n
 from perpex._records cimport new_order, record_id, record_key
 from perpex._tuples cimport PyType_GenericAlloc, tuple_put
-from perpex.accounts._levels cimport contract_value, drop_c, sync_c
+from perpex.accounts._levels cimport LevelTerms, contract_value, drop_c, sync_c
 from perpex.accounts._position cimport pos_open
 
 from perpex import _native
 from perpex._fills import book_trade
 from perpex.errors import EngineHaltedError
+from perpex.instruments import Instrument as _Instrument
 from perpex.orders import (
     CANCEL_TEXTS, CLOSE_NO_POSITION, IN_LIQUIDATION, REDUCE_ONLY_WOULD_INCREASE, Outcome)
 from perpex.risk.limits import RATE_LIMITED, order_count_reject
@@ -306,6 +307,12 @@ cdef object _fee(object exec_cost, tuple rate):
     return div_round_half_away((exec_cost if exec_cost >= 0 else -exec_cost) * num, den)
 
 
+cdef inline bint _fee_n(int64_t ec, int64_t num, int64_t den, int64_t* out):
+    # _fee's int64 step on int64 rates (den > 0); False when it does not fit
+    cdef int64_t a
+    return not perpex_mul(ec if ec >= 0 else -ec, num, &a) and div_half_away(a, den, out)
+
+
 cdef int _set_result(Result* o, object res) except -1:
     """A batch row's result from the command's Outcome."""
     # read as a plain tuple: indexing a tuple subclass through the C API goes by way of its
@@ -334,6 +341,11 @@ cdef class Contract:
         _forget_seats(self)
 
 
+cdef bint _rate_n(tuple rate, int64_t* num, int64_t* den):
+    # a fee rate (num, den) into int64, as _fee reads it; False when it does not fit
+    return as_int64(rate[0], num) and as_int64(rate[1], den) and den[0] > 0
+
+
 cdef dict _contracts_of(EngineCore e):
     """Every listed contract of ``e`` by symbol, from its tables."""
     cdef dict out = {}
@@ -346,6 +358,9 @@ cdef dict _contracts_of(EngineCore e):
         c.prices, c.ticks = inst._prices, inst._ticks
         c.lot, c.max_qty, c.max_px = inst.lot_size, inst.max_order_qty, inst.max_price_ticks
         c.taker_rate, c.maker_rate = <tuple>e._fee_ratios[sym]
+        c.native_fills = c.terms is not None and type(inst) is _Instrument \
+            and _rate_n(c.taker_rate, &c.tk_num, &c.tk_den) \
+            and _rate_n(c.maker_rate, &c.mk_num, &c.mk_den)
         c.linked = e._linked[c.currency]
         c.rates = {}
         out[sym] = c
@@ -920,29 +935,43 @@ cdef class EngineCore:
                 self._executions.append(ev)
         return 0
 
-    cdef int _fill_c(self, Contract c, OrderRecord taker, OrderRecord maker, px, q, leaves,
-                     mleaves) except -1:
-        inst, sym, ccy = c.inst, c.symbol, c.currency
-        # inst.exec_cost, the buyer's (the seller's is -cost): the contract value
-        cost = contract_value(inst, c.terms, q, px)
+    cdef int _fill_c(self, Contract c, OrderRecord taker, OrderRecord maker, int64_t px,
+                     int64_t q, int64_t leaves, int64_t mleaves) except -1:
+        inst, ccy = c.inst, c.currency
         cdef object ta = taker.account, ma = maker.account  # boxed once each
         cdef dict positions = self._positions
         tkey, mkey = record_key(taker), record_key(maker)
-        tpos = _held(c, positions, ta) or self._position(ta, sym)
+        tpos = _held(c, positions, ta) or self._position(ta, c.symbol)
         mpos = tpos if maker.account == taker.account else \
-            _held(c, positions, ma) or self._position(ma, sym)
-        cdef int64_t mdisp = maker.display_qty
-        taker_rate, maker_rate = c.taker_rate, c.maker_rate
-        tfee = 0 if taker.account == _LIQ else _fee(cost, taker_rate)
+            _held(c, positions, ma) or self._position(ma, c.symbol)
+        cdef int64_t mdisp = maker.display_qty, ec = 0, tf = 0, mf = 0
         # a hidden maker, or an iceberg filled beyond its displayed slice, pays the taker rate
-        mfee = 0 if maker.account == _LIQ else _fee(
-            cost, taker_rate if mdisp == 0 or (mdisp > 0 and mleaves > mdisp) else maker_rate)
-        if taker.side == _BUY:
-            buyer, seller, bfee, sfee = tpos, mpos, tfee, mfee
+        cdef bint m_taker = mdisp == 0 or (mdisp > 0 and mleaves > mdisp)
+        cdef bint t_buys = taker.side == _BUY
+        # the contract value (inst.exec_cost, the buyer's; the seller's is -cost) and the fees
+        # in int64 when they fit, as every fill of the presets does; Python ints otherwise
+        cdef bint booked = c.native_fills and (<LevelTerms>c.terms).value_c(q, px, &ec) \
+            and ec != INT64_MIN \
+            and (taker.account == _LIQ or _fee_n(ec, c.tk_num, c.tk_den, &tf)) \
+            and (maker.account == _LIQ or _fee_n(ec, c.tk_num if m_taker else c.mk_num,
+                                                 c.tk_den if m_taker else c.mk_den, &mf)) \
+            and _book_n(self._ledger, ccy, tpos if t_buys else mpos, mpos if t_buys else tpos,
+                        q, ec, tf if t_buys else mf, mf if t_buys else tf)
+        cost = tfee = mfee = None  # (the objects: the reports read them)
+        if booked:
+            if self._emit:
+                cost, tfee, mfee = ec, tf, mf
         else:
-            buyer, seller, bfee, sfee = mpos, tpos, mfee, tfee
-        if not _book(self._ledger, ccy, buyer, seller, q, cost, bfee, sfee):
-            book_trade(self._ledger, ccy, buyer, seller, q, cost, bfee, sfee)
+            cost = contract_value(inst, c.terms, q, px)
+            tfee = 0 if taker.account == _LIQ else _fee(cost, c.taker_rate)
+            mfee = 0 if maker.account == _LIQ else _fee(
+                cost, c.taker_rate if m_taker else c.maker_rate)
+            if t_buys:
+                buyer, seller, bfee, sfee = tpos, mpos, tfee, mfee
+            else:
+                buyer, seller, bfee, sfee = mpos, tpos, mfee, tfee
+            if not _book(self._ledger, ccy, buyer, seller, q, cost, bfee, sfee):
+                book_trade(self._ledger, ccy, buyer, seller, q, cost, bfee, sfee)
         if taker.account == _LIQ:
             self._lot_fill(inst, taker, px, q)
         if maker.account == _LIQ:
@@ -992,11 +1021,16 @@ cdef class EngineCore:
             linked.pop(a, None)
         return 0
 
-    cdef int _fill_side(self, Contract c, OrderRecord rec, left, fee, str liq, px, q,
-                        cost) except -1:
+    cdef int _fill_side(self, Contract c, OrderRecord rec, int64_t left, fee, str liq,
+                        int64_t px, int64_t q, cost) except -1:
+        # (``fee`` and ``cost``: None when no report is made)
+        cdef int64_t pq
         rec.leaves_qty = left
         rec.cum_qty += q
-        rec.px_qty += px * q
+        if type(rec.px_qty) is int and not perpex_mul(px, q, &pq):
+            rec.px_qty += pq
+        else:
+            rec.px_qty += <object>px * q
         signed = (cost if rec.side == _BUY else -cost) if self._emit else 0  # (for a report)
         if left == 0:
             self._finish_c(c, rec, "Trade", "Filled", "", q, px, signed, fee, liq)

@@ -186,14 +186,21 @@ def try_book_trade(object ledger, str ccy, object buyer, object seller, object q
 
 cdef int _book(object ledger, str ccy, Position buyer, Position seller, object qty,
                object cost, object buyer_fee, object seller_fee) except -1:
-    cdef int64_t q, ec, bfee, sfee, bq, bc, br, sq, sc, sr, nbq, nbc, rb, nsq, nsc, rs
+    cdef int64_t q, ec, bfee, sfee
+    if not (as_int64(qty, &q) and as_int64(cost, &ec) and as_int64(buyer_fee, &bfee)
+            and as_int64(seller_fee, &sfee)):
+        return False
+    return _book_n(ledger, ccy, buyer, seller, q, ec, bfee, sfee)
+
+
+cdef int _book_n(object ledger, str ccy, Position buyer, Position seller, int64_t q,
+                 int64_t ec, int64_t bfee, int64_t sfee) except -1:
+    # _book on amounts already in int64 (each above INT64_MIN)
+    cdef int64_t bq, bc, br, sq, sc, sr, nbq, nbc, rb, nsq, nsc, rs
     cdef int64_t v_bc, v_sc, v_bw, v_sw, v_f, nbr, nsr
     cdef Py_ssize_t s_bw = 0, s_sw = 0, s_f = 0
     cdef int64_t* cells
-    if buyer is seller:
-        return False
-    if not (as_int64(qty, &q) and as_int64(cost, &ec) and as_int64(buyer_fee, &bfee)
-            and as_int64(seller_fee, &sfee)) or q <= 0:
+    if buyer is seller or q <= 0:
         return False
     if buyer.account == seller.account or buyer.symbol != seller.symbol:
         return False

@@ -294,3 +294,27 @@ def test_transfer_counts_follow_the_currency_of_each_native_fill() -> None:
         book_fee(ref[0], ccy, rps[s], 1)
     assert dict(ledger._counts) == dict(ref[0]._counts)
     assert sorted(ledger.items(), key=repr) == sorted(ref[0].items(), key=repr)
+
+
+def test_the_engine_books_a_fill_on_a_wide_position_through_the_reference() -> None:
+    """The engine's fill step values and books a fill in int64; a position whose amounts left
+    int64 declines it, and the reference books the same fill exactly: the counterparty and
+    the fees come out as in the same run without the wide amount."""
+    from perpex import Exchange, presets
+
+    out = []
+    for extra in (0, 2**70):
+        ex = Exchange([presets.XBTUSD()])
+        for a in (1, 2):
+            ex.deposit(a, 10**8, ts=1)
+        ex.set_mark("XBTUSD", 10_000, ts=1)
+        ex.place(1, "XBTUSD", "Buy", 100, 10_000, ts=2)
+        ex.place(2, "XBTUSD", "Sell", 100, 10_000, ts=2)
+        ex._positions[(1, "XBTUSD")].realised_pnl += extra
+        ex.place(1, "XBTUSD", "Sell", 50, 10_000, ts=3)
+        ex.place(2, "XBTUSD", "Buy", 50, 10_000, ts=3)
+        mine, theirs = ex._positions[(1, "XBTUSD")], ex._positions[(2, "XBTUSD")]
+        out.append((mine.qty, mine.cost, mine.realised_pnl - extra, theirs.as_tuple(),
+                    ex._ledger.balance("XBt", FEES)))
+    assert out[0] == out[1]
+    assert out[0][:3] == (50, -500_000, 375)
