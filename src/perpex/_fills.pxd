@@ -12,6 +12,7 @@ cdef int _book(object ledger, str ccy, Position buyer, Position seller, object q
 cdef int _book_n(object ledger, str ccy, Position buyer, Position seller, int64_t q,
                  int64_t ec, int64_t bfee, int64_t sfee) except -1
 cdef object wallet_c(object ledger, str ccy, object a, object pos)
+cdef bint wallet_n(object ledger, str ccy, object a, object pos, int64_t* out) except -1
 cdef object balance_c(object ledger, str ccy, object key)
 cdef int transfer_c(object ledger, str ccy, object src, object dst, object amount,
                     str reason) except -1

@@ -115,6 +115,24 @@ cdef object wallet_c(object ledger, str ccy, object a, object pos):
     return _cell(t, ccy, _wallet_slot(<Position>pos, t._hot_index))
 
 
+cdef bint wallet_n(object ledger, str ccy, object a, object pos, int64_t* out) except -1:
+    """``wallet_c`` into ``out`` without making a Python int: True when read so (the table
+    holds int64 cells, or the ledger does not know the currency: 0), False when the caller
+    is to read ``wallet_c`` instead (Python-int cells, or a balance at INT64_MIN, which
+    as_int64 refuses)."""
+    cdef LedgerTables t = _tables(ledger, ccy)
+    cdef Py_ssize_t slot
+    if t._hot_index is None:
+        out[0] = 0
+        return True
+    if t._hot_cells == NULL:
+        return False
+    slot = _slot(t._hot_index, ("wallet", a)) if pos is None else \
+        _wallet_slot(<Position>pos, t._hot_index)
+    out[0] = 0 if slot < 0 else t._hot_cells[slot]
+    return out[0] != INT64_MIN
+
+
 cdef object balance_c(object ledger, str ccy, object key):
     """``ledger.balance(ccy, key)`` read from its tables (the liquidation engine reads the
     insurance fund per lot)."""

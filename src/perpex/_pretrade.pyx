@@ -20,7 +20,7 @@ from libc.stdint cimport int64_t
 
 from perpex._checked cimport as_int64, perpex_add, perpex_ceil_mul_div, perpex_mul, perpex_sub
 from perpex._core cimport Contract, EngineCore, book_best, set_order_fits
-from perpex._fills cimport wallet_c
+from perpex._fills cimport wallet_c, wallet_n
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
 from perpex.accounts._position cimport Position
 from perpex.orders import insufficient_text
@@ -181,7 +181,8 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
             if not _key_margin(engine, key, live, c, qty, ratio, mark, unit, 0, 0, 0, _IDLE,
                                &m) or perpex_sub(total, m, &total):
                 return None
-    if not as_int64(wallet_c(engine._ledger, own_c.currency, a, some), &wallet) \
+    if not (wallet_n(engine._ledger, own_c.currency, a, some, &wallet)
+            or as_int64(wallet_c(engine._ledger, own_c.currency, a, some), &wallet)) \
             or perpex_add(wallet, total, &total):
         return None
     if after <= total:
