@@ -70,3 +70,27 @@ def test_replay_place_refuses_codes_that_are_not_the_engines():
     with pytest.raises(errors.InvalidInputError, match="time_in_force code 9"):
         replay_place(ex, 2, "XBTUSD", _native.BUY, None, 9, 10, 20_000, 11)
     assert (ex.state_hash(), ex.last_seq) == before
+
+
+def test_a_journaled_plain_order_is_written_as_the_codec_writes_it(tmp_path) -> None:
+    """JournaledExchange.place writes a plain order's payload itself (perpex._journaled), in
+    the codec's first step: the bytes are Codec.place's, for every kind of plain order and
+    for one that is not plain (a display quantity, an exec_inst), which the codec writes."""
+    from perpex.exchange_journal import JournaledExchange
+    from perpex.journal import read_journal
+
+    jx = JournaledExchange(make(), tmp_path / "j", fsync="never")
+    orders = [(2, "XBTUSD", "Buy", 100, 19_999.5, None, "GoodTillCancel", (), None),
+              (2, "XBTUSD", "Sell", 100, Decimal("20001.5"), "Limit", "GoodTillCancel", (), None),
+              (2, "XBTUSDT", "Buy", 1_000, 20_000, None, "ImmediateOrCancel", (), None),
+              (2, "XBTUSD", "Buy", 50, None, "Market", "ImmediateOrCancel", (), None),
+              (2, "XBTUSD", "Buy", 100, 19_000, None, "GoodTillCancel", (), 0),
+              (2, "XBTUSD", "Sell", 100, 21_000, None, "GoodTillCancel", "ParticipateDoNotInitiate", None)]
+    for a, sym, side, qty, px, ot, tif, ei, disp in orders:
+        jx.place(a, sym, side, qty, px, ot, tif, ei, disp, ts=11)
+    jx.sync()
+    want = [jx._codec.place(a, sym, side, qty, px, ot, tif, ei, disp, None, None, None, None)
+            for a, sym, side, qty, px, ot, tif, ei, disp in orders]
+    got = [r.payload for r in read_journal(tmp_path / "j")][-len(orders):]
+    assert got == want
+    jx.close()
