@@ -29,14 +29,13 @@ from libc.string cimport memcpy, memset
 
 from perpex._checked cimport as_int64, div_half_away, perpex_mul
 from perpex._events cimport Execution, execution_c
-from perpex._fills cimport _book, _book_n
+from perpex._fills cimport _book, _book_n, book_reference
 from perpex._records cimport new_order, record_id, record_key
 from perpex._tuples cimport PyType_GenericAlloc, tuple_put
 from perpex.accounts._levels cimport LevelTerms, contract_value, drop_c, sync_c
 from perpex.accounts._position cimport pos_open
 
 from perpex import _native
-from perpex._fills import book_trade
 from perpex.errors import EngineHaltedError
 from perpex.instruments import Instrument as _Instrument
 from perpex.orders import (
@@ -191,22 +190,21 @@ cdef object _held(Contract c, dict positions, object a):
     """``positions.get((a, c.symbol))``, from ``c``'s cache by account when it has it: an
     array slot for an account below _SEATS_MAX, else an int key (no tuple to build, hash and
     compare either way)."""
-    cdef int64_t v = -1
-    cdef PyObject* seat
+    cdef int64_t v
     if c.held_of is not positions:  # (a table replaced as a whole: start again)
         _forget_seats(c)
         c.held, c.held_of = {}, positions
-    if as_int64(a, &v) and 0 <= v < c.n_seats:
-        seat = c.seats[v]
-        if seat != NULL:
-            return <object>seat
-    elif v < 0 or v >= _SEATS_MAX:
+    cdef bint seated = as_int64(a, &v) and 0 <= v < _SEATS_MAX
+    if seated:
+        if v < c.n_seats and c.seats[v] != NULL:
+            return <object>c.seats[v]
+    else:
         pos = c.held.get(a)
         if pos is not None:
             return pos
     pos = positions.get((a, c.symbol))
     if pos is not None:
-        if 0 <= v < _SEATS_MAX:
+        if seated:
             _seat(c, v, pos)
         else:
             c.held[a] = pos
@@ -299,11 +297,10 @@ def fee(exec_cost, tuple rate not None):
 
 cdef object _fee(object exec_cost, tuple rate):
     # int64 when the amounts fit (every fill of the presets), Python integers otherwise
-    cdef int64_t c, n, d, a, q
-    num, den = rate
-    if as_int64(exec_cost, &c) and as_int64(num, &n) and as_int64(den, &d) and d > 0 \
-            and not perpex_mul(c if c >= 0 else -c, n, &a) and div_half_away(a, d, &q):
+    cdef int64_t c, n, d, q
+    if as_int64(exec_cost, &c) and _rate_n(rate, &n, &d) and _fee_n(c, n, d, &q):
         return q
+    num, den = rate
     return div_round_half_away((exec_cost if exec_cost >= 0 else -exec_cost) * num, den)
 
 
@@ -311,6 +308,11 @@ cdef inline bint _fee_n(int64_t ec, int64_t num, int64_t den, int64_t* out):
     # _fee's int64 step on int64 rates (den > 0); False when it does not fit
     cdef int64_t a
     return not perpex_mul(ec if ec >= 0 else -ec, num, &a) and div_half_away(a, den, out)
+
+
+cdef bint _rate_n(tuple rate, int64_t* num, int64_t* den):
+    # a fee rate (num, den) into int64 with den > 0; False when it is not one
+    return as_int64(rate[0], num) and as_int64(rate[1], den) and den[0] > 0
 
 
 cdef int _set_result(Result* o, object res) except -1:
@@ -339,11 +341,6 @@ cdef class Contract:
 
     def __dealloc__(self):
         _forget_seats(self)
-
-
-cdef bint _rate_n(tuple rate, int64_t* num, int64_t* den):
-    # a fee rate (num, den) into int64, as _fee reads it; False when it does not fit
-    return as_int64(rate[0], num) and as_int64(rate[1], den) and den[0] > 0
 
 
 cdef dict _contracts_of(EngineCore e):
@@ -944,34 +941,37 @@ cdef class EngineCore:
         tpos = _held(c, positions, ta) or self._position(ta, c.symbol)
         mpos = tpos if maker.account == taker.account else \
             _held(c, positions, ma) or self._position(ma, c.symbol)
+        cdef bint t_buys = taker.side == _BUY
+        if t_buys:
+            buyer, seller = tpos, mpos
+        else:
+            buyer, seller = mpos, tpos
         cdef int64_t mdisp = maker.display_qty, ec = 0, tf = 0, mf = 0
         # a hidden maker, or an iceberg filled beyond its displayed slice, pays the taker rate
         cdef bint m_taker = mdisp == 0 or (mdisp > 0 and mleaves > mdisp)
-        cdef bint t_buys = taker.side == _BUY
         # the contract value (inst.exec_cost, the buyer's; the seller's is -cost) and the fees
         # in int64 when they fit, as every fill of the presets does; Python ints otherwise
-        cdef bint booked = c.native_fills and (<LevelTerms>c.terms).value_c(q, px, &ec) \
-            and ec != INT64_MIN \
-            and (taker.account == _LIQ or _fee_n(ec, c.tk_num, c.tk_den, &tf)) \
-            and (maker.account == _LIQ or _fee_n(ec, c.tk_num if m_taker else c.mk_num,
-                                                 c.tk_den if m_taker else c.mk_den, &mf)) \
-            and _book_n(self._ledger, ccy, tpos if t_buys else mpos, mpos if t_buys else tpos,
-                        q, ec, tf if t_buys else mf, mf if t_buys else tf)
-        cost = tfee = mfee = None  # (the objects: the reports read them)
-        if booked:
-            if self._emit:
+        cdef bint booked
+        if c.native_fills and (<LevelTerms>c.terms).value_c(q, px, &ec) and ec != INT64_MIN \
+                and (taker.account == _LIQ or _fee_n(ec, c.tk_num, c.tk_den, &tf)) \
+                and (maker.account == _LIQ or _fee_n(ec, c.tk_num if m_taker else c.mk_num,
+                                                     c.tk_den if m_taker else c.mk_den, &mf)):
+            booked = _book_n(self._ledger, ccy, buyer, seller, q, ec, tf if t_buys else mf,
+                             mf if t_buys else tf)
+            # the objects, for a report or the reference
+            cost = tfee = mfee = None
+            if self._emit or not booked:
                 cost, tfee, mfee = ec, tf, mf
         else:
             cost = contract_value(inst, c.terms, q, px)
             tfee = 0 if taker.account == _LIQ else _fee(cost, c.taker_rate)
             mfee = 0 if maker.account == _LIQ else _fee(
                 cost, c.taker_rate if m_taker else c.maker_rate)
-            if t_buys:
-                buyer, seller, bfee, sfee = tpos, mpos, tfee, mfee
-            else:
-                buyer, seller, bfee, sfee = mpos, tpos, mfee, tfee
-            if not _book(self._ledger, ccy, buyer, seller, q, cost, bfee, sfee):
-                book_trade(self._ledger, ccy, buyer, seller, q, cost, bfee, sfee)
+            booked = _book(self._ledger, ccy, buyer, seller, q, cost,
+                           tfee if t_buys else mfee, mfee if t_buys else tfee)
+        if not booked:
+            book_reference(self._ledger, ccy, buyer, seller, q, cost,
+                           tfee if t_buys else mfee, mfee if t_buys else tfee)
         if taker.account == _LIQ:
             self._lot_fill(inst, taker, px, q)
         if maker.account == _LIQ:
@@ -1027,10 +1027,10 @@ cdef class EngineCore:
         cdef int64_t pq
         rec.leaves_qty = left
         rec.cum_qty += q
-        if type(rec.px_qty) is int and not perpex_mul(px, q, &pq):
-            rec.px_qty += pq
+        if perpex_mul(px, q, &pq):
+            rec.px_qty += <object>px * q  # (beyond int64: Python's product)
         else:
-            rec.px_qty += <object>px * q
+            rec.px_qty += pq
         signed = (cost if rec.side == _BUY else -cost) if self._emit else 0  # (for a report)
         if left == 0:
             self._finish_c(c, rec, "Trade", "Filled", "", q, px, signed, fee, liq)

@@ -110,9 +110,15 @@ cdef object wallet_c(object ledger, str ccy, object a, object pos):
     cdef LedgerTables t = _tables(ledger, ccy)
     if t._hot_index is None:
         return 0
+    return _cell(t, ccy, _wallet_of(t, a, pos))
+
+
+cdef inline Py_ssize_t _wallet_of(LedgerTables t, object a, object pos):
+    # the slot of ``a``'s wallet in the table ``t``'s cache points at (a known currency), by
+    # way of its position ``pos`` when it has one
     if pos is None:
-        return _cell(t, ccy, _slot(t._hot_index, ("wallet", a)))
-    return _cell(t, ccy, _wallet_slot(<Position>pos, t._hot_index))
+        return _slot(t._hot_index, ("wallet", a))
+    return _wallet_slot(<Position>pos, t._hot_index)
 
 
 cdef bint wallet_n(object ledger, str ccy, object a, object pos, int64_t* out) except -1:
@@ -127,8 +133,7 @@ cdef bint wallet_n(object ledger, str ccy, object a, object pos, int64_t* out) e
         return True
     if t._hot_cells == NULL:
         return False
-    slot = _slot(t._hot_index, ("wallet", a)) if pos is None else \
-        _wallet_slot(<Position>pos, t._hot_index)
+    slot = _wallet_of(t, a, pos)
     out[0] = 0 if slot < 0 else t._hot_cells[slot]
     return out[0] != INT64_MIN
 
@@ -184,8 +189,14 @@ def book_trade(object ledger, str ccy, object buyer, object seller, object qty, 
                object buyer_fee=0, object seller_fee=0):
     """``book_fill(ledger, ccy, buyer, seller, qty, cost)``, then ``book_fee`` of each
     non-zero fee on its side: natively when it can be, else through those functions."""
-    if _book(ledger, ccy, buyer, seller, qty, cost, buyer_fee, seller_fee):
-        return
+    if not _book(ledger, ccy, buyer, seller, qty, cost, buyer_fee, seller_fee):
+        book_reference(ledger, ccy, buyer, seller, qty, cost, buyer_fee, seller_fee)
+
+
+cdef int book_reference(object ledger, str ccy, object buyer, object seller, object qty,
+                        object cost, object buyer_fee, object seller_fee) except -1:
+    """:func:`book_trade` through the reference functions alone, for a caller whose native
+    step has declined the fill already."""
     # (imported here: perpex.accounts.position imports this module)
     from perpex.accounts.position import book_fee, book_fill
     book_fill(ledger, ccy, buyer, seller, qty, cost)
@@ -193,6 +204,7 @@ def book_trade(object ledger, str ccy, object buyer, object seller, object qty, 
         book_fee(ledger, ccy, buyer, buyer_fee)
     if seller_fee:
         book_fee(ledger, ccy, seller, seller_fee)
+    return 0
 
 
 def try_book_trade(object ledger, str ccy, object buyer, object seller, object qty, object cost,

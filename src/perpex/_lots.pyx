@@ -26,7 +26,7 @@ from libc.stdint cimport INT64_MIN, int64_t
 from perpex._checked cimport as_int64, perpex_mul
 from perpex._core cimport Contract, EngineCore, book_levels
 from perpex._events cimport _price
-from perpex._fills cimport _book, balance_c, transfer_c, wallet_c
+from perpex._fills cimport _book, balance_c, book_reference, transfer_c, wallet_c
 from perpex._pretrade cimport _lev_ratio
 from perpex._records cimport OrderRecord
 from perpex.accounts._levels cimport contract_value
@@ -35,7 +35,6 @@ from perpex.risk._fund cimport surplus, walk
 
 from perpex import _native
 from perpex._core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT
-from perpex._fills import book_trade
 from perpex.accounts.ledger import INSURANCE, wallet
 from perpex.risk.liquidation import _BITMEX, placeable_ticks
 from perpex.risk.prices import _V3, bankruptcy_ticks
@@ -194,7 +193,7 @@ cdef int _take_over(EngineCore core, Contract c, Position pos, bk) except -1:
     cost = contract_value(inst, terms, n, bk)  # inst.exec_cost
     buyer, seller = (engine, pos) if q > 0 else (pos, engine)
     if not _book(ledger, ccy, buyer, seller, n, cost, 0, 0):
-        book_trade(ledger, ccy, buyer, seller, n, cost)
+        book_reference(ledger, ccy, buyer, seller, n, cost, 0, 0)
     (<dict>(<dict>ex._liq_stats)[ccy])["takeovers"] += 1
     cdef int side = _SELL if q > 0 else _BUY
     if core._emit:

@@ -240,6 +240,48 @@ def plain_place(uint32_t account, unsigned char symbol, unsigned char side,
     """The place payload of an order with no exec_inst and no optional field, when ``qty``
     and ``price`` are each None, an int within int64 or a float; None otherwise (the general
     encoder, :meth:`perpex.exchange_codec.Codec.place`, then writes it)."""
+    return _plain_place(account, symbol, side, ord_type, tif, qty, price)
+
+
+cdef class PlainPlaces:
+    """A codec's first step for a place command, from its arguments as ``place`` takes them:
+    the payload of :func:`plain_place` when the order is plain (no exec_inst, no optional
+    field) and its symbol, side, order type and time in force are in the codec's tables
+    (names to codes; ``no_code`` for an order type of None); None otherwise, for the general
+    encoder. The codec writes its place payloads through it, and so does the journaled
+    exchange's order call (perpex._journaled), without the codec's method call."""
+
+    # (attributes in _wal.pxd)
+
+    def __init__(self, dict symbols not None, dict sides not None, dict ord_types not None,
+                 dict tifs not None, no_code):
+        self._symbols, self._sides, self._ord_types, self._tifs = symbols, sides, ord_types, tifs
+        self._no_code = no_code
+
+    def __call__(self, account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
+                 display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id):
+        return self.payload(account, symbol, side, qty, price, ord_type, time_in_force,
+                            exec_inst, display_qty, stop_px, peg_price_type, peg_offset_value,
+                            cl_ord_id)
+
+    cdef object payload(self, account, symbol, side, qty, price, ord_type, time_in_force,
+                        exec_inst, display_qty, stop_px, peg_price_type, peg_offset_value,
+                        cl_ord_id):
+        if not (exec_inst == () and display_qty is None and stop_px is None
+                and peg_price_type is None and peg_offset_value is None and cl_ord_id is None):
+            return None
+        sym = self._symbols.get(symbol) if type(symbol) is str else None
+        sd = self._sides.get(side) if type(side) is str else None
+        ot = self._no_code if ord_type is None else (
+            self._ord_types.get(ord_type) if type(ord_type) is str else None)
+        tif = self._tifs.get(time_in_force) if type(time_in_force) is str else None
+        if sym is None or sd is None or ot is None or tif is None:
+            return None
+        return _plain_place(account, sym, sd, ot, tif, qty, price)
+
+
+cdef object _plain_place(uint32_t account, unsigned char symbol, unsigned char side,
+                         unsigned char ord_type, unsigned char tif, qty, price):
     cdef char buf[PLACE_HEAD + 20]
     cdef int k, n = PLACE_HEAD
     buf[0] = K_PLACE

@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from perpex._front import replay_place
-from perpex._wal import plain_place, read_plain_place
+from perpex._wal import PlainPlaces, read_plain_place
 from perpex.book import ORD_TYPES, SIDES, TIFS
 from perpex.exchange_batch import ORDER_DTYPE
 from perpex.rounding import INT64_MAX, INT64_MIN
@@ -185,6 +185,9 @@ class Codec:
     def __init__(self, symbols: list[str]) -> None:
         self.symbols = list(symbols)
         self.code = {s: i for i, s in enumerate(self.symbols)}
+        # a plain order's payload, natively (Codec.place's first step, and the journaled
+        # exchange's order call's)
+        self.plain = PlainPlaces(self.code, _SIDE_CODE, _ORD_CODE, _TIF_CODE, _NO_CODE)
         self._replay: dict[int, Callable[[Any, bytes, int], object]] = {
             K_DEPOSIT: self._r_money, K_WITHDRAW: self._r_money, K_PLACE: self._r_place,
             K_AMEND: self._r_amend, K_CANCEL: self._r_cancel, K_CANCEL_ALL: self._r_cancel_all,
@@ -210,14 +213,13 @@ class Codec:
               ord_type: str | None, time_in_force: str, exec_inst: object, display_qty: object,
               stop_px: object, peg_price_type: object, peg_offset_value: object,
               cl_ord_id: object) -> bytes:
+        # the common order, written in one native step (the same bytes as below)
+        fast = self.plain(account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
+                          display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id)
+        if fast is not None:
+            return fast
         sym, sd = self.code[symbol], _SIDE_CODE[side]
         ot, tif = _NO_CODE if ord_type is None else _ORD_CODE[ord_type], _TIF_CODE[time_in_force]
-        if exec_inst == () and display_qty is None and stop_px is None \
-                and peg_price_type is None and peg_offset_value is None and cl_ord_id is None:
-            # the common order, written in one native step (the same bytes as below)
-            fast = plain_place(account, sym, sd, ot, tif, qty, price)
-            if fast is not None:
-                return fast
         out = bytearray(_HEAD_PLACE.pack(K_PLACE, account, sym, sd, ot, tif))
         _put(out, qty)
         _put(out, price)

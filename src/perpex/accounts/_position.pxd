@@ -34,12 +34,16 @@ cdef class Position:
     cdef int _amounts(self, object qty, object cost, object realised_pnl) except -1
 
 
-# The amounts as Python ints, for the Cython modules (no attribute lookup)
+# The amounts as Python ints (the properties, and the Cython modules without an attribute
+# lookup)
 cdef inline object pos_qty(Position p):
     return p.q if p.wide is None else p.wide[0]
 
 cdef inline object pos_cost(Position p):
     return p.c if p.wide is None else p.wide[1]
+
+cdef inline object pos_pnl(Position p):
+    return p.r if p.wide is None else p.wide[2]
 
 cdef inline bint pos_open(Position p) except -1:  # qty != 0
     if p.wide is None:

@@ -62,27 +62,27 @@ cdef class Position:
 
     @property
     def qty(self):
-        return self.q if self.wide is None else self.wide[0]
+        return pos_qty(self)
 
     @qty.setter
     def qty(self, value):
-        self._amounts(value, self.cost, self.realised_pnl)
+        self._amounts(value, pos_cost(self), pos_pnl(self))
 
     @property
     def cost(self):
-        return self.c if self.wide is None else self.wide[1]
+        return pos_cost(self)
 
     @cost.setter
     def cost(self, value):
-        self._amounts(self.qty, value, self.realised_pnl)
+        self._amounts(pos_qty(self), value, pos_pnl(self))
 
     @property
     def realised_pnl(self):
-        return self.r if self.wide is None else self.wide[2]
+        return pos_pnl(self)
 
     @realised_pnl.setter
     def realised_pnl(self, value):
-        self._amounts(self.qty, self.cost, value)
+        self._amounts(pos_qty(self), pos_cost(self), value)
 
     @property
     def is_cross(self):
