@@ -7,6 +7,7 @@ from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from perpex._records cimport OrderRecord
+from perpex.accounts._levels cimport OpenLevels
 from perpex.accounts._position cimport Position
 
 
@@ -70,6 +71,8 @@ cdef class Contract:
     cdef readonly list peers  # the contracts settled in ``currency`` (itself too), in order
     cdef readonly dict linked  # the engine's _linked[currency]
     cdef readonly dict rates  # cross IM% as (num, den) by risk limit, as _cross_c found it
+    cdef object rate_limit  # the risk limit _cross_c last answered for (None: none yet)
+    cdef tuple rate_last  # and its answer
     # derived caches of the engine loop, never state: the positions in this contract by account
     # (from the positions table ``held_of``; positions are never removed from it), those of
     # accounts below _SEATS_MAX in ``seats`` (indexed by account: NULL, or a new reference,
@@ -103,6 +106,7 @@ cdef class EngineCore:
     cdef Contract _contract(self, str sym)
     cdef const unsigned char* _known_bits(self) except NULL
     cdef tuple _cross_c(self, Contract c, object limit)
+    cdef int _index(self, Contract c, OrderRecord rec) except -1
     cdef bint _token(self, account) except -1
     cdef object _commit_c(self, int64_t ts, inst, OrderRecord rec)
     cdef int _begin(self, int64_t ts) except -1
@@ -114,7 +118,7 @@ cdef class EngineCore:
     cdef object _place_c(self, inst, OrderRecord rec)
     cdef object _place_n(self, Contract c, inst, OrderRecord rec)
     cdef object _estimate(self, Contract c, int side, int64_t qty)
-    cdef int _go_live(self, OrderRecord rec, tuple key, object live) except -1
+    cdef int _go_live(self, OrderRecord rec, tuple key, object live, Position pos) except -1
     cdef int _book_add(self, Contract c, OrderRecord rec) except -1
     cdef OrderRecord _engine_add_c(self, inst, int64_t a, int side, int64_t qty, int64_t price,
                                    int tif)
@@ -163,3 +167,26 @@ cdef BookLevels book_levels(object book, int side)
 ctypedef object (*FitsFn)(EngineCore, object, Contract, int, int64_t, int64_t, tuple, tuple,
                           object, object)
 cdef void set_order_fits(FitsFn fn) noexcept
+
+
+# A key's entry in the engine's live orders (its _live[key]) and in its order-margin index (its
+# _open[key]), each None without one: from the cache of ``pos`` (the key's position, or None)
+# when it holds the entry, else from the table, and remembered there (see Position.live).
+cdef inline object key_live(EngineCore e, Position pos, tuple key):
+    cdef dict table = e._live
+    if pos is not None and pos.live_tab is table and pos.live is not None and len(<dict>pos.live):
+        return pos.live
+    found = table.get(key)
+    if found is not None and pos is not None:
+        pos.live, pos.live_tab = found, table
+    return found
+
+cdef inline object key_levels(EngineCore e, Position pos, tuple key):
+    cdef dict table = e._open
+    if pos is not None and pos.levels_tab is table and pos.levels is not None \
+            and (<OpenLevels>pos.levels).count > 0:
+        return pos.levels
+    found = table.get(key)
+    if found is not None and pos is not None:
+        pos.levels, pos.levels_tab = found, table
+    return found

@@ -211,6 +211,15 @@ cdef object _held(Contract c, dict positions, object a):
     return pos
 
 
+cdef inline Position _seated(Contract c, dict positions, int64_t v):
+    """Account ``v``'s position in ``c`` when the seat array holds it, else None without a
+    lookup (for the steps that only read its caches: the liquidation engine's account, with
+    no position, would pay a lookup each time)."""
+    if c.held_of is positions and 0 <= v < c.n_seats and c.seats[v] != NULL:
+        return <Position>c.seats[v]
+    return None
+
+
 cdef int _seat(Contract c, int64_t v, object pos) except -1:
     # ``pos`` into the seat of account ``v`` (below _SEATS_MAX), the array grown to hold it
     cdef Py_ssize_t n = c.n_seats, grown
@@ -383,11 +392,28 @@ cdef class EngineCore:
         return <Contract>self._contracts[sym]
 
     cdef tuple _cross_c(self, Contract c, object limit):
-        """``_cross_rate(c.inst, limit)``, remembered on the contract by risk limit."""
+        """``_cross_rate(c.inst, limit)``, remembered on the contract by risk limit (and the
+        last one asked by identity: most positions share their instrument's limit object)."""
+        if limit is c.rate_limit and limit is not None:
+            return c.rate_last
         found = c.rates.get(limit)
         if found is None:
             found = c.rates[limit] = self._cross_rate(c.inst, limit)
+        c.rate_limit, c.rate_last = limit, <tuple>found
         return <tuple>found
+
+    cdef int _index(self, Contract c, OrderRecord rec) except -1:
+        """``sync_c(self._open, rec, _REDUCE)`` (``c``: the order's contract), the key's levels
+        for a record not indexed yet taken from its position's cache."""
+        if rec.ix_levels is not None:
+            return sync_c(self._open, rec, _REDUCE, None, False)
+        cdef Position p = _seated(c, self._positions, rec.account)
+        if p is None:
+            return sync_c(self._open, rec, _REDUCE, None, False)
+        sync_c(self._open, rec, _REDUCE, key_levels(self, p, record_key(rec)), True)
+        if p.levels is not rec.ix_levels:  # a new entry: remembered too
+            p.levels, p.levels_tab = rec.ix_levels, self._open
+        return 0
 
     def _contract_view(self, str sym not None):
         """The engine loop's view of the listed contract ``sym`` (tests read it)."""
@@ -620,8 +646,7 @@ cdef class EngineCore:
                 return text
         own_pos = _held(c, self._positions, a)  # (the margin check reads it too)
         key = _table_key(a, sym, own_pos)
-        cdef dict live_all = self._live
-        live = live_all.get(key)
+        live = key_live(self, <Position>own_pos, key)
         cdef Py_ssize_t n_live = len(<dict>live) if live is not None else 0
         cdef bint cond = rec.conditional
         cdef int64_t ro = rec.flags & _REDUCE, px
@@ -659,8 +684,8 @@ cdef class EngineCore:
                             return text
             if rec.flags & _CLOSE:
                 self._close_cancels(inst, rec, rec.leaves_qty)
-                live = live_all.get(key)  # the cancels may have emptied the key
-        self._go_live(rec, key, live)
+                live = key_live(self, <Position>own_pos, key)  # (the cancels may have emptied it)
+        self._go_live(rec, key, live, <Position>own_pos)
         if rec.cl_ord_id:
             self._cl_ids[(a, rec.cl_ord_id)] = oid
         if ro:
@@ -691,15 +716,17 @@ cdef class EngineCore:
         m = max(1, c.inst.e8_to_ticks_floor(mark))
         return min(px, m) if px else m
 
-    cdef int _go_live(self, OrderRecord rec, tuple key, object live) except -1:
+    cdef int _go_live(self, OrderRecord rec, tuple key, object live, Position pos) except -1:
         """Registers ``rec`` as a live order of ``key`` (whose live orders are ``live``, None
-        without any)."""
+        without any; ``pos`` its position, or None)."""
         cdef object oid = rec.order_id  # boxed once, for every table (see id_key)
         rec.id_key = oid
         self._orders[oid] = rec
         rec.key = key
         if live is None:
-            self._live[key] = {oid: None}
+            live = self._live[key] = {oid: None}
+            if pos is not None:
+                pos.live, pos.live_tab = live, self._live
         else:
             (<dict>live)[oid] = None
         return 0
@@ -738,8 +765,9 @@ cdef class EngineCore:
             self._lots[oid] = price
         cdef Contract c = self._contract(sym)
         cdef object acc = a  # (boxed once)
-        key = _table_key(acc, sym, _held(c, self._positions, acc))
-        self._go_live(rec, key, self._live.get(key))
+        pos = _held(c, self._positions, acc)
+        key = _table_key(acc, sym, pos)
+        self._go_live(rec, key, key_live(self, <Position>pos, key), <Position>pos)
         self._book_add(c, rec)
         return rec
 
@@ -859,7 +887,7 @@ cdef class EngineCore:
             oid = ev.order_id
             rec = own if ev.order_id == own_id else orders[oid]
             if typ == _EV_ACCEPTED:
-                sync_c(self._open, rec, _REDUCE)
+                self._index(c, rec)
                 if self._emit:
                     liq = self._liq_orders
                     self._events.append(_report(c, rec, "New", "New", self._seq, self._ts,
@@ -876,7 +904,7 @@ cdef class EngineCore:
                     rec.stop_px = ev.price
                 if not (rec.close_all and rec.conditional):
                     rec.order_qty = rec.cum_qty + rec.leaves_qty
-                sync_c(self._open, rec, _REDUCE)
+                self._index(c, rec)
                 # taken with or without events: a text left behind would become the text of
                 # the order's later cancel
                 text = self._texts.pop(oid, "")
@@ -911,7 +939,10 @@ cdef class EngineCore:
                     # the position waited for this order (OKEx's cycle): it is free from now on
                     del holds[key]
         cdef dict live_all = self._live
-        cdef dict live = live_all[key]
+        found = key_live(self, _seated(c, self._positions, rec.account), key)
+        if found is None:
+            raise KeyError(key)  # (a live order always has its key's entry)
+        cdef dict live = <dict>found
         del live[oid]
         if not live:
             del live_all[key]
@@ -1035,7 +1066,7 @@ cdef class EngineCore:
         if left == 0:
             self._finish_c(c, rec, "Trade", "Filled", "", q, px, signed, fee, liq)
             return 0
-        sync_c(self._open, rec, _REDUCE)
+        self._index(c, rec)
         if self._emit:
             ev = _report(c, rec, "Trade", "PartiallyFilled", self._seq, self._ts,
                          LIQUIDATION_TEXT if rec.order_id in self._liq_orders else "",

@@ -19,7 +19,8 @@ the two on random books, positions and marks over every contract type."""
 from libc.stdint cimport int64_t
 
 from perpex._checked cimport as_int64, perpex_add, perpex_ceil_mul_div, perpex_mul, perpex_sub
-from perpex._core cimport Contract, EngineCore, book_best, set_order_fits
+from perpex._core cimport (Contract, EngineCore, book_best, key_levels, key_live,
+                          set_order_fits)
 from perpex._fills cimport wallet_c, wallet_n
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
 from perpex.accounts._position cimport Position
@@ -55,15 +56,15 @@ cdef tuple _init_ratio(EngineCore e, Contract c, object pos, object lev):
     return e._cross_c(c, limit)
 
 
-cdef int _key_margin(EngineCore e, tuple key, object live, Contract c, int64_t pq,
-                     tuple ratio, object mark, object unit, int side, int64_t price, int64_t n,
-                     tuple old, int64_t* out) except -1:
-    """MarginCore._levels_margin_with for ``key`` (its live orders ``live``, its position's
-    ``pq`` contracts and IM% ``ratio``, its contract ``c``'s ``mark`` and ``unit`` =
-    ``c.cv.mark_unit(mark)``) with ``n`` at ``price`` on ``side`` added and ``old`` (side,
-    price, n) taken out, into ``out``: 1 when done, 0 when the key needs the reference (not
-    valued per contract, a live order not indexed yet, an unpriced order, a mark without a
-    per-contract value, an overflow)."""
+cdef int _key_margin(EngineCore e, tuple key, object live, object pos, Contract c,
+                     int64_t pq, tuple ratio, object mark, object unit, int side, int64_t price,
+                     int64_t n, tuple old, int64_t* out) except -1:
+    """MarginCore._levels_margin_with for ``key`` (its live orders ``live``, its position
+    ``pos`` or None, with ``pq`` contracts and IM% ``ratio``, its contract ``c``'s ``mark``
+    and ``unit`` = ``c.cv.mark_unit(mark)``) with ``n`` at ``price`` on ``side`` added and
+    ``old`` (side, price, n) taken out, into ``out``: 1 when done, 0 when the key needs the
+    reference (not valued per contract, a live order not indexed yet, an unpriced order, a mark
+    without a per-contract value, an overflow)."""
     cdef OpenLevels levels
     cdef int64_t rn, rd, mark_e8 = 0, unit_c = 0, bid
     cdef int old_side = old[0]
@@ -71,7 +72,7 @@ cdef int _key_margin(EngineCore e, tuple key, object live, Contract c, int64_t p
     terms = c.terms
     if terms is None:
         return 0
-    lv = e._open.get(key)
+    lv = key_levels(e, <Position>pos, key)
     if (0 if lv is None else (<OpenLevels>lv).count) != (0 if live is None else len(<dict>live)):
         return 0  # a live order not indexed: the reference re-indexes it
     if lv is None:
@@ -126,7 +127,7 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
     cdef int64_t total = 0, wallet, m, after = 0, qty = 0, cost = 0, extra = 0, num, den, u, x
     cdef int64_t own_qty = 0, before = 0
     own_ratio = own_mark = own_unit = None  # (own_c's, kept for a short answer)
-    cdef dict positions = engine._positions, lives = engine._live
+    cdef dict positions = engine._positions
     cdef bint held, ordered, mine
     cdef Contract c
     # ``total`` sums what the contracts take from the wallet (read last, through a position
@@ -138,7 +139,7 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
         pos = own_pos if mine else positions.get(key)
         if some is None:
             some = pos
-        live = own_live if mine else lives.get(key)
+        live = own_live if mine else key_live(engine, <Position>pos, key)
         qty = cost = extra = 0
         if pos is not None:
             if (<Position>pos).wide is not None \
@@ -173,12 +174,12 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
                     if x < 0 and perpex_add(total, x, &total):
                         return None
         if mine:
-            if not _key_margin(engine, key, live, c, qty, ratio, mark, unit, side, price, n,
+            if not _key_margin(engine, key, live, pos, c, qty, ratio, mark, unit, side, price, n,
                                old, &after):
                 return None
             own_qty, own_ratio, own_mark, own_unit = qty, ratio, mark, unit
         elif ordered:
-            if not _key_margin(engine, key, live, c, qty, ratio, mark, unit, 0, 0, 0, _IDLE,
+            if not _key_margin(engine, key, live, pos, c, qty, ratio, mark, unit, 0, 0, 0, _IDLE,
                                &m) or perpex_sub(total, m, &total):
                 return None
     if not (wallet_n(engine._ledger, own_c.currency, a, some, &wallet)
@@ -188,8 +189,8 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
     if after <= total:
         return True
     # short: the reference's answer, which compares with the margin without the order
-    if not _key_margin(engine, own, own_live, own_c, own_qty, own_ratio, own_mark, own_unit,
-                       0, 0, 0, _IDLE, &before):
+    if not _key_margin(engine, own, own_live, own_pos, own_c, own_qty, own_ratio, own_mark,
+                       own_unit, 0, 0, 0, _IDLE, &before):
         return None
     return insufficient_text(after - before, own_c.currency) if after > before else ""
 

@@ -63,3 +63,45 @@ def test_restored_records_have_no_key_and_behave_alike():
         e.check_invariants()
     assert back.state_hash() == ex.state_hash()
     assert (2, "XBTUSD") not in back._live and (1, "XBTUSD") in back._live
+
+
+def test_a_key_emptied_and_filled_again_gets_new_entries_that_every_step_finds():
+    # the position remembers its key's live orders and levels; once they empty, the engine
+    # deletes them, and what it remembered must not stand in for the new entries
+    ex = traded()
+    key = ex._positions[(1, "XBTUSD")].key
+    for ts in (3, 5, 7):
+        first = ex.place(1, "XBTUSD", "Buy", 50, 9_990, ts=ts).order_id
+        live, levels = ex._live[key], ex._open[key]
+        second = ex.place(1, "XBTUSD", "Buy", 20, 9_980, ts=ts)
+        assert ex._live[key] is live and list(live) == [first, second.order_id]
+        assert ex._open[key] is levels and levels.count == 2
+        ex.cancel(1, first, ts=ts + 1)
+        ex.cancel(1, second.order_id, ts=ts + 1)
+        assert key not in ex._live and key not in ex._open
+        ex.check_invariants()
+    # a fill that empties the key takes the same path
+    ex.place(1, "XBTUSD", "Sell", 10, 10_050, ts=9)
+    ex.place(2, "XBTUSD", "Buy", 10, 10_050, ts=9)
+    assert key not in ex._live and key not in ex._open
+    ex.check_invariants()
+
+
+def test_tables_replaced_as_a_whole_are_the_ones_read_and_written():
+    ex = traded()
+    key = ex._positions[(1, "XBTUSD")].key
+    oid = ex.place(1, "XBTUSD", "Buy", 50, 9_990, ts=3).order_id
+    old_live, old_open = ex._live, ex._open
+    for rec in ex._orders.values():  # every record indexed again, into a new index
+        ex._open_drop(rec)
+    ex._live, ex._open = {k: dict(v) for k, v in old_live.items()}, {}
+    for rec in ex._orders.values():
+        ex._open_sync(rec)
+    new = ex.place(1, "XBTUSD", "Buy", 20, 9_980, ts=4).order_id
+    assert list(ex._live[key]) == [oid, new] and ex._open[key].count == 2
+    assert list(old_live[key]) == [oid]  # the replaced table is left alone
+    ex.cancel(1, oid, ts=5)
+    ex.cancel(1, new, ts=5)
+    assert key not in ex._live and key not in ex._open
+    assert list(old_live[key]) == [oid] and not old_open
+    ex.check_invariants()

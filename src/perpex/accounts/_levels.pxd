@@ -48,5 +48,6 @@ cdef class OpenLevels:
 
 
 cpdef object contract_value(object inst, object terms, object qty, object ticks)
-cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag) except -1
+cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag, object found,
+                bint looked) except -1
 cdef int drop_c(dict index, OrderRecord rec) except -1

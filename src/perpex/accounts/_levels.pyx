@@ -337,11 +337,13 @@ cdef inline void _take(OpenLevels lv, int side, int64_t price, int64_t n) except
 
 def open_sync(dict index, OrderRecord rec not None, int64_t reduce_flag):
     """Brings the index in line with ``rec`` (a live order) after it may have changed."""
-    sync_c(index, rec, reduce_flag)
+    sync_c(index, rec, reduce_flag, None, False)
 
 
-cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag) except -1:
-    """``open_sync`` as a C call (the engine loop, perpex._core)."""
+cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag, object found,
+                bint looked) except -1:
+    """``open_sync`` as a C call (the engine loop, perpex._core). ``looked``: the caller has
+    looked the record's key up in ``index`` already, and ``found`` is its entry (or None)."""
     cdef int side = 0
     cdef int64_t price = 0, n = rec.leaves_qty
     cdef OpenLevels levels
@@ -357,7 +359,7 @@ cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag) except -1:
             _take(levels, rec.ix_side, rec.ix_price, rec.ix_qty)
     else:
         key = record_key(rec)
-        lv = index.get(key)
+        lv = found if looked else index.get(key)
         if lv is None:
             lv = index[key] = OpenLevels()
         levels = <OpenLevels>lv

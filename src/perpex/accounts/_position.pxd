@@ -29,6 +29,12 @@ cdef class Position:
     # certain; set with its entry there (perpex._core), cleared as the queue is worked
     # (perpex.exchange_risk). False: perhaps not, and a step queues it again. Never state.
     cdef public bint queued
+    # this key's entries in the engine's live orders (``live``: its _live[key]) and order-margin
+    # index (``levels``: its _open[key]), each with the table it was found in; never state.
+    # The engine deletes a key's entry exactly when it empties and makes one only when none is
+    # there, so a remembered entry that is not empty is still its table's (perpex._core's
+    # key_live and key_levels read them)
+    cdef object live, live_tab, levels, levels_tab
 
     cdef _set(self, tuple values)
     cdef int _amounts(self, object qty, object cost, object realised_pnl) except -1

@@ -7,7 +7,8 @@ than through attribute lookups. The amounts are int64 fields while they fit, and
 beyond (the reference fill math of :mod:`perpex.accounts.position` keeps them exact there).
 
 The object also carries where the ledger keeps its cost and its account's wallet (see
-:mod:`perpex._fills`): a cache, never pickled, compared or hashed."""
+:mod:`perpex._fills`) and its key's entries in the engine's live-order tables (see
+:mod:`perpex._core`): caches, never pickled, compared or hashed."""
 
 cimport cython
 from libc.stdint cimport int64_t
@@ -24,8 +25,9 @@ _FIELDS = ("account", "symbol", "risk_limit", "qty", "cost", "realised_pnl", "le
 _INTS = ("account", "risk_limit", "qty", "cost", "realised_pnl", "extra_margin")
 
 
-# no_gc: a position refers to ints, strs, its key tuple and a ledger's slot index, none of
-# which refers back, so it cannot be part of a cycle; untracked, it costs the collector nothing
+# no_gc: a position refers to ints, strs, its key tuple, a ledger's slot index and the engine's
+# live-order and order-margin tables (whose dicts and levels hold ints), none of which refers
+# back, so it cannot be part of a cycle; untracked, it costs the collector nothing
 @cython.no_gc
 cdef class Position:
     """One account's position in one contract.
@@ -49,6 +51,7 @@ cdef class Position:
         self.key = (self.account, self.symbol)
         self.slot_index = None  # no ledger slots remembered (perpex._fills)
         self.queued = False  # (perhaps not queued: perpex._core queues it again)
+        self.live = self.live_tab = self.levels = self.levels_tab = None  # (nothing remembered)
 
     cdef int _amounts(self, object qty, object cost, object realised_pnl) except -1:
         # int64 fields when all three fit, else the three objects in ``wide``
