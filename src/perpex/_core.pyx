@@ -27,10 +27,10 @@ from cpython.pycapsule cimport PyCapsule_Import
 from libc.stdint cimport INT64_MIN, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from perpex._checked cimport as_int64, div_half_away, perpex_mul
+from perpex._checked cimport as_int64, div_half_away, perpex_add, perpex_mul
 from perpex._events cimport Execution, execution_c
 from perpex._fills cimport _book, _book_n, book_reference
-from perpex._records cimport new_order, record_id, record_key
+from perpex._records cimport new_order, rec_px_qty, record_id, record_key
 from perpex._tuples cimport PyType_GenericAlloc, tuple_put
 from perpex.accounts._levels cimport LevelTerms, contract_value, drop_c, sync_c
 from perpex.accounts._position cimport pos_open
@@ -1058,10 +1058,11 @@ cdef class EngineCore:
         cdef int64_t pq
         rec.leaves_qty = left
         rec.cum_qty += q
-        if perpex_mul(px, q, &pq):
-            rec.px_qty += <object>px * q  # (beyond int64: Python's product)
-        else:
-            rec.px_qty += pq
+        if rec.pxq_wide is None and not perpex_mul(px, q, &pq) \
+                and not perpex_add(rec.pxq, pq, &pq) and pq != INT64_MIN:
+            rec.pxq = pq
+        else:  # beyond int64: Python's sum
+            rec.px_qty = rec_px_qty(rec) + <object>px * q
         signed = (cost if rec.side == _BUY else -cost) if self._emit else 0  # (for a report)
         if left == 0:
             self._finish_c(c, rec, "Trade", "Filled", "", q, px, signed, fee, liq)

@@ -12,7 +12,7 @@ cimport cython
 from libc.stdint cimport int64_t
 
 from perpex._checked cimport as_int64, perpex_mul
-from perpex._records cimport OrderRecord
+from perpex._records cimport OrderRecord, rec_px_qty
 
 cdef unsigned long long FNV_OFFSET = 0xcbf29ce484222325ULL
 cdef unsigned long long FNV_PRIME = 0x100000001b3ULL
@@ -192,7 +192,7 @@ cdef Execution execution_c(object instrument, OrderRecord rec, str exec_type, st
     ev._seq, ev._ts = seq, ts
     ev._last_qty, ev._last_px, ev._exec_cost, ev._exec_comm = last_qty, last_px, exec_cost, exec_comm
     ev._stop = rec.stop_px if stop_px is None else stop_px
-    ev._symbol, ev._cl, ev._px_qty = rec.symbol, rec.cl_ord_id, rec.px_qty
+    ev._symbol, ev._cl, ev._px_qty = rec.symbol, rec.cl_ord_id, rec_px_qty(rec)
     ev._order_id, ev._account, ev._flags = rec.order_id, rec.account, rec.flags
     ev._order_qty, ev._price, ev._disp = rec.order_qty, rec.price, rec.display_qty
     ev._leaves, ev._cum = rec.leaves_qty, rec.cum_qty

@@ -12,7 +12,11 @@ cdef class OrderRecord:
     cdef public int side, ord_type, tif, feed
     cdef public int64_t flags, price, stop_px, peg_offset, display_qty
     cdef public int64_t order_qty, leaves_qty, cum_qty
-    cdef public object px_qty
+    # the fills' sum of price x contracts in ticks (the property px_qty): int64 in ``pxq``
+    # while ``pxq_wide`` is None, else ``pxq_wide`` (a Python int beyond int64, or whatever
+    # was assigned)
+    cdef int64_t pxq
+    cdef object pxq_wide
     cdef public str cl_ord_id
     cdef public bint close_all, conditional, triggered
     # (account, symbol) as the engine keys the order's tables (its position's ``key`` when the
@@ -41,6 +45,11 @@ cdef OrderRecord new_order(int64_t order_id, int64_t account, str symbol, int si
                            int tif, int64_t flags, int feed, int64_t price, int64_t stop_px,
                            int64_t peg_offset, int64_t display_qty, int64_t qty, str cl_ord_id,
                            bint close_all, bint conditional)
+
+
+cdef inline object rec_px_qty(OrderRecord rec):
+    """``rec.px_qty`` without the property call."""
+    return rec.pxq if rec.pxq_wide is None else rec.pxq_wide
 
 
 cdef inline tuple record_key(OrderRecord rec):

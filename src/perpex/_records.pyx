@@ -5,11 +5,13 @@ Every command creates, reads or updates a few of these, so the fields are C inte
 engine's Cython modules read them without an attribute lookup, and building one does not run
 a generated ``__init__`` in the bytecode loop. The fields and their meaning are those
 :mod:`perpex.orders` documents; quantities and prices are the native book's 64-bit values
-(the commands validate them against the instrument's limits before a record exists), and
-``px_qty``, a sum of products, stays a Python integer."""
+(the commands validate them against the instrument's limits before a record exists).
+``px_qty``, a sum of products, is one too while it fits, and a Python integer beyond."""
 
 cimport cython
 from libc.stdint cimport int64_t
+
+from perpex._checked cimport as_int64
 
 from perpex import _native
 
@@ -38,10 +40,23 @@ cdef class OrderRecord:
         self.ord_type, self.tif, self.flags, self.feed = ord_type, tif, flags, feed
         self.price, self.stop_px, self.peg_offset = price, stop_px, peg_offset
         self.display_qty, self.order_qty, self.leaves_qty = display_qty, order_qty, leaves_qty
-        self.cum_qty, self.px_qty, self.cl_ord_id = cum_qty, px_qty, cl_ord_id
+        self.cum_qty, self.cl_ord_id = cum_qty, cl_ord_id
+        self.px_qty = px_qty
         self.close_all, self.conditional, self.triggered = close_all, conditional, triggered
 
     # (new_order below builds one as this does, without the call)
+
+    @property
+    def px_qty(self):
+        return rec_px_qty(self)
+
+    @px_qty.setter
+    def px_qty(self, value):
+        cdef int64_t v
+        if as_int64(value, &v):
+            self.pxq, self.pxq_wide = v, None
+        else:
+            self.pxq, self.pxq_wide = 0, value
 
     @property
     def reduce_only(self):
@@ -91,6 +106,6 @@ cdef OrderRecord new_order(int64_t order_id, int64_t account, str symbol, int si
     rec.ord_type, rec.tif, rec.flags, rec.feed = ord_type, tif, flags, feed
     rec.price, rec.stop_px, rec.peg_offset = price, stop_px, peg_offset
     rec.display_qty, rec.order_qty, rec.leaves_qty = display_qty, qty, qty
-    rec.px_qty, rec.cl_ord_id = 0, cl_ord_id
+    rec.cl_ord_id = cl_ord_id  # (px_qty: pxq 0, pxq_wide None, as allocated)
     rec.close_all, rec.conditional = close_all, conditional
     return rec

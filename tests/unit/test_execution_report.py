@@ -109,3 +109,21 @@ def test_the_reports_an_exchange_emits_keep_each_orders_state_of_their_own_comma
                     (6, "New", 2, 70, 0, None), (6, "Trade", 2, 0, 70, px),
                     (6, "Trade", 1, 0, 100, px)]
     assert [e["lastQty"] for e in ex.executions(1)] == [30, 70]
+
+
+@pytest.mark.parametrize("start", [0, 2**63 - 10**12, 2**63 - 1, 2**64])
+def test_the_fills_price_sum_is_exact_across_int64(start: int) -> None:
+    # the record keeps px_qty as int64 while it fits and as a Python int beyond; a fill
+    # adds price x contracts either way, and the report's avgPx reads the same sum
+    ex = Exchange([presets.XBTUSD()])
+    for a in (1, 2):
+        ex.deposit(a, 10**8, ts=1)
+    oid = ex.place(1, "XBTUSD", "Buy", 100, 10_000, ts=2).order_id
+    rec = ex._orders[oid]
+    rec.px_qty = start
+    assert rec.px_qty == start and type(rec.px_qty) is int
+    ticks = rec.price
+    ex.place(2, "XBTUSD", "Sell", 40, 10_000, ts=3)
+    assert rec.px_qty == start + ticks * 40
+    ex.place(2, "XBTUSD", "Sell", 60, 10_000, ts=4)
+    assert rec.px_qty == start + ticks * 100 and rec.cum_qty == 100
