@@ -169,12 +169,23 @@ ctypedef object (*FitsFn)(EngineCore, object, Contract, int, int64_t, int64_t, t
 cdef void set_order_fits(FitsFn fn) noexcept
 
 
+# (a, sym) as the engine's tables are keyed by it: its position ``pos``'s own key tuple when
+# there is one (a lookup with that very object finds its entry without comparing tuples), else
+# a new tuple
+cdef inline tuple table_key(object a, str sym, object pos):
+    return (a, sym) if pos is None else (<Position>pos).key
+
+# ``positions.get((a, c.symbol))`` by way of ``c``'s positions by account (see _core.pyx)
+cdef object held_pos(Contract c, dict positions, object a)
+
+
 # A key's entry in the engine's live orders (its _live[key]) and in its order-margin index (its
 # _open[key]), each None without one: from the cache of ``pos`` (the key's position, or None)
-# when it holds the entry, else from the table, and remembered there (see Position.live).
+# when it holds the entry, else from the table, and remembered there (see Position.live; an
+# entry is remembered together with its table, so a matching table means one is there).
 cdef inline object key_live(EngineCore e, Position pos, tuple key):
     cdef dict table = e._live
-    if pos is not None and pos.live_tab is table and pos.live is not None and len(<dict>pos.live):
+    if pos is not None and pos.live_tab is table and len(<dict>pos.live):
         return pos.live
     found = table.get(key)
     if found is not None and pos is not None:
@@ -183,8 +194,7 @@ cdef inline object key_live(EngineCore e, Position pos, tuple key):
 
 cdef inline object key_levels(EngineCore e, Position pos, tuple key):
     cdef dict table = e._open
-    if pos is not None and pos.levels_tab is table and pos.levels is not None \
-            and (<OpenLevels>pos.levels).count > 0:
+    if pos is not None and pos.levels_tab is table and (<OpenLevels>pos.levels).count > 0:
         return pos.levels
     found = table.get(key)
     if found is not None and pos is not None:

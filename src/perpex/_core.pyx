@@ -179,14 +179,7 @@ LEVELS_MAX = BOOK_LEVELS_MAX
 cdef tuple _IDLE = (0, 0, 0)  # the pre-trade check's "no order taken out"
 
 
-cdef inline tuple _table_key(object a, str sym, object pos):
-    """(a, sym) as the engine's tables are keyed by it: its position ``pos``'s own key tuple
-    when there is one (a lookup with that very object finds its entry without comparing
-    tuples), else a new tuple."""
-    return (a, sym) if pos is None else (<Position>pos).key
-
-
-cdef object _held(Contract c, dict positions, object a):
+cdef object held_pos(Contract c, dict positions, object a):
     """``positions.get((a, c.symbol))``, from ``c``'s cache by account when it has it: an
     array slot for an account below _SEATS_MAX, else an int key (no tuple to build, hash and
     compare either way)."""
@@ -405,10 +398,9 @@ cdef class EngineCore:
     cdef int _index(self, Contract c, OrderRecord rec) except -1:
         """``sync_c(self._open, rec, _REDUCE)`` (``c``: the order's contract), the key's levels
         for a record not indexed yet taken from its position's cache."""
-        if rec.ix_levels is not None:
-            return sync_c(self._open, rec, _REDUCE, None, False)
-        cdef Position p = _seated(c, self._positions, rec.account)
-        if p is None:
+        cdef Position p = None if rec.ix_levels is not None else \
+            _seated(c, self._positions, rec.account)
+        if p is None:  # (indexed already: no lookup to spare)
             return sync_c(self._open, rec, _REDUCE, None, False)
         sync_c(self._open, rec, _REDUCE, key_levels(self, p, record_key(rec)), True)
         if p.levels is not rec.ix_levels:  # a new entry: remembered too
@@ -644,8 +636,8 @@ cdef class EngineCore:
             text = self._overload_reject(inst, rec)
             if text:
                 return text
-        own_pos = _held(c, self._positions, a)  # (the margin check reads it too)
-        key = _table_key(a, sym, own_pos)
+        own_pos = held_pos(c, self._positions, a)  # (the margin check reads it too)
+        key = table_key(a, sym, own_pos)
         live = key_live(self, <Position>own_pos, key)
         cdef Py_ssize_t n_live = len(<dict>live) if live is not None else 0
         cdef bint cond = rec.conditional
@@ -765,8 +757,8 @@ cdef class EngineCore:
             self._lots[oid] = price
         cdef Contract c = self._contract(sym)
         cdef object acc = a  # (boxed once)
-        pos = _held(c, self._positions, acc)
-        key = _table_key(acc, sym, pos)
+        pos = held_pos(c, self._positions, acc)
+        key = table_key(acc, sym, pos)
         self._go_live(rec, key, key_live(self, <Position>pos, key), <Position>pos)
         self._book_add(c, rec)
         return rec
@@ -969,9 +961,9 @@ cdef class EngineCore:
         cdef object ta = taker.account, ma = maker.account  # boxed once each
         cdef dict positions = self._positions
         tkey, mkey = record_key(taker), record_key(maker)
-        tpos = _held(c, positions, ta) or self._position(ta, c.symbol)
+        tpos = held_pos(c, positions, ta) or self._position(ta, c.symbol)
         mpos = tpos if maker.account == taker.account else \
-            _held(c, positions, ma) or self._position(ma, c.symbol)
+            held_pos(c, positions, ma) or self._position(ma, c.symbol)
         cdef bint t_buys = taker.side == _BUY
         if t_buys:
             buyer, seller = tpos, mpos
@@ -1038,7 +1030,7 @@ cdef class EngineCore:
         cdef Contract p
         for p in c.peers:
             pos = known if known is not None and p.symbol == known.symbol else \
-                _held(p, positions, a)
+                held_pos(p, positions, a)
             if pos is not None:
                 if not (<Position>pos).queued:  # (a dict write with a tuple key spared)
                     dirty[(<Position>pos).key] = None

@@ -47,8 +47,8 @@ cdef class JournaledCore:
                     if type(plain) is PlainPlaces else plain(
                         account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
                         display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id)
-                if payload is None:
-                    payload = codec.place(
+                if payload is None:  # (not a plain order: the codec's other steps)
+                    payload = codec.place_full(
                         account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
                         display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id)
                 self._journal.append_next(ex._ts, payload)

@@ -19,8 +19,8 @@ the two on random books, positions and marks over every contract type."""
 from libc.stdint cimport int64_t
 
 from perpex._checked cimport as_int64, perpex_add, perpex_ceil_mul_div, perpex_mul, perpex_sub
-from perpex._core cimport (Contract, EngineCore, book_best, key_levels, key_live,
-                          set_order_fits)
+from perpex._core cimport (Contract, EngineCore, book_best, held_pos, key_levels, key_live,
+                          set_order_fits, table_key)
 from perpex._fills cimport wallet_c, wallet_n
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
 from perpex.accounts._position cimport Position
@@ -119,7 +119,7 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
     with live orders, and that of ``own_c`` with the order (``after``); True when ``after``
     is within the rest, None when not or when a key needs the reference. The sums run in
     int64; one beyond it is left to the reference too. ``own`` is (a, own_c.symbol), as the
-    engine keys its tables by it when it has it (perpex._core._table_key), ``own_pos`` its
+    engine keys its tables by it when it has it (perpex._core.table_key), ``own_pos`` its
     position and ``own_live`` its live orders (each None without any: the place step has
     looked both up already). When the order does not fit, the answer is the reference's
     (MarginCore._margin_reference): the reject text naming the margin the order adds, or ""
@@ -135,8 +135,11 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
     some = None
     for c in own_c.peers:
         mine = c is own_c
-        key = own if mine else (a, c.symbol)
-        pos = own_pos if mine else positions.get(key)
+        if mine:
+            key, pos = own, own_pos
+        else:  # (by account, as the place step found its own)
+            pos = held_pos(c, positions, a)
+            key = table_key(a, c.symbol, pos)
         if some is None:
             some = pos
         live = own_live if mine else key_live(engine, <Position>pos, key)

@@ -213,11 +213,21 @@ class Codec:
               ord_type: str | None, time_in_force: str, exec_inst: object, display_qty: object,
               stop_px: object, peg_price_type: object, peg_offset_value: object,
               cl_ord_id: object) -> bytes:
-        # the common order, written in one native step (the same bytes as below)
+        # the common order, written in one native step (the same bytes as place_full's)
         fast = self.plain(account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
                           display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id)
         if fast is not None:
             return fast
+        return self.place_full(account, symbol, side, qty, price, ord_type, time_in_force,
+                               exec_inst, display_qty, stop_px, peg_price_type,
+                               peg_offset_value, cl_ord_id)
+
+    def place_full(self, account: int, symbol: str, side: str, qty: object, price: object,
+                   ord_type: str | None, time_in_force: str, exec_inst: object,
+                   display_qty: object, stop_px: object, peg_price_type: object,
+                   peg_offset_value: object, cl_ord_id: object) -> bytes:
+        """``place`` without its native first step, for a caller that has tried that already
+        (any order; the plain ones come out as that step writes them)."""
         sym, sd = self.code[symbol], _SIDE_CODE[side]
         ot, tif = _NO_CODE if ord_type is None else _ORD_CODE[ord_type], _TIF_CODE[time_in_force]
         out = bytearray(_HEAD_PLACE.pack(K_PLACE, account, sym, sd, ot, tif))
