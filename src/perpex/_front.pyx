@@ -67,6 +67,13 @@ cdef inline int64_t _ts(EngineCore core, ts) except -1:
     return (<object>core)._check_ts(ts)
 
 
+cdef inline int64_t _ts_at(EngineCore core, int64_t t) except -1:
+    """``_ts`` of a journal record's ts (an int64 already)."""
+    if core._halted is not None:
+        (<object>core)._check_live()
+    return t if t >= core._ts else (<object>core)._check_ts(t)
+
+
 cdef inline object _trader(EngineCore core, account):
     """A trader's account (``_account``)."""
     cdef object ex = core
@@ -114,7 +121,18 @@ def replay_place(EngineCore core not None, account, str symbol, int side, str or
     cl_ord_id; ``side`` and ``time_in_force`` as the engine's codes, ``ord_type`` None for the
     default): the same checks and commit, without the outcome a recovery would drop. Returns
     None."""
-    cdef int64_t t = _ts(core, ts)
+    _replay_place(core, account, symbol, side, ord_type, time_in_force, qty, price,
+                  _ts(core, ts))
+
+
+cdef int replay_place_at(EngineCore core, account, str symbol, int side, str ord_type,
+                         int time_in_force, qty, price, int64_t ts) except -1:
+    return _replay_place(core, account, symbol, side, ord_type, time_in_force, qty, price,
+                         _ts_at(core, ts))
+
+
+cdef int _replay_place(EngineCore core, account, str symbol, int side, str ord_type,
+                       int time_in_force, qty, price, int64_t t) except -1:
     a = _trader(core, account)
     inst = _listed(core, symbol)
     cdef Contract c = core._contract(inst.symbol)
@@ -128,7 +146,23 @@ def replay_place(EngineCore core not None, account, str symbol, int side, str or
     rec = _order(core, a, c, side, ord_type, ot, time_in_force, (), qty, price, None, None,
                  None, None, None)
     cdef Result res
-    core._commit_place(t, c, inst, rec, &res)
+    return core._commit_place(t, c, inst, rec, &res)
+
+
+cdef int replay_cancel_at(EngineCore core, account, order_id, int64_t ts) except -1:
+    """``cancel`` of a journaled cancel, without its outcome."""
+    cdef int64_t t = _ts_at(core, ts)
+    cdef OrderRecord rec = _own(core, _trader(core, account), order_id)
+    cdef Result res
+    return core._commit_cancel(t, core._contract(rec.symbol), rec, &res)
+
+
+cdef inline OrderRecord _own(EngineCore core, a, order_id):
+    """The live order ``order_id`` of trader ``a`` (``_own_order``)."""
+    found = core._orders.get(order_id) if type(order_id) is int else None
+    if found is not None and (<OrderRecord>found).account == a:
+        return <OrderRecord>found
+    return (<object>core)._own_order(a, order_id)
 
 
 cdef inline object _listed(EngineCore core, symbol):
@@ -224,13 +258,5 @@ cdef OrderRecord _order(EngineCore core, a, Contract c, int s, str ord_type, int
 
 def cancel(EngineCore core not None, account, order_id, ts):
     """The checks and the commit of ``Exchange.cancel``."""
-    cdef object ex = core
     cdef int64_t t = _ts(core, ts)
-    a = _trader(core, account)
-    found = core._orders.get(order_id) if type(order_id) is int else None
-    cdef OrderRecord rec
-    if found is not None and (<OrderRecord>found).account == a:
-        rec = <OrderRecord>found
-    else:
-        rec = ex._own_order(a, order_id)
-    return core._commit_c(t, None, rec)
+    return core._commit_c(t, None, _own(core, _trader(core, account), order_id))

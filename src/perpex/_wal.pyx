@@ -300,48 +300,55 @@ cdef object _plain_place(uint32_t account, unsigned char symbol, unsigned char s
     return PyBytes_FromStringAndSize(buf, n + 2)
 
 
-cdef object _NOT_PLAIN = object()
+cdef Py_ssize_t _value_end(const char* p, Py_ssize_t n, Py_ssize_t at) noexcept:
+    """Where the tagged value at ``at`` ends when it is None, an int or a float that ends
+    within ``n``; -1 otherwise."""
+    if at >= n:
+        return -1
+    if p[at] == TAG_NONE:
+        return at + 1
+    if (p[at] == TAG_INT or p[at] == TAG_FLOAT) and at + 9 <= n:
+        return at + 9
+    return -1
 
 
-cdef object _get_value(const char* p, Py_ssize_t n, Py_ssize_t* pos):
-    """Reads the tagged value at ``pos[0]`` when it is None, an int or a float (advancing
-    ``pos``); ``_NOT_PLAIN`` for any other tag or a value that runs past ``n``."""
-    cdef Py_ssize_t at = pos[0]
+cdef object value_at(const char* p, Py_ssize_t at):
     cdef int64_t i
     cdef double f
-    if at >= n:
-        return _NOT_PLAIN
     if p[at] == TAG_NONE:
-        pos[0] = at + 1
         return None
-    if at + 9 > n:
-        return _NOT_PLAIN
     if p[at] == TAG_INT:
         memcpy(&i, p + at + 1, 8)
-        pos[0] = at + 9
         return i
-    if p[at] == TAG_FLOAT:
-        memcpy(&f, p + at + 1, 8)
-        pos[0] = at + 9
-        return f
-    return _NOT_PLAIN
+    memcpy(&f, p + at + 1, 8)
+    return f
+
+
+cdef bint read_plain_c(const char* p, Py_ssize_t n, PlainPlace* out) noexcept:
+    cdef Py_ssize_t at
+    if n < PLACE_HEAD + 4 or p[0] != K_PLACE:
+        return False
+    at = _value_end(p, n, PLACE_HEAD)
+    if at < 0:
+        return False
+    out.price_at = at
+    at = _value_end(p, n, at)
+    if at < 0 or at + 2 != n or p[at] != TAG_NONE or p[at + 1] != 0:
+        return False
+    memcpy(&out.account, p + 1, 4)
+    out.symbol, out.side = <unsigned char>p[5], <unsigned char>p[6]
+    out.ord_type, out.tif = <unsigned char>p[7], <unsigned char>p[8]
+    out.qty_at = PLACE_HEAD
+    return True
 
 
 def read_plain_place(bytes payload not None):
     """The fields of a place payload as :func:`plain_place` writes it: ``(account, symbol,
     side, ord_type, tif, qty, price)``; None for any other payload (the general decoder,
     :meth:`perpex.exchange_codec.Codec.apply`, then reads it)."""
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(payload), pos = PLACE_HEAD
     cdef const char* p = PyBytes_AS_STRING(payload)
-    cdef uint32_t account
-    if n < PLACE_HEAD + 4 or p[0] != K_PLACE:
+    cdef PlainPlace f
+    if not read_plain_c(p, PyBytes_GET_SIZE(payload), &f):
         return None
-    qty = _get_value(p, n, &pos)
-    if qty is _NOT_PLAIN:
-        return None
-    price = _get_value(p, n, &pos)
-    if price is _NOT_PLAIN or pos + 2 != n or p[pos] != TAG_NONE or p[pos + 1] != 0:
-        return None
-    memcpy(&account, p + 1, 4)
-    return (account, <unsigned char>p[5], <unsigned char>p[6], <unsigned char>p[7],
-            <unsigned char>p[8], qty, price)
+    return (f.account, f.symbol, f.side, f.ord_type, f.tif, value_at(p, f.qty_at),
+            value_at(p, f.price_at))

@@ -291,6 +291,11 @@ class Codec:
         return _HEAD_BATCH.pack(K_BATCH, 1 if events else 0) + cmds.tobytes()
 
     # ------------------------------------------------------------------ replay
+    def replay_tables(self) -> tuple[list[str], list[str], list[int], list[int]]:
+        """The symbols, order type names, and the engine's side and time-in-force codes, by
+        payload code: the tables of the native replay of plain orders (perpex._replay)."""
+        return self.symbols, _ORD_NAMES, _SIDE_NATIVE, _TIF_NATIVE
+
     def apply(self, ex: Any, payload: bytes, ts: int) -> object:
         """Runs the command in ``payload`` on ``ex`` at ``ts`` through its public method."""
         return self._replay[payload[0]](ex, payload, ts)

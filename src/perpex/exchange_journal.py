@@ -31,6 +31,7 @@ hashes to its header value, then replays the journal tail through the same publi
 from __future__ import annotations
 
 import copyreg
+import gc
 import io
 import os
 import pickle
@@ -43,12 +44,13 @@ import numpy as np
 
 from perpex._core import CORE_FIELDS
 from perpex._journaled import JournaledCore
+from perpex._replay import replay_image
 from perpex.errors import CorruptJournalError, CorruptSnapshotError, EngineHaltedError
 from perpex.exchange import Exchange
 from perpex.exchange_codec import (
     K_DEPOSIT, K_LEVERAGE, K_RISK_LIMIT, K_TRANSFER, K_WITHDRAW, Codec)
 from perpex.journal import (
-    JOURNAL_FILE, FsyncMode, Journal, Record, read_journal, recover, scan_journal)
+    JOURNAL_FILE, FsyncMode, Image, Journal, Record, read_journal, recover, scan_journal)
 from perpex.orders import Outcome
 from perpex.snapshot import load_snapshot, write_snapshot
 
@@ -122,6 +124,24 @@ def _apply_all(codec: Codec, ex: Exchange, records: Sequence[Record]) -> None:
             pass
         except Exception as exc:
             raise _not_replayed(seq, payload, exc) from exc
+
+
+def _replay_image(codec: Codec, ex: Exchange, image: Image, skip: int) -> None:
+    """Runs the records of ``image`` from index ``skip`` on ``ex``, as :func:`_apply_all`
+    would run them as Records: in C, each plain order and cancel read in place
+    (perpex._replay) when place and cancel are the engine's own."""
+    native = type(ex).place is Exchange.place and type(ex).cancel is Exchange.cancel
+    replay = codec._quiet if type(ex).place is Exchange.place else codec._replay
+    # the engine state a replay builds is long-lived: the cyclic collector's passes over it
+    # (a few percent of a recovery) wait until the replay ends
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        replay_image(ex, image.data, image.offs, image.lens, image.seqs, image.tss, skip,
+                     replay, native, *codec.replay_tables(), _not_replayed)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _not_replayed(seq: int, payload: bytes, exc: Exception) -> CorruptJournalError:
@@ -208,24 +228,20 @@ class JournaledExchange(JournaledCore):
         The replay builds no events, so the recovered exchange starts with no pending events
         and no recent executions (a snapshot holds neither).
         """
-        codec: list[Codec] = []
-
         def start() -> Exchange:
             if fresh is None:
                 raise CorruptSnapshotError(f"{directory}: no usable snapshot and no fresh= "
                                            "factory to replay the journal from the start")
             return fresh()
 
-        def apply(ex: Exchange, records: Sequence[Record]) -> None:
-            if not codec:
-                # nobody reads a replay's events: the commands run without building them, a
-                # journaled batch that asked for its events too (the state is the same either
-                # way; the batch path relies on that as well)
-                codec.append(Codec(ex.symbols))
-                ex._emit = False
-            _apply_all(codec[0], ex, records)
+        def apply(ex: Exchange, image: Image, skip: int) -> None:
+            # nobody reads a replay's events: the commands run without building them, a
+            # journaled batch that asked for its events too (the state is the same either way;
+            # the batch path relies on that as well)
+            ex._emit = False
+            _replay_image(Codec(ex.symbols), ex, image, skip)
 
-        ex, last = recover(directory, restore=load_exchange, fresh=start, apply_batch=apply,
+        ex, last = recover(directory, restore=load_exchange, fresh=start, apply_image=apply,
                            state_hash=lambda e: e.state_hash())
         ex._emit = True
         journal = Journal(directory, fsync=fsync, first_seq=last + 1)

@@ -391,7 +391,8 @@ def recover(directory: str | os.PathLike[str], *, restore: Callable[[bytes], S],
             fresh: Callable[[], S], apply: Callable[[S, int, int, bytes], None] | None = None,
             apply_batch: Callable[[S, Sequence[Record]], None] | None = None,
             batch_size: int = 65536,
-            state_hash: Callable[[S], int] | None = None) -> tuple[S, int]:
+            state_hash: Callable[[S], int] | None = None,
+            apply_image: Callable[[S, Image, int], None] | None = None) -> tuple[S, int]:
     """Rebuilds the state from ``directory``: newest usable snapshot, then the journal tail.
 
     A snapshot is usable when it verifies, ``restore`` accepts it, its recorded hash matches
@@ -400,14 +401,20 @@ def recover(directory: str | os.PathLike[str], *, restore: Callable[[bytes], S],
     of the whole journal. Returns ``(state, last_seq)``. A corrupt journal raises
     :class:`CorruptJournalError` whatever the snapshot.
 
-    Exactly one of ``apply`` (one record at a time) and ``apply_batch`` (consecutive records in
-    chunks of ``batch_size``, for engines with a vectorised submit) must be given.
+    Exactly one of ``apply`` (one record at a time), ``apply_batch`` (consecutive records in
+    chunks of ``batch_size``, for engines with a vectorised submit) and ``apply_image`` (the
+    verified :class:`Image` and the index of the first record to replay, for an engine that
+    reads the records' columns itself) must be given.
     """
-    if (apply is None) == (apply_batch is None):
-        raise TypeError("recover needs exactly one of apply= and apply_batch=")
+    if sum(f is not None for f in (apply, apply_batch, apply_image)) != 1:
+        raise TypeError("recover needs exactly one of apply=, apply_batch= and apply_image=")
     batch_size = _check_int("batch_size", batch_size, 1, 2**31)
 
-    def replay(state: S, tail: Sequence[Record]) -> None:
+    def replay(state: S, image: Image, skip: int) -> None:
+        if apply_image is not None:
+            apply_image(state, image, skip)
+            return
+        tail = image.records(skip)
         if apply is not None:
             for r in tail:
                 apply(state, r.seq, r.ts, r.payload)
@@ -431,11 +438,11 @@ def recover(directory: str | os.PathLike[str], *, restore: Callable[[bytes], S],
         if state_hash is not None and state_hash(state) != snap.state_hash:
             continue
         skip = 0 if first is None else snap.last_seq + 1 - first
-        replay(state, image.records(skip))
+        replay(state, image, skip)
         return state, max(snap.last_seq, last)
     if first is not None and first != 1:
         raise CorruptJournalError(
             f"no usable snapshot and the journal starts at seq {first}, not seq 1")
     state = fresh()
-    replay(state, image.records())
+    replay(state, image, 0)
     return state, last
