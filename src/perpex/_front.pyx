@@ -259,4 +259,13 @@ cdef OrderRecord _order(EngineCore core, a, Contract c, int s, str ord_type, int
 def cancel(EngineCore core not None, account, order_id, ts):
     """The checks and the commit of ``Exchange.cancel``."""
     cdef int64_t t = _ts(core, ts)
-    return core._commit_c(t, None, _own(core, _trader(core, account), order_id))
+    a = _trader(core, account)
+    # (the lookup of _own written out: an unknown order's error, common in a client's flow,
+    # would pay for a traceback entry of each C function it passes through)
+    found = core._orders.get(order_id) if type(order_id) is int else None
+    cdef OrderRecord rec
+    if found is not None and (<OrderRecord>found).account == a:
+        rec = <OrderRecord>found
+    else:
+        rec = (<object>core)._own_order(a, order_id)
+    return core._commit_c(t, None, rec)
