@@ -121,18 +121,13 @@ def replay_place(EngineCore core not None, account, str symbol, int side, str or
     cl_ord_id; ``side`` and ``time_in_force`` as the engine's codes, ``ord_type`` None for the
     default): the same checks and commit, without the outcome a recovery would drop. Returns
     None."""
-    _replay_place(core, account, symbol, side, ord_type, time_in_force, qty, price,
-                  _ts(core, ts))
+    replay_place_at(core, account, symbol, side, ord_type, time_in_force, qty, price,
+                    _ts(core, ts))
 
 
 cdef int replay_place_at(EngineCore core, account, str symbol, int side, str ord_type,
                          int time_in_force, qty, price, int64_t ts) except -1:
-    return _replay_place(core, account, symbol, side, ord_type, time_in_force, qty, price,
-                         _ts_at(core, ts))
-
-
-cdef int _replay_place(EngineCore core, account, str symbol, int side, str ord_type,
-                       int time_in_force, qty, price, int64_t t) except -1:
+    cdef int64_t t = _ts_at(core, ts)
     a = _trader(core, account)
     inst = _listed(core, symbol)
     cdef Contract c = core._contract(inst.symbol)
@@ -152,17 +147,15 @@ cdef int _replay_place(EngineCore core, account, str symbol, int side, str ord_t
 cdef int replay_cancel_at(EngineCore core, account, order_id, int64_t ts) except -1:
     """``cancel`` of a journaled cancel, without its outcome."""
     cdef int64_t t = _ts_at(core, ts)
-    cdef OrderRecord rec = _own(core, _trader(core, account), order_id)
+    a = _trader(core, account)
+    found = core._orders.get(order_id)
+    cdef OrderRecord rec
+    if found is not None and (<OrderRecord>found).account == a:
+        rec = <OrderRecord>found
+    else:
+        rec = (<object>core)._own_order(a, order_id)
     cdef Result res
     return core._commit_cancel(t, core._contract(rec.symbol), rec, &res)
-
-
-cdef inline OrderRecord _own(EngineCore core, a, order_id):
-    """The live order ``order_id`` of trader ``a`` (``_own_order``)."""
-    found = core._orders.get(order_id) if type(order_id) is int else None
-    if found is not None and (<OrderRecord>found).account == a:
-        return <OrderRecord>found
-    return (<object>core)._own_order(a, order_id)
 
 
 cdef inline object _listed(EngineCore core, symbol):
@@ -260,8 +253,8 @@ def cancel(EngineCore core not None, account, order_id, ts):
     """The checks and the commit of ``Exchange.cancel``."""
     cdef int64_t t = _ts(core, ts)
     a = _trader(core, account)
-    # (the lookup of _own written out: an unknown order's error, common in a client's flow,
-    # would pay for a traceback entry of each C function it passes through)
+    # (the lookup written out here: an unknown order's error, common in a client's flow,
+    # would pay for a traceback entry of each C function it passed through)
     found = core._orders.get(order_id) if type(order_id) is int else None
     cdef OrderRecord rec
     if found is not None and (<OrderRecord>found).account == a:

@@ -17,17 +17,10 @@ from libc.string cimport memcpy
 
 from perpex._core cimport EngineCore
 from perpex._front cimport replay_cancel_at, replay_place_at
-from perpex._wal cimport PlainPlace, read_plain_c, value_at
+from perpex._wal cimport (
+    CANCEL_SIZE, K_CANCEL, K_PLACE, NO_CODE, PlainPlace, read_plain_c, record_payload, value_at)
 
 from perpex.errors import EngineHaltedError
-
-# record framing (perpex.journal): a 28-byte header before each payload
-cdef enum:
-    HEADER = 28
-    K_PLACE = 3
-    K_CANCEL = 5
-    CANCEL_SIZE = 13    # kind u8, account u32, order id i64
-    NO_CODE = 255
 
 
 def replay_image(EngineCore ex not None, const unsigned char[::1] data not None,
@@ -43,17 +36,16 @@ def replay_image(EngineCore ex not None, const unsigned char[::1] data not None,
     payload code: ``symbols``, ``ord_names`` (order type names), ``sides`` and ``tifs`` (the
     engine's codes)."""
     cdef Py_ssize_t i, k = offs.shape[0], size = data.shape[0]
-    cdef int64_t a, n, oid
+    cdef int64_t n, oid
     cdef uint32_t account
+    cdef const unsigned char* base = &data[0] if size else NULL
     cdef const char* p
     cdef PlainPlace f
     if lens.shape[0] != k or seqs.shape[0] != k or tss.shape[0] != k or start < 0:
         raise ValueError("replay_image takes columns of one length and a start >= 0")
     for i in range(start, k):
-        a, n = offs[i], lens[i]
-        if a < 0 or n < 0 or a > size - HEADER or n > size - HEADER - a:
-            raise ValueError(f"record {i} at offset {a} with {n} bytes is beyond the image")
-        p = <const char*>&data[0] + a + HEADER
+        n = lens[i]
+        p = record_payload(base, size, i, offs[i], n)
         try:
             if native and n and p[0] == K_PLACE and read_plain_c(p, n, &f):
                 # (a code beyond a table raises IndexError, as the codec's decoder does)

@@ -1,4 +1,30 @@
-from libc.stdint cimport uint32_t
+from libc.stdint cimport int64_t, uint32_t
+
+# record framing (perpex.journal): magic, then <I length, <Q seq, <q ts (the checksummed
+# header fields), <I crc32c(payload, crc32c(those 20 bytes)), then the payload
+cdef enum:
+    HEADER = 28
+
+# payload values (perpex.exchange_codec): tag bytes, the place payload's head, the cancel
+# payload, and the code of no order type
+cdef enum:
+    TAG_NONE = 0
+    TAG_INT = 1
+    TAG_FLOAT = 2
+    K_PLACE = 3
+    PLACE_HEAD = 9      # kind u8, account u32, symbol, side, ord_type, tif (u8 each)
+    K_CANCEL = 5
+    CANCEL_SIZE = 13    # kind u8, account u32, order id i64
+    NO_CODE = 255
+
+
+# The payload of record ``i`` of a walked image (walk_records' columns: offset ``a``, payload
+# length ``n``) in the ``size`` bytes at ``data``, checked to lie within them.
+cdef inline const char* record_payload(const unsigned char* data, Py_ssize_t size,
+                                       Py_ssize_t i, int64_t a, int64_t n) except NULL:
+    if a < 0 or n < 0 or a > size - HEADER or n > size - HEADER - a:
+        raise ValueError(f"record {i} at offset {a} with {n} bytes is beyond the image")
+    return <const char*>data + a + HEADER
 
 # The codec's first step for a place command, for the journaled exchange's order call to
 # call in C (perpex._journaled). The class and its documentation are in _wal.pyx.

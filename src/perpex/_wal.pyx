@@ -23,19 +23,8 @@ cdef extern from "crc32c.hpp" namespace "perpex" nogil:
     uint32_t crc32c_portable_c "perpex::crc32c_portable"(const void* data, size_t n,
                                                           uint32_t crc)
 
-# record framing (perpex.journal): magic, then <I length, <Q seq, <q ts (the checksummed
-# header fields), <I crc32c(payload, crc32c(those 20 bytes)), then the payload
-cdef enum:
-    HEADER = 28
+# (the record framing's and the payloads' constants are in _wal.pxd)
 cdef const char* MAGIC = b"PXJR"
-
-# payload values (perpex.exchange_codec): tag bytes, and the place payload's head
-cdef enum:
-    TAG_NONE = 0
-    TAG_INT = 1
-    TAG_FLOAT = 2
-    K_PLACE = 3
-    PLACE_HEAD = 9      # kind u8, account u32, symbol, side, ord_type, tif (u8 each)
 
 
 def crc32c(const unsigned char[::1] data, uint32_t crc=0):
@@ -150,12 +139,10 @@ def build_records(type record not None, const unsigned char[::1] data,
     cdef const unsigned char* p = &data[0] if size else NULL
     for i in range(k):
         a, n = offs[i], lens[i]
-        if a < 0 or n < 0 or a > size - HEADER or n > size - HEADER - a:
-            raise ValueError(f"record {i} at offset {a} with {n} bytes is beyond the image")
         t = PyType_GenericAlloc(record, 4)
         tuple_put(t, 0, seqs[i])
         tuple_put(t, 1, tss[i])
-        tuple_put(t, 2, PyBytes_FromStringAndSize(<const char*>p + a + HEADER, n))
+        tuple_put(t, 2, PyBytes_FromStringAndSize(record_payload(p, size, i, a, n), n))
         tuple_put(t, 3, a)
         out[i] = t
     return out

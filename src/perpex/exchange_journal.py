@@ -115,8 +115,7 @@ def _apply_all(codec: Codec, ex: Exchange, records: Sequence[Record]) -> None:
     """Runs each record's command on ``ex``, the codec's dispatch written out (a recovery
     replays every command of the tail, and the layers of calls were a tenth of its time). A
     command that halts the engine halted the original as well: that is why it was journaled."""
-    # (orders without their outcomes when place is the engine's own: perpex._front.replay_place)
-    replay = codec._quiet if type(ex).place is Exchange.place else codec._replay
+    replay = _dispatch(codec, ex)
     for seq, ts, payload, _ in records:
         try:
             replay[payload[0]](ex, payload, ts)
@@ -126,19 +125,24 @@ def _apply_all(codec: Codec, ex: Exchange, records: Sequence[Record]) -> None:
             raise _not_replayed(seq, payload, exc) from exc
 
 
+def _dispatch(codec: Codec, ex: Exchange) -> dict[int, Callable[[Any, bytes, int], object]]:
+    """The codec's replay by command kind for ``ex``: orders without their outcomes when place
+    is the engine's own (perpex._front.replay_place)."""
+    return codec._quiet if type(ex).place is Exchange.place else codec._replay
+
+
 def _replay_image(codec: Codec, ex: Exchange, image: Image, skip: int) -> None:
     """Runs the records of ``image`` from index ``skip`` on ``ex``, as :func:`_apply_all`
     would run them as Records: in C, each plain order and cancel read in place
     (perpex._replay) when place and cancel are the engine's own."""
     native = type(ex).place is Exchange.place and type(ex).cancel is Exchange.cancel
-    replay = codec._quiet if type(ex).place is Exchange.place else codec._replay
     # the engine state a replay builds is long-lived: the cyclic collector's passes over it
     # (a few percent of a recovery) wait until the replay ends
     enabled = gc.isenabled()
     gc.disable()
     try:
         replay_image(ex, image.data, image.offs, image.lens, image.seqs, image.tss, skip,
-                     replay, native, *codec.replay_tables(), _not_replayed)
+                     _dispatch(codec, ex), native, *codec.replay_tables(), _not_replayed)
     finally:
         if enabled:
             gc.enable()
