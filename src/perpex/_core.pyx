@@ -33,7 +33,7 @@ from perpex._fills cimport _book, _book_n, book_reference
 from perpex._records cimport new_order, rec_px_qty, record_id, record_key
 from perpex._tuples cimport PyType_GenericAlloc, tuple_put
 from perpex.accounts._levels cimport LevelTerms, contract_value, drop_c, sync_c
-from perpex.accounts._position cimport pos_open
+from perpex.accounts._position cimport flat_position, pos_open
 
 from perpex import _native
 from perpex.errors import EngineHaltedError
@@ -201,6 +201,14 @@ cdef object held_pos(Contract c, dict positions, object a):
             _seat(c, v, pos)
         else:
             c.held[a] = pos
+    return pos
+
+
+cdef Position _new_position(Contract c, dict positions, object a):
+    """ExchangeCore._position for an account ``a`` without a position in ``c``: a flat one
+    at the contract's risk limit, entered in ``positions``."""
+    pos = flat_position(a, c.symbol, c.inst.risk_limit)
+    positions[pos.key] = pos
     return pos
 
 
@@ -961,9 +969,9 @@ cdef class EngineCore:
         cdef object ta = taker.account, ma = maker.account  # boxed once each
         cdef dict positions = self._positions
         tkey, mkey = record_key(taker), record_key(maker)
-        tpos = held_pos(c, positions, ta) or self._position(ta, c.symbol)
+        tpos = held_pos(c, positions, ta) or _new_position(c, positions, ta)
         mpos = tpos if maker.account == taker.account else \
-            held_pos(c, positions, ma) or self._position(ma, c.symbol)
+            held_pos(c, positions, ma) or _new_position(c, positions, ma)
         cdef bint t_buys = taker.side == _BUY
         if t_buys:
             buyer, seller = tpos, mpos

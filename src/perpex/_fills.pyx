@@ -230,6 +230,7 @@ cdef int _book_n(object ledger, str ccy, Position buyer, Position seller, int64_
     cdef int64_t v_bc, v_sc, v_bw, v_sw, v_f, nbr, nsr
     cdef Py_ssize_t s_bw = 0, s_sw = 0, s_f = 0
     cdef int64_t* cells
+    cdef bint new_b, new_s  # a position's first fill: its cost key is not in the table yet
     if buyer is seller or q <= 0:
         return False
     if buyer.account == seller.account or buyer.symbol != seller.symbol:
@@ -250,9 +251,10 @@ cdef int _book_n(object ledger, str ccy, Position buyer, Position seller, int64_
     index = (<LedgerTables>ledger)._hot_index  # (_writable checked the type and set it)
     # a wallet or the fee ledger is written only when an amount moves to or from it (an
     # engine position opening without a fee leaves its wallet alone); slot 0 stands in for
-    # one that is not written. A key not in the table yet is the reference's to create.
-    if _cost_slot(buyer, <dict>index) < 0 or _cost_slot(seller, <dict>index) < 0:
-        return False
+    # one that is not written. A wallet or fee key not in the table yet is the reference's to
+    # create; a position's cost key, at its first fill, is created here once the fill is
+    # sure to be booked (a cost not in the table yet is read as 0)
+    new_b, new_s = _cost_slot(buyer, <dict>index) < 0, _cost_slot(seller, <dict>index) < 0
     if rb or bfee:
         s_bw = _wallet_slot(buyer, <dict>index)
     if rs or sfee:
@@ -263,7 +265,8 @@ cdef int _book_n(object ledger, str ccy, Position buyer, Position seller, int64_
             s_f = (<LedgerTables>ledger)._hot_fees = _slot(<dict>index, FEES)
     if s_bw < 0 or s_sw < 0 or s_f < 0:
         return False
-    v_bc, v_sc = cells[buyer.cost_slot], cells[seller.cost_slot]
+    v_bc = 0 if new_b else cells[buyer.cost_slot]
+    v_sc = 0 if new_s else cells[seller.cost_slot]
     v_bw, v_sw, v_f = cells[s_bw], cells[s_sw], cells[s_f]
     # the reference's transfers in its order: the fill, each realised PnL, each fee
     if (perpex_sub(v_bc, ec, &v_bc) or perpex_add(v_sc, ec, &v_sc)
@@ -272,6 +275,17 @@ cdef int _book_n(object ledger, str ccy, Position buyer, Position seller, int64_
             or perpex_sub(v_bw, bfee, &v_bw) or perpex_add(v_f, bfee, &v_f)
             or perpex_sub(v_sw, sfee, &v_sw) or perpex_add(v_f, sfee, &v_f)):
         return False
+    if new_b or new_s:
+        # in the reference's order (its transfer of the fill enters the buyer's first); a key
+        # may grow the table, whose cells are then elsewhere
+        if new_b:
+            ledger._add_key(ccy, ("cost", buyer.account, buyer.symbol))
+        if new_s:
+            ledger._add_key(ccy, ("cost", seller.account, seller.symbol))
+        cells = _writable(ledger, ccy)
+        if cells == NULL or _cost_slot(buyer, <dict>index) < 0 \
+                or _cost_slot(seller, <dict>index) < 0:
+            raise RuntimeError("a new cost key did not enter the ledger's int64 table")
     cells[buyer.cost_slot], cells[seller.cost_slot] = v_bc, v_sc
     if rb or bfee:
         cells[s_bw] = v_bw

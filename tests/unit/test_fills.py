@@ -21,7 +21,9 @@ I64 = 2**63 - 1
 
 
 def snapshot(ledger: Ledger, positions: list[Position]) -> tuple[object, ...]:
+    # (the keys in their order too: the native step enters a new cost key as the reference)
     return (sorted(ledger.items(), key=repr), dict(ledger._counts),
+            {c: list(index) for c, index in ledger._index.items()},
             [(p.qty, p.cost, p.realised_pnl) for p in positions])
 
 
@@ -165,7 +167,7 @@ def _object_ledger() -> tuple[Ledger, list[Position]]:
     ("a qty beyond int64", traded, (0, 1, 2**63, -100, 1, 1)),
     ("a float exec cost", traded, (0, 1, 5, -100.0, 1, 1)),
     ("a bool fee", traded, (0, 1, 5, -100, True, 1)),
-    ("a cost ledger not created yet", lambda: market(), (0, 1, 5, -100, 0, 0)),
+    ("a first fill, with the fee ledger not created yet", lambda: market(), (0, 1, 5, -100, 1, 0)),
     ("a fee ledger not created yet", lambda: _fresh_fee(), (0, 1, 5, -100, 1, 0)),
     ("a position cost overflowing", lambda: _fresh_fee(), (0, 1, 5, -I64, 0, 0)),
     ("a balance overflowing", traded, (0, 1, 5, -100, -I64, 0)),
@@ -174,6 +176,29 @@ def _object_ledger() -> tuple[Ledger, list[Position]]:
 def test_declines_without_changing_anything(why: str, setup, args) -> None:  # type: ignore[no-untyped-def]
     ledger, positions = setup()
     assert not check(ledger, positions, *args), why
+
+
+@pytest.mark.parametrize("n, b, s", [(3, 0, 1), (3, 1, 0), (13, 0, 1), (14, 1, 2)])
+@pytest.mark.parametrize("opened", ["neither", "buyer", "seller"])
+def test_first_fill_enters_the_cost_keys_as_the_reference(n: int, b: int, s: int,
+                                                          opened: str) -> None:
+    """A position's first fill books natively: its cost key enters the ledger where the
+    reference's transfer enters it (the buyer's before the seller's), with the fee ledger in
+    place. With 13 funded accounts the table (16 slots) grows between the two new keys, with 14
+    at the first."""
+    ledger, positions = market(n)
+    ledger.transfer(CCY, EXTERNAL, FEES, 0)  # (the fee ledger, at 0)
+    third = n - 1 if n - 1 not in (b, s) else 2  # the other side of the earlier fill
+    if opened == "buyer":
+        reference(ledger, positions[b], positions[third], 3, -1_500, 1, 0)
+    elif opened == "seller":
+        reference(ledger, positions[third], positions[s], 3, -1_500, 1, 0)
+    grown = len(ledger._vals[CCY])
+    assert check(ledger, positions, b, s, 5, -2_500, 2, -1)
+    assert list(ledger._index[CCY])[-1] == (cost(positions[s].account, SYM) if opened != "seller"
+                                            else cost(positions[b].account, SYM))
+    if n >= 13 and opened == "neither":
+        assert len(ledger._vals[CCY]) > grown  # the table grew under the step
 
 
 def _fresh_fee() -> tuple[Ledger, list[Position]]:

@@ -40,6 +40,11 @@ cdef class Position:
     cdef int _amounts(self, object qty, object cost, object realised_pnl) except -1
 
 
+# ``Position(account, symbol, risk_limit)`` without the constructor's checks, for the engine,
+# whose account, symbol and risk limit are its own checked values
+cdef Position flat_position(object account, str symbol, object risk_limit)
+
+
 # The amounts as Python ints (the properties, and the Cython modules without an attribute
 # lookup)
 cdef inline object pos_qty(Position p):

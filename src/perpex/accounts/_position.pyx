@@ -122,6 +122,12 @@ cdef class Position:
             f"{k}={v!r}" for k, v in zip(_FIELDS, self.as_tuple())) + ")"
 
 
+cdef Position flat_position(object account, str symbol, object risk_limit):
+    cdef Position pos = Position.__new__(Position)
+    pos._set((account, symbol, risk_limit, 0, 0, 0, 0.0, 0))
+    return pos
+
+
 cdef _check(tuple values):
     fields = dict(zip(_FIELDS, values))
     for name in _INTS:
