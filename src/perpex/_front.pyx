@@ -10,7 +10,9 @@ engine's own helper for that argument (``_account``, ``_instrument``, ``check_qt
 ``price_to_ticks`` ...), which accepts it or raises its error, so every message has one source.
 """
 
-from libc.stdint cimport INT64_MAX, int64_t
+from cpython.float cimport PyFloat_AS_DOUBLE
+from libc.stdint cimport INT64_MAX, int64_t, uint64_t
+from libc.string cimport memcpy
 
 from perpex._checked cimport as_int64, perpex_mul
 from perpex._core cimport Contract, EngineCore, Result
@@ -36,7 +38,17 @@ cdef int64_t _POST_ONLY = _native.FLAG_POST_ONLY, _TRAILING = _native.FLAG_TRAIL
 cdef int _FEED_MARK = _native.FEED_MARK
 cdef dict _SIDES = SIDES, _ORD_TYPES = ORD_TYPES, _TIFS = TIFS, _FEEDS = FEEDS
 cdef dict _EXEC_OR_FEED = {**EXEC_FLAGS, **FEEDS}
-cdef frozenset _TIF_CODES = frozenset(TIFS.values())
+cdef uint64_t _code_bits(codes) except? 0:
+    cdef uint64_t out = 0
+    cdef int code
+    for code in codes:
+        if not 0 <= code < 64:
+            raise ValueError(f"code {code} is not below 64")
+        out |= (<uint64_t>1) << code
+    return out
+
+
+cdef uint64_t _TIF_CODES = _code_bits(TIFS.values())  # a bit per time-in-force code
 # CONDITIONAL_TYPES and MARKET_TYPES as flags by order type code (the codes are small ints)
 cdef enum:
     _IS_CONDITIONAL = 1
@@ -84,7 +96,25 @@ cdef inline object _trader(EngineCore core, account):
 
 
 cdef inline int64_t _ticks(Contract c, price, str name) except? -1:
-    """``c.inst.price_to_ticks(price, name)``, reading its cache of conversions first."""
+    """``c.inst.price_to_ticks(price, name)``, reading its caches of conversions first."""
+    cdef double d
+    cdef uint64_t bits
+    cdef Py_ssize_t h
+    cdef int64_t t
+    kind = type(price)
+    if kind is float:  # (only a conversion that succeeded enters the table)
+        d = PyFloat_AS_DOUBLE(price)
+        memcpy(&bits, &d, 8)
+        h = <Py_ssize_t>((bits * <uint64_t>0x9E3779B97F4A7C15) >> 59)
+        if c.f_bits[h] == bits and c.f_ticks[h] > 0:
+            return c.f_ticks[h]
+        t = _ticks_dict(c, price, name)
+        c.f_bits[h], c.f_ticks[h] = bits, t
+        return t
+    return _ticks_dict(c, price, name)
+
+
+cdef int64_t _ticks_dict(Contract c, price, str name) except? -1:
     kind = type(price)
     if kind is int or kind is float or kind is Decimal:
         try:
@@ -101,8 +131,8 @@ def place(EngineCore core not None, account, symbol, side, qty, price, ord_type,
     """The checks and the commit of ``Exchange.place`` (documented there)."""
     cdef int64_t t = _ts(core, ts)
     a = _trader(core, account)
-    inst = _listed(core, symbol)
-    cdef Contract c = core._contract(inst.symbol)
+    cdef Contract c = _listed_c(core, symbol)
+    inst = c.inst
     cdef int s = _code("side", side, _SIDES)
     if ord_type is None:
         cond = stop_px is not None or peg_price_type is not None
@@ -129,14 +159,14 @@ cdef int replay_place_at(EngineCore core, account, str symbol, int side, str ord
                          int time_in_force, qty, price, int64_t ts) except -1:
     cdef int64_t t = _ts_at(core, ts)
     a = _trader(core, account)
-    inst = _listed(core, symbol)
-    cdef Contract c = core._contract(inst.symbol)
+    cdef Contract c = _listed_c(core, symbol)
+    inst = c.inst
     if ord_type is None:
         ord_type = "Limit" if price is not None else "Market"
     cdef int ot = _code("ord_type", ord_type, _ORD_TYPES)
     if side != _BUY and side != _SELL:
         raise InvalidInputError(f"side code {side} is not a side")
-    if time_in_force not in _TIF_CODES:
+    if not (0 <= time_in_force < 64 and (_TIF_CODES >> time_in_force) & 1):
         raise InvalidInputError(f"time_in_force code {time_in_force} is not a time in force")
     rec = _order(core, a, c, side, ord_type, ot, time_in_force, (), qty, price, None, None,
                  None, None, None)
@@ -158,10 +188,17 @@ cdef int replay_cancel_at(EngineCore core, account, order_id, int64_t ts) except
     return core._commit_cancel(t, core._contract(rec.symbol), rec, &res)
 
 
-cdef inline object _listed(EngineCore core, symbol):
-    """The listed instrument ``symbol`` (``_instrument``)."""
-    inst = core._inst.get(symbol) if type(symbol) is str else None
-    return inst if inst is not None else (<object>core)._instrument(symbol)
+cdef inline Contract _listed_c(EngineCore core, symbol):
+    """The contract of the listed instrument ``symbol`` (``_instrument``), from the engine's
+    table of contracts by symbol once it is built (one lookup for the instrument's)."""
+    if type(symbol) is str:
+        if core._contracts is not None:
+            found = core._contracts.get(symbol)
+            if found is not None:
+                return <Contract>found
+        if symbol in core._inst:
+            return core._contract(symbol)
+    return core._contract((<object>core)._instrument(symbol).symbol)
 
 
 cdef OrderRecord _order(EngineCore core, a, Contract c, int s, str ord_type, int ot, int tif,

@@ -59,3 +59,31 @@ def test_a_restored_engine_reads_its_own_books_and_matches_like_the_original():
         assert out.cum_qty == 100
     assert back.state_hash() == ex.state_hash()
     assert back.position(1, "XBTUSD")["currentQty"] == 100
+
+
+def test_float_prices_convert_alike_through_the_contract_table():
+    """The order checks remember the ticks of float prices on the contract (32 entries, one
+    per hash of the float's bits): across more prices than entries, each order rests at the
+    ticks the instrument's conversion gives, and a bad float still raises after good ones
+    (a failed conversion never enters the table), leaving the book as it was."""
+    ex = listed()
+    ex.deposit(1, 10**4 * XBT, ts=0)
+    ex.deposit(1, 10**9 * USDT, currency="USDt", ts=0)
+    ex.set_mark("XBTUSD", 10_000, ts=0)
+    ex.set_mark("XBTUSDT", 10_000, ts=0)
+    for sym in ("XBTUSD", "XBTUSDT"):
+        inst = ex._inst[sym]
+        step = float(inst.tick_size)
+        prices = [9_000.0 + step * k for k in range(0, 400, 3)]
+        for round_ in range(2):  # the second round reads the table
+            for px in prices:
+                out = ex.place(1, sym, "Buy", inst.lot_size, px, ts=0)
+                assert ex._orders[out.order_id].price == inst.price_to_ticks(px)
+                ex.cancel(1, out.order_id, ts=0)
+        seq = ex.last_seq
+        for bad in (9_000.0 + step / 4, float("nan"), float("inf"), -9_000.0, 0.0,
+                    float(inst.max_price) * 2):
+            with pytest.raises(Exception) as err:
+                ex.place(1, sym, "Buy", inst.lot_size, bad, ts=0)
+            assert type(err.value).__module__ == "perpex.errors", (bad, err.value)
+        assert ex.last_seq == seq and not ex._orders
