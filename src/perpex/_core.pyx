@@ -204,12 +204,14 @@ cdef object held_pos(Contract c, dict positions, object a):
     return pos
 
 
-cdef Position _new_position(Contract c, dict positions, object a):
-    """ExchangeCore._position for an account ``a`` without a position in ``c``: a flat one
-    at the contract's risk limit, entered in ``positions``."""
-    pos = flat_position(a, c.symbol, c.inst.risk_limit)
-    positions[pos.key] = pos
-    return pos
+cdef Position position_of(Contract c, dict positions, object a):
+    """Account ``a``'s position in ``c`` (``held_pos``); one without a position gets a flat
+    one at the contract's risk limit, entered in ``positions``."""
+    pos = held_pos(c, positions, a)
+    if pos is None:
+        pos = flat_position(a, c.symbol, c.inst.risk_limit)
+        positions[(<Position>pos).key] = pos
+    return <Position>pos
 
 
 cdef inline Position _seated(Contract c, dict positions, int64_t v):
@@ -414,6 +416,11 @@ cdef class EngineCore:
         if p.levels is not rec.ix_levels:  # a new entry: remembered too
             p.levels, p.levels_tab = rec.ix_levels, self._open
         return 0
+
+    def _position(self, a, str sym not None):
+        """Account ``a``'s position in the listed contract ``sym`` (KeyError for another),
+        a flat one entered in the table when it has none."""
+        return position_of(self._contract(sym), self._positions, a)
 
     def _contract_view(self, str sym not None):
         """The engine loop's view of the listed contract ``sym`` (tests read it)."""
@@ -969,9 +976,8 @@ cdef class EngineCore:
         cdef object ta = taker.account, ma = maker.account  # boxed once each
         cdef dict positions = self._positions
         tkey, mkey = record_key(taker), record_key(maker)
-        tpos = held_pos(c, positions, ta) or _new_position(c, positions, ta)
-        mpos = tpos if maker.account == taker.account else \
-            held_pos(c, positions, ma) or _new_position(c, positions, ma)
+        tpos = position_of(c, positions, ta)
+        mpos = tpos if maker.account == taker.account else position_of(c, positions, ma)
         cdef bint t_buys = taker.side == _BUY
         if t_buys:
             buyer, seller = tpos, mpos

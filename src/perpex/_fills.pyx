@@ -65,10 +65,14 @@ cdef inline void _point(Position p, dict index):
         p.cost_slot = p.wallet_slot = -1
 
 
+cdef inline tuple _cost_key(Position p):  # (perpex.accounts.ledger.cost, without a call)
+    return ("cost", p.account, p.symbol)
+
+
 cdef inline Py_ssize_t _cost_slot(Position p, dict index):
     _point(p, index)
     if p.cost_slot < 0:
-        p.cost_slot = _slot(index, ("cost", p.account, p.symbol))
+        p.cost_slot = _slot(index, _cost_key(p))
     return p.cost_slot
 
 
@@ -279,13 +283,12 @@ cdef int _book_n(object ledger, str ccy, Position buyer, Position seller, int64_
         # in the reference's order (its transfer of the fill enters the buyer's first); a key
         # may grow the table, whose cells are then elsewhere
         if new_b:
-            ledger._add_key(ccy, ("cost", buyer.account, buyer.symbol))
+            buyer.cost_slot = ledger._add_key(ccy, _cost_key(buyer))
         if new_s:
-            ledger._add_key(ccy, ("cost", seller.account, seller.symbol))
+            seller.cost_slot = ledger._add_key(ccy, _cost_key(seller))
         cells = _writable(ledger, ccy)
-        if cells == NULL or _cost_slot(buyer, <dict>index) < 0 \
-                or _cost_slot(seller, <dict>index) < 0:
-            raise RuntimeError("a new cost key did not enter the ledger's int64 table")
+        if cells == NULL:
+            raise RuntimeError("a new cost key took the ledger's table out of int64")
     cells[buyer.cost_slot], cells[seller.cost_slot] = v_bc, v_sc
     if rb or bfee:
         cells[s_bw] = v_bw

@@ -191,13 +191,10 @@ cdef int replay_cancel_at(EngineCore core, account, order_id, int64_t ts) except
 cdef inline Contract _listed_c(EngineCore core, symbol):
     """The contract of the listed instrument ``symbol`` (``_instrument``), from the engine's
     table of contracts by symbol once it is built (one lookup for the instrument's)."""
-    if type(symbol) is str:
-        if core._contracts is not None:
-            found = core._contracts.get(symbol)
-            if found is not None:
-                return <Contract>found
-        if symbol in core._inst:
-            return core._contract(symbol)
+    if type(symbol) is str and core._contracts is not None:
+        found = core._contracts.get(symbol)
+        if found is not None:
+            return <Contract>found
     return core._contract((<object>core)._instrument(symbol).symbol)
 
 

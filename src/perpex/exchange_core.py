@@ -238,13 +238,6 @@ class ExchangeCore(MarginCore, ABC):
             self._open_sync(rec)
 
     # ================================================================ risk helpers
-    def _position(self, a: int, sym: str) -> Position:
-        pos = self._positions.get((a, sym))
-        if pos is None:
-            pos = Position(a, sym, self._inst[sym].risk_limit)
-            self._positions[pos.key] = pos
-        return pos
-
     def _capacity(self, a: int, sym: str, side: int) -> int:
         """Contracts an order on ``side`` can close (0 when it would open or increase)."""
         pos = self._positions.get((a, sym))
