@@ -16,7 +16,7 @@ scan, a 64-bit overflow, a live order not indexed yet): the reference then decid
 repairs the index, so everything unusual runs exactly the code it ran before. Its tests compare
 the two on random books, positions and marks over every contract type."""
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport INT64_MAX, int64_t
 
 from perpex._checked cimport as_int64, perpex_add, perpex_ceil_mul_div, perpex_mul, perpex_sub
 from perpex._core cimport (Contract, EngineCore, book_best, held_pos, key_levels, key_live,
@@ -58,13 +58,15 @@ cdef tuple _init_ratio(EngineCore e, Contract c, object pos, object lev):
 
 cdef int _key_margin(EngineCore e, tuple key, object live, object pos, Contract c,
                      int64_t pq, tuple ratio, object mark, object unit, int side, int64_t price,
-                     int64_t n, tuple old, int64_t* out) except -1:
+                     int64_t n, tuple old, bint bound, int64_t* out) except -1:
     """MarginCore._levels_margin_with for ``key`` (its live orders ``live``, its position
     ``pos`` or None, with ``pq`` contracts and IM% ``ratio``, its contract ``c``'s ``mark``
     and ``unit`` = ``c.cv.mark_unit(mark)``) with ``n`` at ``price`` on ``side`` added and
     ``old`` (side, price, n) taken out, into ``out``: 1 when done, 0 when the key needs the
     reference (not valued per contract, a live order not indexed yet, an unpriced order, a mark
-    without a per-contract value, an overflow)."""
+    without a per-contract value, an overflow). With ``bound`` and nothing taken out, ``out``
+    is an upper bound of that margin instead (OpenLevels.margin_bound_c; INT64_MAX when it has
+    none): the caller asks for the exact margin only when the bound does not fit."""
     cdef OpenLevels levels
     cdef int64_t rn, rd, mark_e8 = 0, unit_c = 0, bid
     cdef int old_side = old[0]
@@ -97,6 +99,11 @@ cdef int _key_margin(EngineCore e, tuple key, object live, object pos, Contract 
         old_price, old_n = old[1], old[2]
     except OverflowError:  # a value beyond 64 bits: the reference's Python integers
         return 0
+    if bound and not old_n:
+        if levels.margin_bound_c(<LevelTerms>terms, rn, rd, mark_e8, unit_c, bid, side, price, n,
+                                 out):
+            out[0] = INT64_MAX
+        return 1
     if levels.margin_with_c(<LevelTerms>terms, pq, rn, rd, mark_e8, unit_c, bid, side,
                             price, n, old_side, old_price, old_n, out):
         return 0
@@ -178,22 +185,28 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
                         return None
         if mine:
             if not _key_margin(engine, key, live, pos, c, qty, ratio, mark, unit, side, price, n,
-                               old, &after):
+                               old, True, &after):
                 return None
             own_qty, own_ratio, own_mark, own_unit = qty, ratio, mark, unit
         elif ordered:
             if not _key_margin(engine, key, live, pos, c, qty, ratio, mark, unit, 0, 0, 0, _IDLE,
-                               &m) or perpex_sub(total, m, &total):
+                               False, &m) or perpex_sub(total, m, &total):
                 return None
     if not (wallet_n(engine._ledger, own_c.currency, a, some, &wallet)
             or as_int64(wallet_c(engine._ledger, own_c.currency, a, some), &wallet)) \
             or perpex_add(wallet, total, &total):
         return None
-    if after <= total:
+    if after <= total:  # (a bound, or with an order taken out the margin itself)
         return True
+    if not old[2]:  # the bound does not settle it: the margin itself
+        if not _key_margin(engine, own, own_live, own_pos, own_c, own_qty, own_ratio, own_mark,
+                           own_unit, side, price, n, old, False, &after):
+            return None
+        if after <= total:
+            return True
     # short: the reference's answer, which compares with the margin without the order
     if not _key_margin(engine, own, own_live, own_pos, own_c, own_qty, own_ratio, own_mark,
-                       own_unit, 0, 0, 0, _IDLE, &before):
+                       own_unit, 0, 0, 0, _IDLE, False, &before):
         return None
     return insufficient_text(after - before, own_c.currency) if after > before else ""
 

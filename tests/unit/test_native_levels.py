@@ -107,6 +107,47 @@ def test_a_margin_with_an_order_equals_the_margin_of_the_changed_levels_and_chan
     assert lv.levels() == before
 
 
+@settings(max_examples=600, deadline=None)
+@given(case=level_case(), side=st.sampled_from([0, 1]), delta=st.integers(-60, 60),
+       qty=st.integers(0, 700))
+@example(case=(ContractValue(INSTRUMENTS["XBTUSD"]), {70: 5}, {110: 5}, 0, (1, 100), 90 * XBT // 2,
+               100), side=0, delta=-40, qty=3)
+def test_the_margin_bound_is_never_below_the_margin_under_any_position(case, side, delta, qty):
+    """The pre-trade check accepts on the O(1) bound when it fits, so it must hold whatever
+    the levels, the position, the mark (a premium on either side of it) and the best bid."""
+    cv, buys, sells, position, rate, mark, bid = case
+    lv = native(cv, buys, sells)
+    terms, _, rn, rd, mark_e8, m1, best_bid = args(cv, position, rate, mark, bid)
+    price = max(1, 4_001 + delta) if not buys else max(1, max(buys) + delta)
+    bound = lv.margin_bound(terms, rn, rd, mark_e8, m1, best_bid, side, price, qty)
+    changed_b, changed_s = dict(buys), dict(sells)
+    if qty:
+        target = changed_b if side == 0 else changed_s
+        target[price] = target.get(price, 0) + qty
+    assert bound is not None
+    for pq in {position, 0, -position}:
+        assert bound >= reference(cv, pq, changed_b, changed_s, rate, mark, bid)
+
+
+def test_the_margin_bound_is_the_margin_for_one_level_without_a_mark():
+    """On one level there is no netting to overcount and no premium: the bound is exact
+    (the check stays cheap for the common single-price account)."""
+    for sym, price in (("XBTUSD", 39_999), ("ETHUSD", 30_000)):
+        cv = ContractValue(INSTRUMENTS[sym])
+        lv = native(cv, {price: 40}, {})
+        assert lv.margin_bound(cv.terms, 1, 100, 0, 0, 0, 0, price, 60) == \
+            reference(cv, 0, {price: 100}, {}, (1, 100), None, None)
+
+
+def test_the_margin_bound_declines_what_the_exact_steps_refuse_or_overflow():
+    cv = ContractValue(INSTRUMENTS["XBTUSD"])
+    lv = native(cv, {100: 5}, {})
+    assert lv.margin_bound(cv.terms, -1, 100, 0, 0, 0, 0, 101, 3) is None
+    assert lv.margin_bound(cv.terms, 1, 100, 0, 0, 0, 0, 0, 3) is None
+    lv.add(1, 40_000, 2**62)
+    assert lv.margin_bound(cv.terms, 1, 100, 0, 0, 0, 0, 101, 3) is None
+
+
 def test_the_index_counts_contracts_per_level_and_drops_emptied_levels():
     lv = OpenLevels()
     lv.add(0, 100, 5)

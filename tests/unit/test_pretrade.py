@@ -161,6 +161,24 @@ def test_random_states_reach_both_answers_on_every_contract_type():
     assert ("XBTUSDT", None) in seen and ("XBTUSDT", True) not in seen
 
 
+def test_an_order_the_bound_does_not_settle_is_checked_exactly():
+    """The check accepts on an O(1) bound that charges every contract at the key's largest
+    per-contract value; between that bound and the margin itself it takes the exact pass:
+    an inverse buy resting far below the new one costs four times as much per contract."""
+    ex = Exchange([presets.XBTUSD()])
+    ex.set_mark("XBTUSD", 20_000)
+    ex.deposit(1, 35_000, ts=0)
+    assert ex.place(1, "XBTUSD", "Buy", 100, 5_000).accepted
+    lv, cv = ex._open_levels(1, "XBTUSD"), ex._cv["XBTUSD"]
+    available = ex._available(1, "XBt", ("XBTUSD", 0))
+    mark, rate = ex._marks["XBTUSD"], ex._init_ratio(cv.instrument, None)
+    args = (cv.terms, *rate, mark, cv.mark_unit(mark), 0, _native.BUY, 40_000, 100)
+    assert lv.margin_bound(*args) > available  # the bound alone would refuse it
+    assert reference_fits(ex, "XBTUSD", 1, _native.BUY, 40_000, 100, 0)
+    assert order_fits(ex, "XBTUSD", 1, _native.BUY, 40_000, 100, IDLE) is True
+    assert ex.place(1, "XBTUSD", "Buy", 100, 20_000).accepted
+
+
 def exchange_with_order() -> tuple[Exchange, int]:
     ex = Exchange([presets.XBTUSD()])
     ex.deposit(1, XBT, ts=0)

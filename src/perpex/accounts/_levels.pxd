@@ -34,6 +34,9 @@ cdef class OpenLevels:
                            int64_t rate_den, int64_t mark_e8, int64_t mark_unit, int64_t best_bid,
                            int side, int64_t price, int64_t n, int old_side, int64_t old_price,
                            int64_t old_n, int64_t* out) except -1
+    cdef bint margin_bound_c(self, LevelTerms t, int64_t rn, int64_t rd, int64_t mark_e8,
+                             int64_t m1, int64_t best_bid, int xside, int64_t xprice, int64_t xn,
+                             int64_t* out) noexcept
     cdef bint _margin(self, LevelTerms t, int64_t pq, int64_t rn, int64_t rd, int64_t mark_e8,
                       int64_t m1, int64_t best_bid, int xside, int64_t xprice, int64_t xn,
                       int64_t* out) noexcept

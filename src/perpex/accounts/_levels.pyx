@@ -11,7 +11,8 @@ None and the caller takes the Python path, whose integers do not overflow."""
 from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
 from cython.operator cimport dereference as deref, preincrement as inc
 
-from perpex._checked cimport as_int64, div_half_away, perpex_add, perpex_ceil_mul_div, perpex_mul
+from perpex._checked cimport (as_int64, div_half_away, perpex_add, perpex_ceil_mul_div,
+                              perpex_mul, perpex_sub)
 from perpex._records cimport OrderRecord, record_key
 
 from perpex.instruments import Instrument as _Instrument
@@ -73,6 +74,23 @@ cpdef object contract_value(object inst, object terms, object qty, object ticks)
 cdef inline void _check_rate(int64_t rn, int64_t rd) except *:
     if rn < 0 or rd <= 0:
         raise ValueError("the initial margin rate must be a ratio >= 0")
+
+
+cdef inline bint _unit(LevelTerms t, int64_t p, int64_t* unit, int64_t* value) noexcept:
+    """One contract's charged value at ``p`` > 0 ticks (``unit``, >= 0) and its signed value
+    (``value``, negative for an inverse contract); True on overflow."""
+    cdef int64_t d, x
+    if t.inverse:  # Instrument.unit_value: |m| / price rounded half up, per contract
+        if perpex_mul(p, t.value_den, &d) or perpex_mul(d, 2, &x) or \
+                perpex_add(t._twice_value_num, d, unit):
+            return True
+        unit[0] //= x
+        value[0] = -unit[0]
+        return False
+    if perpex_mul(p, t.value_num, unit):
+        return True
+    value[0] = unit[0]
+    return False
 
 
 cdef class OpenLevels:
@@ -158,6 +176,65 @@ cdef class OpenLevels:
         self._add(old_side, old_price, old_n)
         return overflow
 
+    def margin_bound(self, LevelTerms t, int64_t rate_num, int64_t rate_den, int64_t mark_e8,
+                     int64_t mark_unit, int64_t best_bid, int side, int64_t price, int64_t n):
+        """An upper bound of :meth:`margin_with` for a new order (nothing taken out) under
+        any position, or None when a 64-bit step would overflow; the same arguments, without
+        the position."""
+        cdef int64_t out
+        if self.margin_bound_c(t, rate_num, rate_den, mark_e8, mark_unit, best_bid, side, price,
+                               n, &out):
+            return None
+        return out
+
+    cdef bint margin_bound_c(self, LevelTerms t, int64_t rn, int64_t rd, int64_t mark_e8,
+                             int64_t m1, int64_t best_bid, int xside, int64_t xprice, int64_t xn,
+                             int64_t* out) noexcept:
+        # Every contract of both sides (the order's ``xn`` at ``xprice`` on ``xside``
+        # included) charged at the largest per-contract value of any level and paying the
+        # largest premium of any: at least what _margin charges, which nets the sides, lets the
+        # position's closing contracts carry nothing and charges a subset. A contract's value
+        # is monotonic in its price, so both largest amounts are at the lowest or the highest
+        # price a pass values (offers at no less than the best bid). O(1): the check's common
+        # case, an order far inside the account's balance, needs no pass. True on overflow
+        # (or a rate or price the exact steps refuse): no bound.
+        cdef int64_t n, lo = INT64_MAX, hi = 0, slo, shi, ulo, uhi, vlo, vhi, u, dlo, dhi
+        cdef int64_t charged, premium = 0, im, fee
+        if rn < 0 or rd <= 0 or (xn and xprice <= 0):
+            return True
+        if perpex_add(self._nbuy, self._nsell, &n) or perpex_add(n, xn, &n):
+            return True
+        out[0] = 0
+        if not n:
+            return False
+        if not self._buys.empty():
+            lo, hi = deref(self._buys.begin()).first, deref(self._buys.rbegin()).first
+        if xn and xside == 0:
+            lo, hi = min(lo, xprice), max(hi, xprice)
+        if not self._sells.empty() or (xn and xside != 0):
+            slo, shi = INT64_MAX, 0
+            if not self._sells.empty():
+                slo, shi = deref(self._sells.begin()).first, deref(self._sells.rbegin()).first
+            if xn and xside != 0:
+                slo, shi = min(slo, xprice), max(shi, xprice)
+            lo, hi = min(lo, max(slo, best_bid)), max(hi, max(shi, best_bid))
+        if lo <= 0 or lo > hi:  # (counted contracts without a level: not a state it keeps)
+            return True
+        if _unit(t, lo, &ulo, &vlo) or _unit(t, hi, &uhi, &vhi):
+            return True
+        if perpex_mul(n, max(ulo, uhi), &charged):
+            return True
+        if mark_e8 > 0:  # (without a mark no premium)
+            if perpex_sub(vlo, m1, &dlo) or perpex_sub(vhi, m1, &dhi) or dlo == INT64_MIN \
+                    or dhi == INT64_MIN:
+                return True
+            if perpex_mul(n, max(-dlo if dlo < 0 else dlo, -dhi if dhi < 0 else dhi), &premium):
+                return True
+        if perpex_ceil_mul_div(charged, rn, rd, &im) or \
+                perpex_ceil_mul_div(charged, t.fee_num, t.fee_den, &fee):
+            return True
+        return perpex_add(im, premium, &im) or perpex_add(im, fee, out)
+
     cdef bint _margin(self, LevelTerms t, int64_t pq, int64_t rn, int64_t rd, int64_t mark_e8,
                       int64_t m1, int64_t best_bid, int xside, int64_t xprice, int64_t xn,
                       int64_t* out) noexcept:
@@ -219,22 +296,14 @@ cdef class OpenLevels:
         """One level of a side's pass (``_side_levels``): the position's closing contracts
         (``cap``) come first and carry nothing; of the rest, those at pass positions [lo, hi)
         are charged. 1 when the pass can stop, -1 on overflow, else 0."""
-        cdef int64_t unit, value, first, last, x, d
+        cdef int64_t unit, value, first, last, x
         if cap[0]:
             if cap[0] >= n:
                 cap[0] -= n
                 return 0
             n, cap[0] = n - cap[0], 0
-        if t.inverse:  # Instrument.unit_value: |m| / price rounded half up, per contract
-            if perpex_mul(p, t.value_den, &d) or perpex_mul(d, 2, &x) or \
-                    perpex_add(t._twice_value_num, d, &unit):
-                return -1
-            unit //= x
-            value = -unit
-        else:
-            if perpex_mul(p, t.value_num, &unit):
-                return -1
-            value = unit
+        if _unit(t, p, &unit, &value):
+            return -1
         first = at[0] if at[0] > lo else lo
         at[0] += n
         last = at[0] if at[0] < hi else hi
