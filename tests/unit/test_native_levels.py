@@ -163,6 +163,21 @@ def test_the_index_counts_contracts_per_level_and_drops_emptied_levels():
     assert lv.empty()
 
 
+def test_the_index_pickles_with_its_levels_counts_and_shared_identity():
+    """A snapshot pickles the engine, whose records share their key's levels object."""
+    import pickle
+    lv = OpenLevels()
+    for side, price, n in ((0, 100, 5), (0, 98, 2), (1, 105, 3), (1, 0, 4)):
+        lv.add(side, price, n)
+    lv.count = 5
+    a, b = pickle.loads(pickle.dumps([lv, lv], protocol=5))
+    assert a is b and a.levels() == lv.levels() == ({98: 2, 100: 5}, {105: 3}, 1)
+    assert a.count == 5
+    cv = ContractValue(INSTRUMENTS["XBTUSD"])
+    assert a.margin_with(*args(cv, 0, (1, 100), None, None), *NOTHING) == \
+        lv.margin_with(*args(cv, 0, (1, 100), None, None), *NOTHING) > 0
+
+
 def test_removing_more_than_a_level_holds_raises_and_changes_nothing():
     lv = OpenLevels()
     lv.add(1, 105, 3)

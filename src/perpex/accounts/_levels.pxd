@@ -2,11 +2,53 @@
 # (perpex._pretrade). The implementation and its documentation are in _levels.pyx.
 
 from libc.stdint cimport int64_t
-from libcpp.map cimport map as cmap
 
 from perpex._records cimport OrderRecord
 
-ctypedef cmap[int64_t, int64_t] Levels
+
+cdef extern from *:
+    """
+    #include <algorithm>
+    #include <cstdint>
+    #include <vector>
+    /* One side of a key's order-margin index: contracts per price, ascending, as a sorted
+       array. A key rests at a few prices (at most the 200 open orders of a contract) and every
+       order adds or takes one level entry, so a binary search and a short move beat a tree's
+       node per level; the margin passes walk it from either end. */
+    struct PerpexLevels {
+        std::vector<std::pair<int64_t, int64_t>> v;
+        std::vector<std::pair<int64_t, int64_t>>::iterator at(int64_t price) {
+            return std::lower_bound(v.begin(), v.end(), price,
+                [](const std::pair<int64_t, int64_t>& l, int64_t p) { return l.first < p; });
+        }
+        void add(int64_t price, int64_t n) {
+            auto it = at(price);
+            if (it != v.end() && it->first == price) it->second += n;
+            else v.insert(it, {price, n});
+        }
+        /* false (nothing changed) when fewer than n rest at price */
+        bool take(int64_t price, int64_t n) {
+            auto it = at(price);
+            if (it == v.end() || it->first != price || it->second < n) return false;
+            if (it->second == n) v.erase(it);
+            else it->second -= n;
+            return true;
+        }
+        bool empty() const { return v.empty(); }
+        Py_ssize_t size() const { return (Py_ssize_t)v.size(); }
+        int64_t price(Py_ssize_t i) const { return v[i].first; }
+        int64_t qty(Py_ssize_t i) const { return v[i].second; }
+    };
+    """
+    cppclass PerpexLevels:
+        void add(int64_t price, int64_t n)
+        bint take(int64_t price, int64_t n)
+        bint empty()
+        Py_ssize_t size()
+        int64_t price(Py_ssize_t i)
+        int64_t qty(Py_ssize_t i)
+
+ctypedef PerpexLevels Levels
 
 
 cdef struct Pass:

@@ -9,7 +9,6 @@ per order on the hot path. The Python function stays the reference (the tests an
 None and the caller takes the Python path, whose integers do not overflow."""
 
 from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
-from cython.operator cimport dereference as deref, preincrement as inc
 
 from perpex._checked cimport (as_int64, div_half_away, perpex_add, perpex_ceil_mul_div,
                               perpex_mul, perpex_sub)
@@ -76,6 +75,28 @@ cdef inline void _check_rate(int64_t rn, int64_t rd) except *:
         raise ValueError("the initial margin rate must be a ratio >= 0")
 
 
+cdef dict _as_dict(Levels* lv):
+    cdef Py_ssize_t i
+    return {lv.price(i): lv.qty(i) for i in range(lv.size())}
+
+
+cdef list _as_pairs(Levels* lv):
+    cdef Py_ssize_t i
+    return [(lv.price(i), lv.qty(i)) for i in range(lv.size())]
+
+
+def _restore_levels(list buys, list sells, Py_ssize_t count, Py_ssize_t unpriced):
+    """An OpenLevels from its pickled state (OpenLevels.__reduce__)."""
+    cdef OpenLevels lv = OpenLevels()
+    cdef int64_t p, n
+    for p, n in buys:
+        lv._add(0, p, n)
+    for p, n in sells:
+        lv._add(1, p, n)
+    lv.count, lv.unpriced = count, unpriced
+    return lv
+
+
 cdef inline bint _unit(LevelTerms t, int64_t p, int64_t* unit, int64_t* value) noexcept:
     """One contract's charged value at ``p`` > 0 ticks (``unit``, >= 0) and its signed value
     (``value``, negative for an inverse contract); True on overflow."""
@@ -108,31 +129,30 @@ cdef class OpenLevels:
 
     cdef void _add(self, int side, int64_t price, int64_t n):
         if side == 0:
-            self._buys[price] += n
+            self._buys.add(price, n)
             self._nbuy += n
         else:
-            self._sells[price] += n
+            self._sells.add(price, n)
             self._nsell += n
 
     cdef void _remove(self, int side, int64_t price, int64_t n) except *:
         cdef Levels* lv = &self._buys if side == 0 else &self._sells
-        cdef int64_t left
-        it = lv.find(price)
-        if it == lv.end() or deref(it).second < n:
+        if not lv.take(price, n):
             raise KeyError(f"no {n} contracts resting at {price} on side {side}")
-        left = deref(it).second - n
-        if left:
-            deref(lv)[price] = left  # (an in-place update through the iterator edits a copy)
-        else:
-            lv.erase(it)
         if side == 0:
             self._nbuy -= n
         else:
             self._nsell -= n
 
+    def __reduce__(self):
+        # (a snapshot pickles the engine, and with it the index: its levels as (price,
+        # contracts) pairs, ascending)
+        return _restore_levels, (_as_pairs(&self._buys), _as_pairs(&self._sells), self.count,
+                                 self.unpriced)
+
     def levels(self):
         """(buys, sells, unpriced), contracts by price, for comparisons."""
-        return dict(self._buys), dict(self._sells), self.unpriced
+        return _as_dict(&self._buys), _as_dict(&self._sells), self.unpriced
 
     def empty(self):
         """No priced contracts on either side."""
@@ -208,13 +228,13 @@ cdef class OpenLevels:
         if not n:
             return False
         if not self._buys.empty():
-            lo, hi = deref(self._buys.begin()).first, deref(self._buys.rbegin()).first
+            lo, hi = self._buys.price(0), self._buys.price(self._buys.size() - 1)
         if xn and xside == 0:
             lo, hi = min(lo, xprice), max(hi, xprice)
         if not self._sells.empty() or (xn and xside != 0):
             slo, shi = INT64_MAX, 0
             if not self._sells.empty():
-                slo, shi = deref(self._sells.begin()).first, deref(self._sells.rbegin()).first
+                slo, shi = self._sells.price(0), self._sells.price(self._sells.size() - 1)
             if xn and xside != 0:
                 slo, shi = min(slo, xprice), max(shi, xprice)
             lo, hi = min(lo, max(slo, best_bid)), max(hi, max(shi, best_bid))
@@ -326,10 +346,11 @@ cdef class OpenLevels:
         # their own.
         cdef int64_t at = 0, p, n
         cdef int r
+        cdef Py_ssize_t i = self._buys.size()
         acc.charged = acc.premium = 0
-        it = self._buys.rbegin()
-        while it != self._buys.rend():
-            p, n = deref(it).first, deref(it).second
+        while i:
+            i -= 1
+            p, n = self._buys.price(i), self._buys.qty(i)
             if xn and p <= xprice:
                 if p == xprice:
                     n += xn
@@ -341,7 +362,6 @@ cdef class OpenLevels:
             r = self._level(t, p, n, &cap, &at, lo, hi, p > over, m1, acc)
             if r:
                 return r < 0
-            inc(it)
         if xn:
             r = self._level(t, xprice, xn, &cap, &at, lo, hi, xprice > over, m1, acc)
             if r:
@@ -353,13 +373,14 @@ cdef class OpenLevels:
                           Pass* acc) noexcept:
         # lowest first, valued at no less than the best bid; a premium is due below the mark.
         # ``xn`` contracts at ``xprice`` as in _buys_pass.
-        cdef int64_t at = 0, p, n
+        cdef int64_t at = 0, p, n, lp
         cdef int r
+        cdef Py_ssize_t i, k = self._sells.size()
         acc.charged = acc.premium = 0
-        for level in self._sells:
-            n = level.second
-            if xn and level.first >= xprice:
-                if level.first == xprice:
+        for i in range(k):
+            lp, n = self._sells.price(i), self._sells.qty(i)
+            if xn and lp >= xprice:
+                if lp == xprice:
                     n += xn
                 else:  # the added level comes first
                     p = xprice if xprice > floor else floor
@@ -367,7 +388,7 @@ cdef class OpenLevels:
                     if r:
                         return r < 0
                 xn = 0
-            p = level.first if level.first > floor else floor
+            p = lp if lp > floor else floor
             r = self._level(t, p, n, &cap, &at, lo, hi, p < under, m1, acc)
             if r:
                 return r < 0
