@@ -62,9 +62,10 @@ cdef class Contract:
     cdef readonly dict ticks  # and its cache of conversions the other way (its _ticks)
     # the float prices last converted, direct-mapped by a hash of their bits (perpex._front):
     # a float's bits and its ticks (0: an empty entry), ahead of the dict lookup above, which
-    # hashes and compares a float object
-    cdef uint64_t f_bits[32]
-    cdef int64_t f_ticks[32]
+    # hashes and compares a float object (256 entries: a price ladder of a hundred or so
+    # ticks around the mid mostly fits without two prices sharing an entry)
+    cdef uint64_t f_bits[256]
+    cdef int64_t f_ticks[256]
     # its lot size, max order quantity and max price (ticks)
     cdef readonly int64_t lot, max_qty, max_px
     cdef readonly tuple taker_rate, maker_rate

@@ -105,7 +105,7 @@ cdef inline int64_t _ticks(Contract c, price, str name) except? -1:
     if kind is float:  # (only a conversion that succeeded enters the table)
         d = PyFloat_AS_DOUBLE(price)
         memcpy(&bits, &d, 8)
-        h = <Py_ssize_t>((bits * <uint64_t>0x9E3779B97F4A7C15) >> 59)
+        h = <Py_ssize_t>((bits * <uint64_t>0x9E3779B97F4A7C15) >> 56)  # (8 bits: 256)
         if c.f_bits[h] == bits and c.f_ticks[h] > 0:
             return c.f_ticks[h]
         t = _ticks_dict(c, price, name)
