@@ -16,7 +16,7 @@ scan, a 64-bit overflow, a live order not indexed yet): the reference then decid
 repairs the index, so everything unusual runs exactly the code it ran before. Its tests compare
 the two on random books, positions and marks over every contract type."""
 
-from libc.stdint cimport INT64_MAX, int64_t
+from libc.stdint cimport int64_t
 
 from perpex._checked cimport as_int64, perpex_add, perpex_ceil_mul_div, perpex_mul, perpex_sub
 from perpex._core cimport (Contract, EngineCore, book_best, held_pos, key_levels, key_live,
@@ -58,15 +58,15 @@ cdef tuple _init_ratio(EngineCore e, Contract c, object pos, object lev):
 
 cdef int _key_margin(EngineCore e, tuple key, object live, object pos, Contract c,
                      int64_t pq, tuple ratio, object mark, object unit, int side, int64_t price,
-                     int64_t n, tuple old, bint bound, int64_t* out) except -1:
+                     int64_t n, tuple old, int64_t fit, int64_t* out) except -1:
     """MarginCore._levels_margin_with for ``key`` (its live orders ``live``, its position
     ``pos`` or None, with ``pq`` contracts and IM% ``ratio``, its contract ``c``'s ``mark``
     and ``unit`` = ``c.cv.mark_unit(mark)``) with ``n`` at ``price`` on ``side`` added and
     ``old`` (side, price, n) taken out, into ``out``: 1 when done, 0 when the key needs the
     reference (not valued per contract, a live order not indexed yet, an unpriced order, a mark
-    without a per-contract value, an overflow). With ``bound`` and nothing taken out, ``out``
-    is an upper bound of that margin instead (OpenLevels.margin_bound_c; INT64_MAX when it has
-    none): the caller asks for the exact margin only when the bound does not fit."""
+    without a per-contract value, an overflow). With nothing taken out, an O(1) upper bound of
+    that margin (OpenLevels.margin_bound_c) stands for it when it is within ``fit`` (the
+    balance the caller compares with; -1 for none): the margin itself only when it matters."""
     cdef OpenLevels levels
     cdef int64_t rn, rd, mark_e8 = 0, unit_c = 0, bid
     cdef int old_side = old[0]
@@ -99,10 +99,9 @@ cdef int _key_margin(EngineCore e, tuple key, object live, object pos, Contract 
         old_price, old_n = old[1], old[2]
     except OverflowError:  # a value beyond 64 bits: the reference's Python integers
         return 0
-    if bound and not old_n:
-        if levels.margin_bound_c(<LevelTerms>terms, rn, rd, mark_e8, unit_c, bid, side, price, n,
-                                 out):
-            out[0] = INT64_MAX
+    if fit >= 0 and not old_n and not levels.margin_bound_c(
+            <LevelTerms>terms, rn, rd, mark_e8, unit_c, bid, side, price, n, out) \
+            and out[0] <= fit:
         return 1
     if levels.margin_with_c(<LevelTerms>terms, pq, rn, rd, mark_e8, unit_c, bid, side,
                             price, n, old_side, old_price, old_n, out):
@@ -133,7 +132,7 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
     when it adds none."""
     cdef int64_t total = 0, wallet, m, after = 0, qty = 0, cost = 0, extra = 0, num, den, u, x
     cdef int64_t own_qty = 0, before = 0
-    own_ratio = own_mark = own_unit = None  # (own_c's, kept for a short answer)
+    own_ratio = own_mark = own_unit = None  # (own_c's, for its key's margin after the pass)
     cdef dict positions = engine._positions
     cdef bint held, ordered, mine
     cdef Contract c
@@ -183,30 +182,24 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
                         return None
                     if x < 0 and perpex_add(total, x, &total):
                         return None
-        if mine:
-            if not _key_margin(engine, key, live, pos, c, qty, ratio, mark, unit, side, price, n,
-                               old, True, &after):
-                return None
+        if mine:  # (its margin with the order once the balance it must fit in is known)
             own_qty, own_ratio, own_mark, own_unit = qty, ratio, mark, unit
         elif ordered:
             if not _key_margin(engine, key, live, pos, c, qty, ratio, mark, unit, 0, 0, 0, _IDLE,
-                               False, &m) or perpex_sub(total, m, &total):
+                               -1, &m) or perpex_sub(total, m, &total):
                 return None
     if not (wallet_n(engine._ledger, own_c.currency, a, some, &wallet)
             or as_int64(wallet_c(engine._ledger, own_c.currency, a, some), &wallet)) \
             or perpex_add(wallet, total, &total):
         return None
-    if after <= total:  # (a bound, or with an order taken out the margin itself)
+    if not _key_margin(engine, own, own_live, own_pos, own_c, own_qty, own_ratio, own_mark,
+                       own_unit, side, price, n, old, total if total >= 0 else -1, &after):
+        return None
+    if after <= total:
         return True
-    if not old[2]:  # the bound does not settle it: the margin itself
-        if not _key_margin(engine, own, own_live, own_pos, own_c, own_qty, own_ratio, own_mark,
-                           own_unit, side, price, n, old, False, &after):
-            return None
-        if after <= total:
-            return True
     # short: the reference's answer, which compares with the margin without the order
     if not _key_margin(engine, own, own_live, own_pos, own_c, own_qty, own_ratio, own_mark,
-                       own_unit, 0, 0, 0, _IDLE, False, &before):
+                       own_unit, 0, 0, 0, _IDLE, -1, &before):
         return None
     return insufficient_text(after - before, own_c.currency) if after > before else ""
 

@@ -75,11 +75,6 @@ cdef inline void _check_rate(int64_t rn, int64_t rd) except *:
         raise ValueError("the initial margin rate must be a ratio >= 0")
 
 
-cdef dict _as_dict(Levels* lv):
-    cdef Py_ssize_t i
-    return {lv.price(i): lv.qty(i) for i in range(lv.size())}
-
-
 cdef list _as_pairs(Levels* lv):
     cdef Py_ssize_t i
     return [(lv.price(i), lv.qty(i)) for i in range(lv.size())]
@@ -152,7 +147,7 @@ cdef class OpenLevels:
 
     def levels(self):
         """(buys, sells, unpriced), contracts by price, for comparisons."""
-        return _as_dict(&self._buys), _as_dict(&self._sells), self.unpriced
+        return dict(_as_pairs(&self._buys)), dict(_as_pairs(&self._sells)), self.unpriced
 
     def empty(self):
         """No priced contracts on either side."""
@@ -218,7 +213,7 @@ cdef class OpenLevels:
         # price a pass values (offers at no less than the best bid). O(1): the check's common
         # case, an order far inside the account's balance, needs no pass. True on overflow
         # (or a rate or price the exact steps refuse): no bound.
-        cdef int64_t n, lo = INT64_MAX, hi = 0, slo, shi, ulo, uhi, vlo, vhi, u, dlo, dhi
+        cdef int64_t n, lo = INT64_MAX, hi = 0, slo, shi, ulo, uhi, vlo, vhi, dlo, dhi
         cdef int64_t charged, premium = 0, im, fee
         if rn < 0 or rd <= 0 or (xn and xprice <= 0):
             return True
