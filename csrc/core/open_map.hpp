@@ -65,6 +65,12 @@ class OpenMap {
   }
 
   std::size_t size() const { return size_; }
+  // Every key, in table order, appended to `out` (callers sort it when order matters).
+  void keys_into(std::vector<std::uint64_t>& out) const {
+    out.reserve(out.size() + size_);
+    for (const Slot& s : slots_)
+      if (s.key != kEmpty) out.push_back(s.key);
+  }
   // Visits every entry in table order: for checks only, never for output.
   template <typename F>
   void for_each(F&& f) const {

@@ -6,6 +6,7 @@ cimport cython
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
+from perpex._idtable cimport OrderTable
 from perpex._records cimport OrderRecord
 from perpex.accounts._levels cimport OpenLevels
 from perpex.accounts._position cimport Position
@@ -98,7 +99,8 @@ cdef class EngineCore:
     cdef bytearray _known
     cdef object _known_of
     cdef Py_ssize_t _known_n
-    cdef public dict _inst, _books, _positions, _orders, _live, _reduce_only, _cl_ids
+    cdef public dict _inst, _books, _positions, _live, _reduce_only, _cl_ids
+    cdef public OrderTable _orders  # the live orders by id
     cdef public dict _accounts  # the accounts that have deposited (keys; values None)
     cdef public dict _open, _fee_ratios, _settled, _lots, _liq_orders
     cdef public dict _texts, _dirty, _buckets

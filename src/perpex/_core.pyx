@@ -30,6 +30,7 @@ from libc.string cimport memcpy, memset
 from perpex._checked cimport as_int64, div_half_away, perpex_add, perpex_mul
 from perpex._events cimport Execution, execution_c
 from perpex._fills cimport _book, _book_n, book_reference
+from perpex._idtable cimport OrderTable, table_get
 from perpex._records cimport new_order, rec_px_qty, record_id, record_key
 from perpex._tuples cimport PyType_GenericAlloc, tuple_put
 from perpex.accounts._levels cimport LevelTerms, contract_value, drop_c, sync_c
@@ -252,12 +253,12 @@ cdef void _forget_seats(Contract c) noexcept:
     PyMem_Free(seats)
 
 
-cdef Py_ssize_t _stops(dict orders, dict live) except -1:
+cdef Py_ssize_t _stops(OrderTable orders, dict live) except -1:
     """How many of the ``live`` orders (ids) are conditional. (A function of its own: a
     generator expression in the place step would build its closure on every call.)"""
     cdef Py_ssize_t n = 0
     for o in live:
-        if (<OrderRecord>orders[o]).conditional:
+        if (<OrderRecord>table_get(orders, o)).conditional:
             n += 1
     return n
 
@@ -443,7 +444,8 @@ cdef class EngineCore:
         cdef object res  # an Outcome (a tuple subclass)
         cdef Result* o
         cdef Contract c
-        cdef dict orders = self._orders
+        cdef OrderTable orders = self._orders
+        cdef PyObject* found
         commit, place, cancel = self._commit, self._place, self._cancel_now
         # the C steps unless a subclass or the instance replaces one of them (the tests do)
         cls, own = type(self), getattr(self, "__dict__", {})
@@ -458,14 +460,15 @@ cdef class EngineCore:
             if r.op == _OP_CANCEL:
                 if shedder is not None:
                     shedder.admit(cancel_kind)
-                found = orders.get(r.order_id)
-                if found is None or (<OrderRecord>found).account != r.account:
+                found = orders.find_c(<int64_t>r.order_id)  # (an id beyond int64: none)
+                if found == NULL or (<OrderRecord>found).account != r.account:
                     o.order_id, o.status = r.order_id, _STATUS_UNKNOWN_ORDER
                     continue
+                rec = <OrderRecord>found  # (held: the cancel takes it out of the table)
                 if direct:  # the result from the record, without an Outcome
-                    self._commit_cancel(r.ts, c, found, o)
+                    self._commit_cancel(r.ts, c, rec, o)
                     continue
-                res = commit(r.ts, cancel, found)
+                res = commit(r.ts, cancel, rec)
             elif shedder is not None and shedder.admit(new_kind) is not None:
                 o.status = _STATUS_OVERLOADED
                 if self._emit:
@@ -728,7 +731,7 @@ cdef class EngineCore:
         without any; ``pos`` its position, or None)."""
         cdef object oid = rec.order_id  # boxed once, for every table (see id_key)
         rec.id_key = oid
-        self._orders[oid] = rec
+        self._orders.put_c(rec.order_id, rec)
         rec.key = key
         if live is None:
             live = self._live[key] = {oid: None}
@@ -876,7 +879,7 @@ cdef class EngineCore:
 
     cdef int _apply_c(self, Contract c, const PerpexEvent* evs, Py_ssize_t n,
                       OrderRecord own) except -1:
-        cdef dict orders = self._orders
+        cdef OrderTable orders = self._orders
         cdef OrderRecord rec
         cdef int typ
         cdef const PerpexEvent* ev
@@ -888,21 +891,25 @@ cdef class EngineCore:
             ev = &evs[i]
             typ = ev.type
             if typ == _EV_FILL:
-                self._fill_c(c, own if ev.order_id == own_id else orders[ev.order_id],
-                             orders[ev.maker_id], ev.price, ev.qty, ev.leaves, ev.maker_leaves)
+                self._fill_c(c, own if ev.order_id == own_id else
+                             table_get(orders, <int64_t>ev.order_id),
+                             table_get(orders, <int64_t>ev.maker_id), ev.price, ev.qty, ev.leaves,
+                             ev.maker_leaves)
                 continue
-            oid = ev.order_id
-            rec = own if ev.order_id == own_id else orders[oid]
+            rec = own if ev.order_id == own_id else table_get(orders, <int64_t>ev.order_id)
+            # (the id boxed only for the tables that hold it, and only when they hold any)
+            texts = self._texts
             if typ == _EV_ACCEPTED:
                 self._index(c, rec)
                 if self._emit:
                     liq = self._liq_orders
                     self._events.append(_report(c, rec, "New", "New", self._seq, self._ts,
-                                                LIQUIDATION_TEXT if liq and oid in liq else "",
-                                                0, 0, 0, 0, "", None))
+                                                LIQUIDATION_TEXT if liq and record_id(rec) in liq
+                                                else "", 0, 0, 0, 0, "", None))
             elif typ == _EV_CANCELED or typ == _EV_REJECTED:
                 rec.leaves_qty = 0
-                text = self._texts.pop(oid, None) or _CANCEL_TEXTS.get(ev.reason, "Canceled")
+                text = (texts.pop(record_id(rec), None) if texts else None) \
+                    or _CANCEL_TEXTS.get(ev.reason, "Canceled")
                 status = "Canceled" if typ == _EV_CANCELED else "Rejected"
                 self._finish_c(c, rec, status, status, text, 0, 0, 0, 0, "")
             elif typ == _EV_AMENDED:
@@ -914,7 +921,7 @@ cdef class EngineCore:
                 self._index(c, rec)
                 # taken with or without events: a text left behind would become the text of
                 # the order's later cancel
-                text = self._texts.pop(oid, "")
+                text = texts.pop(record_id(rec), "") if texts else ""
                 if self._emit:
                     self._events.append(_report(
                         c, rec, "Replaced", "PartiallyFilled" if rec.cum_qty else "New",
@@ -925,13 +932,13 @@ cdef class EngineCore:
                 if self._emit:
                     self._events.append(_report(c, rec, "Triggered", "New", self._seq,
                                                 self._ts, "", 0, 0, 0, 0, "", None))
-                self._held.append(oid)
+                self._held.append(record_id(rec))
         return 0
 
     cdef int _finish_c(self, Contract c, OrderRecord rec, str exec_type, str status, str text,
                        last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1:
         cdef object oid = record_id(rec)  # the tables' own key object
-        del self._orders[oid]
+        self._orders.erase_c(rec.order_id)
         drop_c(self._open, rec)
         key = record_key(rec)
         if self._lots:

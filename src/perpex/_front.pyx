@@ -16,6 +16,7 @@ from libc.string cimport memcpy
 
 from perpex._checked cimport as_int64, perpex_mul
 from perpex._core cimport Contract, EngineCore, Result
+from perpex._idtable cimport table_find
 from perpex._records cimport OrderRecord, new_order
 
 from decimal import Decimal
@@ -178,7 +179,7 @@ cdef int replay_cancel_at(EngineCore core, account, order_id, int64_t ts) except
     """``cancel`` of a journaled cancel, without its outcome."""
     cdef int64_t t = _ts_at(core, ts)
     a = _trader(core, account)
-    found = core._orders.get(order_id)
+    found = table_find(core._orders, order_id)
     cdef OrderRecord rec
     if found is not None and (<OrderRecord>found).account == a:
         rec = <OrderRecord>found
@@ -289,7 +290,7 @@ def cancel(EngineCore core not None, account, order_id, ts):
     a = _trader(core, account)
     # (the lookup written out here: an unknown order's error, common in a client's flow,
     # would pay for a traceback entry of each C function it passed through)
-    found = core._orders.get(order_id) if type(order_id) is int else None
+    found = table_find(core._orders, order_id) if type(order_id) is int else None
     cdef OrderRecord rec
     if found is not None and (<OrderRecord>found).account == a:
         rec = <OrderRecord>found

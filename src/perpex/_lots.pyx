@@ -26,6 +26,7 @@ from libc.stdint cimport INT64_MIN, int64_t
 from perpex._checked cimport as_int64, perpex_mul
 from perpex._core cimport Contract, EngineCore, book_levels
 from perpex._events cimport _price
+from perpex._idtable cimport OrderTable, table_find
 from perpex._fills cimport _book, balance_c, book_reference, transfer_c, wallet_c
 from perpex._pretrade cimport _lev_ratio
 from perpex._records cimport OrderRecord
@@ -210,13 +211,14 @@ def work_lots(EngineCore core, inst, mark_e8, bint native):
     """Works each lot of ``inst`` whose bankruptcy price the mark ``mark_e8`` has reached, in
     order id order (``_work_lots``): here, or with ``native`` False through the engine's
     ``_aggress_or_deleverage``."""
-    cdef dict lots = core._lots, orders = core._orders
+    cdef dict lots = core._lots
+    cdef OrderTable orders = core._orders
     cdef OrderRecord rec
     sym = inst.symbol
     cdef Contract c = core._contract(sym)
     e8_per_tick = inst._e8_per_tick
     for oid in sorted(lots):
-        found = orders.get(oid)
+        found = table_find(orders, oid)
         if found is None:
             continue
         rec = <OrderRecord>found

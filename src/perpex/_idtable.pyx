@@ -1,0 +1,168 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The engine's live-order table: order id to OrderRecord, on the book's open-addressing map.
+
+Every order the engine places goes in once, every fill and cancel event looks its records up,
+and every finished order comes out. In a dict each of those boxes the event's id as a Python
+int, hashes it and compares it by value with the key object stored, and the dict's tombstones
+lengthen its probes between resizes. Here the engine's steps pass the id as an int64 and the
+map (csrc/core/open_map.hpp: linear probing, backward-shift deletion, no tombstones) finds the
+record in a probe or two.
+
+From Python it reads as a dict of the live orders: ``get``, ``[]``, ``in``, ``len``, iteration,
+``keys`` / ``values`` / ``items`` and ``pop``; ``[] =`` and ``del`` for the engine's own repairs
+and the tests. Iteration is in ascending order id, which is the order the engine enters them
+(ids are issued in sequence and never reused), so everything that walks the table sees the
+orders as a dict kept in insertion order showed them. The lists it returns are copies: the
+table may change while a caller walks one. Keys are order ids, ints in [0, 2**63); any other
+key is simply absent."""
+
+cimport cython
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from libc.stdint cimport int64_t, uint64_t
+from libcpp.algorithm cimport sort
+from libcpp.vector cimport vector
+
+
+cdef object _MISSING = object()
+
+
+@cython.final
+@cython.no_gc  # (it holds order records, which hold nothing that leads back to it)
+cdef class OrderTable:
+    """The live orders by id (see the module docstring)."""
+
+    def __cinit__(self):
+        self._map = new OpenMap[PyObject*](1024)
+
+    def __dealloc__(self):
+        cdef vector[uint64_t] keys
+        cdef PyObject** v
+        cdef uint64_t k
+        if self._map == NULL:
+            return
+        self._map.keys_into(keys)
+        for k in keys:
+            v = self._map.find(k)
+            Py_DECREF(<object>v[0])
+        del self._map
+        self._map = NULL
+
+    # ------------------------------------------------------------ the engine's steps
+    cdef PyObject* find_c(self, int64_t oid) noexcept:
+        """The record of ``oid`` (borrowed), NULL when none."""
+        cdef PyObject** v
+        if oid < 0:
+            return NULL
+        v = self._map.find(<uint64_t>oid)
+        return <PyObject*>NULL if v == NULL else v[0]
+
+    cdef int put_c(self, int64_t oid, object rec) except -1:
+        """Enters ``rec`` as the record of ``oid`` >= 0 (replacing one there)."""
+        cdef PyObject** v
+        if oid < 0:
+            raise KeyError(oid)
+        v = self._map.find(<uint64_t>oid)
+        Py_INCREF(rec)
+        if v != NULL:
+            old = <object>v[0]
+            Py_DECREF(old)  # (``old`` keeps it alive until it is replaced)
+            v[0] = <PyObject*>rec
+            return 0
+        try:
+            self._map.put(<uint64_t>oid, <PyObject*>rec)
+        except BaseException:
+            Py_DECREF(rec)
+            raise
+        return 0
+
+    cdef int erase_c(self, int64_t oid) except -1:
+        """Takes the record of ``oid`` out (KeyError when there is none)."""
+        cdef PyObject** v = <PyObject**>NULL if oid < 0 else self._map.find(<uint64_t>oid)
+        if v == NULL:
+            raise KeyError(oid)
+        rec = <object>v[0]  # (a reference of its own: the table's goes below)
+        self._map.erase(<uint64_t>oid)
+        Py_DECREF(rec)
+        return 0
+
+    cdef list _sorted_keys(self):
+        cdef vector[uint64_t] keys
+        self._map.keys_into(keys)
+        sort(keys.begin(), keys.end())
+        return [k for k in keys]
+
+    # ------------------------------------------------------------ as a dict
+    def __len__(self):
+        return self._map.size()
+
+    def __contains__(self, k):
+        cdef int64_t oid
+        return order_id_of(k, &oid) and self.find_c(oid) != NULL
+
+    def __getitem__(self, k):
+        cdef int64_t oid
+        cdef PyObject* p = self.find_c(oid) if order_id_of(k, &oid) else <PyObject*>NULL
+        if p == NULL:
+            raise KeyError(k)
+        return <object>p
+
+    def get(self, k, default=None):
+        cdef int64_t oid
+        cdef PyObject* p = self.find_c(oid) if order_id_of(k, &oid) else <PyObject*>NULL
+        return default if p == NULL else <object>p
+
+    def __setitem__(self, k, rec):
+        cdef int64_t oid
+        if not order_id_of(k, &oid):
+            raise TypeError(f"an order id is an int in [0, 2**63), not {k!r}")
+        self.put_c(oid, rec)
+
+    def __delitem__(self, k):
+        cdef int64_t oid
+        if not order_id_of(k, &oid):
+            raise KeyError(k)
+        self.erase_c(oid)
+
+    def pop(self, k, default=_MISSING):
+        cdef int64_t oid
+        cdef PyObject* p = self.find_c(oid) if order_id_of(k, &oid) else <PyObject*>NULL
+        if p == NULL:
+            if default is _MISSING:
+                raise KeyError(k)
+            return default
+        rec = <object>p
+        self.erase_c(oid)
+        return rec
+
+    def clear(self):
+        for k in self._sorted_keys():
+            self.erase_c(k)
+
+    def keys(self):
+        """The order ids, ascending (a list)."""
+        return self._sorted_keys()
+
+    def values(self):
+        """The records in ascending order id (a list)."""
+        return [<object>self.find_c(k) for k in self._sorted_keys()]
+
+    def items(self):
+        """(order id, record) pairs in ascending order id (a list)."""
+        return [(k, <object>self.find_c(k)) for k in self._sorted_keys()]
+
+    def __iter__(self):
+        return iter(self._sorted_keys())
+
+    def __repr__(self):
+        return f"OrderTable({dict(self.items())!r})"
+
+    def __reduce__(self):
+        return _restore_table, (self.items(),)
+
+
+def _restore_table(items):
+    """An OrderTable of (order id, record) ``items`` (OrderTable.__reduce__)."""
+    cdef OrderTable t = OrderTable()
+    for k, rec in items:
+        t[k] = rec
+    return t
