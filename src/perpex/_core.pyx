@@ -57,6 +57,8 @@ cdef int _EV_CANCELED = _native.EV_CANCELED, _EV_REJECTED = _native.EV_REJECTED
 cdef int _EV_AMENDED = _native.EV_AMENDED, _EV_TRIGGERED = _native.EV_TRIGGERED
 cdef type _OUTCOME = Outcome
 cdef dict _CANCEL_TEXTS = CANCEL_TEXTS  # (typed: read without a method lookup)
+cdef int _text_reason = -1  # the reason code whose text _cancel_text gave last, and the text
+cdef object _text_of_reason = None
 cdef int _LIMIT = _native.LIMIT, _MARKET = _native.MARKET, _GTC = _native.GTC
 cdef int _FEED_MARK = _native.FEED_MARK
 
@@ -277,6 +279,17 @@ cdef FitsFn _order_fits = NULL
 cdef void set_order_fits(FitsFn fn) noexcept:
     global _order_fits
     _order_fits = fn
+
+
+cdef inline object _cancel_text(int reason):
+    """The cancel text of the book's ``reason`` code (CANCEL_TEXTS, "Canceled" for another),
+    the last one kept: a flow's cancels share one code, which as a dict key would be a new
+    int, hashed and compared by value, for every event."""
+    global _text_reason, _text_of_reason
+    if reason != _text_reason:
+        _text_of_reason = _CANCEL_TEXTS.get(reason, "Canceled")
+        _text_reason = reason
+    return _text_of_reason
 
 
 cdef object _check = None
@@ -909,7 +922,7 @@ cdef class EngineCore:
             elif typ == _EV_CANCELED or typ == _EV_REJECTED:
                 rec.leaves_qty = 0
                 text = (texts.pop(record_id(rec), None) if texts else None) \
-                    or _CANCEL_TEXTS.get(ev.reason, "Canceled")
+                    or _cancel_text(ev.reason)
                 status = "Canceled" if typ == _EV_CANCELED else "Rejected"
                 self._finish_c(c, rec, status, status, text, 0, 0, 0, 0, "")
             elif typ == _EV_AMENDED:
