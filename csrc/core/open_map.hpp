@@ -29,26 +29,32 @@ class OpenMap {
   }
   const V* find(std::uint64_t key) const { return const_cast<OpenMap*>(this)->find(key); }
 
-  // Inserts or overwrites.
-  [[gnu::always_inline]] V& put(std::uint64_t key, const V& v) {
+  // The value of `key`, entered as V{} when missing: one probe for a caller that must see
+  // (or release) what it replaces.
+  [[gnu::always_inline]] V* entry(std::uint64_t key) {
     if ((size_ + 1) * 2 > slots_.size()) rehash(slots_.size() * 2);
     std::size_t i = slot(key);
     while (slots_[i].key != kEmpty) {
-      if (slots_[i].key == key) return slots_[i].val = v;
+      if (slots_[i].key == key) return &slots_[i].val;
       i = (i + 1) & mask_;
     }
     slots_[i].key = key;
-    slots_[i].val = v;
+    slots_[i].val = V{};
     ++size_;
-    return slots_[i].val;
+    return &slots_[i].val;
   }
 
-  [[gnu::always_inline]] bool erase(std::uint64_t key) {
+  // Inserts or overwrites.
+  [[gnu::always_inline]] V& put(std::uint64_t key, const V& v) { return *entry(key) = v; }
+
+  // Removes `key`, its value first copied to `out` when given; false when it is missing.
+  [[gnu::always_inline]] bool erase(std::uint64_t key, V* out = nullptr) {
     std::size_t i = slot(key);
     while (slots_[i].key != key) {
       if (slots_[i].key == kEmpty) return false;
       i = (i + 1) & mask_;
     }
+    if (out) *out = slots_[i].val;
     // Backward shift: pull later members of the probe run into the hole.
     std::size_t hole = i;
     for (std::size_t j = (i + 1) & mask_; slots_[j].key != kEmpty; j = (j + 1) & mask_) {

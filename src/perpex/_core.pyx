@@ -893,6 +893,7 @@ cdef class EngineCore:
     cdef int _apply_c(self, Contract c, const PerpexEvent* evs, Py_ssize_t n,
                       OrderRecord own) except -1:
         cdef OrderTable orders = self._orders
+        cdef dict texts = self._texts  # (an id boxed for it only when it holds any)
         cdef OrderRecord rec
         cdef int typ
         cdef const PerpexEvent* ev
@@ -910,8 +911,6 @@ cdef class EngineCore:
                              ev.maker_leaves)
                 continue
             rec = own if ev.order_id == own_id else table_get(orders, <int64_t>ev.order_id)
-            # (the id boxed only for the tables that hold it, and only when they hold any)
-            texts = self._texts
             if typ == _EV_ACCEPTED:
                 self._index(c, rec)
                 if self._emit:

@@ -1,18 +1,19 @@
 # The live-order table's C declarations, for the engine modules that look orders up by id
 # without boxing the id (perpex._core, perpex._front, perpex._lots). See _idtable.pyx.
 
-from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint64_t
 from libcpp.vector cimport vector
+
+from perpex._checked cimport as_int64
 
 
 cdef extern from "open_map.hpp" namespace "perpex::core":
     cppclass OpenMap[V]:
         OpenMap(size_t capacity) except +
         V* find(uint64_t key)
-        V& put(uint64_t key, const V& v) except +
-        bint erase(uint64_t key)
+        V* entry(uint64_t key) except +
+        bint erase(uint64_t key, V* out)
         size_t size()
         void keys_into(vector[uint64_t]& out)
 
@@ -28,15 +29,7 @@ cdef class OrderTable:
 
 cdef inline bint order_id_of(object k, int64_t* out):
     """``k`` as an order id into ``out``: False when it is not an int in [0, 2**63)."""
-    cdef int overflow = 0
-    cdef long long v
-    if not isinstance(k, int):
-        return False
-    v = PyLong_AsLongLongAndOverflow(k, &overflow)
-    if overflow or v < 0:
-        return False
-    out[0] = v
-    return True
+    return as_int64(k, out) and out[0] >= 0
 
 
 cdef inline object table_get(OrderTable t, int64_t oid):

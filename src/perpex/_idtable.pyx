@@ -17,7 +17,7 @@ table may change while a caller walks one. Keys are order ids, ints in [0, 2**63
 key is simply absent."""
 
 cimport cython
-from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF, PyObject
 from libc.stdint cimport int64_t, uint64_t
 from libcpp.algorithm cimport sort
 from libcpp.vector cimport vector
@@ -59,30 +59,22 @@ cdef class OrderTable:
     cdef int put_c(self, int64_t oid, object rec) except -1:
         """Enters ``rec`` as the record of ``oid`` >= 0 (replacing one there)."""
         cdef PyObject** v
+        cdef PyObject* old
         if oid < 0:
             raise KeyError(oid)
-        v = self._map.find(<uint64_t>oid)
+        v = self._map.entry(<uint64_t>oid)  # (NULL in a new entry)
+        old = v[0]
         Py_INCREF(rec)
-        if v != NULL:
-            old = <object>v[0]
-            Py_DECREF(old)  # (``old`` keeps it alive until it is replaced)
-            v[0] = <PyObject*>rec
-            return 0
-        try:
-            self._map.put(<uint64_t>oid, <PyObject*>rec)
-        except BaseException:
-            Py_DECREF(rec)
-            raise
+        v[0] = <PyObject*>rec
+        Py_XDECREF(old)  # (after the table holds ``rec``: its release may run any code)
         return 0
 
     cdef int erase_c(self, int64_t oid) except -1:
         """Takes the record of ``oid`` out (KeyError when there is none)."""
-        cdef PyObject** v = <PyObject**>NULL if oid < 0 else self._map.find(<uint64_t>oid)
-        if v == NULL:
+        cdef PyObject* rec = NULL
+        if oid < 0 or not self._map.erase(<uint64_t>oid, &rec):
             raise KeyError(oid)
-        rec = <object>v[0]  # (a reference of its own: the table's goes below)
-        self._map.erase(<uint64_t>oid)
-        Py_DECREF(rec)
+        Py_DECREF(<object>rec)
         return 0
 
     cdef list _sorted_keys(self):
@@ -96,20 +88,17 @@ cdef class OrderTable:
         return self._map.size()
 
     def __contains__(self, k):
-        cdef int64_t oid
-        return order_id_of(k, &oid) and self.find_c(oid) != NULL
+        return table_find(self, k) is not None
 
     def __getitem__(self, k):
-        cdef int64_t oid
-        cdef PyObject* p = self.find_c(oid) if order_id_of(k, &oid) else <PyObject*>NULL
-        if p == NULL:
+        rec = table_find(self, k)
+        if rec is None:
             raise KeyError(k)
-        return <object>p
+        return rec
 
     def get(self, k, default=None):
-        cdef int64_t oid
-        cdef PyObject* p = self.find_c(oid) if order_id_of(k, &oid) else <PyObject*>NULL
-        return default if p == NULL else <object>p
+        rec = table_find(self, k)
+        return default if rec is None else rec
 
     def __setitem__(self, k, rec):
         cdef int64_t oid
@@ -124,14 +113,12 @@ cdef class OrderTable:
         self.erase_c(oid)
 
     def pop(self, k, default=_MISSING):
-        cdef int64_t oid
-        cdef PyObject* p = self.find_c(oid) if order_id_of(k, &oid) else <PyObject*>NULL
-        if p == NULL:
+        rec = table_find(self, k)
+        if rec is None:
             if default is _MISSING:
                 raise KeyError(k)
             return default
-        rec = <object>p
-        self.erase_c(oid)
+        self.erase_c(k)  # (an order id: the table found it)
         return rec
 
     def clear(self):
