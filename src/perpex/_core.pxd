@@ -89,6 +89,15 @@ cdef class Contract:
     cdef Py_ssize_t n_seats
     cdef dict held
     cdef object held_of, unit_mark, unit
+    # the closing rule's native step (perpex._pretrade._closing_clear): whether the engine's
+    # trigger is BitMEX's in the variant that step reproduces, the risk-limit grid (base and
+    # step), MM% as (num, den) by steps as MarginCore found it, and the funding rate last read
+    # with its exact ratio
+    cdef readonly bint liq_native
+    cdef int64_t rl_base, rl_step
+    cdef readonly dict mm_rates
+    cdef object fund_rate
+    cdef int64_t fund_num, fund_den
 
 
 cdef class EngineCore:
@@ -126,6 +135,7 @@ cdef class EngineCore:
     cdef object _place_c(self, inst, OrderRecord rec)
     cdef object _place_n(self, Contract c, inst, OrderRecord rec)
     cdef object _estimate(self, Contract c, int side, int64_t qty)
+    cdef object _closing_c(self, Contract c, inst, OrderRecord rec, Position pos)
     cdef int _go_live(self, OrderRecord rec, tuple key, object live, Position pos) except -1
     cdef int _book_add(self, Contract c, OrderRecord rec) except -1
     cdef OrderRecord _engine_add_c(self, inst, int64_t a, int side, int64_t qty, int64_t price,
@@ -175,6 +185,9 @@ cdef BookLevels book_levels(object book, int side)
 ctypedef object (*FitsFn)(EngineCore, object, Contract, int, int64_t, int64_t, tuple, tuple,
                           object, object)
 cdef void set_order_fits(FitsFn fn) noexcept
+# and, the same way, the common case of the closing rule (perpex._pretrade._closing_clear)
+ctypedef int (*ClearFn)(EngineCore, object, Contract, Position, int, int64_t) except -1
+cdef void set_closing_clear(ClearFn fn) noexcept
 
 
 # (a, sym) as the engine's tables are keyed by it: its position ``pos``'s own key tuple when

@@ -61,6 +61,7 @@ cdef int _text_reason = -1  # the reason code whose text _cancel_text gave last,
 cdef object _text_of_reason = None
 cdef int _LIMIT = _native.LIMIT, _MARKET = _native.MARKET, _GTC = _native.GTC
 cdef int _FEED_MARK = _native.FEED_MARK
+cdef Py_ssize_t _ALL_LEVELS = 1 << 62  # a sweep's level limit that every book is within
 
 # The batch rows' ops and the results' statuses (exported by perpex.exchange_batch).
 cdef enum:
@@ -281,6 +282,14 @@ cdef void set_order_fits(FitsFn fn) noexcept:
     _order_fits = fn
 
 
+cdef ClearFn _closing_clear = NULL
+
+
+cdef void set_closing_clear(ClearFn fn) noexcept:
+    global _closing_clear
+    _closing_clear = fn
+
+
 cdef inline object _cancel_text(int reason):
     """The cancel text of the book's ``reason`` code (CANCEL_TEXTS, "Canceled" for another),
     the last one kept: a flow's cancels share one code, which as a dict key would be a new
@@ -373,6 +382,11 @@ cdef dict _contracts_of(EngineCore e):
     """Every listed contract of ``e`` by symbol, from its tables."""
     cdef dict out = {}
     cdef Contract c
+    # (imported here: perpex.risk imports the engine's modules)
+    from perpex.risk.liquidation import LiquidationVariant, RiskMode
+    cfg = getattr(e, "_risk_cfg", None)
+    cdef bint native_trigger = cfg is not None and cfg.mode is RiskMode.BITMEX \
+        and cfg.variant is LiquidationVariant.RECOMMENDED
     for sym, inst in e._inst.items():
         c = Contract.__new__(Contract)
         c.symbol, c.currency, c.inst = sym, inst.settle_currency, inst
@@ -386,6 +400,12 @@ cdef dict _contracts_of(EngineCore e):
             and _rate_n(c.maker_rate, &c.mk_num, &c.mk_den)
         c.linked = e._linked[c.currency]
         c.rates = {}
+        c.mm_rates = {}
+        try:
+            c.rl_base, c.rl_step = inst.risk_limit, inst.risk_step
+            c.liq_native = native_trigger and c.rl_step > 0
+        except OverflowError:  # (a grid beyond int64: the reference's)
+            c.liq_native = False
         out[sym] = c
     for c in out.values():
         c.peers = [out[s] for s in e._by_ccy[c.currency]]
@@ -687,6 +707,12 @@ cdef class EngineCore:
                 q = cap if rec.close_all else min(rec.leaves_qty, cap)
                 rec.order_qty = rec.leaves_qty = q
                 rec.close_all = False
+            if own_pos is not None and (<Position>own_pos).q:
+                text = self._closing_c(c, inst, rec, <Position>own_pos)
+                if text:
+                    return text
+            if ro:
+                pass
             elif _order_fits == NULL or rec.leaves_qty <= 0 \
                     or (rec.ord_type != _LIMIT and rec.ord_type != _MARKET):
                 text = self._margin_reject(inst, rec, rec.leaves_qty)
@@ -738,6 +764,25 @@ cdef class EngineCore:
             return max(px, c.inst.e8_to_ticks_ceil(mark))
         m = max(1, c.inst.e8_to_ticks_floor(mark))
         return min(px, m) if px else m
+
+    cdef object _closing_c(self, Contract c, inst, OrderRecord rec, Position pos):
+        # the closing rule (ExchangeRisk._liquidation_reject) for the order ``rec`` in ``c``
+        # against its position ``pos``: its native step, then the reference when that has no
+        # answer; the reject text, or None
+        cdef int64_t px, left, q = pos.q
+        if (q > 0) == (rec.side == _BUY) or rec.leaves_qty <= 0:
+            return None  # it opens or adds
+        market = rec.ord_type == _MARKET
+        if market:  # the worst displayed level its sweep reaches
+            if _books_api.sweep(<PyObject*>c.book, 1 if rec.side == _BUY else 0, rec.leaves_qty,
+                                _ALL_LEVELS, &px, &left) < 0:
+                _raised()
+        else:
+            px = rec.price
+        if px <= 0 or (_closing_clear != NULL
+                       and _closing_clear(self, rec.account, c, pos, rec.side, px)):
+            return None
+        return self._liquidation_reject(inst, pos, rec.side, px, market) or None
 
     cdef int _go_live(self, OrderRecord rec, tuple key, object live, Position pos) except -1:
         """Registers ``rec`` as a live order of ``key`` (whose live orders are ``live``, None

@@ -20,15 +20,17 @@ from libc.stdint cimport int64_t
 
 from perpex._checked cimport as_int64, perpex_add, perpex_ceil_mul_div, perpex_mul, perpex_sub
 from perpex._core cimport (Contract, EngineCore, book_best, held_pos, key_levels, key_live,
-                          set_order_fits, table_key)
+                          set_closing_clear, set_order_fits, table_key)
 from perpex._fills cimport wallet_c, wallet_n
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
 from perpex.accounts._position cimport Position
+from perpex import _native
 from perpex.orders import insufficient_text
 from perpex.rounding import exact_rate
 
 cdef OpenLevels _NO_LEVELS = OpenLevels()  # a key without resting orders (left empty again)
 cdef tuple _IDLE = (0, 0, 0)  # no order added or taken out
+cdef int _BUY_SIDE = _native.BUY
 
 
 # Each step reads the engine's tables from its typed fields (perpex._core.EngineCore), and a
@@ -118,6 +120,32 @@ cdef inline object _mark_unit(Contract c, object mark):
     return c.unit
 
 
+cdef bint _held_take(Contract c, int64_t qty, int64_t cost, int64_t extra, object lev,
+                     tuple ratio, object mark, object unit, int64_t* total) except -1:
+    """Takes a held position's margin off ``total`` (MarginCore._position_margin: its IM% =
+    ``ratio`` of its cost, and its extra margin when isolated, ``lev`` > 0) and, when cross,
+    its unrealised loss at ``mark`` (``unit``: its ``_mark_unit`` for an inverse contract),
+    as MarginCore._available and ExchangeRisk._collateral count them; False (``total``
+    unchanged or not) when a value leaves int64: the caller asks the reference."""
+    cdef int64_t num, den, m, u, x
+    if not (as_int64(ratio[0], &num) and as_int64(ratio[1], &den)) or num < 0 \
+            or den <= 0 or perpex_ceil_mul_div(-cost if cost < 0 else cost, num, den, &m):
+        return False
+    if lev > 0:
+        return not (perpex_add(m, extra, &m) or perpex_sub(total[0], m, total))
+    if perpex_sub(total[0], m, total):
+        return False
+    if mark and qty:  # a cross loss counts against the account, a gain not
+        if c.inverse:
+            if not as_int64(unit, &u) or perpex_mul(qty, u, &x) or perpex_sub(x, cost, &x):
+                return False
+        elif not as_int64(c.inst.unrealised_pnl(qty, cost, mark), &x):
+            return False
+        if x < 0 and perpex_add(total[0], x, total):
+            return False
+    return True
+
+
 cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t price,
                   int64_t n, tuple old, tuple own, object own_pos, object own_live):
     """One pass over the account's contracts settled in ``own_c``'s currency: each one's
@@ -130,7 +158,7 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
     looked both up already). When the order does not fit, the answer is the reference's
     (MarginCore._margin_reference): the reject text naming the margin the order adds, or ""
     when it adds none."""
-    cdef int64_t total = 0, wallet, m, after = 0, qty = 0, cost = 0, extra = 0, num, den, u, x
+    cdef int64_t total = 0, wallet, m, after = 0, qty = 0, cost = 0, extra = 0
     cdef int64_t own_qty = 0, before = 0
     own_ratio = own_mark = own_unit = None  # (own_c's, for its key's margin after the pass)
     cdef dict positions = engine._positions
@@ -163,25 +191,8 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
         ratio = _init_ratio(engine, c, pos, lev)
         mark = engine._marks.get(c.symbol)
         unit = _mark_unit(c, mark) if mark and (ordered or c.inverse) else None
-        if held:
-            if not (as_int64(ratio[0], &num) and as_int64(ratio[1], &den)) or num < 0 \
-                    or den <= 0 or perpex_ceil_mul_div(-cost if cost < 0 else cost, num, den, &m):
-                return None
-            if lev > 0:
-                if perpex_add(m, extra, &m) or perpex_sub(total, m, &total):
-                    return None
-            else:
-                if perpex_sub(total, m, &total):
-                    return None
-                if mark and qty:  # a cross loss counts against the account, a gain not
-                    if c.inverse:
-                        if not as_int64(unit, &u) or perpex_mul(qty, u, &x) \
-                                or perpex_sub(x, cost, &x):
-                            return None
-                    elif not as_int64(c.inst.unrealised_pnl(qty, cost, mark), &x):
-                        return None
-                    if x < 0 and perpex_add(total, x, &total):
-                        return None
+        if held and not _held_take(c, qty, cost, extra, lev, ratio, mark, unit, &total):
+            return None
         if mine:  # (its margin with the order once the balance it must fit in is known)
             own_qty, own_ratio, own_mark, own_unit = qty, ratio, mark, unit
         elif ordered:
@@ -223,4 +234,122 @@ def order_fits(EngineCore ex not None, str sym, object a, int side, object price
                  ex._live.get(key))
 
 
+cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int side,
+                        int64_t px) except -1:
+    """1 when an order of account ``a`` on ``side`` at ``px`` > 0 ticks in ``c`` surely passes
+    the closing rule against its position ``pos`` (ExchangeRisk._liquidation_reject), 0 when
+    the reference is to decide. The reference rejects when ``px`` is beyond the mark and
+    beyond the trigger that ``liquidation_ticks`` solves for: where the unrounded value V(P)
+    of the position satisfies ``V(P) * (fd - pn * s) = (cost - collateral + MM) * fd`` (pn / fd
+    the paying side's funding rate, s the sign of the cost). A value below that target is the
+    far side of the trigger for a long and for a short alike, so the order passes when the
+    rounded value at ``px`` less one unit a contract (an inverse contract's value is rounded
+    per contract) still reaches it; the collateral and MM are those ExchangeRisk reads, here
+    from the engine's tables in int64."""
+    cdef int64_t q = pos.q, mk, at, v, aq, cost, extra, w, coll, m, rl, s1, s2, steps, mm
+    cdef int64_t t, fn = 0, fd = 1, pn, denom, lhs, rhs
+    cdef LevelTerms terms
+    cdef Contract o
+    if q == 0 or (q > 0) == (side == _BUY_SIDE):
+        return 1  # it opens or adds
+    if not c.liq_native or c.terms is None or pos.wide is not None:
+        return 0
+    terms = <LevelTerms>c.terms
+    mark = e._marks.get(c.symbol)
+    if mark:  # at or better than the mark: it passes
+        if not as_int64(mark, &mk) or perpex_mul(px, terms.e8_per_tick, &at):
+            return 0
+        if (at >= mk) if q > 0 else (at <= mk):
+            return 1
+    cost = pos.c
+    aq = -q if q < 0 else q
+    if cost == 0 or not terms.value_c(q, px, &v) or perpex_sub(v, aq, &v) \
+            or not as_int64(pos.extra_margin, &extra):
+        return 0
+    # the collateral (ExchangeRisk._collateral): isolated, its own margin within the wallet;
+    # cross, the wallet less what the account's other positions in the currency hold
+    if not (wallet_n(e._ledger, c.currency, a, pos, &w)
+            or as_int64(wallet_c(e._ledger, c.currency, a, pos), &w)):
+        return 0
+    lev = pos.leverage
+    if lev > 0:
+        m = 0
+        if not _held_take(c, q, cost, extra, lev, _lev_ratio(lev), None, None, &m):
+            return 0
+        coll = -m  # (taken off 0)
+    else:
+        coll = w
+        positions = e._positions
+        for o in c.peers:
+            if o is c:
+                continue
+            other = held_pos(o, positions, a)
+            if other is None:
+                continue
+            if (<Position>other).wide is not None \
+                    or not as_int64((<Position>other).extra_margin, &extra):
+                return 0
+            if (<Position>other).q == 0 and extra == 0:
+                continue
+            olev = (<Position>other).leverage
+            omark = e._marks.get(o.symbol)
+            if not _held_take(o, (<Position>other).q, (<Position>other).c, extra, olev,
+                              _init_ratio(e, o, other, olev), omark,
+                              _mark_unit(o, omark) if omark and o.inverse else None, &coll):
+                return 0
+    coll = min(coll, w)
+    if coll < 0:
+        coll = 0
+    # MM% at the position's steps (exchange_risk._bitmex_steps): its authorised limit's, or
+    # more when its cost has grown past it
+    if not as_int64(pos.risk_limit, &rl) or rl < c.rl_base or (rl - c.rl_base) % c.rl_step:
+        return 0
+    s1 = (rl - c.rl_base) // c.rl_step
+    s2 = (cost if cost > 0 else -cost) - c.rl_base
+    s2 = 0 if s2 <= 0 else (s2 - 1) // c.rl_step + 1
+    steps = s1 if s1 > s2 else s2
+    rate = c.mm_rates.get(steps)
+    if rate is None:
+        rate = c.mm_rates[steps] = exact_rate(c.inst.maint_rate(steps), "maint_rate")
+    if not (as_int64(rate[0], &lhs) and as_int64(rate[1], &rhs)) or lhs < 0 or rhs <= 0 \
+            or perpex_ceil_mul_div(cost if cost > 0 else -cost, lhs, rhs, &mm) \
+            or perpex_sub(cost, coll, &t) or perpex_add(t, mm, &t):
+        return 0
+    if t == 0 or (t > 0) != (cost > 0):
+        return 1  # a target the position's value never reaches: no trigger, it passes
+    # the paying side's funding reserve
+    fr = e._funding_rate(c.symbol)
+    if fr:
+        if fr is not c.fund_rate:
+            num, den = exact_rate(fr, "funding_rate")
+            if not (as_int64(num, &c.fund_num) and as_int64(den, &c.fund_den)):
+                c.fund_rate = None
+                return 0
+            c.fund_rate = fr
+        fn, fd = c.fund_num, c.fund_den
+    pn = fn if q > 0 else -fn
+    if pn <= 0:
+        return v >= t
+    denom = fd - pn if cost > 0 else fd + pn
+    if denom <= 0:
+        return 1  # no trigger: the reference passes it
+    if perpex_mul(v, denom, &lhs) or perpex_mul(t, fd, &rhs):
+        return 0
+    return lhs >= rhs
+
+
+def closing_clear(EngineCore ex not None, str sym, object a, int side, object price):
+    """True when an order of account ``a`` on ``side`` at ``price`` > 0 ticks in ``sym`` surely
+    passes the closing rule against the account's position there (False: the reference,
+    ExchangeRisk._liquidation_reject, decides). ``ex`` is the engine."""
+    cdef int64_t p = price
+    if p <= 0:
+        raise ValueError(f"price={price} must be > 0")
+    pos = ex._positions.get((a, sym))
+    if pos is None:
+        return True
+    return bool(_closing_clear(ex, a, ex._contract(sym), <Position>pos, side, p))
+
+
 set_order_fits(_fits)  # the engine loop's place step calls it directly (perpex._core)
+set_closing_clear(_closing_clear)

@@ -237,8 +237,10 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
             return self._command_reject(inst, a, IN_LIQUIDATION, rec)
         if not self._take_token(a):
             return self._command_reject(inst, a, RATE_LIMITED, rec)
-        if not rec.conditional and not rec.reduce_only:
-            text = self._margin_reject(inst, rec, lv, new_price or rec.price, replace=True)
+        if not rec.conditional:
+            text = self._closing_reject(inst, rec, lv, new_price)
+            if not text and not rec.reduce_only:
+                text = self._margin_reject(inst, rec, lv, new_price or rec.price, replace=True)
             if text:
                 return self._command_reject(inst, a, text, rec)
         if new_price is not None:

@@ -224,6 +224,10 @@ class ExchangeCore(MarginCore, ABC):
             text = self._margin_reject(inst, rec, qty)
             if text:
                 text = "Canceled: " + text
+        if not text:
+            text = self._closing_reject(inst, rec, qty)  # type: ignore[attr-defined]
+            if text:
+                text = "Canceled: " + text
         if text:
             self._texts[oid] = text
             book.cancel(oid)

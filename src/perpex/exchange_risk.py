@@ -45,6 +45,15 @@ Choices where the documents are silent:
   in all expiries of its underlying (:mod:`perpex.exchange_overload` names them); their count is
   a trigger input, and a fill in one expiry queues the account's positions in the others (every
   fill touches all of an account's positions in the currency).
+- the closing rule (:meth:`RiskMixin._liquidation_reject`): BitMEX rejects an order that would
+  close a position beyond its liquidation price ("Order price is below the liquidation price of
+  current long position"); here the trigger is computed afresh when the order is placed,
+  amended or released by its trigger, for a limit price or the worst level a market order's
+  sweep reaches, and only for a price beyond the mark (a position not yet liquidated is solvent
+  at the mark). Without it a trader could close at any price and lose more than the position's
+  margin (M3). A resting order is not checked again: a later fill, funding payment or cross
+  loss that moves the trigger past it leaves it in the book, where it fills only if the last
+  price reaches it before the mark reaches the trigger (which cancels it and liquidates).
 """
 
 from __future__ import annotations
@@ -53,6 +62,7 @@ from bisect import bisect_left, bisect_right, insort
 from fractions import Fraction
 from typing import Any, Mapping
 
+from perpex import _native
 from perpex._fills import book_trade
 from perpex._lots import liquidate, take_over
 from perpex.accounts._levels import LevelTerms, contract_value
@@ -63,7 +73,10 @@ from perpex.exchange_core import LIQUIDATION_ACCOUNT, LIQUIDATION_TEXT, MAX_ACCO
 from perpex.exchange_deleverage import DeleverageMixin
 from perpex.exchange_overload import OverloadConfig, OverloadMixin
 from perpex.instruments import Instrument
-from perpex.orders import IN_LIQUIDATION_CANCELED, LIQUIDATION_EXPIRED
+from perpex.orders import (
+    BEYOND_LIQUIDATION, IMMEDIATE_LIQUIDATION, IN_LIQUIDATION_CANCELED, LIQUIDATION_EXPIRED,
+    MARKET_TYPES,
+)
 from perpex.risk.adl import adl_position, deleverage_percentile
 from perpex.risk.liquidation import (
     _BITMEX, _HUOBI, _OKEX, Action, LiquidationConfig, RiskMode, RiskPosition, assess,
@@ -72,6 +85,7 @@ from perpex.risk.liquidation import (
 from perpex.risk.prices import liquidation_price, round_toward_entry
 from perpex.rounding import exact_rate
 
+_BUY, _SELL = _native.BUY, _native.SELL
 _BULK_REINDEX = 256  # more dirty positions than this in one contract: rebuild its index by a sort
 _MODES = {"bitmex": RiskMode.BITMEX, "okex": RiskMode.OKEX, "huobi": RiskMode.HUOBI}
 
@@ -224,6 +238,49 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         if ticks is None:
             return None
         return ticks + 1 if rp.qty > 0 else ticks - 1
+
+    def _liquidation_reject(self, inst: Instrument, pos: Position | None, side: int, ticks: int,
+                            market: bool = False) -> str:
+        """The closing rule (module docstring) for an order closing ``pos`` on ``side`` at
+        ``ticks`` (a limit price, or the worst level a market order's sweep reaches; 0: none): ""
+        when it does, BitMEX's reject text when the price is beyond both the mark and the
+        position's liquidation trigger, computed afresh (the index may be behind). An order
+        at or better than the mark passes unasked: a position not yet liquidated is solvent
+        there. The engine's own orders never come here."""
+        if pos is None or ticks <= 0 or pos.account == LIQUIDATION_ACCOUNT:
+            return ""
+        q = pos.qty
+        if not q or (q > 0) == (side == _BUY):
+            return ""  # it opens or adds
+        mark = self._marks.get(inst.symbol)
+        if mark:
+            at = inst.ticks_to_e8(ticks)
+            if (at >= mark) if q > 0 else (at <= mark):
+                return ""
+        trigger = self._trigger_ticks(inst, pos)
+        if trigger is None or ((ticks >= trigger) if q > 0 else (ticks <= trigger)):
+            return ""
+        return IMMEDIATE_LIQUIDATION if market else BEYOND_LIQUIDATION[q < 0]
+
+    def _worst_fill(self, sym: str, side: int, qty: int) -> int:
+        """The worst displayed level a market order of ``qty`` on ``side`` would reach (0:
+        the other side is empty): the price its closing check takes (hidden quantity only
+        stops it sooner)."""
+        price, _left = self._books[sym].sweep(_SELL if side == _BUY else _BUY, qty, 1 << 62)
+        return int(price)
+
+    def _closing_reject(self, inst: Instrument, rec: Any, qty: int, price: int | None = None) -> str:
+        """:meth:`_liquidation_reject` for ``qty`` of the order ``rec`` at ``price`` (its own
+        when None; a market type's sweep when it has none), for the steps that have the order
+        itself: a triggered order's release and an amend."""
+        pos = self._positions.get((rec.account, inst.symbol))
+        if pos is None or not pos.qty or qty <= 0:
+            return ""
+        ticks = rec.price if price is None else price
+        market = rec.ord_type in MARKET_TYPES
+        if market:
+            ticks = self._worst_fill(inst.symbol, rec.side, qty)
+        return self._liquidation_reject(inst, pos, rec.side, ticks, market)
 
     # ================================================================ the index
     def _unindex(self, key: tuple[int, str]) -> None:

@@ -83,7 +83,9 @@ def test_an_empty_linear_fund_is_never_overdrawn_by_a_liquidation_walk(monkeypat
     # A seeded flow in which the USDt fund, starting empty, pays for walking a thin book:
     # rounding the one-contract loss down once let the walk overdraw it by 2,457 units.
     # The fund is read after every lot fill, whichever steps (perpex._lots or the Python
-    # reference) book it.
+    # reference) book it. (Seed 26 found it; since the closing rule rejects orders priced
+    # beyond a position's liquidation price, seed 27 is the flow whose walks take the fund
+    # closest to empty, down to 14 units.)
     from perpex.exchange import Exchange
     from perpex.exchange_deleverage import DeleverageMixin
     from tests.recovery import exchange_worker as worker
@@ -101,7 +103,7 @@ def test_an_empty_linear_fund_is_never_overdrawn_by_a_liquidation_walk(monkeypat
     ex = Exchange([presets.XBTUSD(), presets.XBTUSDT()], rate_limit=(600, 100),
                   insurance_fund={"XBt": 5 * worker.XBT, "USDt": 0})
     ex._native_lots = native  # type: ignore[attr-defined]
-    worker.run_flow(ex, 26, 3_000)
+    worker.run_flow(ex, 27, 3_000)
     assert paid and min(paid) >= 0  # the fund did pay, and never went below zero
     ex.check_invariants()
 
