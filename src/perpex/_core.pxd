@@ -96,6 +96,7 @@ cdef class Contract:
     cdef readonly bint liq_native
     cdef int64_t rl_base, rl_step
     cdef readonly dict mm_rates
+    cdef int64_t mm_steps, mm_num, mm_den  # (the last one asked: -1 for none)
     cdef object fund_rate
     cdef int64_t fund_num, fund_den
 

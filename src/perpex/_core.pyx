@@ -401,6 +401,7 @@ cdef dict _contracts_of(EngineCore e):
         c.linked = e._linked[c.currency]
         c.rates = {}
         c.mm_rates = {}
+        c.mm_steps = -1
         try:
             c.rl_base, c.rl_step = inst.risk_limit, inst.risk_step
             c.liq_native = native_trigger and c.rl_step > 0

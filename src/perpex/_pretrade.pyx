@@ -308,17 +308,23 @@ cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int si
     s2 = (cost if cost > 0 else -cost) - c.rl_base
     s2 = 0 if s2 <= 0 else (s2 - 1) // c.rl_step + 1
     steps = s1 if s1 > s2 else s2
-    rate = c.mm_rates.get(steps)
-    if rate is None:
-        rate = c.mm_rates[steps] = exact_rate(c.inst.maint_rate(steps), "maint_rate")
-    if not (as_int64(rate[0], &lhs) and as_int64(rate[1], &rhs)) or lhs < 0 or rhs <= 0 \
-            or perpex_ceil_mul_div(cost if cost > 0 else -cost, lhs, rhs, &mm) \
+    if steps != c.mm_steps:
+        rate = c.mm_rates.get(steps)
+        if rate is None:
+            rate = c.mm_rates[steps] = exact_rate(c.inst.maint_rate(steps), "maint_rate")
+        if not (as_int64(rate[0], &lhs) and as_int64(rate[1], &rhs)) or lhs < 0 or rhs <= 0:
+            return 0
+        c.mm_steps, c.mm_num, c.mm_den = steps, lhs, rhs
+    if perpex_ceil_mul_div(cost if cost > 0 else -cost, c.mm_num, c.mm_den, &mm) \
             or perpex_sub(cost, coll, &t) or perpex_add(t, mm, &t):
         return 0
     if t == 0 or (t > 0) != (cost > 0):
         return 1  # a target the position's value never reaches: no trigger, it passes
-    # the paying side's funding reserve
-    fr = e._funding_rate(c.symbol)
+    # the paying side's funding reserve at the rate ExchangeRisk._funding_rate reads, from its
+    # table (a method call would be the dearest step here)
+    fund = getattr(e, "_funding", None)
+    f = (<dict?>fund).get(c.symbol) if fund is not None else None
+    fr = f.funding_rate if f is not None else 0.0
     if fr:
         if fr is not c.fund_rate:
             num, den = exact_rate(fr, "funding_rate")

@@ -206,6 +206,11 @@ class MarginCore(EngineCore):
             inst = self._inst[sym]
             if ratio != exact_rate(inst.init_rate(inst.steps_for_risk_limit(limit)), "init_rate"):
                 bad.append(f"the cached cross rate of {sym} at risk limit {limit}{where} is {ratio}")
+        for sym, inst in self._inst.items():  # MM% by steps, for the closing rule's native step
+            for steps, ratio in self._contract_view(sym).mm_rates.items():
+                if ratio != exact_rate(inst.maint_rate(steps), "maint_rate"):
+                    bad.append(f"the cached MM rate of {sym} at {steps} steps on its contract "
+                               f"view is {ratio}")
         return bad
 
     def _upnl(self, inst: Instrument, pos: Position) -> int:

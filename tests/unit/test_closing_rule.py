@@ -20,6 +20,7 @@ from perpex._pretrade import closing_clear
 from perpex.errors import InvalidLeverageError
 from perpex.exchange import Exchange
 from perpex.orders import BEYOND_LIQUIDATION, IMMEDIATE_LIQUIDATION
+from perpex.pricing.funding import Funding
 
 XBT = 100_000_000
 LONG_TEXT, SHORT_TEXT = BEYOND_LIQUIDATION
@@ -200,7 +201,10 @@ def random_book(seed: int) -> Exchange:
        probes=st.randoms(use_true_random=False))
 def test_the_native_step_clears_only_orders_the_reference_passes(seed, rate, probes):
     ex = random_book(seed)
-    ex._funding_rate = lambda sym: rate  # type: ignore[method-assign]
+    for sym in ("XBTUSD", "ETHUSD", "XBTUSDT"):  # the perpetuals' funding, at ``rate``
+        ex._funding[sym] = Funding(ex._funding_cfg[sym], start_ms=0)
+        ex._funding[sym]._rate = rate
+        assert ex._funding_rate(sym) == rate
     for _ in range(60):
         a, sym = probes.randint(1, 5), probes.choice(SYMBOLS)
         pos = ex._positions.get((a, sym))
