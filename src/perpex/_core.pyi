@@ -49,6 +49,8 @@ class Contract:
     peers: list[Contract]
     linked: dict[int, None]
     rates: dict[int, tuple[int, int]]
+    liq_native: bool
+    mm_rates: dict[int, tuple[int, int]]
 
 class EngineCore:
     _inst: dict[str, Instrument]
