@@ -136,7 +136,8 @@ cdef class EngineCore:
     cdef object _place_c(self, inst, OrderRecord rec)
     cdef object _place_n(self, Contract c, inst, OrderRecord rec)
     cdef object _estimate(self, Contract c, int side, int64_t qty)
-    cdef object _closing_c(self, Contract c, inst, OrderRecord rec, Position pos)
+    cdef object _closing_c(self, Contract c, inst, OrderRecord rec, Position pos, int64_t qty,
+                           int64_t px)
     cdef int _go_live(self, OrderRecord rec, tuple key, object live, Position pos) except -1
     cdef int _book_add(self, Contract c, OrderRecord rec) except -1
     cdef OrderRecord _engine_add_c(self, inst, int64_t a, int side, int64_t qty, int64_t price,

@@ -40,7 +40,8 @@ from perpex import _native
 from perpex.errors import EngineHaltedError
 from perpex.instruments import Instrument as _Instrument
 from perpex.orders import (
-    CANCEL_TEXTS, CLOSE_NO_POSITION, IN_LIQUIDATION, REDUCE_ONLY_WOULD_INCREASE, Outcome)
+    CANCEL_TEXTS, CLOSE_NO_POSITION, IN_LIQUIDATION, MARKET_TYPES, REDUCE_ONLY_WOULD_INCREASE,
+    Outcome)
 from perpex.risk.limits import RATE_LIMITED, order_count_reject
 from perpex.rounding import div_round_half_away
 
@@ -62,6 +63,10 @@ cdef object _text_of_reason = None
 cdef int _LIMIT = _native.LIMIT, _MARKET = _native.MARKET, _GTC = _native.GTC
 cdef int _FEED_MARK = _native.FEED_MARK
 cdef Py_ssize_t _ALL_LEVELS = 1 << 62  # a sweep's level limit that every book is within
+cdef uint64_t _MARKET_BITS = 0  # MARKET_TYPES, a bit per order type code (the codes are small)
+for _ot in MARKET_TYPES:
+    _MARKET_BITS |= (<uint64_t>1) << <int>_ot
+del _ot
 
 # The batch rows' ops and the results' statuses (exported by perpex.exchange_batch).
 cdef enum:
@@ -709,29 +714,29 @@ cdef class EngineCore:
                 rec.order_qty = rec.leaves_qty = q
                 rec.close_all = False
             if own_pos is not None and (<Position>own_pos).q:
-                text = self._closing_c(c, inst, rec, <Position>own_pos)
+                text = self._closing_c(c, inst, rec, <Position>own_pos, rec.leaves_qty,
+                                       rec.price)
                 if text:
                     return text
-            if ro:
-                pass
-            elif _order_fits == NULL or rec.leaves_qty <= 0 \
-                    or (rec.ord_type != _LIMIT and rec.ord_type != _MARKET):
-                text = self._margin_reject(inst, rec, rec.leaves_qty)
-                if text:
-                    return text
-            else:
-                # _margin_reject's steps in C: the native check at the order's price (a market
-                # order's estimated), and the reference when that has no answer
-                px = rec.price if rec.ord_type == _LIMIT else \
-                    self._estimate(c, rec.side, rec.leaves_qty)
-                if px > 0:  # (without a price, no order margin)
-                    fits = _order_fits(self, a, c, rec.side, px, rec.leaves_qty, _IDLE, key,
-                                       own_pos, live)
-                    if fits is not True:
-                        text = fits if fits is not None else self._margin_reference(
-                            inst, rec, rec.leaves_qty, px, False, _IDLE)
-                        if text:
-                            return text
+            if not ro:
+                if _order_fits == NULL or rec.leaves_qty <= 0 \
+                        or (rec.ord_type != _LIMIT and rec.ord_type != _MARKET):
+                    text = self._margin_reject(inst, rec, rec.leaves_qty)
+                    if text:
+                        return text
+                else:
+                    # _margin_reject's steps in C: the native check at the order's price (a
+                    # market order's estimated), and the reference when that has no answer
+                    px = rec.price if rec.ord_type == _LIMIT else \
+                        self._estimate(c, rec.side, rec.leaves_qty)
+                    if px > 0:  # (without a price, no order margin)
+                        fits = _order_fits(self, a, c, rec.side, px, rec.leaves_qty, _IDLE, key,
+                                           own_pos, live)
+                        if fits is not True:
+                            text = fits if fits is not None else self._margin_reference(
+                                inst, rec, rec.leaves_qty, px, False, _IDLE)
+                            if text:
+                                return text
             if rec.flags & _CLOSE:
                 self._close_cancels(inst, rec, rec.leaves_qty)
                 live = key_live(self, <Position>own_pos, key)  # (the cancels may have emptied it)
@@ -766,20 +771,29 @@ cdef class EngineCore:
         m = max(1, c.inst.e8_to_ticks_floor(mark))
         return min(px, m) if px else m
 
-    cdef object _closing_c(self, Contract c, inst, OrderRecord rec, Position pos):
-        # the closing rule (ExchangeRisk._liquidation_reject) for the order ``rec`` in ``c``
-        # against its position ``pos``: its native step, then the reference when that has no
-        # answer; the reject text, or None
-        cdef int64_t px, left, q = pos.q
-        if (q > 0) == (rec.side == _BUY) or rec.leaves_qty <= 0:
+    def _closing_reject(self, inst, OrderRecord rec not None, object qty, object price=None):
+        """The closing rule (RiskMixin._liquidation_reject) for ``qty`` contracts of the order
+        ``rec`` at ``price`` ticks (its own when None), for the steps that have the order
+        itself: a triggered order's release and an amend. "" when it passes."""
+        pos = self._positions.get((rec.account, rec.symbol))
+        if pos is None or not (<Position>pos).q or qty <= 0:
+            return ""
+        return self._closing_c(self._contract(rec.symbol), inst, rec, <Position>pos, qty,
+                               rec.price if price is None else price) or ""
+
+    cdef object _closing_c(self, Contract c, inst, OrderRecord rec, Position pos, int64_t qty,
+                           int64_t px):
+        # the closing rule for ``qty`` > 0 contracts of the order ``rec`` in ``c`` at ``px``
+        # (a market type: the worst displayed level its sweep reaches) against its position
+        # ``pos``: its native step, then the reference when that has no answer; the reject
+        # text, or None
+        cdef int64_t left, q = pos.q
+        if (q > 0) == (rec.side == _BUY) or qty <= 0:
             return None  # it opens or adds
-        market = rec.ord_type == _MARKET
-        if market:  # the worst displayed level its sweep reaches
-            if _books_api.sweep(<PyObject*>c.book, 1 if rec.side == _BUY else 0, rec.leaves_qty,
-                                _ALL_LEVELS, &px, &left) < 0:
-                _raised()
-        else:
-            px = rec.price
+        cdef bint market = rec.ord_type < 64 and (_MARKET_BITS >> rec.ord_type) & 1
+        if market and _books_api.sweep(<PyObject*>c.book, 1 if rec.side == _BUY else 0, qty,
+                                       _ALL_LEVELS, &px, &left) < 0:
+            _raised()
         if px <= 0 or (_closing_clear != NULL
                        and _closing_clear(self, rec.account, c, pos, rec.side, px)):
             return None

@@ -125,7 +125,7 @@ cdef bint _held_take(Contract c, int64_t qty, int64_t cost, int64_t extra, objec
     """Takes a held position's margin off ``total`` (MarginCore._position_margin: its IM% =
     ``ratio`` of its cost, and its extra margin when isolated, ``lev`` > 0) and, when cross,
     its unrealised loss at ``mark`` (``unit``: its ``_mark_unit`` for an inverse contract),
-    as MarginCore._available and ExchangeRisk._collateral count them; False (``total``
+    as MarginCore._available and RiskMixin._collateral count them; False (``total``
     unchanged or not) when a value leaves int64: the caller asks the reference."""
     cdef int64_t num, den, m, u, x
     if not (as_int64(ratio[0], &num) and as_int64(ratio[1], &den)) or num < 0 \
@@ -236,22 +236,20 @@ def order_fits(EngineCore ex not None, str sym, object a, int side, object price
 
 cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int side,
                         int64_t px) except -1:
-    """1 when an order of account ``a`` on ``side`` at ``px`` > 0 ticks in ``c`` surely passes
-    the closing rule against its position ``pos`` (ExchangeRisk._liquidation_reject), 0 when
-    the reference is to decide. The reference rejects when ``px`` is beyond the mark and
+    """1 when an order of account ``a`` on ``side`` at ``px`` > 0 ticks in ``c`` that closes
+    (part of) its position ``pos`` surely passes the closing rule
+    (RiskMixin._liquidation_reject), 0 when the reference is to decide. The reference rejects when ``px`` is beyond the mark and
     beyond the trigger that ``liquidation_ticks`` solves for: where the unrounded value V(P)
     of the position satisfies ``V(P) * (fd - pn * s) = (cost - collateral + MM) * fd`` (pn / fd
     the paying side's funding rate, s the sign of the cost). A value below that target is the
     far side of the trigger for a long and for a short alike, so the order passes when the
     rounded value at ``px`` less one unit a contract (an inverse contract's value is rounded
-    per contract) still reaches it; the collateral and MM are those ExchangeRisk reads, here
+    per contract) still reaches it; the collateral and MM are those RiskMixin reads, here
     from the engine's tables in int64."""
-    cdef int64_t q = pos.q, mk, at, v, aq, cost, extra, w, coll, m, rl, s1, s2, steps, mm
+    cdef int64_t q = pos.q, mk, at, v, aq, cost, extra, w, coll, rl, s1, s2, steps, mm
     cdef int64_t t, fn = 0, fd = 1, pn, denom, lhs, rhs
     cdef LevelTerms terms
     cdef Contract o
-    if q == 0 or (q > 0) == (side == _BUY_SIDE):
-        return 1  # it opens or adds
     if not c.liq_native or c.terms is None or pos.wide is not None:
         return 0
     terms = <LevelTerms>c.terms
@@ -266,17 +264,17 @@ cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int si
     if cost == 0 or not terms.value_c(q, px, &v) or perpex_sub(v, aq, &v) \
             or not as_int64(pos.extra_margin, &extra):
         return 0
-    # the collateral (ExchangeRisk._collateral): isolated, its own margin within the wallet;
+    # the collateral (RiskMixin._collateral): isolated, its own margin within the wallet;
     # cross, the wallet less what the account's other positions in the currency hold
     if not (wallet_n(e._ledger, c.currency, a, pos, &w)
             or as_int64(wallet_c(e._ledger, c.currency, a, pos), &w)):
         return 0
     lev = pos.leverage
     if lev > 0:
-        m = 0
-        if not _held_take(c, q, cost, extra, lev, _lev_ratio(lev), None, None, &m):
+        coll = 0  # (its margin taken off 0, then turned back)
+        if not _held_take(c, q, cost, extra, lev, _lev_ratio(lev), None, None, &coll):
             return 0
-        coll = -m  # (taken off 0)
+        coll = -coll
     else:
         coll = w
         positions = e._positions
@@ -320,7 +318,7 @@ cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int si
         return 0
     if t == 0 or (t > 0) != (cost > 0):
         return 1  # a target the position's value never reaches: no trigger, it passes
-    # the paying side's funding reserve at the rate ExchangeRisk._funding_rate reads, from its
+    # the paying side's funding reserve at the rate RiskMixin._funding_rate reads, from its
     # table (a method call would be the dearest step here)
     fund = getattr(e, "_funding", None)
     f = (<dict?>fund).get(c.symbol) if fund is not None else None
@@ -347,13 +345,13 @@ cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int si
 def closing_clear(EngineCore ex not None, str sym, object a, int side, object price):
     """True when an order of account ``a`` on ``side`` at ``price`` > 0 ticks in ``sym`` surely
     passes the closing rule against the account's position there (False: the reference,
-    ExchangeRisk._liquidation_reject, decides). ``ex`` is the engine."""
+    RiskMixin._liquidation_reject, decides). ``ex`` is the engine."""
     cdef int64_t p = price
     if p <= 0:
         raise ValueError(f"price={price} must be > 0")
     pos = ex._positions.get((a, sym))
-    if pos is None:
-        return True
+    if pos is None or not (<Position>pos).q or ((<Position>pos).q > 0) == (side == _BUY_SIDE):
+        return True  # it opens or adds
     return bool(_closing_clear(ex, a, ex._contract(sym), <Position>pos, side, p))
 
 

@@ -225,7 +225,7 @@ class ExchangeCore(MarginCore, ABC):
             if text:
                 text = "Canceled: " + text
         if not text:
-            text = self._closing_reject(inst, rec, qty)  # type: ignore[attr-defined]
+            text = self._closing_reject(inst, rec, qty)
             if text:
                 text = "Canceled: " + text
         if text:

@@ -75,7 +75,6 @@ from perpex.exchange_overload import OverloadConfig, OverloadMixin
 from perpex.instruments import Instrument
 from perpex.orders import (
     BEYOND_LIQUIDATION, IMMEDIATE_LIQUIDATION, IN_LIQUIDATION_CANCELED, LIQUIDATION_EXPIRED,
-    MARKET_TYPES,
 )
 from perpex.risk.adl import adl_position, deleverage_percentile
 from perpex.risk.liquidation import (
@@ -85,7 +84,7 @@ from perpex.risk.liquidation import (
 from perpex.risk.prices import liquidation_price, round_toward_entry
 from perpex.rounding import exact_rate
 
-_BUY, _SELL = _native.BUY, _native.SELL
+_BUY = _native.BUY
 _BULK_REINDEX = 256  # more dirty positions than this in one contract: rebuild its index by a sort
 _MODES = {"bitmex": RiskMode.BITMEX, "okex": RiskMode.OKEX, "huobi": RiskMode.HUOBI}
 
@@ -261,26 +260,6 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
         if trigger is None or ((ticks >= trigger) if q > 0 else (ticks <= trigger)):
             return ""
         return IMMEDIATE_LIQUIDATION if market else BEYOND_LIQUIDATION[q < 0]
-
-    def _worst_fill(self, sym: str, side: int, qty: int) -> int:
-        """The worst displayed level a market order of ``qty`` on ``side`` would reach (0:
-        the other side is empty): the price its closing check takes (hidden quantity only
-        stops it sooner)."""
-        price, _left = self._books[sym].sweep(_SELL if side == _BUY else _BUY, qty, 1 << 62)
-        return int(price)
-
-    def _closing_reject(self, inst: Instrument, rec: Any, qty: int, price: int | None = None) -> str:
-        """:meth:`_liquidation_reject` for ``qty`` of the order ``rec`` at ``price`` (its own
-        when None; a market type's sweep when it has none), for the steps that have the order
-        itself: a triggered order's release and an amend."""
-        pos = self._positions.get((rec.account, inst.symbol))
-        if pos is None or not pos.qty or qty <= 0:
-            return ""
-        ticks = rec.price if price is None else price
-        market = rec.ord_type in MARKET_TYPES
-        if market:
-            ticks = self._worst_fill(inst.symbol, rec.side, qty)
-        return self._liquidation_reject(inst, pos, rec.side, ticks, market)
 
     # ================================================================ the index
     def _unindex(self, key: tuple[int, str]) -> None:
