@@ -6,7 +6,7 @@ cimport cython
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-from perpex._idtable cimport OrderTable
+from perpex._idtable cimport LiveOrders, OrderTable
 from perpex._records cimport OrderRecord
 from perpex.accounts._levels cimport OpenLevels
 from perpex.accounts._position cimport Position
@@ -208,7 +208,7 @@ cdef object held_pos(Contract c, dict positions, object a)
 # entry is remembered together with its table, so a matching table means one is there).
 cdef inline object key_live(EngineCore e, Position pos, tuple key):
     cdef dict table = e._live
-    if pos is not None and pos.live_tab is table and len(<dict>pos.live):
+    if pos is not None and pos.live_tab is table and (<LiveOrders>pos.live).count:
         return pos.live
     found = table.get(key)
     if found is not None and pos is not None:

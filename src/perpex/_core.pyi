@@ -1,7 +1,7 @@
 from collections import deque
 from typing import Any, Callable, Iterator, Mapping
 
-from perpex._idtable import OrderTable
+from perpex._idtable import LiveOrders, OrderTable
 from perpex._records import OrderRecord
 from perpex.accounts._levels import OpenLevels
 from perpex.accounts.ledger import Ledger
@@ -58,7 +58,7 @@ class EngineCore:
     _books: dict[str, Any]
     _positions: dict[tuple[int, str], Position]
     _orders: OrderTable
-    _live: dict[tuple[int, str], dict[int, None]]
+    _live: dict[tuple[int, str], LiveOrders]
     _reduce_only: dict[tuple[int, str], dict[int, None]]
     _cl_ids: dict[tuple[int, str], int]
     _open: dict[tuple[int, str], OpenLevels]

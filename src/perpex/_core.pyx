@@ -30,7 +30,7 @@ from libc.string cimport memcpy, memset
 from perpex._checked cimport as_int64, div_half_away, perpex_add, perpex_mul
 from perpex._events cimport Execution, execution_c
 from perpex._fills cimport _book, _book_n, book_reference
-from perpex._idtable cimport OrderTable, table_get
+from perpex._idtable cimport LiveOrders, OrderTable, table_get
 from perpex._records cimport new_order, rec_px_qty, record_id, record_key
 from perpex._tuples cimport PyType_GenericAlloc, tuple_put
 from perpex.accounts._levels cimport LevelTerms, contract_value, drop_c, sync_c
@@ -261,12 +261,11 @@ cdef void _forget_seats(Contract c) noexcept:
     PyMem_Free(seats)
 
 
-cdef Py_ssize_t _stops(OrderTable orders, dict live) except -1:
-    """How many of the ``live`` orders (ids) are conditional. (A function of its own: a
-    generator expression in the place step would build its closure on every call.)"""
-    cdef Py_ssize_t n = 0
-    for o in live:
-        if (<OrderRecord>table_get(orders, o)).conditional:
+cdef Py_ssize_t _stops(LiveOrders live) noexcept:
+    """How many of the ``live`` orders are conditional."""
+    cdef Py_ssize_t i, n = 0
+    for i in range(live._end):
+        if live._slots[i] != NULL and (<OrderRecord>live._slots[i]).conditional:
             n += 1
     return n
 
@@ -696,11 +695,11 @@ cdef class EngineCore:
         own_pos = held_pos(c, self._positions, a)  # (the margin check reads it too)
         key = table_key(a, sym, own_pos)
         live = key_live(self, <Position>own_pos, key)
-        cdef Py_ssize_t n_live = len(<dict>live) if live is not None else 0
+        cdef Py_ssize_t n_live = (<LiveOrders>live).count if live is not None else 0
         cdef bint cond = rec.conditional
         cdef int64_t ro = rec.flags & _REDUCE, px
         if cond or n_live >= self._max_open:
-            stops = _stops(self._orders, live) if cond and live else 0
+            stops = _stops(<LiveOrders>live) if cond and live is not None else 0
             count_text = order_count_reject(n_live, stops, cond,
                                             max_open=self._max_open, max_stop=self._max_stop)
             if count_text:
@@ -807,11 +806,13 @@ cdef class EngineCore:
         self._orders.put_c(rec.order_id, rec)
         rec.key = key
         if live is None:
-            live = self._live[key] = {oid: None}
+            # (an emptied key's object, which its position remembers, serves again)
+            live = pos.live if pos is not None and pos.live_tab is self._live \
+                and not (<LiveOrders>pos.live).count else LiveOrders()
+            self._live[key] = live
             if pos is not None:
                 pos.live, pos.live_tab = live, self._live
-        else:
-            (<dict>live)[oid] = None
+        (<LiveOrders>live).add(rec)
         return 0
 
     cdef int _book_add(self, Contract c, OrderRecord rec) except -1:
@@ -1028,9 +1029,8 @@ cdef class EngineCore:
         found = key_live(self, _seated(c, self._positions, rec.account), key)
         if found is None:
             raise KeyError(key)  # (a live order always has its key's entry)
-        cdef dict live = <dict>found
-        del live[oid]
-        if not live:
+        (<LiveOrders>found).remove(rec)
+        if not (<LiveOrders>found).count:
             del live_all[key]
         cdef dict ros
         if rec.flags & _REDUCE:

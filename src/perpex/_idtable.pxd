@@ -6,6 +6,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libcpp.vector cimport vector
 
 from perpex._checked cimport as_int64
+from perpex._records cimport OrderRecord
 
 
 cdef extern from "open_map.hpp" namespace "perpex::core":
@@ -25,6 +26,18 @@ cdef class OrderTable:
     cdef int put_c(self, int64_t oid, object rec) except -1
     cdef int erase_c(self, int64_t oid) except -1
     cdef list _sorted_keys(self)
+
+
+# One key's live orders in the order they went live (see _idtable.pyx): ``_slots[:_end]``
+# holds their records (owned) and gaps (NULL); ``count`` records in all.
+cdef class LiveOrders:
+    cdef PyObject** _slots
+    cdef Py_ssize_t _end, _cap
+    cdef readonly Py_ssize_t count
+
+    cdef int add(self, OrderRecord rec) except -1
+    cdef int remove(self, OrderRecord rec) except -1
+    cdef list _records(self)
 
 
 cdef inline bint order_id_of(object k, int64_t* out):

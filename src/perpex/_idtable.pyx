@@ -14,13 +14,24 @@ and the tests. Iteration is in ascending order id, which is the order the engine
 (ids are issued in sequence and never reused), so everything that walks the table sees the
 orders as a dict kept in insertion order showed them. The lists it returns are copies: the
 table may change while a caller walks one. Keys are order ids, ints in [0, 2**63); any other
-key is simply absent."""
+key is simply absent.
+
+A key's live orders (``Exchange._live[(account, symbol)]``) are a :class:`LiveOrders`: their
+records in the order they went live. As a dict of ids, each order going live and leaving cost a
+hashed insert and delete, and the key's dict was built and freed each time its orders ran out.
+Here each record remembers its slot, so going live appends and leaving clears the slot; the
+gaps are closed up when the slots run out (amortised O(1), the order kept). From Python it
+reads as the ids in that order: ``len``, iteration (over a copy) and ``in``; ``append``
+adds a record for repairs and the tests."""
 
 cimport cython
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF, PyObject
 from libc.stdint cimport int64_t, uint64_t
 from libcpp.algorithm cimport sort
 from libcpp.vector cimport vector
+
+from perpex._records cimport record_id
 
 
 cdef object _MISSING = object()
@@ -153,3 +164,102 @@ def _restore_table(items):
     for k, rec in items:
         t[k] = rec
     return t
+
+
+@cython.final
+@cython.no_gc  # (as OrderTable: its records hold nothing that leads back to it)
+cdef class LiveOrders:
+    """One (account, symbol) key's live orders, in the order they went live (see the module
+    docstring). The engine's steps add and remove records; Python reads their ids."""
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        if self._slots == NULL:
+            return
+        for i in range(self._end):
+            Py_XDECREF(self._slots[i])
+        PyMem_Free(self._slots)
+        self._slots = NULL
+
+    cdef int add(self, OrderRecord rec) except -1:
+        """Appends ``rec`` (not live in any key)."""
+        cdef Py_ssize_t i, j = 0, cap
+        cdef PyObject** grown
+        cdef PyObject* r
+        if self._end == self._cap:
+            if self._end and self.count <= self._end // 2:  # half gaps: close them up
+                for i in range(self._end):
+                    r = self._slots[i]
+                    if r != NULL:
+                        (<OrderRecord>r).live_ix = j
+                        self._slots[j] = r
+                        j += 1
+                self._end = j
+            else:
+                cap = 4 if self._cap == 0 else 2 * self._cap
+                grown = <PyObject**>PyMem_Realloc(self._slots, cap * sizeof(PyObject*))
+                if grown == NULL:
+                    raise MemoryError()
+                self._slots, self._cap = grown, cap
+        Py_INCREF(rec)
+        self._slots[self._end] = <PyObject*>rec
+        rec.live_ix = self._end
+        self._end += 1
+        self.count += 1
+        return 0
+
+    cdef int remove(self, OrderRecord rec) except -1:
+        """Takes ``rec`` out (KeyError with its id when it is not here)."""
+        cdef Py_ssize_t i = rec.live_ix
+        if not 0 <= i < self._end or self._slots[i] != <PyObject*>rec:
+            # a record whose slot is another object's (a copy's, which took it last): found
+            # by a scan
+            i = 0
+            while i < self._end and self._slots[i] != <PyObject*>rec:
+                i += 1
+            if i == self._end:
+                raise KeyError(rec.order_id)
+        self._slots[i] = NULL
+        rec.live_ix = -1
+        self.count -= 1
+        while self._end and self._slots[self._end - 1] == NULL:  # (each gap once)
+            self._end -= 1
+        Py_DECREF(rec)  # (the caller holds it too)
+        return 0
+
+    cdef list _records(self):
+        cdef Py_ssize_t i
+        return [<object>self._slots[i] for i in range(self._end) if self._slots[i] != NULL]
+
+    def append(self, OrderRecord rec not None):
+        """Adds ``rec`` last (the engine's steps add their own; this is for repairs and the
+        tests)."""
+        self.add(rec)
+
+    def __len__(self):
+        return self.count
+
+    def __iter__(self):
+        return iter([record_id(rec) for rec in self._records()])
+
+    def __contains__(self, k):
+        return any(k == (<OrderRecord>rec).order_id for rec in self._records())
+
+    def __eq__(self, other):
+        if not isinstance(other, LiveOrders):
+            return NotImplemented
+        return list(self) == list(other)
+
+    def __repr__(self):
+        return f"LiveOrders({list(self)!r})"
+
+    def __reduce__(self):
+        return _restore_live, (self._records(),)
+
+
+def _restore_live(records):
+    """A LiveOrders of ``records``, in that order (LiveOrders.__reduce__)."""
+    cdef LiveOrders out = LiveOrders()
+    for rec in records:
+        out.add(rec)
+    return out

@@ -22,6 +22,7 @@ from perpex._checked cimport as_int64, perpex_add, perpex_ceil_mul_div, perpex_m
 from perpex._core cimport (Contract, EngineCore, book_best, held_pos, key_levels, key_live,
                           set_closing_clear, set_order_fits, table_key)
 from perpex._fills cimport wallet_c, wallet_n
+from perpex._idtable cimport LiveOrders
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
 from perpex.accounts._position cimport Position
 from perpex import _native
@@ -77,7 +78,7 @@ cdef int _key_margin(EngineCore e, tuple key, object live, object pos, Contract 
     if terms is None:
         return 0
     lv = key_levels(e, <Position>pos, key)
-    if (0 if lv is None else (<OpenLevels>lv).count) != (0 if live is None else len(<dict>live)):
+    if (0 if lv is None else (<OpenLevels>lv).count) != (0 if live is None else (<LiveOrders>live).count):
         return 0  # a live order not indexed: the reference re-indexes it
     if lv is None:
         if not n:

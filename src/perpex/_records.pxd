@@ -37,6 +37,8 @@ cdef class OrderRecord:
     cdef readonly int ix_side
     cdef readonly int64_t ix_price, ix_qty
     cdef readonly object ix_levels
+    # its slot in its key's live orders (perpex._idtable.LiveOrders) while it is live
+    cdef Py_ssize_t live_ix
 
 
 # A new order's record (cum_qty 0, order_qty = leaves_qty = qty), without the constructor's

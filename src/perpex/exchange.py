@@ -37,7 +37,7 @@ from perpex import _native
 # the order commands' checks and commit, in C (a module attribute read would cost each order a
 # lookup)
 from perpex._front import cancel as _front_cancel, place as _front_place
-from perpex._idtable import OrderTable
+from perpex._idtable import LiveOrders, OrderTable
 from perpex.accounts.ledger import EXTERNAL, Ledger, wallet
 from perpex.accounts.position import Position
 from perpex.errors import (
@@ -106,7 +106,7 @@ class Exchange(RiskMixin, PricingMixin, QueriesMixin, BatchMixin):
         self._accounts: dict[int, None] = {}
         self._positions: dict[tuple[int, str], Position] = {}
         self._orders = OrderTable()
-        self._live: dict[tuple[int, str], dict[int, None]] = {}
+        self._live: dict[tuple[int, str], LiveOrders] = {}  # in the order they went live
         # the reduce-only subset of _live, so fills need not scan every open order
         self._reduce_only: dict[tuple[int, str], dict[int, None]] = {}
         self._cl_ids: dict[tuple[int, str], int] = {}

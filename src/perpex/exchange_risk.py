@@ -392,9 +392,9 @@ class RiskMixin(DeleverageMixin, OverloadMixin):
                 raise InvariantViolation(f"account {a} holds {n} {ccy} positions but is not linked")
         for key, (oid, _) in self._liq_holds.items():
             # a frozen position's only live order is its resting liquidation order
-            live = self._live.get(key, {})
-            if list(live) != [oid] or oid not in self._liq_orders:
-                raise InvariantViolation(f"{key} is frozen on order {oid} but has live orders {list(live)}")
+            live = list(self._live.get(key, ()))
+            if live != [oid] or oid not in self._liq_orders:
+                raise InvariantViolation(f"{key} is frozen on order {oid} but has live orders {live}")
 
     def _queue_linked(self, sym: str, cross_only: bool) -> None:
         """Queues the other-contract positions of the accounts that also hold ``sym``: after

@@ -29,8 +29,9 @@ SNAP_MAGIC = b"PXSN"
 # 3: Instrument's derived _inverse; 4: OrderRecord an extension type; 5: the engine's typed
 # fields; 6: the order-margin index entry on OrderRecord; 7: Position an extension type;
 # 8: the engine without its per-command table of finished orders; 9: the order-margin index's
-# levels as sorted arrays; 10: the live orders in an OrderTable)
-SNAP_VERSION = 10
+# levels as sorted arrays; 10: the live orders in an OrderTable; 11: a key's live orders a
+# LiveOrders)
+SNAP_VERSION = 11
 _SNAP_HEAD = struct.Struct("<4sHHQQQ")  # magic, version, reserved, last_seq, state_hash, length
 _SNAP_CRC = struct.Struct("<I")
 SNAP_HEADER_SIZE = _SNAP_HEAD.size + _SNAP_CRC.size

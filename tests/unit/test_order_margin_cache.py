@@ -176,7 +176,7 @@ def test_an_order_entered_behind_the_engine_loop_is_indexed_before_its_margin_is
     twin = type(first)(*first.as_tuple())
     twin.order_id, twin.price, twin.leaves_qty, twin.order_qty = 999, 19_900, 40, 40
     ex._orders[999] = twin
-    ex._live[(1, "XBTUSD")][999] = None
+    ex._live[(1, "XBTUSD")].append(twin)
     assert ex._order_margin(1, "XBTUSD") == ex._order_margin_scan(1, "XBTUSD")
     assert ex._open[(1, "XBTUSD")].levels() == ({19_900: 40, 19_980: 100}, {}, 0)
 

@@ -4,6 +4,8 @@ snapshot carry no key until a step builds the tuple for them, with the same beha
 
 from __future__ import annotations
 
+import copy
+
 from perpex import presets
 from perpex.exchange import Exchange
 from perpex.exchange_journal import dump_exchange, load_exchange
@@ -94,7 +96,7 @@ def test_tables_replaced_as_a_whole_are_the_ones_read_and_written():
     old_live, old_open = ex._live, ex._open
     for rec in ex._orders.values():  # every record indexed again, into a new index
         ex._open_drop(rec)
-    ex._live, ex._open = {k: dict(v) for k, v in old_live.items()}, {}
+    ex._live, ex._open = {k: copy.copy(v) for k, v in old_live.items()}, {}
     for rec in ex._orders.values():
         ex._open_sync(rec)
     new = ex.place(1, "XBTUSD", "Buy", 20, 9_980, ts=4).order_id
