@@ -404,5 +404,7 @@ class Codec:
         return ex.set_interest_rates(self.symbols[p[1]], quote_daily, base_daily, ts=ts)
 
     def _r_batch(self, ex: Any, p: bytes, ts: int) -> object:
-        cmds = np.frombuffer(p, dtype=ORDER_DTYPE, offset=_HEAD_BATCH.size).copy()
+        # the rows read in place from an aligned copy of their bytes (a copy of the array
+        # itself would move them field by field)
+        cmds = np.frombuffer(p[_HEAD_BATCH.size:], dtype=ORDER_DTYPE)
         return ex.submit_orders(cmds, events=bool(p[1]))
