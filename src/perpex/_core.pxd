@@ -120,8 +120,12 @@ cdef class EngineCore:
     cdef public int64_t _max_open, _max_stop
     cdef public bint _emit, _checks_off
     cdef public int64_t _seq, _ts, _next_id
+    # each account id below _SEATS_MAX the steps have boxed, by id (None: not yet): the
+    # object they pass for it (derived, see account_obj)
+    cdef list _boxes
 
     cdef Contract _contract(self, str sym)
+    cdef object _box(self, int64_t a)
     cdef const unsigned char* _known_bits(self) except NULL
     cdef tuple _cross_c(self, Contract c, object limit)
     cdef int _index(self, Contract c, OrderRecord rec) except -1
@@ -155,7 +159,8 @@ cdef class EngineCore:
     cdef int _apply_c(self, Contract c, const PerpexEvent* evs, Py_ssize_t n,
                       OrderRecord own) except -1
     cdef int _finish_c(self, Contract c, OrderRecord rec, str exec_type, str status, str text,
-                       last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1
+                       int64_t last_qty, int64_t last_px, exec_cost, exec_comm,
+                       str liquidity) except -1
     cdef int _fill_c(self, Contract c, OrderRecord taker, OrderRecord maker, int64_t px,
                      int64_t q, int64_t leaves, int64_t mleaves) except -1
     cdef int _fill_side(self, Contract c, OrderRecord rec, int64_t left, fee, str liq,
@@ -200,6 +205,17 @@ cdef inline tuple table_key(object a, str sym, object pos):
 
 # ``positions.get((a, c.symbol))`` by way of ``c``'s positions by account (see _core.pyx)
 cdef object held_pos(Contract c, dict positions, object a)
+
+
+# The account ``a`` (a record's int64) as the object the engine's steps take: boxed once per
+# account, not once per step that needs it.
+cdef inline object account_obj(EngineCore e, int64_t a):
+    cdef list boxes = e._boxes
+    if boxes is not None and 0 <= a < len(boxes):
+        x = boxes[a]
+        if x is not None:
+            return x
+    return e._box(a)
 
 
 # A key's entry in the engine's live orders (its _live[key]) and in its order-margin index (its

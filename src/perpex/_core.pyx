@@ -31,7 +31,7 @@ from perpex._checked cimport as_int64, div_half_away, perpex_add, perpex_mul
 from perpex._events cimport Execution, execution_c
 from perpex._fills cimport _book, _book_n, book_reference
 from perpex._idtable cimport LiveOrders, OrderTable, table_get
-from perpex._records cimport new_order, rec_px_qty, record_id, record_key
+from perpex._records cimport new_order, rec_px_qty, record_key
 from perpex._tuples cimport PyType_GenericAlloc, tuple_put
 from perpex.accounts._levels cimport LevelTerms, contract_value, drop_c, sync_c
 from perpex.accounts._position cimport flat_position, pos_open
@@ -422,6 +422,19 @@ cdef class EngineCore:
 
     # (fields and C methods declared in _core.pxd)
 
+    cdef object _box(self, int64_t a):
+        """``a`` boxed, and remembered in ``_boxes`` when below _SEATS_MAX (account_obj)."""
+        obj = a
+        if not 0 <= a < _SEATS_MAX:
+            return obj
+        if self._boxes is None:
+            self._boxes = []
+        cdef Py_ssize_t n = len(self._boxes)
+        if a >= n:
+            self._boxes.extend([None] * (max(a + 1, 2 * n) - n))
+        self._boxes[a] = obj
+        return obj
+
     cdef Contract _contract(self, str sym):
         """The listed contract ``sym`` (KeyError for another symbol). The table is built on
         first use, from the engine's own tables, which are fixed once it is set up; a restored
@@ -683,7 +696,7 @@ cdef class EngineCore:
         rec.order_id = oid
         self._next_id = oid + 1
         sym = rec.symbol
-        cdef object a = rec.account  # boxed once: the steps below take it as an object
+        cdef object a = account_obj(self, rec.account)  # (the steps below take an object)
         if not self._token(a):
             return RATE_LIMITED
         if self._settled and sym in self._settled:
@@ -794,15 +807,14 @@ cdef class EngineCore:
                                        _ALL_LEVELS, &px, &left) < 0:
             _raised()
         if px <= 0 or (_closing_clear != NULL
-                       and _closing_clear(self, rec.account, c, pos, rec.side, px)):
+                       and _closing_clear(self, account_obj(self, rec.account), c, pos,
+                                          rec.side, px)):
             return None
         return self._liquidation_reject(inst, pos, rec.side, px, market) or None
 
     cdef int _go_live(self, OrderRecord rec, tuple key, object live, Position pos) except -1:
         """Registers ``rec`` as a live order of ``key`` (whose live orders are ``live``, None
         without any; ``pos`` its position, or None)."""
-        cdef object oid = rec.order_id  # boxed once, for every table (see id_key)
-        rec.id_key = oid
         self._orders.put_c(rec.order_id, rec)
         rec.key = key
         if live is None:
@@ -871,7 +883,7 @@ cdef class EngineCore:
         if self._liq_orders and rec.order_id in self._liq_orders:
             # a liquidation order resting for the trader (OKEx cycle) is not the trader's to cancel
             return self._command_reject(self._inst[rec.symbol], rec.account, IN_LIQUIDATION, rec)
-        if not self._token(rec.account):
+        if not self._token(account_obj(self, rec.account)):
             return self._command_reject(self._inst[rec.symbol], rec.account, RATE_LIMITED, rec)
         return None
 
@@ -977,11 +989,11 @@ cdef class EngineCore:
                 if self._emit:
                     liq = self._liq_orders
                     self._events.append(_report(c, rec, "New", "New", self._seq, self._ts,
-                                                LIQUIDATION_TEXT if liq and record_id(rec) in liq
+                                                LIQUIDATION_TEXT if liq and rec.order_id in liq
                                                 else "", 0, 0, 0, 0, "", None))
             elif typ == _EV_CANCELED or typ == _EV_REJECTED:
                 rec.leaves_qty = 0
-                text = (texts.pop(record_id(rec), None) if texts else None) \
+                text = (texts.pop(rec.order_id, None) if texts else None) \
                     or _cancel_text(ev.reason)
                 status = "Canceled" if typ == _EV_CANCELED else "Rejected"
                 self._finish_c(c, rec, status, status, text, 0, 0, 0, 0, "")
@@ -994,7 +1006,7 @@ cdef class EngineCore:
                 self._index(c, rec)
                 # taken with or without events: a text left behind would become the text of
                 # the order's later cancel
-                text = texts.pop(record_id(rec), "") if texts else ""
+                text = texts.pop(rec.order_id, "") if texts else ""
                 if self._emit:
                     self._events.append(_report(
                         c, rec, "Replaced", "PartiallyFilled" if rec.cum_qty else "New",
@@ -1005,13 +1017,14 @@ cdef class EngineCore:
                 if self._emit:
                     self._events.append(_report(c, rec, "Triggered", "New", self._seq,
                                                 self._ts, "", 0, 0, 0, 0, "", None))
-                self._held.append(record_id(rec))
+                self._held.append(rec.order_id)
         return 0
 
     cdef int _finish_c(self, Contract c, OrderRecord rec, str exec_type, str status, str text,
-                       last_qty, last_px, exec_cost, exec_comm, str liquidity) except -1:
-        cdef object oid = record_id(rec)  # the tables' own key object
-        self._orders.erase_c(rec.order_id)
+                       int64_t last_qty, int64_t last_px, exec_cost, exec_comm,
+                       str liquidity) except -1:
+        cdef int64_t oid = rec.order_id
+        self._orders.erase_c(oid)
         drop_c(self._open, rec)
         key = record_key(rec)
         if self._lots:
@@ -1052,7 +1065,7 @@ cdef class EngineCore:
     cdef int _fill_c(self, Contract c, OrderRecord taker, OrderRecord maker, int64_t px,
                      int64_t q, int64_t leaves, int64_t mleaves) except -1:
         inst, ccy = c.inst, c.currency
-        cdef object ta = taker.account, ma = maker.account  # boxed once each
+        cdef object ta = account_obj(self, taker.account), ma = account_obj(self, maker.account)
         cdef dict positions = self._positions
         tkey, mkey = record_key(taker), record_key(maker)
         tpos = position_of(c, positions, ta)

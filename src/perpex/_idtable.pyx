@@ -31,7 +31,6 @@ from libc.stdint cimport int64_t, uint64_t
 from libcpp.algorithm cimport sort
 from libcpp.vector cimport vector
 
-from perpex._records cimport record_id
 
 
 cdef object _MISSING = object()
@@ -240,7 +239,7 @@ cdef class LiveOrders:
         return self.count
 
     def __iter__(self):
-        return iter([record_id(rec) for rec in self._records()])
+        return iter([(<OrderRecord>rec).order_id for rec in self._records()])
 
     def __contains__(self, k):
         return any(k == (<OrderRecord>rec).order_id for rec in self._records())

@@ -23,11 +23,6 @@ cdef class OrderRecord:
     # position existed as the order went live, so that lookups find entries by identity);
     # None until then, and in a restored record until a step reads it (record_key)
     cdef readonly tuple key
-    # the order id as the engine's int-keyed tables hold it (the key object of its entries in
-    # the order table and the live orders), so that a step finding or deleting an entry
-    # matches by identity instead of comparing a new int with it; None until the order goes
-    # live, and in a restored record
-    cdef readonly object id_key
     # how the order finished (its ordStatus and text), set once as it leaves the live orders;
     # None while it is live. The command that finished it answers with them (perpex._core).
     cdef readonly str done_status, done_text
@@ -60,9 +55,3 @@ cdef inline tuple record_key(OrderRecord rec):
     if rec.key is None:
         rec.key = (rec.account, rec.symbol)
     return rec.key
-
-
-cdef inline object record_id(OrderRecord rec):
-    """The order id as the engine's tables hold it (``rec.id_key``), or a new int for a record
-    without one."""
-    return rec.order_id if rec.id_key is None else rec.id_key
