@@ -89,6 +89,10 @@ cdef class Contract:
     cdef Py_ssize_t n_seats
     cdef dict held
     cdef object held_of, unit_mark, unit
+    # the engine's mark for this contract (None: none) as read from its table ``marks_tab``
+    # when the engine's count of mark writes was ``marks_ver`` (contract_mark)
+    cdef object mark, marks_tab
+    cdef int64_t marks_ver
     # the closing rule's native step (perpex._pretrade._closing_clear): whether the engine's
     # trigger is BitMEX's in the variant that step reproduces, the risk-limit grid (base and
     # step), MM% as (num, den) by steps as MarginCore found it, and the funding rate last read
@@ -123,6 +127,7 @@ cdef class EngineCore:
     # each account id below _SEATS_MAX the steps have boxed, by id (None: not yet): the
     # object they pass for it (derived, see account_obj)
     cdef list _boxes
+    cdef public int64_t _marks_ver  # mark writes so far (derived: each bumps it)
 
     cdef Contract _contract(self, str sym)
     cdef object _box(self, int64_t a)
@@ -216,6 +221,13 @@ cdef inline object account_obj(EngineCore e, int64_t a):
         if x is not None:
             return x
     return e._box(a)
+
+
+# ``e._marks.get(c.symbol)`` without the lookup while no mark was written since ``c`` read it.
+cdef inline object contract_mark(EngineCore e, Contract c):
+    if c.marks_ver != e._marks_ver or c.marks_tab is not e._marks:
+        c.mark, c.marks_tab, c.marks_ver = e._marks.get(c.symbol), e._marks, e._marks_ver
+    return c.mark
 
 
 # A key's entry in the engine's live orders (its _live[key]) and in its order-margin index (its

@@ -88,6 +88,7 @@ class EngineCore:
     _seq: int
     _ts: int
     _next_id: int
+    _marks_ver: int
 
     def _core_state(self) -> dict[str, Any]: ...
     def _position(self, a: int, sym: str) -> Position: ...

@@ -775,7 +775,7 @@ cdef class EngineCore:
             _raised()
         if px and left <= 0:
             return px
-        mark = self._marks.get(c.symbol)
+        mark = contract_mark(self, c)
         if not mark:
             return px
         if side == _BUY:

@@ -19,8 +19,8 @@ the two on random books, positions and marks over every contract type."""
 from libc.stdint cimport int64_t
 
 from perpex._checked cimport as_int64, perpex_add, perpex_ceil_mul_div, perpex_mul, perpex_sub
-from perpex._core cimport (Contract, EngineCore, book_best, held_pos, key_levels, key_live,
-                          set_closing_clear, set_order_fits, table_key)
+from perpex._core cimport (Contract, EngineCore, book_best, contract_mark, held_pos, key_levels,
+                          key_live, set_closing_clear, set_order_fits, table_key)
 from perpex._fills cimport wallet_c, wallet_n
 from perpex._idtable cimport LiveOrders
 from perpex.accounts._levels cimport LevelTerms, OpenLevels
@@ -190,7 +190,7 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
             continue
         lev = None if pos is None else (<Position>pos).leverage
         ratio = _init_ratio(engine, c, pos, lev)
-        mark = engine._marks.get(c.symbol)
+        mark = contract_mark(engine, c)
         unit = _mark_unit(c, mark) if mark and (ordered or c.inverse) else None
         if held and not _held_take(c, qty, cost, extra, lev, ratio, mark, unit, &total):
             return None
@@ -254,7 +254,7 @@ cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int si
     if not c.liq_native or c.terms is None or pos.wide is not None:
         return 0
     terms = <LevelTerms>c.terms
-    mark = e._marks.get(c.symbol)
+    mark = contract_mark(e, c)
     if mark:  # at or better than the mark: it passes
         if not as_int64(mark, &mk) or perpex_mul(px, terms.e8_per_tick, &at):
             return 0
@@ -291,7 +291,7 @@ cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int si
             if (<Position>other).q == 0 and extra == 0:
                 continue
             olev = (<Position>other).leverage
-            omark = e._marks.get(o.symbol)
+            omark = contract_mark(e, o)
             if not _held_take(o, (<Position>other).q, (<Position>other).c, extra, olev,
                               _init_ratio(e, o, other, olev), omark,
                               _mark_unit(o, omark) if omark and o.inverse else None, &coll):

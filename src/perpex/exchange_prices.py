@@ -400,6 +400,7 @@ class PricingMixin(FundingMixin):
     def _push_mark(self, inst: Instrument, mark_e8: int) -> None:
         """The mark seam shared with :meth:`set_mark_e8`."""
         self._marks[inst.symbol] = mark_e8
+        self._marks_ver += 1  # (the engine loop's copies read it: perpex._core)
         self._breaker_update(inst, mark_e8)
         self._push_price(inst, _native.FEED_MARK, mark_e8)
         self._liquidation_step(inst, mark_e8)
@@ -458,6 +459,7 @@ class PricingMixin(FundingMixin):
         if price is None:
             return
         self._marks[sym] = price
+        self._marks_ver += 1  # (the engine loop's copies read it: perpex._core)
         positions, _, _, quantities = self._positions_of(sym).open()
         if not positions:
             return
