@@ -261,15 +261,6 @@ cdef void _forget_seats(Contract c) noexcept:
     PyMem_Free(seats)
 
 
-cdef Py_ssize_t _stops(LiveOrders live) noexcept:
-    """How many of the ``live`` orders are conditional."""
-    cdef Py_ssize_t i, n = 0
-    for i in range(live._end):
-        if live._slots[i] != NULL and (<OrderRecord>live._slots[i]).conditional:
-            n += 1
-    return n
-
-
 cdef inline bint _known_account(const unsigned char* bits, dict accounts,
                                 uint32_t a) except -1:
     # (EngineCore._known_bits: the bitmap of the accounts below _KNOWN_BITS)
@@ -712,7 +703,7 @@ cdef class EngineCore:
         cdef bint cond = rec.conditional
         cdef int64_t ro = rec.flags & _REDUCE, px
         if cond or n_live >= self._max_open:
-            stops = _stops(<LiveOrders>live) if cond and live is not None else 0
+            stops = (<LiveOrders>live).n_conditional() if cond and live is not None else 0
             count_text = order_count_reject(n_live, stops, cond,
                                             max_open=self._max_open, max_stop=self._max_stop)
             if count_text:

@@ -37,6 +37,7 @@ cdef class LiveOrders:
 
     cdef int add(self, OrderRecord rec) except -1
     cdef int remove(self, OrderRecord rec) except -1
+    cdef Py_ssize_t n_conditional(self) noexcept
     cdef list _records(self)
 
 

@@ -32,7 +32,6 @@ from libcpp.algorithm cimport sort
 from libcpp.vector cimport vector
 
 
-
 cdef object _MISSING = object()
 
 
@@ -225,6 +224,14 @@ cdef class LiveOrders:
             self._end -= 1
         Py_DECREF(rec)  # (the caller holds it too)
         return 0
+
+    cdef Py_ssize_t n_conditional(self) noexcept:
+        """How many of the orders are conditional (the place step's stop-order count)."""
+        cdef Py_ssize_t i, n = 0
+        for i in range(self._end):
+            if self._slots[i] != NULL and (<OrderRecord>self._slots[i]).conditional:
+                n += 1
+        return n
 
     cdef list _records(self):
         cdef Py_ssize_t i

@@ -78,7 +78,8 @@ cdef int _key_margin(EngineCore e, tuple key, object live, object pos, Contract 
     if terms is None:
         return 0
     lv = key_levels(e, <Position>pos, key)
-    if (0 if lv is None else (<OpenLevels>lv).count) != (0 if live is None else (<LiveOrders>live).count):
+    if (0 if lv is None else (<OpenLevels>lv).count) \
+            != (0 if live is None else (<LiveOrders>live).count):
         return 0  # a live order not indexed: the reference re-indexes it
     if lv is None:
         if not n:
@@ -237,16 +238,16 @@ def order_fits(EngineCore ex not None, str sym, object a, int side, object price
 
 cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int side,
                         int64_t px) except -1:
-    """1 when an order of account ``a`` on ``side`` at ``px`` > 0 ticks in ``c`` that closes
-    (part of) its position ``pos`` surely passes the closing rule
-    (RiskMixin._liquidation_reject), 0 when the reference is to decide. The reference rejects when ``px`` is beyond the mark and
-    beyond the trigger that ``liquidation_ticks`` solves for: where the unrounded value V(P)
-    of the position satisfies ``V(P) * (fd - pn * s) = (cost - collateral + MM) * fd`` (pn / fd
+    """1 when an order of account ``a`` on ``side`` at ``px`` > 0 ticks in ``c`` that closes (part
+    of) its position ``pos`` surely passes the closing rule (RiskMixin._liquidation_reject), 0
+    when the reference is to decide. The reference rejects when ``px`` is beyond the mark and
+    beyond the trigger that ``liquidation_ticks`` solves for: where the unrounded value V(P) of
+    the position satisfies ``V(P) * (fd - pn * s) = (cost - collateral + MM) * fd`` (pn / fd
     the paying side's funding rate, s the sign of the cost). A value below that target is the
     far side of the trigger for a long and for a short alike, so the order passes when the
     rounded value at ``px`` less one unit a contract (an inverse contract's value is rounded
-    per contract) still reaches it; the collateral and MM are those RiskMixin reads, here
-    from the engine's tables in int64."""
+    per contract) still reaches it; the collateral and MM are those RiskMixin reads, here from
+    the engine's tables in int64."""
     cdef int64_t q = pos.q, mk, at, v, aq, cost, extra, w, coll, rl, s1, s2, steps, mm
     cdef int64_t t, fn = 0, fd = 1, pn, denom, lhs, rhs
     cdef LevelTerms terms

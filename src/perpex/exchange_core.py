@@ -219,17 +219,12 @@ class ExchangeCore(MarginCore, ABC):
             cap = self._capacity(rec.account, sym, rec.side)
             qty = cap if rec.close_all else min(qty, cap)
             if qty == 0:
-                text = "Canceled: " + (CLOSE_NO_POSITION if rec.close_all else REDUCE_ONLY_WOULD_INCREASE)
+                text = CLOSE_NO_POSITION if rec.close_all else REDUCE_ONLY_WOULD_INCREASE
         else:
             text = self._margin_reject(inst, rec, qty)
-            if text:
-                text = "Canceled: " + text
-        if not text:
-            text = self._closing_reject(inst, rec, qty)
-            if text:
-                text = "Canceled: " + text
+        text = text or self._closing_reject(inst, rec, qty)
         if text:
-            self._texts[oid] = text
+            self._texts[oid] = "Canceled: " + text
             book.cancel(oid)
         else:
             if rec.flags & _CLOSE:

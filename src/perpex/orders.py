@@ -63,7 +63,8 @@ IN_LIQUIDATION = "Position in liquidation"
 IN_LIQUIDATION_CANCELED = "Canceled: " + IN_LIQUIDATION
 LIQUIDATION_EXPIRED = "Canceled: Liquidation order not filled in time"
 # BitMEX's rejects of an order that would close a position beyond its liquidation price (at its
-# limit price, or a market order at the price its sweep would reach; perpex.exchange_risk, the closing rule)
+# limit price, or a market order at the price its sweep would reach; the closing rule of
+# perpex.exchange_risk)
 BEYOND_LIQUIDATION = ("Order price is below the liquidation price of current long position",
                       "Order price is above the liquidation price of current short position")
 IMMEDIATE_LIQUIDATION = "Executing at order price would lead to immediate liquidation"
