@@ -80,6 +80,10 @@ cdef class Contract:
     cdef readonly dict rates  # cross IM% as (num, den) by risk limit, as _cross_c found it
     cdef object rate_limit  # the risk limit _cross_c last answered for (None: none yet)
     cdef tuple rate_last  # and its answer
+    # that answer in int64 for the native steps (_cross_n): True when it fits, with
+    # rate_num >= 0 and rate_den > 0
+    cdef bint rate_ok
+    cdef int64_t rate_num, rate_den
     # derived caches of the engine loop, never state: the positions in this contract by account
     # (from the positions table ``held_of``; positions are never removed from it), those of
     # accounts below _SEATS_MAX in ``seats`` (indexed by account: NULL, or a new reference,
@@ -89,6 +93,12 @@ cdef class Contract:
     cdef Py_ssize_t n_seats
     cdef dict held
     cdef object held_of, unit_mark, unit
+    # that mark (perpex._pretrade._mark_n) in int64 for the native steps: in ``mark_e8`` when
+    # ``mark_ok``, and its ``unit`` in ``unit_c`` when ``unit_st`` is 1 (0: None or beyond
+    # int64, -1: not asked yet)
+    cdef bint mark_ok
+    cdef int unit_st
+    cdef int64_t mark_e8, unit_c
     # the engine's mark for this contract (None: none) as read from its table ``marks_tab``
     # when the engine's count of mark writes was ``marks_ver`` (contract_mark)
     cdef object mark, marks_tab
@@ -133,6 +143,7 @@ cdef class EngineCore:
     cdef object _box(self, int64_t a)
     cdef const unsigned char* _known_bits(self) except NULL
     cdef tuple _cross_c(self, Contract c, object limit)
+    cdef bint _cross_n(self, Contract c, object limit, int64_t* num, int64_t* den) except -1
     cdef int _index(self, Contract c, OrderRecord rec) except -1
     cdef bint _token(self, account) except -1
     cdef object _commit_c(self, int64_t ts, inst, OrderRecord rec)
@@ -194,8 +205,8 @@ cdef BookLevels book_levels(object book, int side)
 
 # The pre-trade margin check's common case (perpex._pretrade._fits), which that module plugs
 # into the loop when it is imported: it cimports this module, which cannot cimport it back.
-ctypedef object (*FitsFn)(EngineCore, object, Contract, int, int64_t, int64_t, tuple, tuple,
-                          object, object)
+ctypedef object (*FitsFn)(EngineCore, object, Contract, int, int64_t, int64_t, int, int64_t,
+                          int64_t, tuple, object, object)
 cdef void set_order_fits(FitsFn fn) noexcept
 # and, the same way, the common case of the closing rule (perpex._pretrade._closing_clear)
 ctypedef int (*ClearFn)(EngineCore, object, Contract, Position, int, int64_t) except -1

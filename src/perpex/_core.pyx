@@ -446,7 +446,17 @@ cdef class EngineCore:
         if found is None:
             found = c.rates[limit] = self._cross_rate(c.inst, limit)
         c.rate_limit, c.rate_last = limit, <tuple>found
+        c.rate_ok = as_int64((<tuple>found)[0], &c.rate_num) \
+            and as_int64((<tuple>found)[1], &c.rate_den) and c.rate_num >= 0 and c.rate_den > 0
         return <tuple>found
+
+    cdef bint _cross_n(self, Contract c, object limit, int64_t* num, int64_t* den) except -1:
+        """``_cross_c(c, limit)`` into ``num`` / ``den``; False when it does not fit in int64
+        (or is not a ratio with num >= 0 and den > 0)."""
+        if limit is not c.rate_limit or limit is None:
+            self._cross_c(c, limit)
+        num[0], den[0] = c.rate_num, c.rate_den
+        return c.rate_ok
 
     cdef int _index(self, Contract c, OrderRecord rec) except -1:
         """``sync_c(self._open, rec, _REDUCE)`` (``c``: the order's contract), the key's levels
@@ -733,8 +743,8 @@ cdef class EngineCore:
                     px = rec.price if rec.ord_type == _LIMIT else \
                         self._estimate(c, rec.side, rec.leaves_qty)
                     if px > 0:  # (without a price, no order margin)
-                        fits = _order_fits(self, a, c, rec.side, px, rec.leaves_qty, _IDLE, key,
-                                           own_pos, live)
+                        fits = _order_fits(self, a, c, rec.side, px, rec.leaves_qty, 0, 0, 0,
+                                           key, own_pos, live)
                         if fits is not True:
                             text = fits if fits is not None else self._margin_reference(
                                 inst, rec, rec.leaves_qty, px, False, _IDLE)

@@ -30,7 +30,6 @@ from perpex.orders import insufficient_text
 from perpex.rounding import exact_rate
 
 cdef OpenLevels _NO_LEVELS = OpenLevels()  # a key without resting orders (left empty again)
-cdef tuple _IDLE = (0, 0, 0)  # no order added or taken out
 cdef int _BUY_SIDE = _native.BUY
 
 
@@ -47,33 +46,55 @@ cdef tuple _lev_ratio(object lev):
     return den, num
 
 
-cdef tuple _init_ratio(EngineCore e, Contract c, object pos, object lev):
-    """MarginCore._init_ratio: IM% as (num, den), isolated (``lev`` > 0, the position's
-    leverage) or cross."""
-    if pos is not None:
-        if lev > 0:
-            return _lev_ratio(lev)
-        limit = (<Position>pos).risk_limit
-    else:
-        limit = c.inst.risk_limit
-    return e._cross_c(c, limit)
+cdef bint _ratio_n(EngineCore e, Contract c, object pos, bint iso, object lev, int64_t* num,
+                   int64_t* den) except -1:
+    """MarginCore._init_ratio in int64: IM% as ``num`` / ``den``, isolated (``iso``: the
+    position ``pos``'s leverage ``lev`` > 0) or cross; False when it leaves int64 (the
+    reference's case)."""
+    if iso:
+        if type(lev) is int:
+            num[0] = 1
+            return as_int64(lev, den)
+        r = _lev_ratio(lev)
+        return as_int64(r[0], num) and as_int64(r[1], den) and num[0] >= 0 and den[0] > 0
+    return e._cross_n(c, c.inst.risk_limit if pos is None else (<Position>pos).risk_limit,
+                      num, den)
+
+
+cdef int _mark_n(EngineCore e, Contract c, bint want_unit) except -2:
+    """The engine's mark for ``c`` in its int64 fields: 0 without one, 1 with it in
+    ``c.mark_e8`` (and, when ``want_unit``, ``c.cv.mark_unit`` at it in ``c.unit_c`` when
+    ``c.unit_st`` is 1), -1 when it is beyond int64 (the reference's case). Each is read once
+    a mark: the fields stand while the mark object does."""
+    mark = contract_mark(e, c)
+    if not mark:
+        return 0
+    if mark is not c.unit_mark:
+        c.unit_mark, c.unit, c.unit_st = mark, None, -1
+        c.mark_ok = as_int64(mark, &c.mark_e8)
+    if not c.mark_ok:
+        return -1
+    if want_unit and c.unit_st < 0:
+        c.unit = c.cv.mark_unit(mark)
+        c.unit_st = as_int64(c.unit, &c.unit_c)
+    return 1
 
 
 cdef int _key_margin(EngineCore e, tuple key, object live, object pos, Contract c,
-                     int64_t pq, tuple ratio, object mark, object unit, int side, int64_t price,
-                     int64_t n, tuple old, int64_t fit, int64_t* out) except -1:
+                     int64_t pq, int64_t rn, int64_t rd, bint marked, int side, int64_t price,
+                     int64_t n, int old_side, int64_t old_price, int64_t old_n, int64_t fit,
+                     int64_t* out) except -1:
     """MarginCore._levels_margin_with for ``key`` (its live orders ``live``, its position
-    ``pos`` or None, with ``pq`` contracts and IM% ``ratio``, its contract ``c``'s ``mark``
-    and ``unit`` = ``c.cv.mark_unit(mark)``) with ``n`` at ``price`` on ``side`` added and
-    ``old`` (side, price, n) taken out, into ``out``: 1 when done, 0 when the key needs the
-    reference (not valued per contract, a live order not indexed yet, an unpriced order, a mark
-    without a per-contract value, an overflow). With nothing taken out, an O(1) upper bound of
-    that margin (OpenLevels.margin_bound_c) stands for it when it is within ``fit`` (the
-    balance the caller compares with; -1 for none): the margin itself only when it matters."""
+    ``pos`` or None, with ``pq`` contracts and IM% ``rn`` / ``rd``, its contract ``c`` at the
+    mark _mark_n read when ``marked``, with its unit) with ``n`` at ``price`` on ``side``
+    added and ``old_n`` at ``old_price`` on ``old_side`` taken out, into ``out``: 1 when done,
+    0 when the key needs the reference (not valued per contract, a live order not indexed yet,
+    an unpriced order, a mark without a per-contract value). With nothing taken out, an O(1)
+    upper bound of that margin (OpenLevels.margin_bound_c) stands for it when it is within
+    ``fit`` (the balance the caller compares with; -1 for none): the margin itself only when
+    it matters."""
     cdef OpenLevels levels
-    cdef int64_t rn, rd, mark_e8 = 0, unit_c = 0, bid
-    cdef int old_side = old[0]
-    cdef int64_t old_price, old_n
+    cdef int64_t mark_e8 = 0, unit_c = 0, bid
     terms = c.terms
     if terms is None:
         return 0
@@ -93,16 +114,11 @@ cdef int _key_margin(EngineCore e, tuple key, object live, object pos, Contract 
         if not n and levels._buys.empty() and levels._sells.empty():
             out[0] = 0
             return 1
-    try:
-        if mark:
-            if unit is None:
-                return 0
-            mark_e8, unit_c = mark, unit
-        rn, rd = ratio
-        bid = book_best(c.book, 0)
-        old_price, old_n = old[1], old[2]
-    except OverflowError:  # a value beyond 64 bits: the reference's Python integers
-        return 0
+    if marked:
+        if c.unit_st != 1:
+            return 0
+        mark_e8, unit_c = c.mark_e8, c.unit_c
+    bid = book_best(c.book, 0)
     if fit >= 0 and not old_n and not levels.margin_bound_c(
             <LevelTerms>terms, rn, rd, mark_e8, unit_c, bid, side, price, n, out) \
             and out[0] <= fit:
@@ -113,35 +129,25 @@ cdef int _key_margin(EngineCore e, tuple key, object live, object pos, Contract 
     return 1
 
 
-cdef inline object _mark_unit(Contract c, object mark):
-    """``c.cv.mark_unit(mark)``, remembered on ``c`` for the last mark asked (the same object
-    while the mark stands)."""
-    if mark is not c.unit_mark:
-        c.unit = c.cv.mark_unit(mark)
-        c.unit_mark = mark
-    return c.unit
-
-
-cdef bint _held_take(Contract c, int64_t qty, int64_t cost, int64_t extra, object lev,
-                     tuple ratio, object mark, object unit, int64_t* total) except -1:
+cdef bint _held_take(Contract c, int64_t qty, int64_t cost, int64_t extra, bint iso,
+                     int64_t num, int64_t den, bint marked, int64_t* total) except -1:
     """Takes a held position's margin off ``total`` (MarginCore._position_margin: its IM% =
-    ``ratio`` of its cost, and its extra margin when isolated, ``lev`` > 0) and, when cross,
-    its unrealised loss at ``mark`` (``unit``: its ``_mark_unit`` for an inverse contract),
-    as MarginCore._available and RiskMixin._collateral count them; False (``total``
-    unchanged or not) when a value leaves int64: the caller asks the reference."""
-    cdef int64_t num, den, m, u, x
-    if not (as_int64(ratio[0], &num) and as_int64(ratio[1], &den)) or num < 0 \
-            or den <= 0 or perpex_ceil_mul_div(-cost if cost < 0 else cost, num, den, &m):
+    ``num`` / ``den`` of its cost, and its extra margin when isolated, ``iso``) and, when
+    cross, its unrealised loss at the mark _mark_n read when ``marked`` (with its unit for an
+    inverse contract), as MarginCore._available and RiskMixin._collateral count them; False
+    (``total`` unchanged or not) when a value leaves int64: the caller asks the reference."""
+    cdef int64_t m, x
+    if perpex_ceil_mul_div(-cost if cost < 0 else cost, num, den, &m):
         return False
-    if lev > 0:
+    if iso:
         return not (perpex_add(m, extra, &m) or perpex_sub(total[0], m, total))
     if perpex_sub(total[0], m, total):
         return False
-    if mark and qty:  # a cross loss counts against the account, a gain not
+    if marked and qty:  # a cross loss counts against the account, a gain not
         if c.inverse:
-            if not as_int64(unit, &u) or perpex_mul(qty, u, &x) or perpex_sub(x, cost, &x):
+            if c.unit_st != 1 or perpex_mul(qty, c.unit_c, &x) or perpex_sub(x, cost, &x):
                 return False
-        elif not as_int64(c.inst.unrealised_pnl(qty, cost, mark), &x):
+        elif not as_int64(c.inst.unrealised_pnl(qty, cost, c.unit_mark), &x):
             return False
         if x < 0 and perpex_add(total[0], x, total):
             return False
@@ -149,7 +155,8 @@ cdef bint _held_take(Contract c, int64_t qty, int64_t cost, int64_t extra, objec
 
 
 cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t price,
-                  int64_t n, tuple old, tuple own, object own_pos, object own_live):
+                  int64_t n, int old_side, int64_t old_price, int64_t old_n, tuple own,
+                  object own_pos, object own_live):
     """One pass over the account's contracts settled in ``own_c``'s currency: each one's
     position margin and cross loss (MarginCore._available), the order margin of the others
     with live orders, and that of ``own_c`` with the order (``after``); True when ``after``
@@ -157,14 +164,15 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
     int64; one beyond it is left to the reference too. ``own`` is (a, own_c.symbol), as the
     engine keys its tables by it when it has it (perpex._core.table_key), ``own_pos`` its
     position and ``own_live`` its live orders (each None without any: the place step has
-    looked both up already). When the order does not fit, the answer is the reference's
+    looked both up already). ``old`` (side, price, contracts) is an indexed entry the order
+    replaces (0 contracts for none). When the order does not fit, the answer is the reference's
     (MarginCore._margin_reference): the reject text naming the margin the order adds, or ""
     when it adds none."""
     cdef int64_t total = 0, wallet, m, after = 0, qty = 0, cost = 0, extra = 0
-    cdef int64_t own_qty = 0, before = 0
-    own_ratio = own_mark = own_unit = None  # (own_c's, for its key's margin after the pass)
+    cdef int64_t num, den, own_qty = 0, own_num = 0, own_den = 1, before = 0
+    cdef int marked, own_marked = 0
     cdef dict positions = engine._positions
-    cdef bint held, ordered, mine
+    cdef bint held, ordered, mine, iso
     cdef Contract c
     # ``total`` sums what the contracts take from the wallet (read last, through a position
     # that may remember where the ledger keeps it)
@@ -180,39 +188,43 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
             some = pos
         live = own_live if mine else key_live(engine, <Position>pos, key)
         qty = cost = extra = 0
+        iso = False
+        lev = None
         if pos is not None:
             if (<Position>pos).wide is not None \
                     or not as_int64((<Position>pos).extra_margin, &extra):
                 return None
             qty, cost = (<Position>pos).q, (<Position>pos).c
+            lev = (<Position>pos).leverage
+            iso = lev > 0
         held = qty != 0 or extra != 0
         ordered = mine or live is not None  # the key's order margin is needed
         if not held and not ordered:
             continue
-        lev = None if pos is None else (<Position>pos).leverage
-        ratio = _init_ratio(engine, c, pos, lev)
-        mark = contract_mark(engine, c)
-        unit = _mark_unit(c, mark) if mark and (ordered or c.inverse) else None
-        if held and not _held_take(c, qty, cost, extra, lev, ratio, mark, unit, &total):
+        marked = _mark_n(engine, c, ordered or c.inverse)
+        if marked < 0 or not _ratio_n(engine, c, pos, iso, lev, &num, &den):
+            return None
+        if held and not _held_take(c, qty, cost, extra, iso, num, den, marked, &total):
             return None
         if mine:  # (its margin with the order once the balance it must fit in is known)
-            own_qty, own_ratio, own_mark, own_unit = qty, ratio, mark, unit
+            own_qty, own_num, own_den, own_marked = qty, num, den, marked
         elif ordered:
-            if not _key_margin(engine, key, live, pos, c, qty, ratio, mark, unit, 0, 0, 0, _IDLE,
-                               -1, &m) or perpex_sub(total, m, &total):
+            if not _key_margin(engine, key, live, pos, c, qty, num, den, marked, 0, 0, 0, 0, 0,
+                               0, -1, &m) or perpex_sub(total, m, &total):
                 return None
     if not (wallet_n(engine._ledger, own_c.currency, a, some, &wallet)
             or as_int64(wallet_c(engine._ledger, own_c.currency, a, some), &wallet)) \
             or perpex_add(wallet, total, &total):
         return None
-    if not _key_margin(engine, own, own_live, own_pos, own_c, own_qty, own_ratio, own_mark,
-                       own_unit, side, price, n, old, total if total >= 0 else -1, &after):
+    if not _key_margin(engine, own, own_live, own_pos, own_c, own_qty, own_num, own_den,
+                       own_marked, side, price, n, old_side, old_price, old_n,
+                       total if total >= 0 else -1, &after):
         return None
     if after <= total:
         return True
     # short: the reference's answer, which compares with the margin without the order
-    if not _key_margin(engine, own, own_live, own_pos, own_c, own_qty, own_ratio, own_mark,
-                       own_unit, 0, 0, 0, _IDLE, -1, &before):
+    if not _key_margin(engine, own, own_live, own_pos, own_c, own_qty, own_num, own_den,
+                       own_marked, 0, 0, 0, 0, 0, 0, -1, &before):
         return None
     return insufficient_text(after - before, own_c.currency) if after > before else ""
 
@@ -224,16 +236,18 @@ def order_fits(EngineCore ex not None, str sym, object a, int side, object price
     (side, price, contracts; ``(0, 0, 0)`` for none), the margin check's text when it cannot
     (a reject text, or "" when the order adds no margin), None to ask the reference (see the
     module docstring). ``ex`` is the engine (a MarginCore)."""
-    cdef int64_t p, n
+    cdef int64_t p, n, old_price, old_n
+    cdef int old_side = old[0]
     try:
         p, n = price, qty
+        old_price, old_n = old[1], old[2]
     except OverflowError:
         return None
     if n <= 0 or p <= 0:
         return None
     key = (a, sym)
-    return _fits(ex, a, ex._contract(sym), side, p, n, old, key, ex._positions.get(key),
-                 ex._live.get(key))
+    return _fits(ex, a, ex._contract(sym), side, p, n, old_side, old_price, old_n, key,
+                 ex._positions.get(key), ex._live.get(key))
 
 
 cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int side,
@@ -249,15 +263,20 @@ cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int si
     per contract) still reaches it; the collateral and MM are those RiskMixin reads, here from
     the engine's tables in int64."""
     cdef int64_t q = pos.q, mk, at, v, aq, cost, extra, w, coll, rl, s1, s2, steps, mm
-    cdef int64_t t, fn = 0, fd = 1, pn, denom, lhs, rhs
+    cdef int64_t t, fn = 0, fd = 1, pn, denom, lhs, rhs, num, den
+    cdef int marked
+    cdef bint oiso
     cdef LevelTerms terms
     cdef Contract o
     if not c.liq_native or c.terms is None or pos.wide is not None:
         return 0
     terms = <LevelTerms>c.terms
-    mark = contract_mark(e, c)
-    if mark:  # at or better than the mark: it passes
-        if not as_int64(mark, &mk) or perpex_mul(px, terms.e8_per_tick, &at):
+    marked = _mark_n(e, c, False)
+    if marked < 0:
+        return 0
+    if marked:  # at or better than the mark: it passes
+        mk = c.mark_e8
+        if perpex_mul(px, terms.e8_per_tick, &at):
             return 0
         if (at >= mk) if q > 0 else (at <= mk):
             return 1
@@ -274,7 +293,8 @@ cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int si
     lev = pos.leverage
     if lev > 0:
         coll = 0  # (its margin taken off 0, then turned back)
-        if not _held_take(c, q, cost, extra, lev, _lev_ratio(lev), None, None, &coll):
+        if not (_ratio_n(e, c, pos, True, lev, &num, &den)
+                and _held_take(c, q, cost, extra, True, num, den, 0, &coll)):
             return 0
         coll = -coll
     else:
@@ -292,10 +312,11 @@ cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int si
             if (<Position>other).q == 0 and extra == 0:
                 continue
             olev = (<Position>other).leverage
-            omark = contract_mark(e, o)
-            if not _held_take(o, (<Position>other).q, (<Position>other).c, extra, olev,
-                              _init_ratio(e, o, other, olev), omark,
-                              _mark_unit(o, omark) if omark and o.inverse else None, &coll):
+            oiso = olev > 0
+            marked = _mark_n(e, o, o.inverse)
+            if marked < 0 or not _ratio_n(e, o, other, oiso, olev, &num, &den) \
+                    or not _held_take(o, (<Position>other).q, (<Position>other).c, extra, oiso,
+                                      num, den, marked, &coll):
                 return 0
     coll = min(coll, w)
     if coll < 0:
