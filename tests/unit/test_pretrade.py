@@ -230,3 +230,63 @@ def test_an_order_that_adds_no_margin_passes_when_short():
     assert ex._available(1, "XBt", ("XBTUSD", 0)) < ex._order_margin(1, "XBTUSD")
     got = order_fits(ex, "XBTUSD", 1, _native.SELL, 38_000, 100, IDLE)
     assert got == "" == reference_text(ex, "XBTUSD", 1, _native.SELL, 38_000, 100, 0)
+
+
+def largest_fitting(ex: Exchange, sym: str, a: int, side: int, px: int) -> int:
+    """The largest order (in lots) the reference accepts, by bisection (0 for none)."""
+    lo, hi = 0, 1
+    while reference_fits(ex, sym, a, side, px, lots(ex, sym, hi), 0):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if reference_fits(ex, sym, a, side, px, lots(ex, sym, mid), 0):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@pytest.mark.parametrize("sym", ["XBTUSD", "ETHUSD", "XBTZ"])
+@pytest.mark.parametrize("leverage, mark_move", [(0, -150), (0, 150), (10, -150)])
+def test_the_native_check_draws_the_reference_line_to_the_contract(sym, leverage, mark_move):
+    """At the exact edge of what the account can carry, the native check agrees with the
+    reference on both sides of it: a position held cross or isolated (with margin added) in
+    the contract and one held cross in another contract of the currency, each at a mark that
+    leaves it at a loss or a gain, so every term of the available balance decides by one lot."""
+    ex = Exchange([presets.XBTUSD(), presets.ETHUSD(), presets.XBTUSDT(), presets.XBTZ()])
+    ex.deposit(99, 10**6 * XBT, ts=0)
+    ex.deposit(1, 5 * 10**6, ts=0)
+    other = "XBTZ" if sym != "XBTZ" else "XBTUSD"
+    for s in (sym, other):
+        base = BASE_TICKS[s]
+        ex.set_mark(s, price(ex, s, base))
+        ex.place(99, s, "Buy", lots(ex, s, 10_000), price(ex, s, base - 20))
+        ex.place(99, s, "Sell", lots(ex, s, 10_000), price(ex, s, base + 20))
+    if leverage:
+        ex.set_leverage(1, sym, leverage)
+    for s, n in ((sym, 40), (other, 30)):
+        assert ex.place(1, s, "Buy", lots(ex, s, n), price(ex, s, BASE_TICKS[s] + 20)).cum_qty
+    if leverage:
+        ex.transfer_margin(1, sym, 1_000)
+    for s in (sym, other):
+        ex.set_mark(s, price(ex, s, BASE_TICKS[s] + mark_move))
+    assert ex.place(1, sym, "Buy", lots(ex, sym, 3), price(ex, sym, BASE_TICKS[sym] - 40)).accepted
+    px = BASE_TICKS[sym] - 10
+    assert covered(ex, 1, sym)
+    n = largest_fitting(ex, sym, 1, _native.BUY, px)
+    assert n > 0
+    assert order_fits(ex, sym, 1, _native.BUY, px, lots(ex, sym, n), IDLE) is True
+    over = order_fits(ex, sym, 1, _native.BUY, px, lots(ex, sym, n + 1), IDLE)
+    assert over == reference_text(ex, sym, 1, _native.BUY, px, lots(ex, sym, n + 1), 0) != ""
+    # and to the unit: the slack withdrawn, the order fits exactly; one unit less, it does not
+    q = lots(ex, sym, n)
+    after = ex._order_margin_scan(1, sym, OpenOrder(q, px), 0)
+    slack = ex._available(1, "XBt", (sym, 0)) - after
+    if slack:
+        assert ex.withdraw(1, slack).accepted
+    assert ex._available(1, "XBt", (sym, 0)) == after
+    assert order_fits(ex, sym, 1, _native.BUY, px, q, IDLE) is True
+    assert ex.withdraw(1, 1).accepted
+    assert not reference_fits(ex, sym, 1, _native.BUY, px, q, 0)
+    assert order_fits(ex, sym, 1, _native.BUY, px, q, IDLE) == reference_text(
+        ex, sym, 1, _native.BUY, px, q, 0)
