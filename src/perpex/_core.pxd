@@ -142,6 +142,7 @@ cdef class EngineCore:
     cdef Contract _contract(self, str sym)
     cdef object _box(self, int64_t a)
     cdef const unsigned char* _known_bits(self) except NULL
+    cdef bint _known_c(self, object account, int64_t a) except -1
     cdef tuple _cross_c(self, Contract c, object limit)
     cdef bint _cross_n(self, Contract c, object limit, int64_t* num, int64_t* den) except -1
     cdef int _index(self, Contract c, OrderRecord rec) except -1

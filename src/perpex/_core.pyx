@@ -605,6 +605,14 @@ cdef class EngineCore:
             self._known_of, self._known_n = self._accounts, n
         return self._known
 
+    cdef bint _known_c(self, object account, int64_t a) except -1:
+        """``account in _accounts`` for an int ``account`` whose value is ``a``: a bit of
+        the bitmap below _KNOWN_BITS (an int the caller made is another object than the
+        table's key, and the dict compares them by value)."""
+        if 0 <= a < _KNOWN_BITS:
+            return (self._known_bits()[a >> 3] >> (a & 7)) & 1
+        return account in self._accounts
+
     # ============================================================ sequencing
     def _take_token(self, account):
         """A rate-limit token for ``account`` at the current ts (always, without a limiter)."""

@@ -38,6 +38,7 @@ cdef int _STOP = _native.STOP, _STOP_LIMIT = _native.STOP_LIMIT
 cdef int64_t _POST_ONLY = _native.FLAG_POST_ONLY, _TRAILING = _native.FLAG_TRAILING
 cdef int _FEED_MARK = _native.FEED_MARK
 cdef dict _SIDES = SIDES, _ORD_TYPES = ORD_TYPES, _TIFS = TIFS, _FEEDS = FEEDS
+cdef int _LIMIT_CODE = ORD_TYPES["Limit"], _MARKET_CODE = ORD_TYPES["Market"]
 cdef dict _EXEC_OR_FEED = {**EXEC_FLAGS, **FEEDS}
 cdef uint64_t _code_bits(codes) except? 0:
     cdef uint64_t out = 0
@@ -91,7 +92,7 @@ cdef inline object _trader(EngineCore core, account):
     """A trader's account (``_account``)."""
     cdef object ex = core
     cdef int64_t a
-    if as_int64(account, &a) and a != _LIQ and account in core._accounts:
+    if as_int64(account, &a) and a != _LIQ and core._known_c(account, a):
         return account
     return ex._account(account)
 
@@ -152,19 +153,25 @@ def replay_place(EngineCore core not None, account, str symbol, int side, str or
     cl_ord_id; ``side`` and ``time_in_force`` as the engine's codes, ``ord_type`` None for the
     default): the same checks and commit, without the outcome a recovery would drop. Returns
     None."""
-    replay_place_at(core, account, symbol, side, ord_type, time_in_force, qty, price,
-                    _ts(core, ts))
+    cdef int64_t t = _ts(core, ts)
+    replay_place_at(core, account, _listed_c(core, symbol), side, ord_type, time_in_force, qty,
+                    price, t)
 
 
-cdef int replay_place_at(EngineCore core, account, str symbol, int side, str ord_type,
+cdef Contract listed_contract(EngineCore core, symbol):
+    return _listed_c(core, symbol)
+
+
+cdef int replay_place_at(EngineCore core, account, Contract c, int side, str ord_type,
                          int time_in_force, qty, price, int64_t ts) except -1:
     cdef int64_t t = _ts_at(core, ts)
     a = _trader(core, account)
-    cdef Contract c = _listed_c(core, symbol)
     inst = c.inst
-    if ord_type is None:
-        ord_type = "Limit" if price is not None else "Market"
-    cdef int ot = _code("ord_type", ord_type, _ORD_TYPES)
+    cdef int ot
+    if ord_type is None:  # (the default's code without the lookup)
+        ord_type, ot = ("Limit", _LIMIT_CODE) if price is not None else ("Market", _MARKET_CODE)
+    else:
+        ot = _code("ord_type", ord_type, _ORD_TYPES)
     if side != _BUY and side != _SELL:
         raise InvalidInputError(f"side code {side} is not a side")
     if not (0 <= time_in_force < 64 and (_TIF_CODES >> time_in_force) & 1):

@@ -67,9 +67,11 @@ cdef int _mark_n(EngineCore e, Contract c, bint want_unit) except -2:
     ``c.unit_st`` is 1), -1 when it is beyond int64 (the reference's case). Each is read once
     a mark: the fields stand while the mark object does."""
     mark = contract_mark(e, c)
-    if not mark:
+    if mark is None:
         return 0
-    if mark is not c.unit_mark:
+    if mark is not c.unit_mark:  # (a mark that is not one never becomes ``unit_mark``)
+        if not mark:
+            return 0
         c.unit_mark, c.unit, c.unit_st = mark, None, -1
         c.mark_ok = as_int64(mark, &c.mark_e8)
     if not c.mark_ok:

@@ -15,8 +15,8 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
-from perpex._core cimport EngineCore
-from perpex._front cimport replay_cancel_at, replay_place_at
+from perpex._core cimport Contract, EngineCore
+from perpex._front cimport listed_contract, replay_cancel_at, replay_place_at
 from perpex._wal cimport (
     CANCEL_SIZE, K_CANCEL, K_PLACE, NO_CODE, PlainPlace, read_plain_c, record_payload, value_at)
 
@@ -41,6 +41,7 @@ def replay_image(EngineCore ex not None, const unsigned char[::1] data not None,
     cdef const unsigned char* base = &data[0] if size else NULL
     cdef const char* p
     cdef PlainPlace f
+    cdef list contracts = [None] * len(symbols)  # each symbol code's, found on first use
     if lens.shape[0] != k or seqs.shape[0] != k or tss.shape[0] != k or start < 0:
         raise ValueError("replay_image takes columns of one length and a start >= 0")
     for i in range(start, k):
@@ -49,7 +50,10 @@ def replay_image(EngineCore ex not None, const unsigned char[::1] data not None,
         try:
             if native and n and p[0] == K_PLACE and read_plain_c(p, n, &f):
                 # (a code beyond a table raises IndexError, as the codec's decoder does)
-                replay_place_at(ex, f.account, symbols[f.symbol], sides[f.side],
+                c = contracts[f.symbol]
+                if c is None:
+                    c = contracts[f.symbol] = listed_contract(ex, symbols[f.symbol])
+                replay_place_at(ex, f.account, <Contract>c, sides[f.side],
                                 None if f.ord_type == NO_CODE else ord_names[f.ord_type],
                                 tifs[f.tif], value_at(p, f.qty_at), value_at(p, f.price_at),
                                 tss[i])
