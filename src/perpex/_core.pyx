@@ -269,6 +269,12 @@ cdef inline bint _known_account(const unsigned char* bits, dict accounts,
     return a in accounts
 
 
+cdef inline bint _emptied(OpenLevels lv):
+    # nothing indexed in ``lv`` (as a new entry)
+    return lv.count == 0 and lv.unpriced == 0 and lv._nbuy == 0 and lv._nsell == 0 \
+        and lv._buys.empty() and lv._sells.empty()
+
+
 cdef FitsFn _order_fits = NULL
 
 
@@ -465,7 +471,13 @@ cdef class EngineCore:
             _seated(c, self._positions, rec.account)
         if p is None:  # (indexed already: no lookup to spare)
             return sync_c(self._open, rec, _REDUCE, None, False)
-        sync_c(self._open, rec, _REDUCE, key_levels(self, p, record_key(rec)), True)
+        key = record_key(rec)
+        found = key_levels(self, p, key)
+        if found is None and p.levels_tab is self._open and _emptied(<OpenLevels>p.levels):
+            # a key's first order again: the entry its last order emptied (and took out of
+            # the table) serves again, as _go_live's live orders do
+            found = self._open[key] = p.levels
+        sync_c(self._open, rec, _REDUCE, found, True)
         if p.levels is not rec.ix_levels:  # a new entry: remembered too
             p.levels, p.levels_tab = rec.ix_levels, self._open
         return 0

@@ -69,6 +69,24 @@ def test_an_emptied_key_starts_again_in_order():
     assert list(ex._live[KEY]) == [b, c] and b in ex._live[KEY] and a not in ex._live[KEY]
 
 
+def test_an_emptied_key_indexes_its_order_margin_again_from_nothing():
+    """The key's order-margin entry leaves the table when its last order goes and the next
+    order starts a new one holding that order alone (the engine reuses the emptied object)."""
+    ex = fresh()
+    a = ex.place(1, "XBTUSD", "Buy", 10, 9_000, ts=2).order_id
+    b = ex.place(1, "XBTUSD", "Sell", 20, 11_000, ts=2).order_id
+    assert ex._open[KEY].levels() == ({18_000: 10}, {22_000: 20}, 0)
+    ex.cancel(1, a, ts=3)
+    ex.cancel(1, b, ts=3)
+    assert KEY not in ex._open and KEY not in ex._live
+    ex.place(1, "XBTUSD", "Buy", 7, 9_001, ts=4)
+    assert ex._open[KEY].levels() == ({18_002: 7}, {}, 0) and ex._open[KEY].count == 1
+    ex.check_invariants()
+    back = load_exchange(dump_exchange(ex))
+    assert back._open[KEY].levels() == ex._open[KEY].levels()
+    assert back.state_hash() == ex.state_hash()
+
+
 def test_a_copy_holds_the_same_orders_and_the_python_view_is_a_copy():
     ex = fresh()
     ids = [ex.place(1, "XBTUSD", "Buy", 10, 9_000 + i, ts=2).order_id for i in range(5)]
