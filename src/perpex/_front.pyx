@@ -131,6 +131,13 @@ cdef int64_t _ticks_dict(Contract c, price, str name) except? -1:
 def place(EngineCore core not None, account, symbol, side, qty, price, ord_type, time_in_force,
           exec_inst, display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id, ts):
     """The checks and the commit of ``Exchange.place`` (documented there)."""
+    return place_c(core, account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
+                   display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id, ts)
+
+
+cdef object place_c(EngineCore core, account, symbol, side, qty, price, ord_type, time_in_force,
+                    exec_inst, display_qty, stop_px, peg_price_type, peg_offset_value, cl_ord_id,
+                    ts):
     cdef int64_t t = _ts(core, ts)
     a = _trader(core, account)
     cdef Contract c = _listed_c(core, symbol)

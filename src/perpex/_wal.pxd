@@ -1,4 +1,4 @@
-from libc.stdint cimport int64_t, uint32_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 # record framing (perpex.journal): magic, then <I length, <Q seq, <q ts (the checksummed
 # header fields), <I crc32c(payload, crc32c(those 20 bytes)), then the payload
@@ -29,8 +29,19 @@ cdef inline const char* record_payload(const unsigned char* data, Py_ssize_t siz
 # The codec's first step for a place command, for the journaled exchange's order call to
 # call in C (perpex._journaled). The class and its documentation are in _wal.pyx.
 
+cdef enum:
+    NAMES_SCANNED = 8  # the keys of a name table compared by address before its lookup
+
+cdef class _Names:
+    cdef dict table
+    cdef tuple keys
+    cdef unsigned char codes[NAMES_SCANNED]
+    cdef Py_ssize_t n
+
+    cdef int code(self, object name) except -2
+
 cdef class PlainPlaces:
-    cdef dict _symbols, _sides, _ord_types, _tifs
+    cdef _Names _symbols, _sides, _ord_types, _tifs
     cdef object _no_code
 
     cdef object payload(self, account, symbol, side, qty, price, ord_type, time_in_force,
@@ -48,3 +59,17 @@ cdef struct PlainPlace:
 
 cdef bint read_plain_c(const char* p, Py_ssize_t n, PlainPlace* out) noexcept
 cdef object value_at(const char* p, Py_ssize_t at)
+
+
+# What every append to a journal touches, for the journaled exchange's order calls to append
+# in C (perpex._journaled): append_c is JournalTail.append_next. The class and its
+# documentation are in _wal.pyx.
+cdef class JournalTail:
+    cdef public bytearray _buf
+    cdef public uint64_t _last_seq, _buf_last, _committed_seq, _durable_seq
+    cdef public object _failed
+    cdef public str mode
+    cdef public Py_ssize_t group_commit
+
+    cdef int _put(self, uint64_t seq, int64_t ts, bytes payload) except -1
+    cdef int append_c(self, int64_t ts, bytes payload) except -1

@@ -162,11 +162,7 @@ cdef class JournalTail:
     ``group_commit`` is how many records :meth:`append_next` lets wait for a commit in "batch"
     mode (1 until the journal's user sets it)."""
 
-    cdef public bytearray _buf
-    cdef public uint64_t _last_seq, _buf_last, _committed_seq, _durable_seq
-    cdef public object _failed
-    cdef public str mode
-    cdef public Py_ssize_t group_commit
+    # (attributes in _wal.pxd)
 
     def __cinit__(self):
         self.group_commit = 1
@@ -188,6 +184,9 @@ cdef class JournalTail:
         """Appends ``payload`` as the next seq's record at ``ts``, and in "batch" mode starts a
         group commit once ``group_commit`` records wait for one (an exchange's journaling of
         each command it sequenced)."""
+        self.append_c(ts, payload)
+
+    cdef int append_c(self, int64_t ts, bytes payload) except -1:
         if self._failed is not None:
             raise self._failed
         if self._last_seq == 0xFFFFFFFFFFFFFFFFULL:
@@ -196,6 +195,7 @@ cdef class JournalTail:
         self._put(seq, ts, payload)
         if self.mode == "batch" and seq - self._committed_seq >= <uint64_t>self.group_commit:
             self.commit()
+        return 0
 
 
 cdef int _put_value(char* p, object v) except -1:
@@ -230,6 +230,35 @@ def plain_place(uint32_t account, unsigned char symbol, unsigned char side,
     return _plain_place(account, symbol, side, ord_type, tif, qty, price)
 
 
+cdef class _Names:
+    """A name table (str to a code below 256) read by identity first: its first keys, as the
+    table holds them, are compared with the name by address (a name written in the caller's
+    code is the same interned object), and the table is looked up only for another object."""
+
+    # (attributes in _wal.pxd)
+
+    def __cinit__(self, dict table not None):
+        self.table, self.n = table, 0
+        cdef list keys = []
+        for k, v in table.items():
+            if self.n == NAMES_SCANNED:
+                break
+            if type(k) is str and type(v) is int and 0 <= v < 256:
+                keys.append(k)
+                self.codes[self.n] = v
+                self.n += 1
+        self.keys = tuple(keys)
+
+    cdef int code(self, object name) except -2:
+        """The code of ``name`` (a str), -1 when the table has none below 256."""
+        cdef Py_ssize_t i
+        for i in range(self.n):
+            if self.keys[i] is name:
+                return self.codes[i]
+        found = self.table.get(name)
+        return found if type(found) is int and 0 <= found < 256 else -1
+
+
 cdef class PlainPlaces:
     """A codec's first step for a place command, from its arguments as ``place`` takes them:
     the payload of :func:`plain_place` when the order is plain (no exec_inst, no optional
@@ -242,7 +271,8 @@ cdef class PlainPlaces:
 
     def __init__(self, dict symbols not None, dict sides not None, dict ord_types not None,
                  dict tifs not None, no_code):
-        self._symbols, self._sides, self._ord_types, self._tifs = symbols, sides, ord_types, tifs
+        self._symbols, self._sides = _Names(symbols), _Names(sides)
+        self._ord_types, self._tifs = _Names(ord_types), _Names(tifs)
         self._no_code = no_code
 
     def __call__(self, account, symbol, side, qty, price, ord_type, time_in_force, exec_inst,
@@ -254,15 +284,18 @@ cdef class PlainPlaces:
     cdef object payload(self, account, symbol, side, qty, price, ord_type, time_in_force,
                         exec_inst, display_qty, stop_px, peg_price_type, peg_offset_value,
                         cl_ord_id):
-        if not (exec_inst == () and display_qty is None and stop_px is None
-                and peg_price_type is None and peg_offset_value is None and cl_ord_id is None):
+        cdef int sym, sd, ot, tif
+        if not ((exec_inst is () or exec_inst == ()) and display_qty is None
+                and stop_px is None and peg_price_type is None and peg_offset_value is None
+                and cl_ord_id is None):
             return None
-        sym = self._symbols.get(symbol) if type(symbol) is str else None
-        sd = self._sides.get(side) if type(side) is str else None
-        ot = self._no_code if ord_type is None else (
-            self._ord_types.get(ord_type) if type(ord_type) is str else None)
-        tif = self._tifs.get(time_in_force) if type(time_in_force) is str else None
-        if sym is None or sd is None or ot is None or tif is None:
+        if type(symbol) is not str or type(side) is not str or type(time_in_force) is not str \
+                or not (ord_type is None or type(ord_type) is str):
+            return None
+        sym, sd = self._symbols.code(symbol), self._sides.code(side)
+        ot = self._no_code if ord_type is None else self._ord_types.code(ord_type)
+        tif = self._tifs.code(time_in_force)
+        if sym < 0 or sd < 0 or ot < 0 or tif < 0:
             return None
         return _plain_place(account, sym, sd, ot, tif, qty, price)
 
