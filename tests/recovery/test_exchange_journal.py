@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from perpex import errors
+from perpex import errors, presets
 from perpex.exchange import Exchange
 from perpex.exchange_batch import OP_LIMIT, ORDER_DTYPE
 from perpex.exchange_codec import KIND_NAMES
@@ -341,6 +341,33 @@ def test_bad_input_raises_and_leaves_the_journal_unchanged(tmp_path: Path) -> No
     assert repeat.seq == 1
     assert (path.stat().st_size, jx.journal_seq, jx.state_hash()) == (size, seq, hash0)
     jx.close()
+
+
+class Overridden(Exchange):
+    """An exchange whose place and cancel are its own: the journaled exchange must call them
+    (it calls the engine's checks and commit directly only for the engine's own)."""
+
+    def place(self, *args: Any, **kw: Any) -> Any:
+        self.calls = getattr(self, "calls", 0) + 1
+        return super().place(*args, **kw)
+
+    def cancel(self, *args: Any, **kw: Any) -> Any:
+        self.calls = getattr(self, "calls", 0) + 1
+        return super().cancel(*args, **kw)
+
+
+def test_a_subclass_s_order_calls_are_called_and_journaled(tmp_path: Path) -> None:
+    ex = Overridden([presets.XBTUSD()])
+    jx = JournaledExchange(ex, tmp_path, fsync="never")
+    jx.deposit(1, XBT, ts=START_TS)
+    jx.set_mark("XBTUSD", 10_000, ts=START_TS)
+    oid = jx.place(1, "XBTUSD", "Buy", 10, 9_000, ts=START_TS + 1).order_id
+    jx.cancel(1, oid, ts=START_TS + 2)
+    assert ex.calls == 2 and jx.journal_seq == ex.last_seq
+    h = jx.state_hash()
+    jx.close()
+    with JournaledExchange.recover(tmp_path) as back:
+        assert type(back.exchange) is Overridden and back.state_hash() == h
 
 
 def test_group_commit_acknowledges_every_group_of_commands(tmp_path: Path) -> None:
