@@ -269,6 +269,12 @@ cdef inline bint _known_account(const unsigned char* bits, dict accounts,
     return a in accounts
 
 
+cdef inline bint _only_live(LiveOrders live, OrderRecord rec):
+    # ``rec`` is the one record of ``live``
+    return live.count == 1 and 0 <= rec.live_ix < live._end \
+        and live._slots[rec.live_ix] == <PyObject*>rec
+
+
 cdef inline bint _emptied(OpenLevels lv):
     # nothing indexed in ``lv`` (as a new entry)
     return lv.count == 0 and lv.unpriced == 0 and lv._nbuy == 0 and lv._nsell == 0 \
@@ -472,7 +478,13 @@ cdef class EngineCore:
         if p is None:  # (indexed already: no lookup to spare)
             return sync_c(self._open, rec, _REDUCE, None, False)
         key = record_key(rec)
-        found = key_levels(self, p, key)
+        live = key_live(self, p, key)
+        if live is not None and _only_live(<LiveOrders>live, rec):
+            # the key's one live order, not indexed yet: the key has no entry (the index holds
+            # its indexed live orders and drops the entry as it empties; check_invariants)
+            found = None
+        else:
+            found = key_levels(self, p, key)
         if found is None and p.levels_tab is self._open and _emptied(<OpenLevels>p.levels):
             # a key's first order again: the entry its last order emptied (and took out of
             # the table) serves again, as _go_live's live orders do

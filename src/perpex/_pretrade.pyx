@@ -100,7 +100,9 @@ cdef int _key_margin(EngineCore e, tuple key, object live, object pos, Contract 
     terms = c.terms
     if terms is None:
         return 0
-    lv = key_levels(e, <Position>pos, key)
+    # (a key without live orders has no entry: the index holds a key's indexed live orders and
+    # drops its entry as it empties, which check_invariants asserts)
+    lv = None if live is None else key_levels(e, <Position>pos, key)
     if (0 if lv is None else (<OpenLevels>lv).count) \
             != (0 if live is None else (<LiveOrders>live).count):
         return 0  # a live order not indexed: the reference re-indexes it
