@@ -92,17 +92,15 @@ cdef class Contract:
     cdef PyObject** seats
     cdef Py_ssize_t n_seats
     cdef dict held
-    cdef object held_of, unit_mark, unit
-    # that mark (perpex._pretrade._mark_n) in int64 for the native steps: in ``mark_e8`` when
-    # ``mark_ok``, and its ``unit`` in ``unit_c`` when ``unit_st`` is 1 (0: None or beyond
-    # int64, -1: not asked yet)
-    cdef bint mark_ok
-    cdef int unit_st
-    cdef int64_t mark_e8, unit_c
+    cdef object held_of
     # the engine's mark for this contract (None: none) as read from its table ``marks_tab``
-    # when the engine's count of mark writes was ``marks_ver`` (contract_mark)
+    # when the engine's count of mark writes was ``marks_ver`` (contract_mark), and in int64
+    # for the native steps: ``mark_st`` 0 without a mark (None or 0), 1 with it in ``mark_e8``,
+    # -1 beyond int64; its per-contract value (cv.mark_unit, asked by perpex._pretrade._mark_n)
+    # in ``unit_c`` when ``unit_st`` is 1 (0: None or beyond int64, -1: not asked yet)
     cdef object mark, marks_tab
-    cdef int64_t marks_ver
+    cdef int64_t marks_ver, mark_e8, unit_c
+    cdef int mark_st, unit_st
     # the closing rule's native step (perpex._pretrade._closing_clear): whether the engine's
     # trigger is BitMEX's in the variant that step reproduces, the risk-limit grid (base and
     # step), MM% as (num, den) by steps as MarginCore found it, and the funding rate last read
@@ -235,10 +233,13 @@ cdef inline object account_obj(EngineCore e, int64_t a):
     return e._box(a)
 
 
-# ``e._marks.get(c.symbol)`` without the lookup while no mark was written since ``c`` read it.
+# ``e._marks.get(c.symbol)`` without the lookup while no mark was written since ``c`` read it
+# (read_mark, which also sets its int64 fields).
+cdef int read_mark(EngineCore e, Contract c) except -1
+
 cdef inline object contract_mark(EngineCore e, Contract c):
     if c.marks_ver != e._marks_ver or c.marks_tab is not e._marks:
-        c.mark, c.marks_tab, c.marks_ver = e._marks.get(c.symbol), e._marks, e._marks_ver
+        read_mark(e, c)
     return c.mark
 
 

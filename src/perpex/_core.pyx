@@ -281,6 +281,17 @@ cdef inline bint _emptied(OpenLevels lv):
         and lv._buys.empty() and lv._sells.empty()
 
 
+cdef int read_mark(EngineCore e, Contract c) except -1:
+    mark = e._marks.get(c.symbol)
+    c.mark, c.marks_tab, c.marks_ver = mark, e._marks, e._marks_ver
+    c.unit_st = -1  # (asked again for this mark when a step needs it)
+    if mark is None or not mark:
+        c.mark_st = 0
+    else:
+        c.mark_st = 1 if as_int64(mark, &c.mark_e8) else -1
+    return 0
+
+
 cdef FitsFn _order_fits = NULL
 
 

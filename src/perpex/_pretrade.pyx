@@ -62,24 +62,14 @@ cdef bint _ratio_n(EngineCore e, Contract c, object pos, bint iso, object lev, i
 
 
 cdef int _mark_n(EngineCore e, Contract c, bint want_unit) except -2:
-    """The engine's mark for ``c`` in its int64 fields: 0 without one, 1 with it in
+    """The engine's mark for ``c`` as contract_mark reads it: 0 without one, 1 with it in
     ``c.mark_e8`` (and, when ``want_unit``, ``c.cv.mark_unit`` at it in ``c.unit_c`` when
-    ``c.unit_st`` is 1), -1 when it is beyond int64 (the reference's case). Each is read once
-    a mark: the fields stand while the mark object does."""
-    mark = contract_mark(e, c)
-    if mark is None:
-        return 0
-    if mark is not c.unit_mark:  # (a mark that is not one never becomes ``unit_mark``)
-        if not mark:
-            return 0
-        c.unit_mark, c.unit, c.unit_st = mark, None, -1
-        c.mark_ok = as_int64(mark, &c.mark_e8)
-    if not c.mark_ok:
-        return -1
-    if want_unit and c.unit_st < 0:
-        c.unit = c.cv.mark_unit(mark)
-        c.unit_st = as_int64(c.unit, &c.unit_c)
-    return 1
+    ``c.unit_st`` is 1, asked once a mark), -1 when it is beyond int64 (the reference's
+    case)."""
+    contract_mark(e, c)
+    if want_unit and c.mark_st > 0 and c.unit_st < 0:
+        c.unit_st = as_int64(c.cv.mark_unit(c.mark), &c.unit_c)
+    return c.mark_st
 
 
 cdef int _key_margin(EngineCore e, tuple key, object live, object pos, Contract c,
@@ -151,7 +141,7 @@ cdef bint _held_take(Contract c, int64_t qty, int64_t cost, int64_t extra, bint 
         if c.inverse:
             if c.unit_st != 1 or perpex_mul(qty, c.unit_c, &x) or perpex_sub(x, cost, &x):
                 return False
-        elif not as_int64(c.inst.unrealised_pnl(qty, cost, c.unit_mark), &x):
+        elif not as_int64(c.inst.unrealised_pnl(qty, cost, c.mark), &x):
             return False
         if x < 0 and perpex_add(total[0], x, total):
             return False

@@ -397,10 +397,15 @@ class PricingMixin(FundingMixin):
         self._books[inst.symbol].set_trigger_price(feed, lo, hi)
         self._drive(inst.symbol)
 
+    def _write_mark(self, sym: str, mark_e8: int) -> None:
+        """The one write of a mark: the engine loop's contract views keep a copy while the
+        count of mark writes stands (perpex._core.contract_mark)."""
+        self._marks[sym] = mark_e8
+        self._marks_ver += 1
+
     def _push_mark(self, inst: Instrument, mark_e8: int) -> None:
         """The mark seam shared with :meth:`set_mark_e8`."""
-        self._marks[inst.symbol] = mark_e8
-        self._marks_ver += 1  # (the engine loop's copies read it: perpex._core)
+        self._write_mark(inst.symbol, mark_e8)
         self._breaker_update(inst, mark_e8)
         self._push_price(inst, _native.FEED_MARK, mark_e8)
         self._liquidation_step(inst, mark_e8)
@@ -458,8 +463,7 @@ class PricingMixin(FundingMixin):
         self._settled[sym] = price or 0
         if price is None:
             return
-        self._marks[sym] = price
-        self._marks_ver += 1  # (the engine loop's copies read it: perpex._core)
+        self._write_mark(sym, price)
         positions, _, _, quantities = self._positions_of(sym).open()
         if not positions:
             return
