@@ -113,6 +113,10 @@ cdef class Contract:
     cdef int64_t fund_num, fund_den
 
 
+cdef enum:
+    _KNOWN_BITS = 1 << 20  # the accounts the validation finds in a bitmap (128 KiB), not a dict
+
+
 cdef class EngineCore:
     cdef dict _contracts  # derived from the tables below (EngineCore._contract)
     # a bit per account below _KNOWN_BITS, set for those in the table ``_known_of`` (the
@@ -140,7 +144,6 @@ cdef class EngineCore:
     cdef Contract _contract(self, str sym)
     cdef object _box(self, int64_t a)
     cdef const unsigned char* _known_bits(self) except NULL
-    cdef bint _known_c(self, object account, int64_t a) except -1
     cdef tuple _cross_c(self, Contract c, object limit)
     cdef bint _cross_n(self, Contract c, object limit, int64_t* num, int64_t* den) except -1
     cdef int _index(self, Contract c, OrderRecord rec) except -1
@@ -155,8 +158,8 @@ cdef class EngineCore:
     cdef object _place_c(self, inst, OrderRecord rec)
     cdef object _place_n(self, Contract c, inst, OrderRecord rec)
     cdef object _estimate(self, Contract c, int side, int64_t qty)
-    cdef object _closing_c(self, Contract c, inst, OrderRecord rec, Position pos, int64_t qty,
-                           int64_t px)
+    cdef object _closing_c(self, Contract c, inst, OrderRecord rec, object a, Position pos,
+                           int64_t qty, int64_t px)
     cdef int _go_live(self, OrderRecord rec, tuple key, object live, Position pos) except -1
     cdef int _book_add(self, Contract c, OrderRecord rec) except -1
     cdef OrderRecord _engine_add_c(self, inst, int64_t a, int side, int64_t qty, int64_t price,
@@ -231,6 +234,15 @@ cdef inline object account_obj(EngineCore e, int64_t a):
         if x is not None:
             return x
     return e._box(a)
+
+
+# ``a in accounts`` for an engine's _accounts, whose accounts below _KNOWN_BITS are the bits of
+# ``bits`` (EngineCore._known_bits): the bit, not a dict test that compares an int the caller
+# made with the table's key by value
+cdef inline bint known_account(const unsigned char* bits, dict accounts, int64_t a) except -1:
+    if 0 <= a < _KNOWN_BITS:
+        return (bits[a >> 3] >> (a & 7)) & 1
+    return a in accounts
 
 
 # ``e._marks.get(c.symbol)`` without the lookup while no mark was written since ``c`` read it

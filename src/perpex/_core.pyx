@@ -94,7 +94,6 @@ cdef enum:
     _BAD_MAX_PRICE = 11
     _BAD_MARKET_PRICE = 12  # a market row's, not 0
 cdef enum:
-    _KNOWN_BITS = 1 << 20  # the accounts the validation finds in a bitmap (128 KiB), not a dict
     _SEATS_MAX = 1 << 20  # the accounts whose positions a contract view finds in an array
 BAD_FAULTS = tuple(range(_BAD_TS_EARLY, _BAD_MARKET_PRICE + 1))
 BAD_ACCOUNT = _BAD_ACCOUNT
@@ -259,14 +258,6 @@ cdef void _forget_seats(Contract c) noexcept:
     for i in range(n):
         Py_XDECREF(seats[i])
     PyMem_Free(seats)
-
-
-cdef inline bint _known_account(const unsigned char* bits, dict accounts,
-                                uint32_t a) except -1:
-    # (EngineCore._known_bits: the bitmap of the accounts below _KNOWN_BITS)
-    if a < _KNOWN_BITS:
-        return (bits[a >> 3] >> (a & 7)) & 1
-    return a in accounts
 
 
 cdef inline bint _only_live(LiveOrders live, OrderRecord rec):
@@ -487,20 +478,19 @@ cdef class EngineCore:
         cdef Position p = None if rec.ix_levels is not None else \
             _seated(c, self._positions, rec.account)
         if p is None:  # (indexed already: no lookup to spare)
-            return sync_c(self._open, rec, _REDUCE, None, False)
+            return sync_c(self._open, rec, _REDUCE, None, False, None)
         key = record_key(rec)
         live = key_live(self, p, key)
-        if live is not None and _only_live(<LiveOrders>live, rec):
-            # the key's one live order, not indexed yet: the key has no entry (the index holds
-            # its indexed live orders and drops the entry as it empties; check_invariants)
-            found = None
-        else:
+        spare = found = None
+        if live is None or not _only_live(<LiveOrders>live, rec):
             found = key_levels(self, p, key)
+        # (else the key's one live order, not indexed yet: the key has no entry, as the index
+        # holds its indexed live orders and drops the entry as it empties; check_invariants)
         if found is None and p.levels_tab is self._open and _emptied(<OpenLevels>p.levels):
             # a key's first order again: the entry its last order emptied (and took out of
             # the table) serves again, as _go_live's live orders do
-            found = self._open[key] = p.levels
-        sync_c(self._open, rec, _REDUCE, found, True)
+            spare = p.levels
+        sync_c(self._open, rec, _REDUCE, found, True, spare)
         if p.levels is not rec.ix_levels:  # a new entry: remembered too
             p.levels, p.levels_tab = rec.ix_levels, self._open
         return 0
@@ -600,7 +590,7 @@ cdef class EngineCore:
                 fault = _BAD_OP
             elif r.symbol >= n_sym:
                 fault = _BAD_SYMBOL
-            elif r.account != known and not _known_account(bits, accounts, r.account):
+            elif r.account != known and not known_account(bits, accounts, r.account):
                 fault = _BAD_ACCOUNT
             elif r.op != _OP_CANCEL:
                 c = <Contract>contracts[r.symbol]
@@ -639,14 +629,6 @@ cdef class EngineCore:
                     bits[a >> 3] |= 1 << (a & 7)
             self._known_of, self._known_n = self._accounts, n
         return self._known
-
-    cdef bint _known_c(self, object account, int64_t a) except -1:
-        """``account in _accounts`` for an int ``account`` whose value is ``a``: a bit of
-        the bitmap below _KNOWN_BITS (an int the caller made is another object than the
-        table's key, and the dict compares them by value)."""
-        if 0 <= a < _KNOWN_BITS:
-            return (self._known_bits()[a >> 3] >> (a & 7)) & 1
-        return account in self._accounts
 
     # ============================================================ sequencing
     def _take_token(self, account):
@@ -770,7 +752,7 @@ cdef class EngineCore:
                 rec.order_qty = rec.leaves_qty = q
                 rec.close_all = False
             if own_pos is not None and (<Position>own_pos).q:
-                text = self._closing_c(c, inst, rec, <Position>own_pos, rec.leaves_qty,
+                text = self._closing_c(c, inst, rec, a, <Position>own_pos, rec.leaves_qty,
                                        rec.price)
                 if text:
                     return text
@@ -834,14 +816,15 @@ cdef class EngineCore:
         pos = self._positions.get((rec.account, rec.symbol))
         if pos is None or not (<Position>pos).q or qty <= 0:
             return ""
-        return self._closing_c(self._contract(rec.symbol), inst, rec, <Position>pos, qty,
+        return self._closing_c(self._contract(rec.symbol), inst, rec,
+                               account_obj(self, rec.account), <Position>pos, qty,
                                rec.price if price is None else price) or ""
 
-    cdef object _closing_c(self, Contract c, inst, OrderRecord rec, Position pos, int64_t qty,
-                           int64_t px):
-        # the closing rule for ``qty`` > 0 contracts of the order ``rec`` in ``c`` at ``px``
-        # (a market type: the worst displayed level its sweep reaches) against its position
-        # ``pos``: its native step, then the reference when that has no answer; the reject
+    cdef object _closing_c(self, Contract c, inst, OrderRecord rec, object a, Position pos,
+                           int64_t qty, int64_t px):
+        # the closing rule for ``qty`` > 0 contracts of the order ``rec`` of account ``a`` (its
+        # object) in ``c`` at ``px`` (a market type: the worst displayed level its sweep
+        # reaches) against its position ``pos``: its native step, then the reference when that has no answer; the reject
         # text, or None
         cdef int64_t left, q = pos.q
         if (q > 0) == (rec.side == _BUY) or qty <= 0:
@@ -851,8 +834,7 @@ cdef class EngineCore:
                                        _ALL_LEVELS, &px, &left) < 0:
             _raised()
         if px <= 0 or (_closing_clear != NULL
-                       and _closing_clear(self, account_obj(self, rec.account), c, pos,
-                                          rec.side, px)):
+                       and _closing_clear(self, a, c, pos, rec.side, px)):
             return None
         return self._liquidation_reject(inst, pos, rec.side, px, market) or None
 

@@ -15,7 +15,7 @@ from libc.stdint cimport INT64_MAX, int64_t, uint64_t
 from libc.string cimport memcpy
 
 from perpex._checked cimport as_int64, perpex_mul
-from perpex._core cimport Contract, EngineCore, Result
+from perpex._core cimport Contract, EngineCore, Result, known_account
 from perpex._idtable cimport table_find
 from perpex._records cimport OrderRecord, new_order
 
@@ -92,7 +92,8 @@ cdef inline object _trader(EngineCore core, account):
     """A trader's account (``_account``)."""
     cdef object ex = core
     cdef int64_t a
-    if as_int64(account, &a) and a != _LIQ and core._known_c(account, a):
+    if as_int64(account, &a) and a != _LIQ \
+            and known_account(core._known_bits(), core._accounts, a):
         return account
     return ex._account(account)
 

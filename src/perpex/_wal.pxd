@@ -42,7 +42,7 @@ cdef class _Names:
 
 cdef class PlainPlaces:
     cdef _Names _symbols, _sides, _ord_types, _tifs
-    cdef object _no_code
+    cdef int _no_code
 
     cdef object payload(self, account, symbol, side, qty, price, ord_type, time_in_force,
                         exec_inst, display_qty, stop_px, peg_price_type, peg_offset_value,

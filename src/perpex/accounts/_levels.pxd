@@ -94,5 +94,5 @@ cdef class OpenLevels:
 
 cpdef object contract_value(object inst, object terms, object qty, object ticks)
 cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag, object found,
-                bint looked) except -1
+                bint looked, object spare) except -1
 cdef int drop_c(dict index, OrderRecord rec) except -1

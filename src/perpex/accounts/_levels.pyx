@@ -422,13 +422,15 @@ cdef inline void _take(OpenLevels lv, int side, int64_t price, int64_t n) except
 
 def open_sync(dict index, OrderRecord rec not None, int64_t reduce_flag):
     """Brings the index in line with ``rec`` (a live order) after it may have changed."""
-    sync_c(index, rec, reduce_flag, None, False)
+    sync_c(index, rec, reduce_flag, None, False, None)
 
 
 cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag, object found,
-                bint looked) except -1:
+                bint looked, object spare) except -1:
     """``open_sync`` as a C call (the engine loop, perpex._core). ``looked``: the caller has
-    looked the record's key up in ``index`` already, and ``found`` is its entry (or None)."""
+    looked the record's key up in ``index`` already, and ``found`` is its entry (or None).
+    ``spare``: an emptied OpenLevels, out of every index, to enter for a key without an entry
+    (None: a new one)."""
     cdef int side = 0
     cdef int64_t price = 0, n = rec.leaves_qty
     cdef OpenLevels levels
@@ -446,7 +448,7 @@ cdef int sync_c(dict index, OrderRecord rec, int64_t reduce_flag, object found,
         key = record_key(rec)
         lv = found if looked else index.get(key)
         if lv is None:
-            lv = index[key] = OpenLevels()
+            lv = index[key] = OpenLevels() if spare is None else spare
         levels = <OpenLevels>lv
         levels.count += 1
         rec.ix_levels = levels
