@@ -3,6 +3,7 @@
 // do (run() in native_book.hpp), turning a C++ or Python error into a set exception and -1.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include <pybind11/detail/exception_translation.h>
@@ -86,6 +87,18 @@ int capi_clear_events(PyObject* book) {
   });
 }
 
+int capi_take_events(PyObject* book, PerpexEvent* out, Py_ssize_t cap, Py_ssize_t* count) {
+  return guarded(book, [&](NativeBook& b) {
+    ensure_idle(b);
+    core::EventBuffer& ev = b.core.events();
+    const auto n = static_cast<Py_ssize_t>(ev.size());
+    *count = n;
+    if (n == 0 || n > cap) return;
+    std::memcpy(out, ev.data(), static_cast<std::size_t>(n) * sizeof(PerpexEvent));
+    ev.clear();
+  });
+}
+
 int capi_best(PyObject* book, int side, std::int64_t* price) {
   return guarded(book, [&](NativeBook& b) {
     *price = side == core::BUY ? b.core.best_bid() : b.core.best_ask();
@@ -116,8 +129,10 @@ int capi_sweep(PyObject* book, int side, std::int64_t qty, Py_ssize_t levels, st
   });
 }
 
-const PerpexBookCAPI kCapi = {PERPEX_BOOK_CAPI_VERSION, capi_add,   capi_cancel, capi_events,
-                              capi_clear_events,        capi_best,  capi_depth,  capi_sweep};
+const PerpexBookCAPI kCapi = {PERPEX_BOOK_CAPI_VERSION, capi_add,   capi_cancel,
+                              capi_events,              capi_clear_events,
+                              capi_best,                capi_depth, capi_sweep,
+                              capi_take_events};
 
 }  // namespace
 

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define PERPEX_BOOK_CAPI_NAME "perpex._native._book_capi"
-#define PERPEX_BOOK_CAPI_VERSION 3
+#define PERPEX_BOOK_CAPI_VERSION 4
 
 #ifdef __cplusplus
 extern "C" {
@@ -66,6 +66,10 @@ typedef struct {
    * walked (0 without any), and the contracts left uncovered. (Version 3.) */
   int (*sweep)(PyObject* book, int side, int64_t qty, Py_ssize_t levels, int64_t* price,
                int64_t* left);
+  /* events and clear_events in one call: writes the number of pending events to *count and,
+   * when it is at most `cap`, copies them to out[0..*count) and clears them; with more, it
+   * copies and clears nothing (the caller retries with room for *count). (Version 4.) */
+  int (*take_events)(PyObject* book, PerpexEvent* out, Py_ssize_t cap, Py_ssize_t* count);
 } PerpexBookCAPI;
 
 #ifdef __cplusplus

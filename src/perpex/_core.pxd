@@ -35,6 +35,7 @@ cdef extern from "perpex_book_capi.h":
         int (*best)(PyObject*, int, int64_t*) noexcept
         int (*depth)(PyObject*, int, Py_ssize_t, int64_t*, int64_t*, Py_ssize_t*) noexcept
         int (*sweep)(PyObject*, int, int64_t, Py_ssize_t, int64_t*, int64_t*) noexcept
+        int (*take_events)(PyObject*, PerpexEvent*, Py_ssize_t, Py_ssize_t*) noexcept
     const char* PERPEX_BOOK_CAPI_NAME
     int PERPEX_BOOK_CAPI_VERSION
 

@@ -25,7 +25,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.pycapsule cimport PyCapsule_Import
 from libc.stdint cimport INT64_MIN, int64_t, uint8_t, uint32_t, uint64_t
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 from perpex._checked cimport as_int64, div_half_away, perpex_add, perpex_mul
 from perpex._events cimport Execution, execution_c
@@ -964,24 +964,21 @@ cdef class EngineCore:
         self._apply_pending(self._contract(sym))
 
     cdef int _apply_pending(self, Contract c, OrderRecord own=None) except -1:
-        cdef const PerpexEvent* first
         cdef Py_ssize_t n
         cdef PerpexEvent local[8]
         cdef PerpexEvent* evs = local
-        book = c.book
-        if _books_api.events(<PyObject*>book, &first, &n) < 0:
+        # taken out of the book first: applying them may run further book commands, whose
+        # events the next call takes
+        if _books_api.take_events(<PyObject*>c.book, local, 8, &n) < 0:
             _raised()
         if n == 0:
             return 0
-        # copied out first: applying them may run further book commands, whose events the
-        # next call takes
-        if n > 8:
+        if n > 8:  # (more than a command's usual few: taken again into room for them all)
             evs = <PerpexEvent*>PyMem_Malloc(n * sizeof(PerpexEvent))
             if evs == NULL:
                 raise MemoryError()
         try:
-            memcpy(evs, first, n * sizeof(PerpexEvent))
-            if _books_api.clear_events(<PyObject*>book) < 0:
+            if evs != local and _books_api.take_events(<PyObject*>c.book, evs, n, &n) < 0:
                 _raised()
             self._apply_c(c, evs, n, own)
         finally:
