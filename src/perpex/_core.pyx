@@ -22,6 +22,7 @@ in :mod:`perpex.exchange` and :mod:`perpex.exchange_core`.
 
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.object cimport Py_SIZE
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.pycapsule cimport PyCapsule_Import
 from libc.stdint cimport INT64_MIN, int64_t, uint8_t, uint32_t, uint64_t
@@ -264,6 +265,17 @@ cdef inline bint _only_live(LiveOrders live, OrderRecord rec):
     # ``rec`` is the one record of ``live``
     return live.count == 1 and 0 <= rec.live_ix < live._end \
         and live._slots[rec.live_ix] == <PyObject*>rec
+
+
+cdef inline bint _same_str(str s, str lit) except -1:
+    """``s == lit`` for ``s`` a str or None: by identity first (a finished order's status is
+    one of the engine's interned literals), then by length and hash; Cython compares two strs
+    by their order, a call of about a hundred instructions, only when those agree."""
+    if s is lit:
+        return True
+    if s is None or len(s) != len(lit) or hash(s) != hash(lit):
+        return False
+    return s == lit
 
 
 cdef inline bint _emptied(OpenLevels lv):
@@ -509,16 +521,20 @@ cdef class EngineCore:
         return {name: getattr(self, name) for name in CORE_FIELDS}
 
     # ============================================================ the batch path
+    @cython.boundscheck(False)  # (``out`` is checked to hold the rows, each symbol below)
+    @cython.wraparound(False)
     def _run_rows(self, const Row[::1] rows, Result[::1] out, list contracts, shedder,
                   new_kind, cancel_kind):
         """Runs validated batch rows through ``_commit`` with ``_place`` / ``_cancel_now``
         (looked up once, as methods) and writes each row's result into ``out`` (zeroed): the
         loop of ``BatchMixin.submit_orders``, which validates the batch and documents it.
         ``contracts``: the listed contracts by symbol index."""
-        cdef Py_ssize_t i, n = rows.shape[0]
+        cdef Py_ssize_t i, n = rows.shape[0], n_sym = len(contracts)
         cdef const Row* r
         cdef OrderRecord rec
         cdef object res  # an Outcome (a tuple subclass)
+        if out.shape[0] < n:
+            raise ValueError(f"{out.shape[0]} results for {n} rows")
         cdef Result* o
         cdef Contract c
         cdef OrderTable orders = self._orders
@@ -532,6 +548,8 @@ cdef class EngineCore:
         for i in range(n):
             r = &rows[i]
             o = &out[i]
+            if r.symbol >= n_sym:  # (the validation's rule, kept for a direct caller)
+                raise ValueError(f"row {i}: symbol index {r.symbol} of {n_sym}")
             c = <Contract>contracts[r.symbol]
             inst = c.inst
             if r.op == _OP_CANCEL:
@@ -704,7 +722,7 @@ cdef class EngineCore:
         stands, or as it finished in this command."""
         res.seq, res.order_id = self._seq, rec.order_id
         res.leaves, res.cum = rec.leaves_qty, rec.cum_qty
-        if rec.done_status == "Rejected":
+        if _same_str(rec.done_status, "Rejected"):  # (None while the order is live)
             res.status = _STATUS_REJECTED
         return 0
 
@@ -723,7 +741,7 @@ cdef class EngineCore:
         self._next_id = oid + 1
         sym = rec.symbol
         cdef object a = account_obj(self, rec.account)  # (the steps below take an object)
-        if not self._token(a):
+        if self._rate is not None and not self._token(a):  # (no call without a limiter)
             return RATE_LIMITED
         if self._settled and sym in self._settled:
             return f"Instrument {sym} is settled"
@@ -824,8 +842,8 @@ cdef class EngineCore:
                            int64_t qty, int64_t px):
         # the closing rule for ``qty`` > 0 contracts of the order ``rec`` of account ``a`` (its
         # object) in ``c`` at ``px`` (a market type: the worst displayed level its sweep
-        # reaches) against its position ``pos``: its native step, then the reference when that has no answer; the reject
-        # text, or None
+        # reaches) against its position ``pos``: its native step, then the reference when that
+        # has no answer; the reject text, or None
         cdef int64_t left, q = pos.q
         if (q > 0) == (rec.side == _BUY) or qty <= 0:
             return None  # it opens or adds
@@ -954,7 +972,8 @@ cdef class EngineCore:
     cdef int _drive_c(self, Contract c, OrderRecord own=None) except -1:
         # ``own``: the record of the order the command just sent to the book, if any
         self._apply_pending(c, own)
-        if self._dirty or self._held:
+        # (``_held`` is a deque: its ob_size is its length, read without a truth-value call)
+        if self._dirty or (self._held is not None and Py_SIZE(self._held)):
             self._drive_rest(c.symbol)
         return 0
 

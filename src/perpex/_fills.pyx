@@ -59,7 +59,7 @@ cdef inline Py_ssize_t _slot(dict index, object key):
 # (a Ledger's ``_index[ccy]``, which only ever grows): each is looked up once per table, and
 # a position asked about another table forgets them.
 
-cdef inline void _point(Position p, dict index):
+cdef inline void _point(Position p, dict index) noexcept:
     if p.slot_index is not index:
         p.slot_index = index
         p.cost_slot = p.wallet_slot = -1

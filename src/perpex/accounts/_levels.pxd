@@ -41,7 +41,7 @@ cdef extern from *:
     };
     """
     cppclass PerpexLevels:
-        void add(int64_t price, int64_t n)
+        void add(int64_t price, int64_t n) except +  # (a vector's growth: MemoryError)
         bint take(int64_t price, int64_t n)
         bint empty()
         Py_ssize_t size()
@@ -70,8 +70,8 @@ cdef class OpenLevels:
     cdef public Py_ssize_t count
     cdef public Py_ssize_t unpriced
 
-    cdef void _add(self, int side, int64_t price, int64_t n)
-    cdef void _remove(self, int side, int64_t price, int64_t n) except *
+    cdef int _add(self, int side, int64_t price, int64_t n) except -1
+    cdef int _remove(self, int side, int64_t price, int64_t n) except -1
     cdef int margin_with_c(self, LevelTerms t, int64_t position_qty, int64_t rate_num,
                            int64_t rate_den, int64_t mark_e8, int64_t mark_unit, int64_t best_bid,
                            int side, int64_t price, int64_t n, int old_side, int64_t old_price,

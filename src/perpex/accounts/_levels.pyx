@@ -122,15 +122,16 @@ cdef class OpenLevels:
     def remove(self, int side, int64_t price, int64_t n):
         _take(self, side, price, n)
 
-    cdef void _add(self, int side, int64_t price, int64_t n):
+    cdef int _add(self, int side, int64_t price, int64_t n) except -1:
         if side == 0:
             self._buys.add(price, n)
             self._nbuy += n
         else:
             self._sells.add(price, n)
             self._nsell += n
+        return 0
 
-    cdef void _remove(self, int side, int64_t price, int64_t n) except *:
+    cdef int _remove(self, int side, int64_t price, int64_t n) except -1:
         cdef Levels* lv = &self._buys if side == 0 else &self._sells
         if not lv.take(price, n):
             raise KeyError(f"no {n} contracts resting at {price} on side {side}")
@@ -138,6 +139,7 @@ cdef class OpenLevels:
             self._nbuy -= n
         else:
             self._nsell -= n
+        return 0
 
     def __reduce__(self):
         # (a snapshot pickles the engine, and with it the index: its levels as (price,
@@ -405,19 +407,21 @@ cdef class OpenLevels:
 # dict lookup only when an order joins its key or is the last to leave it.
 
 
-cdef inline void _put(OpenLevels lv, int side, int64_t price, int64_t n):
+cdef inline int _put(OpenLevels lv, int side, int64_t price, int64_t n) except -1:
     """``n`` contracts at ``price`` on ``side`` (an unpriced order: only counted)."""
     if price <= 0:
         lv.unpriced += 1
     else:
         lv._add(side, price, n)
+    return 0
 
 
-cdef inline void _take(OpenLevels lv, int side, int64_t price, int64_t n) except *:
+cdef inline int _take(OpenLevels lv, int side, int64_t price, int64_t n) except -1:
     if price <= 0:
         lv.unpriced -= 1
     else:
         lv._remove(side, price, n)
+    return 0
 
 
 def open_sync(dict index, OrderRecord rec not None, int64_t reduce_flag):
