@@ -170,6 +170,7 @@ cdef class EngineCore:
     cdef int _cancel_book(self, OrderRecord rec) except -1
     cdef int _cancel_in(self, Contract c, OrderRecord rec) except -1
     cdef int _touch_c(self, a, Contract c, Position known=*) except -1
+    cdef int _touch_at(self, int64_t v, a, Contract c, Position known) except -1
     cdef object _outcome_c(self, OrderRecord rec)
     cdef int _reject_n(self, OrderRecord rec, str text) except -1
     cdef object _reject_c(self, OrderRecord rec, str text)

@@ -51,7 +51,6 @@ LIQUIDATION_ACCOUNT = MAX_ACCOUNT  # reserved: the liquidation engine's account
 LIQUIDATION_TEXT = "Liquidation"
 
 cdef int64_t _MAX_ACCOUNT = MAX_ACCOUNT, _LIQ = LIQUIDATION_ACCOUNT
-cdef object _LIQ_ID = LIQUIDATION_ACCOUNT  # (compared with accounts held as objects)
 cdef int _BUY = _native.BUY
 cdef int64_t _CLOSE = _native.FLAG_CLOSE, _REDUCE = _native.FLAG_REDUCE_ONLY
 cdef int _EV_FILL = _native.EV_FILL, _EV_ACCEPTED = _native.EV_ACCEPTED
@@ -230,6 +229,19 @@ cdef inline Position _seated(Contract c, dict positions, int64_t v):
     if c.held_of is positions and 0 <= v < c.n_seats and c.seats[v] != NULL:
         return <Position>c.seats[v]
     return None
+
+
+cdef inline object _held_at(Contract c, dict positions, int64_t v, object a):
+    """``held_pos(c, positions, a)`` for ``a`` the account ``v``: from its seat when it has
+    one, without reading the object."""
+    pos = _seated(c, positions, v)
+    return held_pos(c, positions, a) if pos is None else pos
+
+
+cdef inline Position _position_at(Contract c, dict positions, int64_t v, object a):
+    """``position_of(c, positions, a)`` for ``a`` the account ``v`` (``_held_at``)."""
+    pos = _seated(c, positions, v)
+    return position_of(c, positions, a) if pos is None else <Position>pos
 
 
 cdef int _seat(Contract c, int64_t v, object pos) except -1:
@@ -749,7 +761,7 @@ cdef class EngineCore:
             text = self._overload_reject(inst, rec)
             if text:
                 return text
-        own_pos = held_pos(c, self._positions, a)  # (the margin check reads it too)
+        own_pos = _held_at(c, self._positions, rec.account, a)  # (the margin check reads it too)
         key = table_key(a, sym, own_pos)
         live = key_live(self, <Position>own_pos, key)
         cdef Py_ssize_t n_live = (<LiveOrders>live).count if live is not None else 0
@@ -1110,8 +1122,9 @@ cdef class EngineCore:
         cdef object ta = account_obj(self, taker.account), ma = account_obj(self, maker.account)
         cdef dict positions = self._positions
         tkey, mkey = record_key(taker), record_key(maker)
-        tpos = position_of(c, positions, ta)
-        mpos = tpos if maker.account == taker.account else position_of(c, positions, ma)
+        tpos = _position_at(c, positions, taker.account, ta)
+        mpos = tpos if maker.account == taker.account else \
+            _position_at(c, positions, maker.account, ma)
         cdef bint t_buys = taker.side == _BUY
         if t_buys:
             buyer, seller = tpos, mpos
@@ -1147,8 +1160,8 @@ cdef class EngineCore:
             self._lot_fill(inst, taker, px, q)
         if maker.account == _LIQ:
             self._lot_fill(inst, maker, px, q)
-        self._touch_c(ta, c, tpos)
-        self._touch_c(ma, c, mpos)
+        self._touch_at(taker.account, ta, c, tpos)
+        self._touch_at(maker.account, ma, c, mpos)
         # the reduce-only rule runs (in _drive_rest) for the accounts that have such orders
         # here: the others would be queued only to be skipped there
         cdef dict ros = self._reduce_only
@@ -1171,14 +1184,20 @@ cdef class EngineCore:
     cdef int _touch_c(self, a, Contract c, Position known=None) except -1:
         # ``c``: any contract settled in the currency; ``known``: the account's position in
         # one of them, when the caller has it
-        if a == _LIQ_ID:
+        cdef int64_t v
+        return self._touch_at(v if as_int64(a, &v) else -1, a, c, known)
+
+    cdef int _touch_at(self, int64_t v, a, Contract c, Position known) except -1:
+        # ``_touch_c`` for the account ``a`` that is ``v`` in int64 (-1: not one), whose
+        # positions are found by their seats
+        if v == _LIQ:
             return 0
         cdef int held = 0
         cdef dict positions = self._positions, dirty = self._risk_dirty
         cdef Contract p
         for p in c.peers:
             pos = known if known is not None and p.symbol == known.symbol else \
-                held_pos(p, positions, a)
+                _held_at(p, positions, v, a)
             if pos is not None:
                 if not (<Position>pos).queued:  # (a dict write with a tuple key spared)
                     dirty[(<Position>pos).key] = None
