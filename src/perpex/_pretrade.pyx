@@ -123,6 +123,36 @@ cdef int _key_margin(EngineCore e, tuple key, object live, object pos, Contract 
     return 1
 
 
+cdef int _key_take(EngineCore e, Contract c, object pos, bint ordered, int64_t* qty,
+                   int64_t* num, int64_t* den, int64_t* total) except -9:
+    """One key of ``c`` in the pass over an account's contracts, with its position ``pos`` (or
+    None): its held margin and cross loss off ``total`` (_held_take), its contracts into
+    ``qty`` and its IM% into ``num`` / ``den``. ``ordered``: its order margin is needed too.
+    The mark _mark_n read (0 or 1), 2 when the key counts for nothing (no position held and
+    no order margin needed), -1 when a value needs the reference."""
+    cdef int64_t cost = 0, extra = 0
+    cdef bint iso = False
+    cdef int marked
+    qty[0] = 0
+    lev = None
+    if pos is not None:
+        if (<Position>pos).wide is not None \
+                or not as_int64((<Position>pos).extra_margin, &extra):
+            return -1
+        qty[0], cost = (<Position>pos).q, (<Position>pos).c
+        lev = (<Position>pos).leverage
+        iso = lev > 0
+    cdef bint held = qty[0] != 0 or extra != 0
+    if not held and not ordered:
+        return 2
+    marked = _mark_n(e, c, ordered or c.inverse)
+    if marked < 0 or not _ratio_n(e, c, pos, iso, lev, num, den):
+        return -1
+    if held and not _held_take(c, qty[0], cost, extra, iso, num[0], den[0], marked, total):
+        return -1
+    return marked
+
+
 cdef bint _held_take(Contract c, int64_t qty, int64_t cost, int64_t extra, bint iso,
                      int64_t num, int64_t den, bint marked, int64_t* total) except -1:
     """Takes a held position's margin off ``total`` (MarginCore._position_margin: its IM% =
@@ -162,50 +192,35 @@ cdef object _fits(EngineCore engine, object a, Contract own_c, int side, int64_t
     replaces (0 contracts for none). When the order does not fit, the answer is the reference's
     (MarginCore._margin_reference): the reject text naming the margin the order adds, or ""
     when it adds none."""
-    cdef int64_t total = 0, wallet, m, after = 0, qty = 0, cost = 0, extra = 0
-    cdef int64_t num, den, own_qty = 0, own_num = 0, own_den = 1, before = 0
-    cdef int marked, own_marked = 0
-    cdef dict positions = engine._positions
-    cdef bint held, ordered, mine, iso
+    cdef int64_t total = 0, wallet, m, after = 0, qty, num, den
+    cdef int64_t own_qty = 0, own_num = 0, own_den = 1, before = 0
+    cdef int marked, own_marked
+    cdef list peers = own_c.peers
     cdef Contract c
     # ``total`` sums what the contracts take from the wallet (read last, through a position
-    # that may remember where the ledger keeps it)
-    some = None
-    for c in own_c.peers:
-        mine = c is own_c
-        if mine:
-            key, pos = own, own_pos
-        else:  # (by account, as the place step found its own)
-            pos = held_pos(c, positions, a)
+    # that may remember where the ledger keeps it); the order's own contract first, its
+    # margin with the order taken once the balance it must fit in is known
+    own_marked = _key_take(engine, own_c, own_pos, True, &own_qty, &own_num, &own_den, &total)
+    if own_marked < 0:
+        return None
+    some = own_pos
+    if len(peers) > 1:
+        positions = engine._positions
+        for c in peers:
+            if c is own_c:
+                continue
+            pos = held_pos(c, positions, a)  # (by account, as the place step found its own)
             key = table_key(a, c.symbol, pos)
-        if some is None:
-            some = pos
-        live = own_live if mine else key_live(engine, <Position>pos, key)
-        qty = cost = extra = 0
-        iso = False
-        lev = None
-        if pos is not None:
-            if (<Position>pos).wide is not None \
-                    or not as_int64((<Position>pos).extra_margin, &extra):
+            live = key_live(engine, <Position>pos, key)
+            if some is None:
+                some = pos
+            marked = _key_take(engine, c, pos, live is not None, &qty, &num, &den, &total)
+            if marked < 0:
                 return None
-            qty, cost = (<Position>pos).q, (<Position>pos).c
-            lev = (<Position>pos).leverage
-            iso = lev > 0
-        held = qty != 0 or extra != 0
-        ordered = mine or live is not None  # the key's order margin is needed
-        if not held and not ordered:
-            continue
-        marked = _mark_n(engine, c, ordered or c.inverse)
-        if marked < 0 or not _ratio_n(engine, c, pos, iso, lev, &num, &den):
-            return None
-        if held and not _held_take(c, qty, cost, extra, iso, num, den, marked, &total):
-            return None
-        if mine:  # (its margin with the order once the balance it must fit in is known)
-            own_qty, own_num, own_den, own_marked = qty, num, den, marked
-        elif ordered:
-            if not _key_margin(engine, key, live, pos, c, qty, num, den, marked, 0, 0, 0, 0, 0,
-                               0, -1, &m) or perpex_sub(total, m, &total):
-                return None
+            if marked < 2 and live is not None:  # (its order margin)
+                if not _key_margin(engine, key, live, pos, c, qty, num, den, marked, 0, 0, 0, 0,
+                                   0, 0, -1, &m) or perpex_sub(total, m, &total):
+                    return None
     if not (wallet_n(engine._ledger, own_c.currency, a, some, &wallet)
             or as_int64(wallet_c(engine._ledger, own_c.currency, a, some), &wallet)) \
             or perpex_add(wallet, total, &total):
@@ -257,9 +272,8 @@ cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int si
     per contract) still reaches it; the collateral and MM are those RiskMixin reads, here from
     the engine's tables in int64."""
     cdef int64_t q = pos.q, mk, at, v, aq, cost, extra, w, coll, rl, s1, s2, steps, mm
-    cdef int64_t t, fn = 0, fd = 1, pn, denom, lhs, rhs, num, den
+    cdef int64_t t, fn = 0, fd = 1, pn, denom, lhs, rhs, num, den, oq
     cdef int marked
-    cdef bint oiso
     cdef LevelTerms terms
     cdef Contract o
     if not c.liq_native or c.terms is None or pos.wide is not None:
@@ -295,22 +309,8 @@ cdef int _closing_clear(EngineCore e, object a, Contract c, Position pos, int si
         coll = w
         positions = e._positions
         for o in c.peers:
-            if o is c:
-                continue
-            other = held_pos(o, positions, a)
-            if other is None:
-                continue
-            if (<Position>other).wide is not None \
-                    or not as_int64((<Position>other).extra_margin, &extra):
-                return 0
-            if (<Position>other).q == 0 and extra == 0:
-                continue
-            olev = (<Position>other).leverage
-            oiso = olev > 0
-            marked = _mark_n(e, o, o.inverse)
-            if marked < 0 or not _ratio_n(e, o, other, oiso, olev, &num, &den) \
-                    or not _held_take(o, (<Position>other).q, (<Position>other).c, extra, oiso,
-                                      num, den, marked, &coll):
+            if o is not c and _key_take(e, o, held_pos(o, positions, a), False, &oq, &num,
+                                        &den, &coll) < 0:
                 return 0
     coll = min(coll, w)
     if coll < 0:
