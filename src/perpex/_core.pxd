@@ -223,8 +223,23 @@ cdef void set_closing_clear(ClearFn fn) noexcept
 cdef inline tuple table_key(object a, str sym, object pos):
     return (a, sym) if pos is None else (<Position>pos).key
 
-# ``positions.get((a, c.symbol))`` by way of ``c``'s positions by account (see _core.pyx)
+# ``positions.get((a, c.symbol))`` by way of ``c``'s positions by account (see _core.pyx),
+# for the account ``a`` held as its object (held_pos) or also as its int64 ``v`` (held_find,
+# and held_at, which looks in its seat inline first)
 cdef object held_pos(Contract c, dict positions, object a)
+cdef object held_find(Contract c, dict positions, int64_t v, object a)
+
+# Account ``v``'s position in ``c`` when the seat array holds it, else None without a lookup
+# (for the steps that only read its caches: the liquidation engine's account, with no
+# position, would pay a lookup each time).
+cdef inline Position seated_pos(Contract c, dict positions, int64_t v):
+    if c.held_of is positions and 0 <= v < c.n_seats and c.seats[v] != NULL:
+        return <Position>c.seats[v]
+    return None
+
+cdef inline object held_at(Contract c, dict positions, int64_t v, object a):
+    pos = seated_pos(c, positions, v)
+    return held_find(c, positions, v, a) if pos is None else pos
 
 
 # The account ``a`` (a record's int64) as the object the engine's steps take: boxed once per

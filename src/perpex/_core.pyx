@@ -187,15 +187,27 @@ LEVELS_MAX = BOOK_LEVELS_MAX
 cdef tuple _IDLE = (0, 0, 0)  # the pre-trade check's "no order taken out"
 
 
-cdef object held_pos(Contract c, dict positions, object a):
-    """``positions.get((a, c.symbol))``, from ``c``'s cache by account when it has it: an
-    array slot for an account below _SEATS_MAX, else an int key (no tuple to build, hash and
-    compare either way)."""
+cdef inline int64_t _account_n(object a):
+    """The account ``a`` in int64, -1 when it is not one (its positions are then found by the
+    object alone)."""
     cdef int64_t v
+    return v if as_int64(a, &v) else -1
+
+
+cdef object held_pos(Contract c, dict positions, object a):
+    """``held_at`` for an account the caller holds only as its object."""
+    return held_find(c, positions, _account_n(a), a)
+
+
+cdef object held_find(Contract c, dict positions, int64_t v, object a):
+    """``positions.get((a, c.symbol))`` for the account ``a``, which is ``v`` in int64 (-1:
+    not one), from ``c``'s cache by account when it has it: an array slot for an account
+    below _SEATS_MAX, found by ``v`` without reading the object, else an int key (no tuple
+    to build, hash and compare either way). (held_at looks in the slot inline first.)"""
     if c.held_of is not positions:  # (a table replaced as a whole: start again)
         _forget_seats(c)
         c.held, c.held_of = {}, positions
-    cdef bint seated = as_int64(a, &v) and 0 <= v < _SEATS_MAX
+    cdef bint seated = 0 <= v < _SEATS_MAX
     if seated:
         if v < c.n_seats and c.seats[v] != NULL:
             return <object>c.seats[v]
@@ -212,36 +224,14 @@ cdef object held_pos(Contract c, dict positions, object a):
     return pos
 
 
-cdef Position position_of(Contract c, dict positions, object a):
-    """Account ``a``'s position in ``c`` (``held_pos``); one without a position gets a flat
-    one at the contract's risk limit, entered in ``positions``."""
-    pos = held_pos(c, positions, a)
+cdef inline Position position_of(Contract c, dict positions, int64_t v, object a):
+    """Account ``a``'s position in ``c`` (``held_at``, ``v`` its int64); one without a position
+    gets a flat one at the contract's risk limit, entered in ``positions``."""
+    pos = held_at(c, positions, v, a)
     if pos is None:
         pos = flat_position(a, c.symbol, c.inst.risk_limit)
         positions[(<Position>pos).key] = pos
     return <Position>pos
-
-
-cdef inline Position _seated(Contract c, dict positions, int64_t v):
-    """Account ``v``'s position in ``c`` when the seat array holds it, else None without a
-    lookup (for the steps that only read its caches: the liquidation engine's account, with
-    no position, would pay a lookup each time)."""
-    if c.held_of is positions and 0 <= v < c.n_seats and c.seats[v] != NULL:
-        return <Position>c.seats[v]
-    return None
-
-
-cdef inline object _held_at(Contract c, dict positions, int64_t v, object a):
-    """``held_pos(c, positions, a)`` for ``a`` the account ``v``: from its seat when it has
-    one, without reading the object."""
-    pos = _seated(c, positions, v)
-    return held_pos(c, positions, a) if pos is None else pos
-
-
-cdef inline Position _position_at(Contract c, dict positions, int64_t v, object a):
-    """``position_of(c, positions, a)`` for ``a`` the account ``v`` (``_held_at``)."""
-    pos = _seated(c, positions, v)
-    return position_of(c, positions, a) if pos is None else <Position>pos
 
 
 cdef int _seat(Contract c, int64_t v, object pos) except -1:
@@ -500,7 +490,7 @@ cdef class EngineCore:
         """``sync_c(self._open, rec, _REDUCE)`` (``c``: the order's contract), the key's levels
         for a record not indexed yet taken from its position's cache."""
         cdef Position p = None if rec.ix_levels is not None else \
-            _seated(c, self._positions, rec.account)
+            seated_pos(c, self._positions, rec.account)
         if p is None:  # (indexed already: no lookup to spare)
             return sync_c(self._open, rec, _REDUCE, None, False, None)
         key = record_key(rec)
@@ -522,7 +512,7 @@ cdef class EngineCore:
     def _position(self, a, str sym not None):
         """Account ``a``'s position in the listed contract ``sym`` (KeyError for another),
         a flat one entered in the table when it has none."""
-        return position_of(self._contract(sym), self._positions, a)
+        return position_of(self._contract(sym), self._positions, _account_n(a), a)
 
     def _contract_view(self, str sym not None):
         """The engine loop's view of the listed contract ``sym`` (tests read it)."""
@@ -545,12 +535,12 @@ cdef class EngineCore:
         cdef const Row* r
         cdef OrderRecord rec
         cdef object res  # an Outcome (a tuple subclass)
-        if out.shape[0] < n:
-            raise ValueError(f"{out.shape[0]} results for {n} rows")
         cdef Result* o
         cdef Contract c
         cdef OrderTable orders = self._orders
         cdef PyObject* found
+        if out.shape[0] < n:
+            raise ValueError(f"{out.shape[0]} results for {n} rows")
         commit, place, cancel = self._commit, self._place, self._cancel_now
         # the C steps unless a subclass or the instance replaces one of them (the tests do)
         cls, own = type(self), getattr(self, "__dict__", {})
@@ -761,7 +751,7 @@ cdef class EngineCore:
             text = self._overload_reject(inst, rec)
             if text:
                 return text
-        own_pos = _held_at(c, self._positions, rec.account, a)  # (the margin check reads it too)
+        own_pos = held_at(c, self._positions, rec.account, a)  # (the margin check reads it too)
         key = table_key(a, sym, own_pos)
         live = key_live(self, <Position>own_pos, key)
         cdef Py_ssize_t n_live = (<LiveOrders>live).count if live is not None else 0
@@ -917,7 +907,7 @@ cdef class EngineCore:
             self._lots[oid] = price
         cdef Contract c = self._contract(sym)
         cdef object acc = a  # (boxed once)
-        pos = held_pos(c, self._positions, acc)
+        pos = held_at(c, self._positions, a, acc)
         key = table_key(acc, sym, pos)
         self._go_live(rec, key, key_live(self, <Position>pos, key), <Position>pos)
         self._book_add(c, rec)
@@ -1093,7 +1083,7 @@ cdef class EngineCore:
                     # the position waited for this order (OKEx's cycle): it is free from now on
                     del holds[key]
         cdef dict live_all = self._live
-        found = key_live(self, _seated(c, self._positions, rec.account), key)
+        found = key_live(self, seated_pos(c, self._positions, rec.account), key)
         if found is None:
             raise KeyError(key)  # (a live order always has its key's entry)
         (<LiveOrders>found).remove(rec)
@@ -1122,9 +1112,9 @@ cdef class EngineCore:
         cdef object ta = account_obj(self, taker.account), ma = account_obj(self, maker.account)
         cdef dict positions = self._positions
         tkey, mkey = record_key(taker), record_key(maker)
-        tpos = _position_at(c, positions, taker.account, ta)
+        tpos = position_of(c, positions, taker.account, ta)
         mpos = tpos if maker.account == taker.account else \
-            _position_at(c, positions, maker.account, ma)
+            position_of(c, positions, maker.account, ma)
         cdef bint t_buys = taker.side == _BUY
         if t_buys:
             buyer, seller = tpos, mpos
@@ -1184,8 +1174,7 @@ cdef class EngineCore:
     cdef int _touch_c(self, a, Contract c, Position known=None) except -1:
         # ``c``: any contract settled in the currency; ``known``: the account's position in
         # one of them, when the caller has it
-        cdef int64_t v
-        return self._touch_at(v if as_int64(a, &v) else -1, a, c, known)
+        return self._touch_at(_account_n(a), a, c, known)
 
     cdef int _touch_at(self, int64_t v, a, Contract c, Position known) except -1:
         # ``_touch_c`` for the account ``a`` that is ``v`` in int64 (-1: not one), whose
@@ -1197,7 +1186,7 @@ cdef class EngineCore:
         cdef Contract p
         for p in c.peers:
             pos = known if known is not None and p.symbol == known.symbol else \
-                _held_at(p, positions, v, a)
+                held_at(p, positions, v, a)
             if pos is not None:
                 if not (<Position>pos).queued:  # (a dict write with a tuple key spared)
                     dirty[(<Position>pos).key] = None
