@@ -59,9 +59,8 @@ __all__ = ["JournaledExchange", "dump_exchange", "load_exchange", "replay_journa
 _OUTPUT = ("_events", "_executions")    # output buffers a snapshot leaves out
 # Commands per group commit in fsync "batch" mode: the trade between how long a command waits
 # to be acknowledged (a group's worth of commands, about 5 ms at 200k orders/s) and how often
-# the disk is flushed. Each fsync slows the run beside it beyond its own calls: in one run of
-# bench_journal's per-call flow, journaling cost +24% more time with groups of 256, +20% with
-# 1,024 and +13% with 4,096, against +6% never syncing.
+# the disk is flushed. Each fsync slows the run beside it by about its own length, a cost per
+# group that smaller groups pay more often (bench_journal measures each setting).
 GROUP_COMMIT = 1024
 
 
