@@ -441,6 +441,7 @@ cdef class EngineCore:
 
     # (fields and C methods declared in _core.pxd)
 
+    @cython.final
     cdef object _box(self, int64_t a):
         """``a`` boxed, and remembered in ``_boxes`` when below _SEATS_MAX (account_obj)."""
         obj = a
@@ -454,6 +455,7 @@ cdef class EngineCore:
         self._boxes[a] = obj
         return obj
 
+    @cython.final
     cdef Contract _contract(self, str sym):
         """The listed contract ``sym`` (KeyError for another symbol). The table is built on
         first use, from the engine's own tables, which are fixed once it is set up; a restored
@@ -465,6 +467,7 @@ cdef class EngineCore:
         self._contracts = _contracts_of(self)
         return <Contract>self._contracts[sym]
 
+    @cython.final
     cdef tuple _cross_c(self, Contract c, object limit):
         """``_cross_rate(c.inst, limit)``, remembered on the contract by risk limit (and the
         last one asked by identity: most positions share their instrument's limit object)."""
@@ -478,6 +481,7 @@ cdef class EngineCore:
             and as_int64((<tuple>found)[1], &c.rate_den) and c.rate_num >= 0 and c.rate_den > 0
         return <tuple>found
 
+    @cython.final
     cdef bint _cross_n(self, Contract c, object limit, int64_t* num, int64_t* den) except -1:
         """``_cross_c(c, limit)`` into ``num`` / ``den``; False when it does not fit in int64
         (or is not a ratio with num >= 0 and den > 0)."""
@@ -486,6 +490,7 @@ cdef class EngineCore:
         num[0], den[0] = c.rate_num, c.rate_den
         return c.rate_ok
 
+    @cython.final
     cdef int _index(self, Contract c, OrderRecord rec) except -1:
         """``sync_c(self._open, rec, _REDUCE)`` (``c``: the order's contract), the key's levels
         for a record not indexed yet taken from its position's cache."""
@@ -634,6 +639,7 @@ cdef class EngineCore:
             prev, known = r.ts, r.account
         return None
 
+    @cython.final
     cdef const unsigned char* _known_bits(self) except NULL:
         # the bitmap of _accounts below _KNOWN_BITS, rebuilt when the table is another or
         # holds another count (accounts are only ever added: the same count is the same set)
@@ -655,6 +661,7 @@ cdef class EngineCore:
         """A rate-limit token for ``account`` at the current ts (always, without a limiter)."""
         return self._token(account)
 
+    @cython.final
     cdef bint _token(self, account) except -1:
         rate = self._rate
         return rate is None or rate.take(self._buckets, account, self._ts)
@@ -669,6 +676,7 @@ cdef class EngineCore:
         except BaseException as exc:
             raise self._halt(exc) from exc
 
+    @cython.final
     cdef object _commit_c(self, int64_t ts, inst, OrderRecord rec):
         """``_commit(ts, _place, inst, rec)``, or with ``inst`` None ``_commit(ts, _cancel_now,
         rec)``, in C (perpex._front)."""
@@ -678,15 +686,18 @@ cdef class EngineCore:
         except BaseException as exc:
             raise self._halt(exc) from exc
 
+    @cython.final
     cdef int _begin(self, int64_t ts) except -1:
         self._ts = ts
         self._seq += 1
         return 0
 
+    @cython.final
     cdef object _halt(self, exc):
         self._halted = f"{type(exc).__name__} in command seq={self._seq}: {exc}"
         return EngineHaltedError(self._halted)
 
+    @cython.final
     cdef int _commit_cancel(self, int64_t ts, Contract c, OrderRecord rec,
                             Result* res) except -1:
         """``_commit(ts, _cancel_now, rec)`` in C (``c`` is the order's contract), its outcome
@@ -702,6 +713,7 @@ cdef class EngineCore:
             return _set_result(res, out)
         return self._record_result(rec, res)
 
+    @cython.final
     cdef int _commit_place(self, int64_t ts, Contract c, inst, OrderRecord rec,
                            Result* res) except -1:
         """``_commit(ts, _place, inst, rec)`` in C (``c`` is the order's contract), its
@@ -719,6 +731,7 @@ cdef class EngineCore:
             return 0
         return self._record_result(rec, res)
 
+    @cython.final
     cdef int _record_result(self, OrderRecord rec, Result* res) except -1:
         """A batch row's result from the record of the order its command ran on: as the order
         stands, or as it finished in this command."""
@@ -731,10 +744,12 @@ cdef class EngineCore:
     def _place(self, inst, OrderRecord rec not None):
         return self._place_c(inst, rec)
 
+    @cython.final
     cdef object _place_c(self, inst, OrderRecord rec):
         text = self._place_n(self._contract(rec.symbol), inst, rec)
         return self._outcome_c(rec) if text is None else self._reject_c(rec, text)
 
+    @cython.final
     cdef object _place_n(self, Contract c, inst, OrderRecord rec):
         # None once the order is in the book of ``c`` (its contract) with its events applied,
         # else the reject text with nothing done: the caller rejects it
@@ -812,6 +827,7 @@ cdef class EngineCore:
         ticks (MarginCore._margin_reject prices its order margin at it)."""
         return self._estimate(self._contract(inst.symbol), side, qty)
 
+    @cython.final
     cdef object _estimate(self, Contract c, int side, int64_t qty):
         # the displayed level of the other side's best 32 that covers the order; when they do
         # not, the mark's tick bounds the last level walked (0: no level and no mark)
@@ -840,6 +856,7 @@ cdef class EngineCore:
                                account_obj(self, rec.account), <Position>pos, qty,
                                rec.price if price is None else price) or ""
 
+    @cython.final
     cdef object _closing_c(self, Contract c, inst, OrderRecord rec, object a, Position pos,
                            int64_t qty, int64_t px):
         # the closing rule for ``qty`` > 0 contracts of the order ``rec`` of account ``a`` (its
@@ -858,6 +875,7 @@ cdef class EngineCore:
             return None
         return self._liquidation_reject(inst, pos, rec.side, px, market) or None
 
+    @cython.final
     cdef int _go_live(self, OrderRecord rec, tuple key, object live, Position pos) except -1:
         """Registers ``rec`` as a live order of ``key`` (whose live orders are ``live``, None
         without any; ``pos`` its position, or None)."""
@@ -873,6 +891,7 @@ cdef class EngineCore:
         (<LiveOrders>live).add(rec)
         return 0
 
+    @cython.final
     cdef int _book_add(self, Contract c, OrderRecord rec) except -1:
         """Adds the registered order ``rec`` to the book of ``c`` through its C interface,
         then runs the engine loop on what that did."""
@@ -895,6 +914,7 @@ cdef class EngineCore:
         at its price), added to the book, and its events applied; returns its record."""
         return self._engine_add_c(inst, a, side, qty, price, tif)
 
+    @cython.final
     cdef OrderRecord _engine_add_c(self, inst, int64_t a, int side, int64_t qty, int64_t price,
                                    int tif):
         cdef int64_t oid = self._next_id
@@ -917,6 +937,7 @@ cdef class EngineCore:
         """Cancels ``rec``, a live order of its account (``cancel`` and batch cancel rows)."""
         return self._cancel_c(rec)
 
+    @cython.final
     cdef object _cancel_c(self, OrderRecord rec):
         out = self._cancel_pre(rec)
         if out is not None:
@@ -924,6 +945,7 @@ cdef class EngineCore:
         self._cancel_book(rec)
         return self._outcome_c(rec)
 
+    @cython.final
     cdef object _cancel_pre(self, OrderRecord rec):
         """None when ``rec`` may be canceled now, else the command's reject (an Outcome)."""
         if self._liq_orders and rec.order_id in self._liq_orders:
@@ -933,9 +955,11 @@ cdef class EngineCore:
             return self._command_reject(self._inst[rec.symbol], rec.account, RATE_LIMITED, rec)
         return None
 
+    @cython.final
     cdef int _cancel_book(self, OrderRecord rec) except -1:
         return self._cancel_in(self._contract(rec.symbol), rec)
 
+    @cython.final
     cdef int _cancel_in(self, Contract c, OrderRecord rec) except -1:
         # ``c``: the order's contract
         cdef int64_t leaves
@@ -946,6 +970,7 @@ cdef class EngineCore:
     def _order_outcome(self, OrderRecord rec not None):
         return self._outcome_c(rec)
 
+    @cython.final
     cdef object _outcome_c(self, OrderRecord rec):
         status = rec.done_status
         if status is not None:  # finished (its leaves and cum as they were then)
@@ -954,6 +979,7 @@ cdef class EngineCore:
         status = "PartiallyFilled" if rec.cum_qty else "New"
         return _outcome(self._seq, True, "", rec.order_id, status, rec.leaves_qty, rec.cum_qty)
 
+    @cython.final
     cdef int _reject_n(self, OrderRecord rec, str text) except -1:
         rec.leaves_qty = 0
         if self._emit:
@@ -961,6 +987,7 @@ cdef class EngineCore:
                                         self._seq, self._ts, text, 0, 0, 0, 0, "", None))
         return 0
 
+    @cython.final
     cdef object _reject_c(self, OrderRecord rec, str text):
         self._reject_n(rec, text)
         return _outcome(self._seq, False, text, rec.order_id or None, "Rejected", 0, rec.cum_qty)
@@ -971,6 +998,7 @@ cdef class EngineCore:
         held triggered orders one at a time, each against the position of that moment."""
         self._drive_c(self._contract(sym))
 
+    @cython.final
     cdef int _drive_c(self, Contract c, OrderRecord own=None) except -1:
         # ``own``: the record of the order the command just sent to the book, if any
         self._apply_pending(c, own)
@@ -984,6 +1012,7 @@ cdef class EngineCore:
         out of the book)."""
         self._apply_pending(self._contract(sym))
 
+    @cython.final
     cdef int _apply_pending(self, Contract c, OrderRecord own=None) except -1:
         cdef Py_ssize_t n
         cdef PerpexEvent local[8]
@@ -1007,6 +1036,7 @@ cdef class EngineCore:
                 PyMem_Free(evs)
         return 0
 
+    @cython.final
     cdef int _apply_c(self, Contract c, const PerpexEvent* evs, Py_ssize_t n,
                       OrderRecord own) except -1:
         cdef OrderTable orders = self._orders
@@ -1064,6 +1094,7 @@ cdef class EngineCore:
                 self._held.append(rec.order_id)
         return 0
 
+    @cython.final
     cdef int _finish_c(self, Contract c, OrderRecord rec, str exec_type, str status, str text,
                        int64_t last_qty, int64_t last_px, exec_cost, exec_comm,
                        str liquidity) except -1:
@@ -1106,6 +1137,7 @@ cdef class EngineCore:
                 self._executions.append(ev)
         return 0
 
+    @cython.final
     cdef int _fill_c(self, Contract c, OrderRecord taker, OrderRecord maker, int64_t px,
                      int64_t q, int64_t leaves, int64_t mleaves) except -1:
         inst, ccy = c.inst, c.currency
@@ -1171,11 +1203,13 @@ cdef class EngineCore:
         place among the ``ccy`` accounts with linked positions."""
         self._touch_c(a, self._contract(self._by_ccy[ccy][0]))
 
+    @cython.final
     cdef int _touch_c(self, a, Contract c, Position known=None) except -1:
         # ``c``: any contract settled in the currency; ``known``: the account's position in
         # one of them, when the caller has it
         return self._touch_at(_account_n(a), a, c, known)
 
+    @cython.final
     cdef int _touch_at(self, int64_t v, a, Contract c, Position known) except -1:
         # ``_touch_c`` for the account ``a`` that is ``v`` in int64 (-1: not one), whose
         # positions are found by their seats
@@ -1200,6 +1234,7 @@ cdef class EngineCore:
             linked.pop(a, None)
         return 0
 
+    @cython.final
     cdef int _fill_side(self, Contract c, OrderRecord rec, int64_t left, fee, str liq,
                         int64_t px, int64_t q, cost) except -1:
         # (``fee`` and ``cost``: None when no report is made)
