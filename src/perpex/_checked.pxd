@@ -50,8 +50,15 @@ cdef extern from *:
         return __builtin_sub_overflow(a, b, out);
     }
     /* ceil(a * num / den) for a, num >= 0 and den > 0, through 128 bits; true when the
-       quotient does not fit in 63 bits */
+       quotient does not fit in 63 bits. A product that fits in 64 bits (every order's margin
+       and fee at the presets' sizes) is divided in 64: the 128-bit division is a library
+       call several times as long. */
     static inline bool perpex_ceil_mul_div(int64_t a, int64_t num, int64_t den, int64_t *out) {
+        int64_t p64;
+        if (!__builtin_mul_overflow(a, num, &p64)) {
+            *out = p64 / den + (p64 % den != 0);
+            return false;
+        }
         __int128 p = (__int128)a * num;
         __int128 q = (p + den - 1) / den;
         if (q > INT64_MAX) return true;
