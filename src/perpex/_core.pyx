@@ -951,7 +951,7 @@ cdef class EngineCore:
         if self._liq_orders and rec.order_id in self._liq_orders:
             # a liquidation order resting for the trader (OKEx cycle) is not the trader's to cancel
             return self._command_reject(self._inst[rec.symbol], rec.account, IN_LIQUIDATION, rec)
-        if not self._token(account_obj(self, rec.account)):
+        if self._rate is not None and not self._token(account_obj(self, rec.account)):
             return self._command_reject(self._inst[rec.symbol], rec.account, RATE_LIMITED, rec)
         return None
 
@@ -1141,12 +1141,19 @@ cdef class EngineCore:
     cdef int _fill_c(self, Contract c, OrderRecord taker, OrderRecord maker, int64_t px,
                      int64_t q, int64_t leaves, int64_t mleaves) except -1:
         inst, ccy = c.inst, c.currency
-        cdef object ta = account_obj(self, taker.account), ma = account_obj(self, maker.account)
         cdef dict positions = self._positions
         tkey, mkey = record_key(taker), record_key(maker)
-        tpos = position_of(c, positions, taker.account, ta)
-        mpos = tpos if maker.account == taker.account else \
-            position_of(c, positions, maker.account, ma)
+        # the positions by their seats; an account's object only where a step needs it (a
+        # resting maker's is seldom in the cache, and a seated position needs none)
+        tpos = seated_pos(c, positions, taker.account)
+        if tpos is None:
+            tpos = position_of(c, positions, taker.account, account_obj(self, taker.account))
+        if maker.account == taker.account:
+            mpos = tpos
+        else:
+            mpos = seated_pos(c, positions, maker.account)
+            if mpos is None:
+                mpos = position_of(c, positions, maker.account, account_obj(self, maker.account))
         cdef bint t_buys = taker.side == _BUY
         if t_buys:
             buyer, seller = tpos, mpos
@@ -1182,16 +1189,16 @@ cdef class EngineCore:
             self._lot_fill(inst, taker, px, q)
         if maker.account == _LIQ:
             self._lot_fill(inst, maker, px, q)
-        self._touch_at(taker.account, ta, c, tpos)
-        self._touch_at(maker.account, ma, c, mpos)
+        self._touch_at(taker.account, None, c, tpos)
+        self._touch_at(maker.account, None, c, mpos)
         # the reduce-only rule runs (in _drive_rest) for the accounts that have such orders
         # here: the others would be queued only to be skipped there
         cdef dict ros = self._reduce_only
         if ros:
             if tkey in ros:
-                self._dirty[ta] = None
+                self._dirty[account_obj(self, taker.account)] = None
             if mkey in ros:
-                self._dirty[ma] = None
+                self._dirty[account_obj(self, maker.account)] = None
         self._fill_side(c, taker, leaves, tfee, "RemovedLiquidity", px, q, cost)
         self._fill_side(c, maker, mleaves, mfee, "AddedLiquidity", px, q, cost)
         return 0
@@ -1212,15 +1219,19 @@ cdef class EngineCore:
     @cython.final
     cdef int _touch_at(self, int64_t v, a, Contract c, Position known) except -1:
         # ``_touch_c`` for the account ``a`` that is ``v`` in int64 (-1: not one), whose
-        # positions are found by their seats
+        # positions are found by their seats; ``a`` None: boxed from ``v`` when a step needs it
         if v == _LIQ:
             return 0
         cdef int held = 0
         cdef dict positions = self._positions, dirty = self._risk_dirty
         cdef Contract p
         for p in c.peers:
-            pos = known if known is not None and p.symbol == known.symbol else \
-                held_at(p, positions, v, a)
+            if known is not None and p.symbol == known.symbol:
+                pos = known
+            else:
+                if a is None:
+                    a = account_obj(self, v)
+                pos = held_at(p, positions, v, a)
             if pos is not None:
                 if not (<Position>pos).queued:  # (a dict write with a tuple key spared)
                     dirty[(<Position>pos).key] = None
@@ -1229,9 +1240,9 @@ cdef class EngineCore:
                     held += 1
         linked = c.linked
         if held > 1:
-            linked[a] = None
+            linked[account_obj(self, v) if a is None else a] = None
         elif linked:  # (empty unless the currency settles several contracts)
-            linked.pop(a, None)
+            linked.pop(account_obj(self, v) if a is None else a, None)
         return 0
 
     @cython.final
