@@ -234,6 +234,19 @@ cdef inline Position position_of(Contract c, dict positions, int64_t v, object a
     return <Position>pos
 
 
+cdef inline Position _position_at(EngineCore e, Contract c, int64_t v):
+    """``position_of`` for the record account ``v``, boxed only when its seat is empty (a
+    resting maker's box is seldom in the cache, and a seated position needs none)."""
+    pos = seated_pos(c, e._positions, v)
+    return position_of(c, e._positions, v, account_obj(e, v)) if pos is None else pos
+
+
+cdef inline bint _has_token(EngineCore e, int64_t v, object a) except -1:
+    """``e._token`` for the record account ``v`` (``a`` its box, or None: boxed only when the
+    engine has a rate limiter), without a call when it has none."""
+    return e._rate is None or e._token(account_obj(e, v) if a is None else a)
+
+
 cdef int _seat(Contract c, int64_t v, object pos) except -1:
     # ``pos`` into the seat of account ``v`` (below _SEATS_MAX), the array grown to hold it
     cdef Py_ssize_t n = c.n_seats, grown
@@ -290,7 +303,7 @@ cdef int read_mark(EngineCore e, Contract c) except -1:
     mark = e._marks.get(c.symbol)
     c.mark, c.marks_tab, c.marks_ver = mark, e._marks, e._marks_ver
     c.unit_st = -1  # (asked again for this mark when a step needs it)
-    if mark is None or not mark:
+    if not mark:  # (None or 0)
         c.mark_st = 0
     else:
         c.mark_st = 1 if as_int64(mark, &c.mark_e8) else -1
@@ -758,7 +771,7 @@ cdef class EngineCore:
         self._next_id = oid + 1
         sym = rec.symbol
         cdef object a = account_obj(self, rec.account)  # (the steps below take an object)
-        if self._rate is not None and not self._token(a):  # (no call without a limiter)
+        if not _has_token(self, rec.account, a):
             return RATE_LIMITED
         if self._settled and sym in self._settled:
             return f"Instrument {sym} is settled"
@@ -951,7 +964,7 @@ cdef class EngineCore:
         if self._liq_orders and rec.order_id in self._liq_orders:
             # a liquidation order resting for the trader (OKEx cycle) is not the trader's to cancel
             return self._command_reject(self._inst[rec.symbol], rec.account, IN_LIQUIDATION, rec)
-        if self._rate is not None and not self._token(account_obj(self, rec.account)):
+        if not _has_token(self, rec.account, None):
             return self._command_reject(self._inst[rec.symbol], rec.account, RATE_LIMITED, rec)
         return None
 
@@ -1141,19 +1154,9 @@ cdef class EngineCore:
     cdef int _fill_c(self, Contract c, OrderRecord taker, OrderRecord maker, int64_t px,
                      int64_t q, int64_t leaves, int64_t mleaves) except -1:
         inst, ccy = c.inst, c.currency
-        cdef dict positions = self._positions
         tkey, mkey = record_key(taker), record_key(maker)
-        # the positions by their seats; an account's object only where a step needs it (a
-        # resting maker's is seldom in the cache, and a seated position needs none)
-        tpos = seated_pos(c, positions, taker.account)
-        if tpos is None:
-            tpos = position_of(c, positions, taker.account, account_obj(self, taker.account))
-        if maker.account == taker.account:
-            mpos = tpos
-        else:
-            mpos = seated_pos(c, positions, maker.account)
-            if mpos is None:
-                mpos = position_of(c, positions, maker.account, account_obj(self, maker.account))
+        tpos = _position_at(self, c, taker.account)
+        mpos = tpos if maker.account == taker.account else _position_at(self, c, maker.account)
         cdef bint t_buys = taker.side == _BUY
         if t_buys:
             buyer, seller = tpos, mpos
@@ -1219,7 +1222,9 @@ cdef class EngineCore:
     @cython.final
     cdef int _touch_at(self, int64_t v, a, Contract c, Position known) except -1:
         # ``_touch_c`` for the account ``a`` that is ``v`` in int64 (-1: not one), whose
-        # positions are found by their seats; ``a`` None: boxed from ``v`` when a step needs it
+        # positions are found by their seats; ``a`` None: boxed from ``v`` for another
+        # contract's lookup, so by the linked-accounts step unless ``c`` alone settles in the
+        # currency (held is then at most 1 and the table stays empty)
         if v == _LIQ:
             return 0
         cdef int held = 0
@@ -1240,9 +1245,9 @@ cdef class EngineCore:
                     held += 1
         linked = c.linked
         if held > 1:
-            linked[account_obj(self, v) if a is None else a] = None
+            linked[a] = None
         elif linked:  # (empty unless the currency settles several contracts)
-            linked.pop(account_obj(self, v) if a is None else a, None)
+            linked.pop(a, None)
         return 0
 
     @cython.final
