@@ -18,11 +18,11 @@ Both runs must end in the same state hash, with no rejects and no cancel of an u
 flow under cProfile and prints the share of the run spent in the engine's main functions.
 
     python bench/bench_exchange.py                    # 200,000 commands, best of 5
+    python bench/bench_exchange.py --messages 50000 --repeat 1 --profile
 
 The figure is the best run's (the machine is shared: a slower run measured a neighbour, not
 the engine); the median beside it shows the scatter. A batch run lasts about a tenth of a
 second, so a few runs can all fall in one busy spell: five rather than three.
-    python bench/bench_exchange.py --messages 50000 --repeat 1 --profile
 """
 
 from __future__ import annotations
